@@ -1,0 +1,1 @@
+"""HTTP entrypoints (ASGI): the registry protocol, health and metrics."""

@@ -1,0 +1,116 @@
+"""create_app(services, settings): the one ASGI application moorage serves."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from moorage.api.access import Authorizer, OpenAccess
+from moorage.api.oci.context import OciContext
+from moorage.api.oci.routes import dispatch
+from moorage.domain.artifacts import ArtifactService, PullRecorder
+from moorage.domain.ports import Services
+from moorage.domain.uploads import UploadService
+
+log = logging.getLogger("moorage.api")
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@dataclass(frozen=True, slots=True)
+class AppOptions:
+    pull_flush_seconds: float = 1.0
+    upload_purge_seconds: float = 3600.0
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
+    while True:
+        await anyio.sleep(seconds)
+        try:
+            await work()
+        except Exception:
+            log.exception("background %s failed", what)
+
+
+class HostMarker:
+    """Marks requests that came through the private host (SPEC §9)."""
+
+    def __init__(self, app: ASGIApp, private_host: str | None) -> None:
+        self.app = app
+        self.private_host = private_host.lower() if private_host else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            private = False
+            if self.private_host:
+                for key, value in scope["headers"]:
+                    if key == b"host":
+                        private = value.decode("latin-1").lower() == self.private_host
+                        break
+            scope.setdefault("state", {})["private_host"] = private
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    services: Services,
+    authorizer: Authorizer | None = None,
+    options: AppOptions | None = None,
+) -> ASGIApp:
+    opts = options or AppOptions()
+    pulls = PullRecorder(services.uow)
+    uploads = UploadService(services.uow, services.blobs)
+    ctx = OciContext(
+        artifacts=ArtifactService(services.uow),
+        uploads=uploads,
+        pulls=pulls,
+        authorizer=authorizer or OpenAccess(),
+    )
+
+    async def v2(request: Request) -> Response:
+        return await dispatch(ctx, request)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        def ping() -> None:
+            with services.uow() as store:
+                store.count_users()
+
+        try:
+            await run_in_threadpool(ping)
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(
+                _every, opts.pull_flush_seconds, lambda: run_in_threadpool(pulls.flush), "pulls"
+            )
+            tasks.start_soon(_every, opts.upload_purge_seconds, uploads.purge_expired, "purge")
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+                await run_in_threadpool(pulls.flush)
+
+    app = Starlette(
+        routes=[
+            Route("/v2/{path:path}", v2, methods=ALL_METHODS),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    return HostMarker(app, services.private_host)

@@ -1,0 +1,77 @@
+"""GET/HEAD/DELETE /v2/<name>/blobs/<digest>: served zero-copy when the store allows it."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+
+from moorage.api.oci.context import OciContext
+from moorage.api.oci.errors import OciError
+from moorage.domain.uploads import blob_key
+from moorage.oci import errors as oci
+
+OCTET = "application/octet-stream"
+_RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+def _blob_headers(digest: str, size: int) -> dict[str, str]:
+    return {
+        "Docker-Content-Digest": digest,
+        "Content-Length": str(size),
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{digest}"',
+        "Cache-Control": "max-age=31536000",
+    }
+
+
+async def head(ctx: OciContext, request: Request, name: str, digest: str) -> Response:
+    blob = await ctx.uploads.stat_blob(name, digest)
+    return Response(None, headers=_blob_headers(blob.digest, blob.size), media_type=OCTET)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(start, end inclusive) of a single `bytes=` range, or None for the whole blob."""
+    if not header:
+        return None
+    match = _RANGE_RE.match(header.strip())
+    if match is None:
+        return None
+    start = int(match.group(1))
+    end = int(match.group(2)) if match.group(2) else size - 1
+    if start >= size or end < start:
+        raise OciError(
+            oci.RANGE_INVALID,
+            "requested range not satisfiable",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return start, min(end, size - 1)
+
+
+async def get(ctx: OciContext, request: Request, name: str, digest: str) -> Response:
+    blob = await ctx.uploads.stat_blob(name, digest)
+    store = ctx.uploads.blob_store()
+    key = blob_key(blob.digest)
+    redirect = await store.redirect_url(key, private=request.state.private_host)
+    if redirect is not None:
+        return RedirectResponse(redirect, status_code=307)
+    headers = _blob_headers(blob.digest, blob.size)
+    path = store.local_path(key)
+    if path is not None:
+        del headers["Content-Length"]  # FileResponse sets it (and handles Range)
+        return FileResponse(path, headers=headers, media_type=OCTET)
+    byte_range = _byte_range(request.headers.get("range"), blob.size)
+    if byte_range is None:
+        return StreamingResponse(store.read(key), headers=headers, media_type=OCTET)
+    start, end = byte_range
+    headers["Content-Length"] = str(end - start + 1)
+    headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+    return StreamingResponse(
+        store.read(key, start, end - start + 1), status_code=206, headers=headers, media_type=OCTET
+    )
+
+
+async def delete(ctx: OciContext, request: Request, name: str, digest: str) -> Response:
+    await ctx.uploads.delete_blob(name, digest)
+    return Response(None, status_code=202)

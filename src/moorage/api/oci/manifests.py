@@ -1,0 +1,68 @@
+"""GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from moorage.api.oci.context import OciContext
+from moorage.api.oci.errors import OciError
+from moorage.domain.artifacts import is_digest
+from moorage.oci import errors as oci
+from moorage.oci.manifests import MAX_MANIFEST_BYTES
+
+
+async def get(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
+    return await _fetch(ctx, name, reference, with_body=True)
+
+
+async def head(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
+    return await _fetch(ctx, name, reference, with_body=False)
+
+
+async def _fetch(ctx: OciContext, name: str, reference: str, *, with_body: bool) -> Response:
+    found = await run_in_threadpool(
+        ctx.artifacts.get_manifest, name, reference, with_body=with_body
+    )
+    headers = {
+        "Docker-Content-Digest": found.head.digest,
+        "Content-Length": str(found.head.size),
+        "ETag": f'"{found.head.digest}"',
+    }
+    if found.body is None:
+        return Response(None, headers=headers, media_type=found.head.media_type)
+    ctx.pulls.record(found.image_id, found.head.id, None if is_digest(reference) else reference)
+    return Response(found.body, headers=headers, media_type=found.head.media_type)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise OciError(oci.SIZE_INVALID, f"manifest is larger than {limit} bytes", status=413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise OciError(oci.SIZE_INVALID, f"manifest is larger than {limit} bytes", status=413)
+    return bytes(body)
+
+
+async def put(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
+    body = await _read_capped(request, MAX_MANIFEST_BYTES)
+    content_type = request.headers.get("content-type", "")
+    pushed = await run_in_threadpool(
+        ctx.artifacts.put_manifest, name, reference, content_type, body
+    )
+    headers = {
+        "Location": f"/v2/{name}/manifests/{pushed.digest}",
+        "Docker-Content-Digest": pushed.digest,
+    }
+    if pushed.subject_digest:
+        headers["OCI-Subject"] = pushed.subject_digest
+    return Response(None, status_code=201, headers=headers)
+
+
+async def delete(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
+    await run_in_threadpool(ctx.artifacts.delete_manifest, name, reference)
+    return Response(None, status_code=202)

@@ -1,0 +1,101 @@
+"""The single /v2 route table. Repository names contain '/', so routes match from the end."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from moorage.api.access import Action
+from moorage.api.oci import blobs, discovery, manifests, uploads
+from moorage.api.oci.context import OciContext
+from moorage.api.oci.errors import OciError, to_response
+from moorage.oci import errors as oci
+from moorage.oci import names
+
+Handler = Callable[..., Awaitable[Response]]
+PULL, PUSH, DELETE = (frozenset({a}) for a in (Action.PULL, Action.PUSH, Action.DELETE))
+
+ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[Handler, frozenset[Action]]]], ...] = (
+    (
+        re.compile(r"^(?P<name>.+)/manifests/(?P<reference>[^/]+)$"),
+        {
+            "GET": (manifests.get, PULL),
+            "HEAD": (manifests.head, PULL),
+            "PUT": (manifests.put, PUSH),
+            "DELETE": (manifests.delete, DELETE),
+        },
+    ),
+    (re.compile(r"^(?P<name>.+)/blobs/uploads/?$"), {"POST": (uploads.start, PUSH)}),
+    (
+        re.compile(r"^(?P<name>.+)/blobs/uploads/(?P<upload_id>[^/]+)$"),
+        {
+            "GET": (uploads.status, PUSH),
+            "PATCH": (uploads.patch, PUSH),
+            "PUT": (uploads.finish, PUSH),
+            "DELETE": (uploads.cancel, PUSH),
+        },
+    ),
+    (
+        re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"),
+        {
+            "GET": (blobs.get, PULL),
+            "HEAD": (blobs.head, PULL),
+            "DELETE": (blobs.delete, DELETE),
+        },
+    ),
+    (re.compile(r"^(?P<name>.+)/tags/list$"), {"GET": (discovery.tags, PULL)}),
+    (
+        re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)$"),
+        {"GET": (discovery.referrers, PULL)},
+    ),
+)
+
+API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+def _match(path: str, method: str) -> tuple[Handler, frozenset[Action], dict[str, Any]]:
+    for pattern, methods in ROUTES:
+        found = pattern.match(path)
+        if found is None:
+            continue
+        if method not in methods:
+            raise OciError(oci.UNSUPPORTED, f"{method} is not supported here")
+        handler, actions = methods[method]
+        return handler, actions, found.groupdict()
+    raise OciError(oci.NAME_UNKNOWN, "unknown endpoint", status=404)
+
+
+def _check_name(name: str, host: str) -> None:
+    try:
+        names.check_repository_name(name, host)
+        names.split_repository(name)
+    except names.InvalidNameError as exc:
+        raise OciError(oci.NAME_INVALID, str(exc)) from None
+
+
+async def dispatch(ctx: OciContext, request: Request) -> Response:
+    """Every request under /v2/."""
+    path: str = request.path_params.get("path", "")
+    method = request.method
+    try:
+        if path in ("", "/"):
+            await ctx.authorizer.authorize(request, None, frozenset())
+            return JSONResponse({}, headers=API_VERSION)
+        if path == "_catalog":
+            if method != "GET":
+                raise OciError(oci.UNSUPPORTED, f"{method} is not supported here")
+            await ctx.authorizer.authorize(request, None, frozenset())
+            response = await discovery.catalog(ctx, request)
+        else:
+            handler, actions, params = _match(path, method)
+            _check_name(params["name"], request.headers.get("host", ""))
+            await ctx.authorizer.authorize(request, params["name"], actions)
+            response = await handler(ctx, request, **params)
+    except Exception as exc:
+        response = to_response(exc)
+    response.headers.update(API_VERSION)
+    return response

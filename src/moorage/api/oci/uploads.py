@@ -1,0 +1,138 @@
+"""POST/PATCH/PUT/GET/DELETE /v2/<name>/blobs/uploads/…: every upload style of the spec."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from moorage.api.oci.context import OciContext, body_chunks, has_body
+from moorage.api.oci.errors import OciError
+from moorage.domain.errors import RangeInvalid
+from moorage.domain.uploads import UploadStatus
+from moorage.oci import errors as oci
+
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?$")
+
+
+def _upload_location(name: str, upload_id: str) -> str:
+    return f"/v2/{name}/blobs/uploads/{upload_id}"
+
+
+def _progress(name: str, status: UploadStatus, code: int) -> Response:
+    end = status.size - 1 if status.size > 0 else 0
+    return Response(
+        None,
+        status_code=code,
+        headers={
+            "Location": _upload_location(name, status.id),
+            "Range": f"0-{end}",
+            "Docker-Upload-UUID": status.id,
+            "Content-Length": "0",
+        },
+    )
+
+
+def _created(name: str, digest: str) -> Response:
+    return Response(
+        None,
+        status_code=201,
+        headers={
+            "Location": f"/v2/{name}/blobs/{digest}",
+            "Docker-Content-Digest": digest,
+            "Content-Length": "0",
+        },
+    )
+
+
+def _content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise OciError(oci.SIZE_INVALID, "Content-Length must be a non-negative integer")
+    return int(value)
+
+
+async def start(ctx: OciContext, request: Request, name: str) -> Response:
+    params = request.query_params
+    mount = params.get("mount")
+    if mount:
+        blob = await ctx.uploads.mount(name, mount, params.get("from"))
+        if blob is not None:
+            return _created(name, blob.digest)
+    status = await ctx.uploads.start(name)
+    digest = params.get("digest")
+    if digest:  # monolithic: POST ?digest= with the whole blob as the body
+        blob = await ctx.uploads.finish(name, status.id, digest, body_chunks(request))
+        return _created(name, blob.digest)
+    return _progress(name, status, 202)
+
+
+def _range(request: Request) -> tuple[int, int] | None:
+    header = request.headers.get("content-range")
+    if header is None:
+        return None
+    match = _CONTENT_RANGE_RE.match(header.strip())
+    if match is None:
+        raise OciError(oci.RANGE_INVALID, f"malformed Content-Range {header[:80]!r}")
+    first, last = int(match.group(1)), int(match.group(2))
+    if last < first:
+        raise OciError(oci.RANGE_INVALID, f"Content-Range {header[:80]!r} ends before it starts")
+    return first, last
+
+
+async def _out_of_order(ctx: OciContext, name: str, upload_id: str, exc: RangeInvalid) -> Response:
+    status = UploadStatus(upload_id, exc.offset)
+    headers = dict(_progress(name, status, 416).headers)
+    headers.pop("content-length", None)
+    raise OciError(oci.RANGE_INVALID, str(exc), headers=headers)
+
+
+async def patch(ctx: OciContext, request: Request, name: str, upload_id: str) -> Response:
+    content_range = _range(request)
+    length = _content_length(request)
+    if content_range is not None:
+        span = content_range[1] - content_range[0] + 1
+        if length is not None and length != span:
+            raise OciError(
+                oci.RANGE_INVALID, f"Content-Range covers {span} bytes, Content-Length is {length}"
+            )
+        length = span
+    try:
+        status = await ctx.uploads.append(
+            name,
+            upload_id,
+            body_chunks(request),
+            start=content_range[0] if content_range else None,
+            length=length,
+        )
+    except RangeInvalid as exc:
+        return await _out_of_order(ctx, name, upload_id, exc)
+    return _progress(name, status, 202)
+
+
+async def finish(ctx: OciContext, request: Request, name: str, upload_id: str) -> Response:
+    digest = request.query_params.get("digest")
+    if not digest:
+        raise OciError(oci.DIGEST_INVALID, "the digest query parameter is required")
+    chunks = body_chunks(request) if has_body(request) else None
+    content_range = _range(request)
+    if content_range is not None and chunks is not None:
+        try:
+            await ctx.uploads.append(name, upload_id, chunks, start=content_range[0])
+        except RangeInvalid as exc:
+            return await _out_of_order(ctx, name, upload_id, exc)
+        chunks = None
+    blob = await ctx.uploads.finish(name, upload_id, digest, chunks)
+    return _created(name, blob.digest)
+
+
+async def status(ctx: OciContext, request: Request, name: str, upload_id: str) -> Response:
+    return _progress(name, await ctx.uploads.status(name, upload_id), 204)
+
+
+async def cancel(ctx: OciContext, request: Request, name: str, upload_id: str) -> Response:
+    await ctx.uploads.cancel(name, upload_id)
+    return Response(None, status_code=204)

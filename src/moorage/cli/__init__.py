@@ -1,0 +1,1 @@
+"""The `moorage` command: serve, migrate and the operators' admin commands."""

@@ -1,0 +1,121 @@
+"""moorage's one settings object: environment (`MOORAGE_*`), an optional TOML file, defaults.
+
+Built once by the CLI, validated at start-up and frozen. Adapters and the domain never see
+it: `wiring.build` hands them plain parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+_config_file: Path | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOORAGE_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path("data"), description="SQLite database and filesystem blobs")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite in the data directory"
+    )
+    listen: str = Field("127.0.0.1:5000", description="HOST:PORT to serve on")
+    public_host: str | None = Field(
+        None, description="public registry address, e.g. reg.example.com"
+    )
+    private_host: str | None = Field(None, description="private (closed network) address")
+    migrate_on_start: bool = True
+
+    storage_driver: Literal["filesystem", "s3"] = "filesystem"
+    storage_root: Path | None = Field(
+        None, description="filesystem driver root; default data/blobs"
+    )
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = None
+    s3_private_endpoint_url: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
+    s3_redirect: bool = False
+
+    admin_password: SecretStr | None = Field(
+        None, description="first admin's password; generated and printed once when unset"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    upload_expiry_hours: float = Field(24.0, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("listen must be HOST:PORT")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'moorage.db').resolve()}"
+
+    @property
+    def blob_root(self) -> Path:
+        return self.storage_root or self.data_dir / "blobs"
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    def s3_options(self) -> dict[str, Any]:
+        if not self.s3_bucket:
+            raise ValueError("storage_driver = s3 needs s3_bucket")
+        return {
+            "bucket": self.s3_bucket,
+            "endpoint_url": self.s3_endpoint_url,
+            "public_endpoint_url": self.s3_public_endpoint_url,
+            "private_endpoint_url": self.s3_private_endpoint_url,
+            "access_key": self.s3_access_key,
+            "secret_key": self.s3_secret_key.get_secret_value() if self.s3_secret_key else None,
+            "region": self.s3_region,
+            "prefix": self.s3_prefix,
+            "redirect": self.s3_redirect,
+        }
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: command-line options, then environment, then the TOML file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_config_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from options (non-None `overrides`), environment and the TOML file."""
+    global _config_file
+    _config_file = config_file
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _config_file = None

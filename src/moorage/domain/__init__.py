@@ -1,0 +1,1 @@
+"""Business rules. Imports `moorage.oci` and itself only; adapters implement its ports."""

@@ -1,0 +1,250 @@
+"""Manifests, tags and referrers: push, pull and delete artifacts, with the bookkeeping."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from moorage.domain.errors import (
+    Conflict,
+    DigestMismatch,
+    InvalidInput,
+    ManifestBlobUnknown,
+    ManifestNotFound,
+)
+from moorage.domain.model import ArtifactHead, NewArtifact, Referrer
+from moorage.domain.ports import MetadataStore, PullRecord, UnitOfWorkFactory
+from moorage.domain.repositories import (
+    Clock,
+    check_tag,
+    existing_image,
+    image_for_push,
+    utcnow,
+)
+from moorage.oci import manifests
+from moorage.oci.digest import Digest, DigestError
+
+
+class InvalidManifest(InvalidInput):
+    pass
+
+
+class InvalidDigest(InvalidInput):
+    pass
+
+
+def parse_digest(value: str) -> Digest:
+    try:
+        return Digest.parse(value)
+    except DigestError as exc:
+        raise InvalidDigest(str(exc)) from None
+
+
+def is_digest(reference: str) -> bool:
+    return ":" in reference
+
+
+@dataclass(frozen=True, slots=True)
+class PushedManifest:
+    digest: str
+    subject_digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedManifest:
+    image_id: int
+    head: ArtifactHead
+    body: bytes | None  # None for HEAD requests
+
+
+class _ManifestCache:
+    """Manifest bodies by digest. A digest names immutable content, so entries never go stale."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._max = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> bytes | None:
+        with self._lock:
+            body = self._entries.get(digest)
+            if body is not None:
+                self._entries.move_to_end(digest)
+            return body
+
+    def put(self, digest: str, body: bytes) -> None:
+        with self._lock:
+            if digest in self._entries or len(body) > self._max // 16:
+                return
+            self._entries[digest] = body
+            self._bytes += len(body)
+            while self._bytes > self._max:
+                _, old = self._entries.popitem(last=False)
+                self._bytes -= len(old)
+
+
+def _platform(desc: manifests.Descriptor) -> str | None:
+    if not desc.platform:
+        return None
+    parts = [desc.platform.get("os"), desc.platform.get("architecture")]
+    if desc.platform.get("variant"):
+        parts.append(desc.platform.get("variant"))
+    return "/".join(str(p) for p in parts if p)
+
+
+def _new_artifact(body: bytes, digest: Digest, parsed: manifests.ParsedManifest) -> NewArtifact:
+    platforms = tuple(p for p in (_platform(c) for c in parsed.children) if p)
+    return NewArtifact(
+        digest=str(digest),
+        media_type=parsed.media_type,
+        artifact_type=parsed.effective_artifact_type,
+        body=body,
+        subject_digest=str(parsed.subject.digest) if parsed.subject else None,
+        annotations=parsed.annotations,
+        blob_digests=tuple(str(d.digest) for d in parsed.blobs),
+        child_digests=tuple(str(c.digest) for c in parsed.children),
+        platforms=platforms,
+    )
+
+
+class ArtifactService:
+    """Everything the protocol does with manifests; rules live here, storage in the store."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utcnow) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._cache = _ManifestCache()
+
+    def put_manifest(
+        self, repository: str, reference: str, content_type: str, body: bytes
+    ) -> PushedManifest:
+        """Validate and store a manifest, then point the tag (if any) at it."""
+        try:
+            parsed = manifests.parse(body, content_type)
+        except manifests.ManifestError as exc:
+            raise InvalidManifest(str(exc)) from None
+        if is_digest(reference):
+            expected = parse_digest(reference)
+            digest = Digest.of(body, expected.algorithm)
+            if digest != expected:
+                raise DigestMismatch(str(expected), str(digest))
+            tag = None
+        else:
+            tag = check_tag(reference)
+            digest = Digest.of(body)
+        artifact = _new_artifact(body, digest, parsed)
+        now = self._clock()
+        with self._uow(write=True) as store:
+            image = image_for_push(store, repository, now)
+            self._check_references(store, image.id, artifact)
+            store.lock_image(image.id)
+            existing = store.get_artifact(image.id, artifact.digest)
+            if existing is None:
+                artifact_id = store.insert_artifact(image.id, artifact, now)
+            else:
+                artifact_id = existing.id
+                store.touch_artifact_push(artifact_id, now)
+            if tag is not None:
+                store.put_tag(image.id, tag, artifact_id, now)
+        self._cache.put(artifact.digest, body)
+        return PushedManifest(artifact.digest, artifact.subject_digest)
+
+    @staticmethod
+    def _check_references(store: MetadataStore, image_id: int, artifact: NewArtifact) -> None:
+        missing_blobs = set(artifact.blob_digests) - store.linked_digests(
+            image_id, artifact.blob_digests
+        )
+        if missing_blobs:
+            raise ManifestBlobUnknown(sorted(missing_blobs)[0])
+        missing_children = set(artifact.child_digests) - store.artifact_digests_present(
+            image_id, artifact.child_digests
+        )
+        if missing_children:
+            raise ManifestBlobUnknown(sorted(missing_children)[0], "manifest")
+
+    def get_manifest(self, repository: str, reference: str, *, with_body: bool) -> FetchedManifest:
+        by_digest = is_digest(reference)
+        if by_digest:
+            parse_digest(reference)
+        else:
+            check_tag(reference)
+        with self._uow() as store:
+            image = existing_image(store, repository)
+            head = store.artifact_head(image.id, reference, by_digest)
+            if head is None:
+                raise ManifestNotFound(repository, reference)
+            body = None
+            if with_body:
+                body = self._cache.get(head.digest)
+                if body is None:
+                    body = store.manifest_body(head.id)
+                    self._cache.put(head.digest, body)
+        return FetchedManifest(image.id, head, body)
+
+    def image_id(self, repository: str) -> int:
+        with self._uow() as store:
+            return existing_image(store, repository).id
+
+    def delete_manifest(self, repository: str, reference: str) -> None:
+        """By digest: delete the artifact with all its tags. By tag: delete just the tag."""
+        with self._uow(write=True) as store:
+            image = existing_image(store, repository)
+            store.lock_image(image.id)
+            if not is_digest(reference):
+                check_tag(reference)
+                if not store.delete_tag(image.id, reference):
+                    raise ManifestNotFound(repository, reference)
+                return
+            parse_digest(reference)
+            artifact = store.get_artifact(image.id, reference)
+            if artifact is None:
+                raise ManifestNotFound(repository, reference)
+            parents = store.artifact_parents(image.id, reference)
+            if parents:
+                raise Conflict(
+                    f"manifest {reference} is part of index {parents[0]}: delete the index first"
+                )
+            store.delete_artifact(artifact.id)
+
+    def list_tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
+        with self._uow() as store:
+            image = existing_image(store, repository)
+            return store.list_tags(image.id, last, limit)
+
+    def referrers(self, repository: str, digest: str, artifact_type: str | None) -> list[Referrer]:
+        parse_digest(digest)
+        with self._uow() as store:
+            image = existing_image(store, repository)
+            return store.referrers(image.id, digest, artifact_type)
+
+    def catalog(self, last: str | None, limit: int) -> list[str]:
+        with self._uow() as store:
+            return store.catalog(last, limit)
+
+
+class PullRecorder:
+    """Collects pulls in memory and writes them in batches, off the pull path (SPEC §4)."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utcnow) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._pending: dict[tuple[int, str | None], PullRecord] = {}
+        self._lock = threading.Lock()
+
+    def record(self, image_id: int, artifact_id: int, tag: str | None) -> None:
+        with self._lock:
+            self._pending[(artifact_id, tag)] = PullRecord(
+                artifact_id, tag, image_id, self._clock()
+            )
+
+    def flush(self) -> int:
+        with self._lock:
+            batch: Sequence[PullRecord] = list(self._pending.values())
+            self._pending.clear()
+        if batch:
+            with self._uow(write=True) as store:
+                store.record_pulls(batch)
+        return len(batch)

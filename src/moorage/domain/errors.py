@@ -1,0 +1,89 @@
+"""Domain failures. They carry data, never HTTP: each entrypoint maps them in one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every failure a caller can cause or observe."""
+
+
+class NotFound(DomainError):
+    """Something named by the caller does not exist."""
+
+
+class RegistryNotFound(NotFound):
+    def __init__(self, registry: str) -> None:
+        super().__init__(
+            f"registry {registry!r} does not exist: create it first "
+            f"(console, REST API or `moorage registry create {registry}`)"
+        )
+        self.registry = registry
+
+
+class ImageNotFound(NotFound):
+    def __init__(self, repository: str) -> None:
+        super().__init__(f"image {repository!r} does not exist")
+        self.repository = repository
+
+
+class ManifestNotFound(NotFound):
+    def __init__(self, repository: str, reference: str) -> None:
+        super().__init__(f"manifest {reference!r} not found in {repository!r}")
+
+
+class BlobNotFound(NotFound):
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"blob {digest} not found")
+        self.digest = digest
+
+
+class UploadNotFound(NotFound):
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(f"upload {upload_id[:64]!r} is unknown or has expired")
+
+
+class UserNotFound(NotFound):
+    pass
+
+
+class InvalidInput(DomainError):
+    """Input that breaks a rule; the message names the rule."""
+
+
+class ManifestBlobUnknown(InvalidInput):
+    def __init__(self, digest: str, what: str = "blob") -> None:
+        super().__init__(f"manifest references {what} {digest} which is not in this image")
+        self.digest = digest
+
+
+class DigestMismatch(InvalidInput):
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__(f"content digest {actual} does not match the given digest {expected}")
+
+
+class SizeMismatch(InvalidInput):
+    pass
+
+
+class RangeInvalid(InvalidInput):
+    """A chunk that does not continue the upload where it stands."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class TooLarge(InvalidInput):
+    pass
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (already exists, still in use)."""
+
+
+class Unsupported(DomainError):
+    pass
+
+
+class StorageFailure(DomainError):
+    """The blob store failed; never the caller's fault."""

@@ -1,0 +1,119 @@
+"""The domain's records: plain frozen dataclasses, never ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from moorage.domain.ports import DriverState
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    id: int
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryUsage:
+    registry: Registry
+    image_count: int
+    stored_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    id: int
+    registry_id: int
+    registry: str
+    name: str  # without the registry prefix
+    created_at: datetime
+
+    @property
+    def repository(self) -> str:
+        return f"{self.registry}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    digest: str
+    size: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactHead:
+    """What a manifest GET/HEAD needs: enough to answer without the body."""
+
+    id: int
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    id: int
+    image_id: int
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int  # manifest size in bytes
+    subject_digest: str | None
+    pushed_at: datetime
+    pulled_at: datetime | None
+    created_at: datetime
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewArtifact:
+    """An artifact about to be stored, with what it references."""
+
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    body: bytes
+    subject_digest: str | None
+    annotations: dict[str, str]
+    blob_digests: tuple[str, ...]
+    child_digests: tuple[str, ...]
+    platforms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    name: str
+    artifact_id: int
+    digest: str
+    pushed_at: datetime
+    pulled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str | None
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSession:
+    id: str
+    image_id: int
+    size: int
+    driver_state: DriverState
+    started_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    password_hash: str
+    is_admin: bool
+    created_at: datetime

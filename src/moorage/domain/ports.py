@@ -1,0 +1,217 @@
+"""The ports the domain needs from the outside world. Adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from moorage.domain.model import (
+        Artifact,
+        ArtifactHead,
+        Blob,
+        Image,
+        NewArtifact,
+        Referrer,
+        Registry,
+        RegistryUsage,
+        Tag,
+        UploadSession,
+        User,
+    )
+
+DriverState = dict[str, Any]
+"""Opaque, JSON-serialisable state of an upload in a blob store; kept in the upload row."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    size: int
+
+
+class BlobStore(Protocol):
+    """Bytes by key. Knows nothing about registries, images or tags.
+
+    Keys are produced by `moorage.storage.layout` (content-addressed paths); a driver must
+    refuse a key that could escape its root.
+    """
+
+    async def stat(self, key: str) -> BlobInfo | None:
+        """Size of a committed blob, or None when it does not exist."""
+
+    def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream a committed blob (or a byte range of it); raises KeyError when missing."""
+
+    def local_path(self, key: str) -> str | None:
+        """A filesystem path the web server may send directly (zero-copy), or None."""
+
+    async def redirect_url(self, key: str, *, private: bool) -> str | None:
+        """A short-lived URL a client may download from directly, or None (SPEC §9)."""
+
+    async def delete(self, key: str) -> None:
+        """Remove a committed blob; deleting a missing key is not an error."""
+
+    async def begin_upload(self) -> DriverState:
+        """Start an empty upload; the state is stored by the caller between requests."""
+
+    async def append(
+        self, state: DriverState, chunks: AsyncIterator[bytes]
+    ) -> tuple[int, DriverState]:
+        """Append every chunk; return the new total size and state.
+
+        On failure the upload stays as it was before this call (the caller may retry from
+        the last recorded size).
+        """
+
+    def read_upload(self, state: DriverState) -> AsyncIterator[bytes]:
+        """Stream what an upload holds so far (to verify its digest at finish).
+
+        A driver may seal the upload to read it (S3 completes its multipart upload), so after
+        `read_upload` only `commit` or `abort` may follow, never another `append`.
+        """
+
+    async def commit(self, state: DriverState, key: str) -> None:
+        """Make the upload visible under key, atomically: readers see all of it or nothing."""
+
+    async def abort(self, state: DriverState) -> None:
+        """Throw an unfinished upload away; idempotent."""
+
+    def walk(self, prefix: str) -> AsyncIterator[str]:
+        """Every committed key under prefix (for reconcile and GC; never for listings)."""
+
+
+class MetadataStore(Protocol):
+    """Queries and writes of one unit of work (one transaction). Returns domain records.
+
+    Every method runs inside the transaction opened by `UnitOfWorkFactory`; nothing is
+    visible to others until it commits, and everything is rolled back on an exception.
+    """
+
+    # registries
+    def create_registry(self, name: str, now: datetime) -> Registry:
+        """Insert a registry; raises Conflict when the name is taken."""
+
+    def get_registry(self, name: str) -> Registry | None: ...
+
+    def list_registries(self) -> list[RegistryUsage]:
+        """Every registry with its image count and stored bytes (distinct blobs linked)."""
+
+    def delete_registry(self, registry_id: int) -> None:
+        """Delete a registry with its images, artifacts, tags, links and uploads."""
+
+    def registry_image_count(self, registry_id: int) -> int: ...
+
+    # images
+    def get_image(self, registry: str, name: str) -> Image | None: ...
+
+    def ensure_image(self, registry: Registry, name: str, now: datetime) -> Image:
+        """The image, created on first push."""
+
+    def lock_image(self, image_id: int) -> None:
+        """Serialise writers of one image until the transaction ends (tag moves)."""
+
+    def catalog(self, last: str | None, limit: int) -> list[str]:
+        """Repository names (`registry/image`) in lexical order after `last`."""
+
+    def delete_image_if_empty(self, image_id: int) -> bool: ...
+
+    # blobs
+    def get_blob(self, digest: str) -> Blob | None: ...
+
+    def get_linked_blob(self, image_id: int, digest: str) -> Blob | None:
+        """The blob if this image may read it (pushed or mounted here)."""
+
+    def add_blob(self, digest: str, size: int, now: datetime) -> None:
+        """Record a committed blob; a no-op when it is already known."""
+
+    def link_blob(self, image_id: int, digest: str, now: datetime) -> None:
+        """Let the image read the blob; idempotent."""
+
+    def unlink_blob(self, image_id: int, digest: str) -> bool: ...
+
+    def linked_digests(self, image_id: int, digests: Sequence[str]) -> set[str]:
+        """Which of these digests the image may read."""
+
+    # uploads
+    def create_upload(self, session: UploadSession) -> None: ...
+
+    def get_upload(self, upload_id: str) -> UploadSession | None: ...
+
+    def update_upload(
+        self, upload_id: str, size: int, driver_state: DriverState, now: datetime
+    ) -> None: ...
+
+    def delete_upload(self, upload_id: str) -> None: ...
+
+    def expired_uploads(self, before: datetime, limit: int) -> list[UploadSession]: ...
+
+    # artifacts and tags
+    def artifact_head(self, image_id: int, reference: str, by_digest: bool) -> ArtifactHead | None:
+        """Resolve a tag or digest in the image to the artifact's digest, type and size."""
+
+    def manifest_body(self, artifact_id: int) -> bytes: ...
+
+    def get_artifact(self, image_id: int, digest: str) -> Artifact | None: ...
+
+    def artifact_digests_present(self, image_id: int, digests: Sequence[str]) -> set[str]: ...
+
+    def insert_artifact(self, image_id: int, artifact: NewArtifact, now: datetime) -> int:
+        """Store a new artifact with its blob and child references; returns its id."""
+
+    def touch_artifact_push(self, artifact_id: int, now: datetime) -> None: ...
+
+    def get_tag(self, image_id: int, name: str) -> Tag | None: ...
+
+    def put_tag(self, image_id: int, name: str, artifact_id: int, now: datetime) -> None:
+        """Point the tag at the artifact (creating or moving it) and record the push time."""
+
+    def delete_tag(self, image_id: int, name: str) -> bool: ...
+
+    def delete_artifact(self, artifact_id: int) -> None:
+        """Delete an artifact, its tags and references."""
+
+    def artifact_parents(self, image_id: int, digest: str) -> list[str]:
+        """Digests of indexes in the image that list this artifact as a child."""
+
+    def list_tags(self, image_id: int, last: str | None, limit: int | None) -> list[str]: ...
+
+    def referrers(
+        self, image_id: int, subject_digest: str, artifact_type: str | None
+    ) -> list[Referrer]: ...
+
+    def record_pulls(self, pulls: Sequence[PullRecord]) -> None:
+        """Set last-pull times of artifacts (and tags pulled by name)."""
+
+    # users
+    def get_user(self, username: str) -> User | None: ...
+
+    def create_user(self, username: str, password_hash: str, is_admin: bool, now: datetime) -> User:
+        """Insert a user; raises Conflict when the name is taken."""
+
+    def count_users(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PullRecord:
+    artifact_id: int
+    tag: str | None
+    image_id: int
+    at: datetime
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, write: bool = False) -> AbstractContextManager[MetadataStore]:
+        """Open a transaction; `write=True` takes the write lock up front (SQLite)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the composition root builds and the entrypoints receive."""
+
+    uow: UnitOfWorkFactory
+    blobs: BlobStore
+    public_host: str | None
+    private_host: str | None

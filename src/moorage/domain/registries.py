@@ -1,0 +1,52 @@
+"""Registries (namespaces): create, list with usage, delete (SPEC §2)."""
+
+from __future__ import annotations
+
+from moorage.domain.errors import Conflict, InvalidInput
+from moorage.domain.model import Registry, RegistryUsage
+from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.repositories import Clock, existing_registry, utcnow
+from moorage.oci import names
+
+
+class InvalidRegistryName(InvalidInput):
+    pass
+
+
+class RegistryService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utcnow) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def create(self, name: str) -> Registry:
+        """Create an empty registry; Conflict when the name is taken."""
+        try:
+            names.check_registry_name(name)
+        except names.InvalidNameError as exc:
+            raise InvalidRegistryName(str(exc)) from None
+        with self._uow(write=True) as store:
+            return store.create_registry(name, self._clock())
+
+    def list(self) -> list[RegistryUsage]:
+        with self._uow() as store:
+            return store.list_registries()
+
+    def get(self, name: str) -> RegistryUsage:
+        for usage in self.list():
+            if usage.registry.name == name:
+                return usage
+        with self._uow() as store:
+            existing_registry(store, name)  # raises RegistryNotFound
+        raise AssertionError("unreachable")
+
+    def delete(self, name: str, *, force: bool = False) -> None:
+        """Delete a registry; one that still holds images needs `force`."""
+        with self._uow(write=True) as store:
+            registry = existing_registry(store, name)
+            images = store.registry_image_count(registry.id)
+            if images and not force:
+                raise Conflict(
+                    f"registry {name!r} still holds {images} image(s): delete them first "
+                    "or force the deletion"
+                )
+            store.delete_registry(registry.id)

@@ -1,0 +1,67 @@
+"""Resolving `REGISTRY/IMAGE` names to registries and images, with SPEC §2–3 rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from moorage.domain.errors import ImageNotFound, InvalidInput, RegistryNotFound
+from moorage.domain.model import Image, Registry
+from moorage.domain.ports import MetadataStore
+from moorage.oci import names
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class InvalidName(InvalidInput):
+    pass
+
+
+class InvalidTag(InvalidInput):
+    pass
+
+
+def split_name(repository: str, address: str = "") -> tuple[str, str]:
+    """Validate a repository name and split it into (registry, image)."""
+    try:
+        names.check_repository_name(repository, address)
+        return names.split_repository(repository)
+    except names.InvalidNameError as exc:
+        raise InvalidName(str(exc)) from None
+
+
+def check_tag(tag: str) -> str:
+    try:
+        return names.check_tag(tag)
+    except names.InvalidTagError as exc:
+        raise InvalidTag(str(exc)) from None
+
+
+def existing_registry(store: MetadataStore, name: str) -> Registry:
+    registry = store.get_registry(name)
+    if registry is None:
+        raise RegistryNotFound(name)
+    return registry
+
+
+def existing_image(store: MetadataStore, repository: str) -> Image:
+    """The image named `registry/image`; NAME_UNKNOWN-style errors when either is missing."""
+    registry_name, image_name = split_name(repository)
+    image = store.get_image(registry_name, image_name)
+    if image is None:
+        existing_registry(store, registry_name)
+        raise ImageNotFound(repository)
+    return image
+
+
+def image_for_push(store: MetadataStore, repository: str, now: datetime) -> Image:
+    """The image to push into, created on first push; its registry must already exist."""
+    registry_name, image_name = split_name(repository)
+    image = store.get_image(registry_name, image_name)
+    if image is not None:
+        return image
+    return store.ensure_image(existing_registry(store, registry_name), image_name, now)

@@ -1,0 +1,45 @@
+"""Users and the first administrator."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Protocol
+
+from moorage.domain.model import User
+from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.repositories import Clock, utcnow
+
+ADMIN_USERNAME = "admin"
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FirstAdmin:
+    user: User
+    generated_password: str | None  # shown once, only when moorage made it up
+
+
+class UserService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock = utcnow
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._clock = clock
+
+    def ensure_first_admin(self, password: str | None) -> FirstAdmin | None:
+        """Create the admin on a fresh install; None when users already exist."""
+        with self._uow(write=True) as store:
+            if store.count_users():
+                return None
+            generated = None if password else secrets.token_urlsafe(18)
+            chosen = password or generated
+            assert chosen is not None
+            user = store.create_user(ADMIN_USERNAME, self._hasher.hash(chosen), True, self._clock())
+            return FirstAdmin(user, generated)

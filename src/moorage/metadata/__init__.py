@@ -1,0 +1,1 @@
+"""SQLAlchemy implementation of the metadata store (SQLite by default, PostgreSQL at scale)."""

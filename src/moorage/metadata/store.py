@@ -1,0 +1,464 @@
+"""Queries and writes of the metadata store; every function returns domain records."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from moorage.domain.errors import Conflict
+from moorage.domain.model import (
+    Artifact,
+    ArtifactHead,
+    Blob,
+    Image,
+    NewArtifact,
+    Referrer,
+    Registry,
+    RegistryUsage,
+    Tag,
+    UploadSession,
+    User,
+)
+from moorage.domain.ports import DriverState, PullRecord
+from moorage.metadata import tables as t
+
+
+class SqlMetadataStore:
+    """`MetadataStore` over one SQLAlchemy connection inside an open transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._postgres = conn.dialect.name == "postgresql"
+
+    def _insert_unique(self, stmt: Any, what: str) -> Any:
+        """Run an INSERT; a unique violation becomes Conflict without spoiling the transaction."""
+        savepoint = self.conn.begin_nested()
+        try:
+            result = self.conn.execute(stmt)
+        except IntegrityError:
+            savepoint.rollback()
+            raise Conflict(f"{what} already exists") from None
+        savepoint.commit()
+        return result
+
+    # registries -----------------------------------------------------------------------
+
+    def create_registry(self, name: str, now: datetime) -> Registry:
+        result = self._insert_unique(
+            insert(t.registry).values(name=name, created_at=now), f"registry {name!r}"
+        )
+        return Registry(int(result.inserted_primary_key[0]), name, now)
+
+    def get_registry(self, name: str) -> Registry | None:
+        row = self.conn.execute(select(t.registry).where(t.registry.c.name == name)).first()
+        return Registry(row.id, row.name, row.created_at) if row else None
+
+    def list_registries(self) -> list[RegistryUsage]:
+        images = (
+            select(t.image.c.registry_id, func.count().label("n"))
+            .group_by(t.image.c.registry_id)
+            .subquery()
+        )
+        linked = (
+            select(t.image.c.registry_id, t.image_blob.c.digest)
+            .join(t.image, t.image.c.id == t.image_blob.c.image_id)
+            .distinct()
+            .subquery()
+        )
+        blob_bytes = (
+            select(linked.c.registry_id, func.sum(t.blob.c.size).label("bytes"))
+            .join(t.blob, t.blob.c.digest == linked.c.digest)
+            .group_by(linked.c.registry_id)
+            .subquery()
+        )
+        rows = self.conn.execute(
+            select(t.registry, images.c.n, blob_bytes.c.bytes)
+            .outerjoin(images, images.c.registry_id == t.registry.c.id)
+            .outerjoin(blob_bytes, blob_bytes.c.registry_id == t.registry.c.id)
+            .order_by(t.registry.c.name)
+        )
+        return [
+            RegistryUsage(Registry(r.id, r.name, r.created_at), int(r.n or 0), int(r.bytes or 0))
+            for r in rows
+        ]
+
+    def delete_registry(self, registry_id: int) -> None:
+        image_ids = select(t.image.c.id).where(t.image.c.registry_id == registry_id)
+        for table in (t.tag, t.upload, t.image_blob):
+            self.conn.execute(delete(table).where(table.c.image_id.in_(image_ids)))
+        artifact_ids = select(t.artifact.c.id).where(t.artifact.c.image_id.in_(image_ids))
+        for table in (t.artifact_blob, t.artifact_child):
+            self.conn.execute(delete(table).where(table.c.artifact_id.in_(artifact_ids)))
+        self.conn.execute(delete(t.artifact).where(t.artifact.c.image_id.in_(image_ids)))
+        self.conn.execute(delete(t.image).where(t.image.c.registry_id == registry_id))
+        self.conn.execute(delete(t.registry).where(t.registry.c.id == registry_id))
+
+    def registry_image_count(self, registry_id: int) -> int:
+        query = select(func.count()).where(t.image.c.registry_id == registry_id)
+        return int(self.conn.execute(query).scalar_one())
+
+    # images ---------------------------------------------------------------------------
+
+    def get_image(self, registry: str, name: str) -> Image | None:
+        row = self.conn.execute(
+            select(t.image, t.registry.c.name.label("registry_name"))
+            .join(t.registry, t.registry.c.id == t.image.c.registry_id)
+            .where(t.registry.c.name == registry, t.image.c.name == name)
+        ).first()
+        if row is None:
+            return None
+        return Image(row.id, row.registry_id, row.registry_name, row.name, row.created_at)
+
+    def ensure_image(self, registry: Registry, name: str, now: datetime) -> Image:
+        found = self.get_image(registry.name, name)
+        if found is not None:
+            return found
+        try:
+            result = self._insert_unique(
+                insert(t.image).values(registry_id=registry.id, name=name, created_at=now),
+                "image",
+            )
+        except Conflict:  # created concurrently by another push
+            found = self.get_image(registry.name, name)
+            assert found is not None
+            return found
+        return Image(int(result.inserted_primary_key[0]), registry.id, registry.name, name, now)
+
+    def lock_image(self, image_id: int) -> None:
+        # SQLite serialises writers with BEGIN IMMEDIATE (see uow.py); PostgreSQL locks the row.
+        if self._postgres:
+            self.conn.execute(
+                select(t.image.c.id).where(t.image.c.id == image_id).with_for_update()
+            )
+
+    def _repository_expr(self) -> ColumnElement[str]:
+        expr = t.registry.c.name + literal("/") + t.image.c.name
+        return expr.collate("C") if self._postgres else expr
+
+    def catalog(self, last: str | None, limit: int) -> list[str]:
+        name = self._repository_expr()
+        query = (
+            select(name.label("repository"))
+            .join(t.registry, t.registry.c.id == t.image.c.registry_id)
+            .order_by(name)
+            .limit(limit)
+        )
+        if last:
+            query = query.where(name > last)
+        return [row.repository for row in self.conn.execute(query)]
+
+    def delete_image_if_empty(self, image_id: int) -> bool:
+        has_artifacts = exists().where(t.artifact.c.image_id == image_id)
+        if self.conn.execute(select(has_artifacts)).scalar():
+            return False
+        self.conn.execute(delete(t.image_blob).where(t.image_blob.c.image_id == image_id))
+        self.conn.execute(delete(t.upload).where(t.upload.c.image_id == image_id))
+        self.conn.execute(delete(t.image).where(t.image.c.id == image_id))
+        return True
+
+    # blobs ----------------------------------------------------------------------------
+
+    def get_blob(self, digest: str) -> Blob | None:
+        row = self.conn.execute(select(t.blob).where(t.blob.c.digest == digest)).first()
+        return Blob(row.digest, row.size, row.created_at) if row else None
+
+    def get_linked_blob(self, image_id: int, digest: str) -> Blob | None:
+        row = self.conn.execute(
+            select(t.blob)
+            .join(t.image_blob, t.image_blob.c.digest == t.blob.c.digest)
+            .where(t.image_blob.c.image_id == image_id, t.blob.c.digest == digest)
+        ).first()
+        return Blob(row.digest, row.size, row.created_at) if row else None
+
+    def add_blob(self, digest: str, size: int, now: datetime) -> None:
+        if self.get_blob(digest) is None:
+            # Committed concurrently by another upload of the same content: same row.
+            with contextlib.suppress(Conflict):
+                self._insert_unique(
+                    insert(t.blob).values(digest=digest, size=size, created_at=now), "blob"
+                )
+
+    def link_blob(self, image_id: int, digest: str, now: datetime) -> None:
+        linked = exists().where(
+            t.image_blob.c.image_id == image_id, t.image_blob.c.digest == digest
+        )
+        if self.conn.execute(select(linked)).scalar():
+            return
+        with contextlib.suppress(Conflict):
+            self._insert_unique(
+                insert(t.image_blob).values(image_id=image_id, digest=digest, created_at=now),
+                "blob link",
+            )
+
+    def unlink_blob(self, image_id: int, digest: str) -> bool:
+        result = self.conn.execute(
+            delete(t.image_blob).where(
+                t.image_blob.c.image_id == image_id, t.image_blob.c.digest == digest
+            )
+        )
+        return bool(result.rowcount)
+
+    def linked_digests(self, image_id: int, digests: Sequence[str]) -> set[str]:
+        if not digests:
+            return set()
+        rows = self.conn.execute(
+            select(t.image_blob.c.digest).where(
+                t.image_blob.c.image_id == image_id, t.image_blob.c.digest.in_(list(digests))
+            )
+        )
+        return {row.digest for row in rows}
+
+    # uploads --------------------------------------------------------------------------
+
+    def create_upload(self, session: UploadSession) -> None:
+        self.conn.execute(
+            insert(t.upload).values(
+                id=session.id,
+                image_id=session.image_id,
+                size=session.size,
+                driver_state=session.driver_state,
+                started_at=session.started_at,
+                updated_at=session.updated_at,
+            )
+        )
+
+    @staticmethod
+    def _upload(row: Any) -> UploadSession:
+        return UploadSession(
+            row.id, row.image_id, row.size, row.driver_state, row.started_at, row.updated_at
+        )
+
+    def get_upload(self, upload_id: str) -> UploadSession | None:
+        row = self.conn.execute(select(t.upload).where(t.upload.c.id == upload_id)).first()
+        return self._upload(row) if row else None
+
+    def update_upload(
+        self, upload_id: str, size: int, driver_state: DriverState, now: datetime
+    ) -> None:
+        self.conn.execute(
+            update(t.upload)
+            .where(t.upload.c.id == upload_id)
+            .values(size=size, driver_state=driver_state, updated_at=now)
+        )
+
+    def delete_upload(self, upload_id: str) -> None:
+        self.conn.execute(delete(t.upload).where(t.upload.c.id == upload_id))
+
+    def expired_uploads(self, before: datetime, limit: int) -> list[UploadSession]:
+        rows = self.conn.execute(
+            select(t.upload).where(t.upload.c.updated_at < before).limit(limit)
+        )
+        return [self._upload(row) for row in rows]
+
+    # artifacts and tags -----------------------------------------------------------------
+
+    def artifact_head(self, image_id: int, reference: str, by_digest: bool) -> ArtifactHead | None:
+        columns = (t.artifact.c.id, t.artifact.c.digest, t.artifact.c.media_type, t.artifact.c.size)
+        if by_digest:
+            query = select(*columns).where(
+                t.artifact.c.image_id == image_id, t.artifact.c.digest == reference
+            )
+        else:
+            query = (
+                select(*columns)
+                .join(t.tag, t.tag.c.artifact_id == t.artifact.c.id)
+                .where(t.tag.c.image_id == image_id, t.tag.c.name == reference)
+            )
+        row = self.conn.execute(query).first()
+        return ArtifactHead(row.id, row.digest, row.media_type, row.size) if row else None
+
+    def manifest_body(self, artifact_id: int) -> bytes:
+        query = select(t.artifact.c.manifest).where(t.artifact.c.id == artifact_id)
+        return bytes(self.conn.execute(query).scalar_one())
+
+    def get_artifact(self, image_id: int, digest: str) -> Artifact | None:
+        row = self.conn.execute(
+            select(t.artifact).where(
+                t.artifact.c.image_id == image_id, t.artifact.c.digest == digest
+            )
+        ).first()
+        if row is None:
+            return None
+        return Artifact(
+            id=row.id,
+            image_id=row.image_id,
+            digest=row.digest,
+            media_type=row.media_type,
+            artifact_type=row.artifact_type,
+            size=row.size,
+            subject_digest=row.subject_digest,
+            pushed_at=row.pushed_at,
+            pulled_at=row.pulled_at,
+            created_at=row.created_at,
+            annotations=dict(row.annotations or {}),
+        )
+
+    def artifact_digests_present(self, image_id: int, digests: Sequence[str]) -> set[str]:
+        if not digests:
+            return set()
+        rows = self.conn.execute(
+            select(t.artifact.c.digest).where(
+                t.artifact.c.image_id == image_id, t.artifact.c.digest.in_(list(digests))
+            )
+        )
+        return {row.digest for row in rows}
+
+    def insert_artifact(self, image_id: int, artifact: NewArtifact, now: datetime) -> int:
+        result = self._insert_unique(
+            insert(t.artifact).values(
+                image_id=image_id,
+                digest=artifact.digest,
+                media_type=artifact.media_type,
+                artifact_type=artifact.artifact_type,
+                size=len(artifact.body),
+                manifest=artifact.body,
+                subject_digest=artifact.subject_digest,
+                annotations=artifact.annotations,
+                platforms=list(artifact.platforms),
+                pushed_at=now,
+                created_at=now,
+            ),
+            f"artifact {artifact.digest}",
+        )
+        artifact_id = int(result.inserted_primary_key[0])
+        if artifact.blob_digests:
+            self.conn.execute(
+                insert(t.artifact_blob),
+                [{"artifact_id": artifact_id, "digest": d} for d in artifact.blob_digests],
+            )
+        if artifact.child_digests:
+            self.conn.execute(
+                insert(t.artifact_child),
+                [{"artifact_id": artifact_id, "digest": d} for d in set(artifact.child_digests)],
+            )
+        return artifact_id
+
+    def touch_artifact_push(self, artifact_id: int, now: datetime) -> None:
+        self.conn.execute(
+            update(t.artifact).where(t.artifact.c.id == artifact_id).values(pushed_at=now)
+        )
+
+    def get_tag(self, image_id: int, name: str) -> Tag | None:
+        row = self.conn.execute(
+            select(t.tag, t.artifact.c.digest)
+            .join(t.artifact, t.artifact.c.id == t.tag.c.artifact_id)
+            .where(t.tag.c.image_id == image_id, t.tag.c.name == name)
+        ).first()
+        if row is None:
+            return None
+        return Tag(row.name, row.artifact_id, row.digest, row.pushed_at, row.pulled_at)
+
+    def put_tag(self, image_id: int, name: str, artifact_id: int, now: datetime) -> None:
+        moved = self.conn.execute(
+            update(t.tag)
+            .where(t.tag.c.image_id == image_id, t.tag.c.name == name)
+            .values(artifact_id=artifact_id, pushed_at=now)
+        )
+        if not moved.rowcount:
+            self.conn.execute(
+                insert(t.tag).values(
+                    image_id=image_id, name=name, artifact_id=artifact_id, pushed_at=now
+                )
+            )
+
+    def delete_tag(self, image_id: int, name: str) -> bool:
+        result = self.conn.execute(
+            delete(t.tag).where(t.tag.c.image_id == image_id, t.tag.c.name == name)
+        )
+        return bool(result.rowcount)
+
+    def delete_artifact(self, artifact_id: int) -> None:
+        for table in (t.tag, t.artifact_blob, t.artifact_child):
+            self.conn.execute(delete(table).where(table.c.artifact_id == artifact_id))
+        self.conn.execute(delete(t.artifact).where(t.artifact.c.id == artifact_id))
+
+    def artifact_parents(self, image_id: int, digest: str) -> list[str]:
+        rows = self.conn.execute(
+            select(t.artifact.c.digest)
+            .join(t.artifact_child, t.artifact_child.c.artifact_id == t.artifact.c.id)
+            .where(t.artifact.c.image_id == image_id, t.artifact_child.c.digest == digest)
+        )
+        return [row.digest for row in rows]
+
+    def list_tags(self, image_id: int, last: str | None, limit: int | None) -> list[str]:
+        query = select(t.tag.c.name).where(t.tag.c.image_id == image_id).order_by(t.tag.c.name)
+        if last:
+            query = query.where(t.tag.c.name > last)
+        if limit is not None:
+            query = query.limit(limit)
+        return list(self.conn.execute(query).scalars())
+
+    def referrers(
+        self, image_id: int, subject_digest: str, artifact_type: str | None
+    ) -> list[Referrer]:
+        conditions = [
+            t.artifact.c.image_id == image_id,
+            t.artifact.c.subject_digest == subject_digest,
+        ]
+        if artifact_type is not None:
+            conditions.append(t.artifact.c.artifact_type == artifact_type)
+        rows = self.conn.execute(
+            select(
+                t.artifact.c.digest,
+                t.artifact.c.media_type,
+                t.artifact.c.size,
+                t.artifact.c.artifact_type,
+                t.artifact.c.annotations,
+            )
+            .where(and_(*conditions))
+            .order_by(t.artifact.c.id)
+        )
+        return [
+            Referrer(r.digest, r.media_type, r.size, r.artifact_type, dict(r.annotations or {}))
+            for r in rows
+        ]
+
+    def record_pulls(self, pulls: Sequence[PullRecord]) -> None:
+        for pull in pulls:
+            self.conn.execute(
+                update(t.artifact)
+                .where(t.artifact.c.id == pull.artifact_id)
+                .values(pulled_at=pull.at)
+            )
+            if pull.tag is not None:
+                self.conn.execute(
+                    update(t.tag)
+                    .where(t.tag.c.image_id == pull.image_id, t.tag.c.name == pull.tag)
+                    .values(pulled_at=pull.at)
+                )
+
+    # users ----------------------------------------------------------------------------
+
+    def get_user(self, username: str) -> User | None:
+        row = self.conn.execute(select(t.user).where(t.user.c.username == username)).first()
+        if row is None:
+            return None
+        return User(row.id, row.username, row.password_hash, row.is_admin, row.created_at)
+
+    def create_user(self, username: str, password_hash: str, is_admin: bool, now: datetime) -> User:
+        result = self._insert_unique(
+            insert(t.user).values(
+                username=username, password_hash=password_hash, is_admin=is_admin, created_at=now
+            ),
+            f"user {username!r}",
+        )
+        return User(int(result.inserted_primary_key[0]), username, password_hash, is_admin, now)
+
+    def count_users(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.user)).scalar_one())

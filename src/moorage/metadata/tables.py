@@ -1,0 +1,181 @@
+"""Table definitions: the schema's source of truth (Alembic migrations are generated from it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+# Stable constraint names so migrations behave the same on SQLite and PostgreSQL.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _id() -> Column[int]:
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+def _fk(name: str, target: str, nullable: bool = False) -> Column[int]:
+    return Column(name, Integer, ForeignKey(target, ondelete="CASCADE"), nullable=nullable)
+
+
+DIGEST = String(200)
+
+
+def _name(length: int) -> String:
+    """Names listed in lexical (byte) order, as the protocol wants, on every backend."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+user = Table(
+    "user_account",
+    metadata,
+    _id(),
+    Column("username", _name(255), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+registry = Table(
+    "registry",
+    metadata,
+    _id(),
+    Column("name", _name(63), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+image = Table(
+    "image",
+    metadata,
+    _id(),
+    _fk("registry_id", "registry.id"),
+    Column("name", _name(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("registry_id", "name"),
+)
+
+blob = Table(
+    "blob",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+image_blob = Table(
+    "image_blob",
+    metadata,
+    _fk("image_id", "image.id"),
+    Column("digest", DIGEST, ForeignKey("blob.digest"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("image_id", "digest"),
+    Index("ix_image_blob_digest", "digest"),
+)
+
+upload = Table(
+    "upload_session",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    _fk("image_id", "image.id"),
+    Column("size", BigInteger, nullable=False),
+    Column("driver_state", JSON, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, index=True),
+)
+
+artifact = Table(
+    "artifact",
+    metadata,
+    _id(),
+    _fk("image_id", "image.id"),
+    Column("digest", DIGEST, nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("artifact_type", String(255), nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("manifest", LargeBinary, nullable=False),
+    Column("subject_digest", DIGEST, nullable=True),
+    Column("annotations", JSON, nullable=False),
+    Column("platforms", JSON, nullable=False),
+    Column("pushed_at", UTCDateTime, nullable=False),
+    Column("pulled_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("image_id", "digest"),
+    Index("ix_artifact_subject", "image_id", "subject_digest"),
+)
+
+# What an artifact references: blobs (config, layers) and, for an index, child manifests.
+artifact_blob = Table(
+    "artifact_blob",
+    metadata,
+    _fk("artifact_id", "artifact.id"),
+    Column("digest", DIGEST, nullable=False),
+    UniqueConstraint("artifact_id", "digest"),
+    Index("ix_artifact_blob_digest", "digest"),
+)
+
+artifact_child = Table(
+    "artifact_child",
+    metadata,
+    _fk("artifact_id", "artifact.id"),
+    Column("digest", DIGEST, nullable=False),
+    UniqueConstraint("artifact_id", "digest"),
+    Index("ix_artifact_child_digest", "digest"),
+)
+
+tag = Table(
+    "tag",
+    metadata,
+    _id(),
+    _fk("image_id", "image.id"),
+    Column("name", _name(128), nullable=False),
+    _fk("artifact_id", "artifact.id"),
+    Column("pushed_at", UTCDateTime, nullable=False),
+    Column("pulled_at", UTCDateTime, nullable=True),
+    UniqueConstraint("image_id", "name"),
+    Index("ix_tag_artifact", "artifact_id"),
+)

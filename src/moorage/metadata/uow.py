@@ -1,0 +1,63 @@
+"""Engines and units of work: one connection and one transaction per request or job.
+
+SQLite and PostgreSQL differences live here. SQLite runs in WAL mode with a busy timeout,
+and write transactions start with BEGIN IMMEDIATE so two writers never deadlock upgrading
+a read lock; pysqlite's own transaction handling is switched off so that works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from moorage.metadata.store import SqlMetadataStore
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
+    cursor = dbapi_conn.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=FULL",
+        "busy_timeout=30000",
+        "foreign_keys=ON",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+
+
+def create_metadata_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite gets the pragmas and locking described above."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=8,
+            max_overflow=32,
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class SqlUnitOfWork:
+    """`UnitOfWorkFactory`: `with uow(write=True) as store: …` commits on success."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def __call__(self, *, write: bool = False) -> Iterator[SqlMetadataStore]:
+        with self.engine.connect() as conn:
+            conn.info["write"] = write
+            with conn.begin():
+                yield SqlMetadataStore(conn)

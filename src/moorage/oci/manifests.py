@@ -1,0 +1,163 @@
+"""Parse and validate manifest and index bodies into the facts a registry needs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from moorage.oci import mediatypes as mt
+from moorage.oci.digest import Digest, DigestError
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+
+class ManifestError(ValueError):
+    """A manifest body that cannot be accepted; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    media_type: str
+    digest: Digest
+    size: int
+    platform: dict[str, Any] | None = None
+    artifact_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedManifest:
+    media_type: str
+    config: Descriptor | None
+    layers: tuple[Descriptor, ...] = ()
+    children: tuple[Descriptor, ...] = ()  # an index's manifests
+    subject: Descriptor | None = None
+    artifact_type: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in mt.INDEXES
+
+    @property
+    def blobs(self) -> tuple[Descriptor, ...]:
+        """Every blob this manifest references (config first), without duplicates."""
+        seen: dict[Digest, Descriptor] = {}
+        for desc in ((self.config,) if self.config else ()) + self.layers:
+            seen.setdefault(desc.digest, desc)
+        return tuple(seen.values())
+
+    @property
+    def effective_artifact_type(self) -> str | None:
+        """OCI 1.1: `artifactType`, else the config's media type for a manifest."""
+        if self.artifact_type:
+            return self.artifact_type
+        if self.config is not None and self.media_type == mt.OCI_MANIFEST:
+            return self.config.media_type
+        return None
+
+
+def _descriptor(value: Any, where: str) -> Descriptor:
+    if not isinstance(value, dict):
+        raise ManifestError(f"{where} must be a descriptor object")
+    media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
+    if not isinstance(media_type, str) or not media_type:
+        raise ManifestError(f"{where}.mediaType must be a non-empty string")
+    if not isinstance(digest, str):
+        raise ManifestError(f"{where}.digest must be a string")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ManifestError(f"{where}.size must be a non-negative integer")
+    try:
+        parsed = Digest.parse(digest)
+    except DigestError as exc:
+        raise ManifestError(f"{where}.digest: {exc}") from None
+    platform = value.get("platform")
+    if platform is not None and not isinstance(platform, dict):
+        raise ManifestError(f"{where}.platform must be an object")
+    artifact_type = value.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise ManifestError(f"{where}.artifactType must be a string")
+    return Descriptor(media_type, parsed, size, platform, artifact_type)
+
+
+def _descriptors(value: Any, where: str) -> tuple[Descriptor, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ManifestError(f"{where} must be an array")
+    return tuple(_descriptor(item, f"{where}[{i}]") for i, item in enumerate(value))
+
+
+def _media_type(doc: dict[str, Any], content_type: str) -> str:
+    """The body's `mediaType`, else the request's Content-Type, else the body's shape.
+
+    umoci and Helm push manifests without `mediaType`: the Content-Type is then the truth.
+    """
+    declared = doc.get("mediaType")
+    if declared is not None and not isinstance(declared, str):
+        raise ManifestError("mediaType must be a string")
+    header = mt.base(content_type)
+    if header in mt.SCHEMA1 or declared in mt.SCHEMA1 or doc.get("schemaVersion") == 1:
+        raise ManifestError(
+            "Docker manifest schema 1 is not supported: push schema 2 or OCI manifests"
+        )
+    if declared:
+        if header in mt.MANIFESTS and header != declared:
+            raise ManifestError(
+                f"mediaType {declared!r} in the body does not match Content-Type {header!r}"
+            )
+        if declared not in mt.MANIFESTS:
+            raise ManifestError(f"unsupported manifest media type {declared!r}")
+        return declared
+    if header in mt.MANIFESTS:
+        return header
+    if "manifests" in doc:
+        return mt.OCI_INDEX
+    if "config" in doc:
+        return mt.OCI_MANIFEST
+    raise ManifestError("cannot tell the manifest's media type from its body or Content-Type")
+
+
+def parse(body: bytes, content_type: str) -> ParsedManifest:
+    """Validate a manifest body; raises ManifestError with the reason."""
+    if len(body) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"manifest is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ManifestError("manifest must be a JSON object")
+    media_type = _media_type(doc, content_type)
+    if doc.get("schemaVersion") != 2:
+        raise ManifestError("schemaVersion must be 2")
+    artifact_type = doc.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise ManifestError("artifactType must be a string")
+    annotations = doc.get("annotations") or {}
+    if not isinstance(annotations, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+    ):
+        raise ManifestError("annotations must map strings to strings")
+    subject = _descriptor(doc["subject"], "subject") if doc.get("subject") is not None else None
+    if media_type in mt.INDEXES:
+        if "manifests" not in doc:
+            raise ManifestError("an index must have a manifests array")
+        return ParsedManifest(
+            media_type=media_type,
+            config=None,
+            children=_descriptors(doc.get("manifests"), "manifests"),
+            subject=subject,
+            artifact_type=artifact_type,
+            annotations=annotations,
+        )
+    if "config" not in doc:
+        raise ManifestError("an image manifest must have a config descriptor")
+    return ParsedManifest(
+        media_type=media_type,
+        config=_descriptor(doc["config"], "config"),
+        layers=_descriptors(doc.get("layers"), "layers"),
+        subject=subject,
+        artifact_type=artifact_type,
+        annotations=annotations,
+    )

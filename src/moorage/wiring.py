@@ -1,0 +1,78 @@
+"""The composition root: the only module that names concrete adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher as Argon2Hasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine
+
+from moorage.config import Settings
+from moorage.domain.ports import BlobStore, Services
+from moorage.metadata import migrate
+from moorage.metadata.uow import SqlUnitOfWork, create_metadata_engine
+from moorage.storage.drivers import build_blob_store
+
+
+class Argon2PasswordHasher:
+    """Passwords and secrets are stored only as argon2id hashes."""
+
+    def __init__(self) -> None:
+        self._hasher = Argon2Hasher()
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    services: Services
+    engine: Engine
+    password_hasher: Argon2PasswordHasher
+
+
+def build_blobs(settings: Settings) -> BlobStore:
+    options: dict[str, Any]
+    if settings.storage_driver == "s3":
+        options = settings.s3_options()
+    else:
+        settings.blob_root.mkdir(parents=True, exist_ok=True)
+        options = {"root": settings.blob_root}
+    return build_blob_store(settings.storage_driver, options)
+
+
+def build_engine(settings: Settings) -> Engine:
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return create_metadata_engine(settings.effective_database_url)
+
+
+def build(settings: Settings, *, migrate_schema: bool = True) -> Built:
+    engine = build_engine(settings)
+    if migrate_schema:
+        migrate.upgrade(engine)
+    services = Services(
+        uow=SqlUnitOfWork(engine),
+        blobs=build_blobs(settings),
+        public_host=settings.public_host,
+        private_host=settings.private_host,
+    )
+    return Built(services, engine, Argon2PasswordHasher())
+
+
+def migrate_database(settings: Settings) -> str | None:
+    """Apply migrations; returns the revision the database is at afterwards."""
+    engine = build_engine(settings)
+    try:
+        migrate.upgrade(engine)
+        return migrate.current_revision(engine)
+    finally:
+        engine.dispose()
