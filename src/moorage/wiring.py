@@ -64,6 +64,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Built:
         blobs=build_blobs(settings),
         public_host=settings.public_host,
         private_host=settings.private_host,
+        local_metadata=engine.dialect.name == "sqlite",
     )
     return Built(services, engine, Argon2PasswordHasher())
 

@@ -73,6 +73,7 @@ def create_app(
         uploads=uploads,
         pulls=pulls,
         authorizer=authorizer or OpenAccess(),
+        inline_reads=services.local_metadata,
     )
 
     async def v2(request: Request) -> Response:

@@ -21,6 +21,7 @@ from moorage.domain.repositories import (
     check_tag,
     existing_image,
     image_for_push,
+    split_name,
     utcnow,
 )
 from moorage.oci import manifests
@@ -171,18 +172,20 @@ class ArtifactService:
             parse_digest(reference)
         else:
             check_tag(reference)
+        registry, image = split_name(repository)
         with self._uow() as store:
-            image = existing_image(store, repository)
-            head = store.artifact_head(image.id, reference, by_digest)
-            if head is None:
+            found = store.resolve_artifact(registry, image, reference, by_digest)
+            if found is None:
+                existing_image(store, repository)  # NAME_UNKNOWN when the image is missing
                 raise ManifestNotFound(repository, reference)
+            image_id, head = found
             body = None
             if with_body:
                 body = self._cache.get(head.digest)
                 if body is None:
                     body = store.manifest_body(head.id)
                     self._cache.put(head.digest, body)
-        return FetchedManifest(image.id, head, body)
+        return FetchedManifest(image_id, head, body)
 
     def image_id(self, repository: str) -> int:
         with self._uow() as store:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from moorage.oci.digest import Digest
+
 if TYPE_CHECKING:
     from moorage.domain.model import (
         Artifact,
@@ -22,6 +24,17 @@ if TYPE_CHECKING:
         UploadSession,
         User,
     )
+
+BLOBS_DIR = "blobs"
+
+
+def blob_key(digest: Digest) -> str:
+    """The key of a committed blob: `blobs/<algorithm>/<first two hex>/<hex>`.
+
+    The full key layout is documented in `moorage.storage.layout`.
+    """
+    return f"{BLOBS_DIR}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
+
 
 DriverState = dict[str, Any]
 """Opaque, JSON-serialisable state of an upload in a blob store; kept in the upload row."""
@@ -149,8 +162,10 @@ class MetadataStore(Protocol):
     def expired_uploads(self, before: datetime, limit: int) -> list[UploadSession]: ...
 
     # artifacts and tags
-    def artifact_head(self, image_id: int, reference: str, by_digest: bool) -> ArtifactHead | None:
-        """Resolve a tag or digest in the image to the artifact's digest, type and size."""
+    def resolve_artifact(
+        self, registry: str, image: str, reference: str, by_digest: bool
+    ) -> tuple[int, ArtifactHead] | None:
+        """(image id, artifact) for a tag or digest of `registry/image`, in one round trip."""
 
     def manifest_body(self, artifact_id: int) -> bytes: ...
 
@@ -215,3 +230,4 @@ class Services:
     blobs: BlobStore
     public_host: str | None
     private_host: str | None
+    local_metadata: bool = False  # reads never wait on the network or on writers (SQLite WAL)

@@ -29,18 +29,12 @@ from moorage.domain.errors import (
     UploadNotFound,
 )
 from moorage.domain.model import Blob, Image, UploadSession
-from moorage.domain.ports import BlobStore, MetadataStore, UnitOfWorkFactory
+from moorage.domain.ports import BlobStore, MetadataStore, UnitOfWorkFactory, blob_key
 from moorage.domain.repositories import Clock, existing_image, image_for_push, utcnow
 from moorage.oci.digest import Digest
 
 T = TypeVar("T")
 UPLOAD_EXPIRY = timedelta(hours=24)
-
-
-def blob_key(digest: str) -> str:
-    """Content-addressed key: `blobs/<algorithm>/<first two hex>/<hex>`."""
-    parsed = Digest.parse(digest)
-    return f"blobs/{parsed.algorithm}/{parsed.hex[:2]}/{parsed.hex}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +208,7 @@ class UploadService:
         if actual != expected:
             await self._discard(session)
             raise DigestMismatch(str(expected), str(actual))
-        await self._blobs.commit(session.driver_state, blob_key(str(expected)))
+        await self._blobs.commit(session.driver_state, blob_key(expected))
         now = self._clock()
 
         def record(store: MetadataStore) -> None:

@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -37,6 +39,40 @@ from moorage.domain.model import (
 )
 from moorage.domain.ports import DriverState, PullRecord
 from moorage.metadata import tables as t
+
+
+def _resolve_statement(by_digest: bool) -> Select[Any]:
+    """Registry + image + tag or digest → artifact, in one query: the manifest GET hot path.
+
+    Built once at import: constructing SQLAlchemy expressions costs more than running them.
+    """
+    query = (
+        select(
+            t.image.c.id.label("image_id"),
+            t.artifact.c.id,
+            t.artifact.c.digest,
+            t.artifact.c.media_type,
+            t.artifact.c.size,
+        )
+        .join(t.registry, t.registry.c.id == t.image.c.registry_id)
+        .where(t.registry.c.name == bindparam("registry"), t.image.c.name == bindparam("image"))
+    )
+    if by_digest:
+        return query.join(t.artifact, t.artifact.c.image_id == t.image.c.id).where(
+            t.artifact.c.digest == bindparam("reference")
+        )
+    return (
+        query.join(t.tag, t.tag.c.image_id == t.image.c.id)
+        .join(t.artifact, t.artifact.c.id == t.tag.c.artifact_id)
+        .where(t.tag.c.name == bindparam("reference"))
+    )
+
+
+_ARTIFACT_BY_DIGEST = _resolve_statement(by_digest=True)
+_ARTIFACT_BY_TAG = _resolve_statement(by_digest=False)
+# Images count and list only while they hold artifacts (their blob links outlive them).
+_HAS_ARTIFACTS = exists().where(t.artifact.c.image_id == t.image.c.id)
+_MANIFEST_BODY = select(t.artifact.c.manifest).where(t.artifact.c.id == bindparam("id"))
 
 
 class SqlMetadataStore:
@@ -72,6 +108,7 @@ class SqlMetadataStore:
     def list_registries(self) -> list[RegistryUsage]:
         images = (
             select(t.image.c.registry_id, func.count().label("n"))
+            .where(_HAS_ARTIFACTS)
             .group_by(t.image.c.registry_id)
             .subquery()
         )
@@ -110,7 +147,7 @@ class SqlMetadataStore:
         self.conn.execute(delete(t.registry).where(t.registry.c.id == registry_id))
 
     def registry_image_count(self, registry_id: int) -> int:
-        query = select(func.count()).where(t.image.c.registry_id == registry_id)
+        query = select(func.count()).where(t.image.c.registry_id == registry_id, _HAS_ARTIFACTS)
         return int(self.conn.execute(query).scalar_one())
 
     # images ---------------------------------------------------------------------------
@@ -153,9 +190,11 @@ class SqlMetadataStore:
 
     def catalog(self, last: str | None, limit: int) -> list[str]:
         name = self._repository_expr()
+        # An image whose artifacts were all deleted keeps its blob links but is not listed.
         query = (
             select(name.label("repository"))
             .join(t.registry, t.registry.c.id == t.image.c.registry_id)
+            .where(_HAS_ARTIFACTS)
             .order_by(name)
             .limit(limit)
         )
@@ -268,24 +307,19 @@ class SqlMetadataStore:
 
     # artifacts and tags -----------------------------------------------------------------
 
-    def artifact_head(self, image_id: int, reference: str, by_digest: bool) -> ArtifactHead | None:
-        columns = (t.artifact.c.id, t.artifact.c.digest, t.artifact.c.media_type, t.artifact.c.size)
-        if by_digest:
-            query = select(*columns).where(
-                t.artifact.c.image_id == image_id, t.artifact.c.digest == reference
-            )
-        else:
-            query = (
-                select(*columns)
-                .join(t.tag, t.tag.c.artifact_id == t.artifact.c.id)
-                .where(t.tag.c.image_id == image_id, t.tag.c.name == reference)
-            )
-        row = self.conn.execute(query).first()
-        return ArtifactHead(row.id, row.digest, row.media_type, row.size) if row else None
+    def resolve_artifact(
+        self, registry: str, image: str, reference: str, by_digest: bool
+    ) -> tuple[int, ArtifactHead] | None:
+        statement = _ARTIFACT_BY_DIGEST if by_digest else _ARTIFACT_BY_TAG
+        row = self.conn.execute(
+            statement, {"registry": registry, "image": image, "reference": reference}
+        ).first()
+        if row is None:
+            return None
+        return row.image_id, ArtifactHead(row.id, row.digest, row.media_type, row.size)
 
     def manifest_body(self, artifact_id: int) -> bytes:
-        query = select(t.artifact.c.manifest).where(t.artifact.c.id == artifact_id)
-        return bytes(self.conn.execute(query).scalar_one())
+        return bytes(self.conn.execute(_MANIFEST_BODY, {"id": artifact_id}).scalar_one())
 
     def get_artifact(self, image_id: int, digest: str) -> Artifact | None:
         row = self.conn.execute(

@@ -9,8 +9,9 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
-from moorage.domain.uploads import blob_key
+from moorage.domain.ports import blob_key
 from moorage.oci import errors as oci
+from moorage.oci.digest import Digest
 
 OCTET = "application/octet-stream"
 _RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
@@ -52,7 +53,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 async def get(ctx: OciContext, request: Request, name: str, digest: str) -> Response:
     blob = await ctx.uploads.stat_blob(name, digest)
     store = ctx.uploads.blob_store()
-    key = blob_key(blob.digest)
+    key = blob_key(Digest.parse(blob.digest))
     redirect = await store.redirect_url(key, private=request.state.private_host)
     if redirect is not None:
         return RedirectResponse(redirect, status_code=307)

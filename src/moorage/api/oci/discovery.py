@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -43,7 +42,7 @@ async def tags(ctx: OciContext, request: Request, name: str) -> Response:
     if limit == 0:
         return JSONResponse({"name": name, "tags": []})
     fetch = None if limit is None else limit + 1  # one more tells whether a next page exists
-    found = await run_in_threadpool(ctx.artifacts.list_tags, name, last, fetch)
+    found = await ctx.read(ctx.artifacts.list_tags, name, last, fetch)
     return _paged(f"/v2/{name}/tags/list", "tags", found, limit, {"name": name})
 
 
@@ -53,13 +52,13 @@ async def catalog(ctx: OciContext, request: Request) -> Response:
     last = request.query_params.get("last") or None
     if limit == 0:
         return JSONResponse({"repositories": []})
-    found = await run_in_threadpool(ctx.artifacts.catalog, last, limit + 1)
+    found = await ctx.read(ctx.artifacts.catalog, last, limit + 1)
     return _paged("/v2/_catalog", "repositories", found, limit, {})
 
 
 async def referrers(ctx: OciContext, request: Request, name: str, digest: str) -> Response:
     artifact_type = request.query_params.get("artifactType") or None
-    found = await run_in_threadpool(ctx.artifacts.referrers, name, digest, artifact_type)
+    found = await ctx.read(ctx.artifacts.referrers, name, digest, artifact_type)
     manifests = []
     for ref in found:
         desc: dict[str, Any] = {"mediaType": ref.media_type, "digest": ref.digest, "size": ref.size}

@@ -22,9 +22,7 @@ async def head(ctx: OciContext, request: Request, name: str, reference: str) -> 
 
 
 async def _fetch(ctx: OciContext, name: str, reference: str, *, with_body: bool) -> Response:
-    found = await run_in_threadpool(
-        ctx.artifacts.get_manifest, name, reference, with_body=with_body
-    )
+    found = await ctx.read(ctx.artifacts.get_manifest, name, reference, with_body=with_body)
     headers = {
         "Docker-Content-Digest": found.head.digest,
         "Content-Length": str(found.head.size),

@@ -1,0 +1,76 @@
+"""Helpers every blob store driver shares: errors, sizes, upload-state parsing, range checks."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from moorage.domain.errors import StorageFailure
+from moorage.domain.ports import DriverState
+from moorage.storage.layout import check_blob_key, check_key, check_prefix
+
+__all__ = [
+    "CHUNK_SIZE",
+    "DEFAULT_PART_SIZE",
+    "MIN_PART_SIZE",
+    "StorageError",
+    "UploadState",
+    "check_blob_key",
+    "check_key",
+    "check_prefix",
+    "check_range",
+    "new_upload_id",
+]
+
+MiB = 1024 * 1024
+CHUNK_SIZE = 1 * MiB
+"""Size of the pieces reads yield and of the buffers writes are coalesced into."""
+MIN_PART_SIZE = 5 * MiB
+"""S3's smallest multipart part (all but the last part)."""
+DEFAULT_PART_SIZE = 8 * MiB
+
+_UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+class StorageError(StorageFailure):
+    """A blob store could not do what was asked; the message says what and where."""
+
+
+def new_upload_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UploadState:
+    """The fields every driver keeps in its DriverState, validated on the way in.
+
+    The state round-trips through the metadata DB as JSON, so it is checked like input: an
+    upload id that is not ours could otherwise name a path outside the uploads area.
+    """
+
+    __slots__ = ("size", "upload_id")
+
+    def __init__(self, upload_id: str, size: int) -> None:
+        self.upload_id = upload_id
+        self.size = size
+
+    @classmethod
+    def load(cls, state: DriverState) -> UploadState:
+        upload_id = state.get("upload_id")
+        size = state.get("size")
+        if not isinstance(upload_id, str) or _UPLOAD_ID_RE.match(upload_id) is None:
+            raise StorageError(f"upload state has an invalid upload_id: {upload_id!r:.80}")
+        # bool is an int subclass; a JSON true must not pass for a size.
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise StorageError(f"upload state has an invalid size: {size!r:.80}")
+        return cls(upload_id, size)
+
+    def dump(self) -> DriverState:
+        return {"upload_id": self.upload_id, "size": self.size}
+
+
+def check_range(offset: int, length: int | None) -> None:
+    """Refuse negative ranges early; a range past the end simply yields fewer bytes."""
+    if offset < 0:
+        raise ValueError(f"read offset must be >= 0, got {offset}")
+    if length is not None and length < 0:
+        raise ValueError(f"read length must be >= 0, got {length}")

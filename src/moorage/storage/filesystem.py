@@ -1,0 +1,314 @@
+"""The local filesystem driver.
+
+Committed blobs live at `root/<key>` (see `layout`); unfinished uploads at
+`root/uploads/<upload id>`, one file each. A blob only ever reaches its key by `rename(2)` of a
+complete, fsynced upload file, so a crash (SIGKILL, power loss) at any point leaves either
+the whole blob at its key or nothing there. `root/uploads` and the blobs must therefore be on
+one filesystem (a cross-device rename fails with a StorageError).
+
+Appends write through as they stream (in ≤ 1 MiB writes, never buffering a whole blob) and do
+not fsync: a process crash loses nothing the kernel has, and `commit` fsyncs before the
+rename. After a power loss an upload may be shorter than its recorded size; the next append
+or commit then fails with a StorageError rather than producing a blob with a hole.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from pathlib import Path
+
+from anyio import to_thread
+
+from moorage.domain.ports import BlobInfo, DriverState
+from moorage.storage.driver import (
+    CHUNK_SIZE,
+    StorageError,
+    UploadState,
+    check_blob_key,
+    check_prefix,
+    check_range,
+    new_upload_id,
+)
+from moorage.storage.layout import UPLOADS_DIR
+
+
+class FilesystemBlobStore:
+    """Blobs as files under root; see the module docstring for the crash-safety rules."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root).absolute()
+        self._uploads = self._root / UPLOADS_DIR
+        # Construction happens once at startup, so blocking here is fine.
+        self._uploads.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    # -- committed blobs -------------------------------------------------------------------
+
+    async def stat(self, key: str) -> BlobInfo | None:
+        return await to_thread.run_sync(_stat_file, self._path(key))
+
+    async def read(
+        self, key: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        check_range(offset, length)
+        path = self._path(key)
+        fd = await to_thread.run_sync(_open_regular, path)
+        if fd is None:
+            raise KeyError(key)
+        try:
+            async for chunk in _pread_chunks(fd, offset, length):
+                yield chunk
+        finally:
+            os.close(fd)
+
+    def local_path(self, key: str) -> str | None:
+        """Where the blob's file is (or would be); the caller checks existence with `stat`."""
+        return str(self._path(key))
+
+    async def redirect_url(self, key: str, *, private: bool) -> str | None:
+        check_blob_key(key)
+        return None
+
+    async def delete(self, key: str) -> None:
+        await to_thread.run_sync(_unlink_quietly, self._path(key))
+
+    async def delete_many(self, keys: list[str]) -> None:
+        paths = [self._path(key) for key in keys]
+        await to_thread.run_sync(_unlink_all, paths)
+
+    async def walk(self, prefix: str) -> AsyncIterator[str]:
+        check_prefix(prefix)
+        start = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        async for key in self._walk_dir(start, prefix):
+            yield key
+
+    # -- uploads ---------------------------------------------------------------------------
+
+    async def begin_upload(self) -> DriverState:
+        upload_id = new_upload_id()
+        await to_thread.run_sync(_create_empty, self._uploads / upload_id)
+        return UploadState(upload_id, 0).dump()
+
+    async def append(
+        self, state: DriverState, chunks: AsyncIterator[bytes]
+    ) -> tuple[int, DriverState]:
+        upload = UploadState.load(state)
+        path = self._uploads / upload.upload_id
+        fd = await to_thread.run_sync(_open_upload_at, path, upload.size)
+        try:
+            size = await _write_chunks(fd, upload.size, chunks)
+        except BaseException:
+            # Keep the file equal to the recorded state; the next append would truncate
+            # anyway, this just frees the space early.
+            with suppress(OSError):
+                os.ftruncate(fd, upload.size)
+            raise
+        finally:
+            os.close(fd)
+        return size, UploadState(upload.upload_id, size).dump()
+
+    async def read_upload(self, state: DriverState) -> AsyncIterator[bytes]:
+        upload = UploadState.load(state)
+        fd = await to_thread.run_sync(_open_regular, self._uploads / upload.upload_id)
+        if fd is None:
+            raise StorageError(f"upload {upload.upload_id} does not exist")
+        try:
+            async for chunk in _pread_chunks(fd, 0, upload.size):
+                yield chunk
+        finally:
+            os.close(fd)
+
+    async def commit(self, state: DriverState, key: str) -> None:
+        target = self._path(key)
+        upload = UploadState.load(state)
+        await to_thread.run_sync(self._commit_sync, upload, target)
+
+    async def abort(self, state: DriverState) -> None:
+        upload = UploadState.load(state)
+        await to_thread.run_sync(_unlink_quietly, self._uploads / upload.upload_id)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self._root / check_blob_key(key)
+
+    def _commit_sync(self, upload: UploadState, target: Path) -> None:
+        source = self._uploads / upload.upload_id
+        if _stat_file(target) is not None:
+            # Content-addressed: an existing blob already holds these bytes.
+            _unlink_quietly(source)
+            return
+        try:
+            _seal(source, upload)
+            self._make_dirs(target.parent)
+            os.rename(source, target)
+            _fsync_dir(target.parent)
+        except OSError as exc:
+            raise StorageError(f"cannot commit upload {upload.upload_id}: {exc}") from exc
+
+    def _make_dirs(self, directory: Path) -> None:
+        """mkdir -p, fsyncing each new directory's parent so the new entry survives a crash."""
+        missing: list[Path] = []
+        while directory != self._root and not directory.is_dir():
+            missing.append(directory)
+            directory = directory.parent
+        for path in reversed(missing):
+            with suppress(FileExistsError):  # a concurrent commit made it first
+                path.mkdir()
+            _fsync_dir(path.parent)
+
+    async def _walk_dir(self, relative: str, prefix: str) -> AsyncIterator[str]:
+        entries = await to_thread.run_sync(_list_dir, self._root / relative)
+        for name, is_dir in entries:
+            if not relative and name == UPLOADS_DIR:
+                continue
+            child = f"{relative}/{name}" if relative else name
+            if not is_dir:
+                if child.startswith(prefix):
+                    yield child
+            elif prefix.startswith(f"{child}/") or f"{child}/".startswith(prefix):
+                async for key in self._walk_dir(child, prefix):
+                    yield key
+
+
+async def _write_chunks(fd: int, offset: int, chunks: AsyncIterator[bytes]) -> int:
+    """Write every chunk at offset onward, coalescing small chunks into ~1 MiB writes."""
+    pending = bytearray()
+    async for chunk in chunks:
+        if pending and len(pending) + len(chunk) > CHUNK_SIZE:
+            offset = await to_thread.run_sync(_pwrite_all, fd, bytes(pending), offset)
+            pending.clear()
+        if len(chunk) >= CHUNK_SIZE:
+            offset = await to_thread.run_sync(_pwrite_all, fd, chunk, offset)
+        else:
+            pending += chunk
+    if pending:
+        offset = await to_thread.run_sync(_pwrite_all, fd, bytes(pending), offset)
+    return offset
+
+
+async def _pread_chunks(fd: int, offset: int, length: int | None) -> AsyncIterator[bytes]:
+    remaining = length
+    while remaining is None or remaining > 0:
+        size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+        chunk = await to_thread.run_sync(os.pread, fd, size, offset)
+        if not chunk:
+            return
+        offset += len(chunk)
+        if remaining is not None:
+            remaining -= len(chunk)
+        yield chunk
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> int:
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(fd, view, offset)
+            view = view[written:]
+            offset += written
+    except OSError as exc:
+        raise StorageError(f"cannot write upload: {exc}") from exc
+    return offset
+
+
+def _open_upload_at(path: Path, size: int) -> int:
+    """Open an upload for writing, cut back to its recorded size (retries are idempotent)."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        raise StorageError(f"upload {path.name} does not exist") from None
+    except OSError as exc:
+        raise StorageError(f"cannot open upload {path.name}: {exc}") from exc
+    try:
+        actual = os.fstat(fd).st_size
+        if actual < size:
+            raise StorageError(f"upload {path.name} holds {actual} bytes, state says {size}")
+        os.ftruncate(fd, size)
+    except BaseException as exc:
+        os.close(fd)
+        if isinstance(exc, OSError):
+            raise StorageError(f"cannot truncate upload {path.name}: {exc}") from exc
+        raise
+    return fd
+
+
+def _seal(path: Path, upload: UploadState) -> None:
+    """Cut an upload to its recorded size and flush it to disk before it becomes a blob."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        raise StorageError(f"upload {upload.upload_id} does not exist") from None
+    try:
+        actual = os.fstat(fd).st_size
+        if actual < upload.size:
+            raise StorageError(
+                f"upload {upload.upload_id} holds {actual} bytes, state says {upload.size}"
+            )
+        os.ftruncate(fd, upload.size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_regular(path: Path) -> int | None:
+    """A read-only descriptor for a regular file, or None when there is none."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _stat_file(path: Path) -> BlobInfo | None:
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return BlobInfo(size=info.st_size) if stat.S_ISREG(info.st_mode) else None
+
+
+def _create_empty(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.close(fd)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with suppress(FileNotFoundError, NotADirectoryError):
+        path.unlink()
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        _unlink_quietly(path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _list_dir(path: Path) -> list[tuple[str, bool]]:
+    """(name, is directory) of each entry, sorted; symlinks are neither followed nor listed."""
+    try:
+        with os.scandir(path) as entries:
+            found = [
+                (entry.name, entry.is_dir(follow_symlinks=False))
+                for entry in entries
+                if entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False)
+            ]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(found)

@@ -1,0 +1,579 @@
+"""One contract for every BlobStore driver: filesystem, memory and S3 (moto on loopback)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from moorage.domain.errors import StorageFailure
+from moorage.domain.ports import BlobStore, DriverState
+from moorage.oci.digest import Digest
+from moorage.storage.drivers import build_blob_store
+from moorage.storage.filesystem import FilesystemBlobStore
+from moorage.storage.layout import blob_key
+from moorage.storage.memory import MemoryBlobStore
+from moorage.storage.s3 import S3BlobStore
+from tests.support.server import free_port
+
+pytestmark = pytest.mark.anyio
+
+MiB = 1024 * 1024
+PART = 5 * MiB  # the S3 driver's part size here: the smallest S3 allows, so tests stay small
+BUCKET = "moorage-contract"
+DRIVERS = ["filesystem", "memory", "s3"]
+
+BAD_KEYS = [
+    "",
+    "/etc/passwd",
+    "../outside",
+    "blobs/../../outside",
+    "blobs/./sha256",
+    "blobs//sha256",
+    "blobs/sha256/",
+    "blobs\\sha256",
+    "blobs/sha\x00256",
+    "uploads/0123456789abcdef0123456789abcdef",
+]
+
+
+@dataclass(frozen=True)
+class MotoServer:
+    endpoint: str
+    port: int
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A real S3 API (moto) in its own process on a loopback port, with one bucket."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    moto = Path(sys.executable).with_name("moto_server")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = MotoServer(f"http://127.0.0.1:{port}", port)
+    try:
+        _wait_ready(server, proc, log)
+        _s3_client(server.endpoint).create_bucket(Bucket=BUCKET)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _wait_ready(server: MotoServer, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"moto_server exited early:\n{log.read_text(errors='replace')}")
+        try:
+            httpx.get(server.endpoint, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"moto_server did not start:\n{log.read_text(errors='replace')}")
+
+
+def _s3_client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    )
+
+
+def _s3_options(server: MotoServer, **extra: Any) -> dict[str, Any]:
+    return {
+        "bucket": BUCKET,
+        "endpoint_url": server.endpoint,
+        "access_key": "test",
+        "secret_key": "test",
+        "region": "us-east-1",
+        # A fresh prefix per store keeps tests apart in the shared bucket.
+        "prefix": f"t{uuid.uuid4().hex[:12]}",
+        "part_size": PART,
+        **extra,
+    }
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(driver: str, tmp_path: Path, request: pytest.FixtureRequest) -> BlobStore:
+    if driver == "filesystem":
+        return build_blob_store("filesystem", {"root": tmp_path / "blobs"})
+    if driver == "memory":
+        return build_blob_store("memory", {})
+    server: MotoServer = request.getfixturevalue("moto_server")
+    return build_blob_store("s3", _s3_options(server))
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def data(size: int, seed: int = 0) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def key_of(content: bytes) -> str:
+    return blob_key(Digest.of(content))
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def failing(*parts: bytes) -> AsyncIterator[bytes]:
+    """A request body that breaks off after some bytes, as a dropped connection would."""
+    for part in parts:
+        yield part
+    raise ConnectionResetError("client went away")
+
+
+async def collect(stream: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in stream])
+
+
+async def upload(store: BlobStore, *parts: bytes) -> DriverState:
+    state = await store.begin_upload()
+    for part in parts:
+        _size, state = await store.append(state, chunks(part))
+    return state
+
+
+async def put(store: BlobStore, content: bytes) -> str:
+    key = key_of(content)
+    await store.commit(await upload(store, content), key)
+    return key
+
+
+# -- the contract --------------------------------------------------------------------------
+
+
+async def test_appends_of_any_size_commit_byte_identical(store: BlobStore) -> None:
+    pieces = [
+        b"x",
+        data(3 * MiB + 17, 1),  # sub-part
+        data(PART + 2 * MiB, 2),  # larger than a part, in one chunk
+        data(1000, 3),
+        data(PART - 1000, 4),  # ends exactly on a part boundary
+    ]
+    state = await store.begin_upload()
+    total = 0
+    for piece in pieces:
+        size, state = await store.append(state, chunks(piece))
+        total += len(piece)
+        assert size == total
+    # One append made of many small chunks, as a streamed request body is.
+    small = [data(64 * 1024 + i, 10 + i) for i in range(40)]
+    size, state = await store.append(state, chunks(*small))
+    content = b"".join(pieces + small)
+    assert size == len(content)
+
+    key = key_of(content)
+    assert await store.stat(key) is None
+    await store.commit(state, key)
+
+    info = await store.stat(key)
+    assert info is not None
+    assert info.size == len(content)
+    assert await collect(store.read(key)) == content
+
+
+async def test_read_upload_streams_what_was_appended(store: BlobStore) -> None:
+    content = data(PART + 3 * MiB, 5)
+    state = await upload(store, content[: 2 * MiB], content[2 * MiB :])
+    assert await collect(store.read_upload(state)) == content
+    # Reading twice (a retried finish) and committing afterwards both work.
+    assert await collect(store.read_upload(state)) == content
+    key = key_of(content)
+    await store.commit(state, key)
+    assert await collect(store.read(key)) == content
+
+
+async def test_read_upload_without_parts(store: BlobStore) -> None:
+    empty = await store.begin_upload()
+    assert await collect(store.read_upload(empty)) == b""
+    state = await upload(store, b"abc", b"def")
+    assert await collect(store.read_upload(state)) == b"abcdef"
+
+
+async def test_empty_blob(store: BlobStore) -> None:
+    key = key_of(b"")
+    await store.commit(await store.begin_upload(), key)
+    info = await store.stat(key)
+    assert info is not None
+    assert info.size == 0
+    assert await collect(store.read(key)) == b""
+
+
+@pytest.mark.parametrize(
+    ("offset", "length"),
+    [
+        (0, None),
+        (0, 1),
+        (1, None),
+        (MiB - 1, 2),  # across a read-chunk boundary
+        (MiB, MiB),
+        (123_456, 3 * MiB),
+        (2 * MiB, None),
+        (3 * MiB - 5, 100),  # runs past the end: what exists
+        (3 * MiB, None),  # at the end: nothing
+        (3 * MiB + 10, 5),  # past the end: nothing
+        (17, 0),
+    ],
+)
+async def test_ranged_reads(store: BlobStore, offset: int, length: int | None) -> None:
+    content = data(3 * MiB, 6)
+    key = await put(store, content)
+    end = None if length is None else offset + length
+    assert await collect(store.read(key, offset, length)) == content[offset:end]
+
+
+async def test_read_streams_in_bounded_chunks(store: BlobStore) -> None:
+    key = await put(store, data(3 * MiB + 1, 7))
+    sizes = [len(chunk) async for chunk in store.read(key)]
+    assert sum(sizes) == 3 * MiB + 1
+    assert max(sizes) <= MiB
+
+
+async def test_missing_blob(store: BlobStore) -> None:
+    key = key_of(b"never stored")
+    assert await store.stat(key) is None
+    with pytest.raises(KeyError):
+        await collect(store.read(key))
+    with pytest.raises(KeyError):
+        await collect(store.read(key, 0, 0))
+
+
+async def test_negative_ranges_are_refused(store: BlobStore) -> None:
+    key = await put(store, b"abc")
+    with pytest.raises(ValueError, match="offset"):
+        await collect(store.read(key, -1))
+    with pytest.raises(ValueError, match="length"):
+        await collect(store.read(key, 0, -1))
+
+
+async def test_delete_is_idempotent(store: BlobStore) -> None:
+    key = await put(store, b"to be deleted")
+    await store.delete(key)
+    assert await store.stat(key) is None
+    await store.delete(key)
+    with pytest.raises(KeyError):
+        await collect(store.read(key))
+
+
+async def test_delete_many(store: BlobStore) -> None:
+    keys = [await put(store, f"blob {i}".encode()) for i in range(5)]
+    # A helper every driver has, deliberately not part of the port.
+    assert isinstance(store, FilesystemBlobStore | MemoryBlobStore | S3BlobStore)
+    await store.delete_many([*keys[:3], key_of(b"missing")])
+    assert [await store.stat(key) is None for key in keys] == [True] * 3 + [False] * 2
+
+
+async def test_abort_throws_the_upload_away(store: BlobStore) -> None:
+    state = await upload(store, data(PART + 1, 8))
+    await store.abort(state)
+    await store.abort(state)
+    with pytest.raises(StorageFailure):
+        await store.append(state, chunks(b"more"))
+    with pytest.raises(StorageFailure):
+        await store.commit(state, key_of(b"anything"))
+    assert [key async for key in store.walk("")] == []
+
+
+async def test_append_after_a_failed_append_is_idempotent(store: BlobStore) -> None:
+    head = data(2 * MiB, 9)
+    rest = data(PART + 3 * MiB, 10)
+    state = await upload(store, head)
+
+    # The request breaks off after more than a part has been written; the caller keeps the
+    # state it had, and the client sends the rest again.
+    with pytest.raises(ConnectionResetError):
+        await store.append(state, failing(data(PART + MiB, 11), b"garbage"))
+    size, _retried = await store.append(state, chunks(rest))
+    assert size == len(head) + len(rest)
+
+    # The same append again from the same recorded state (a lost response) lands the same.
+    size_again, again = await store.append(state, chunks(rest))
+    assert size_again == size
+
+    content = head + rest
+    assert await collect(store.read_upload(again)) == content
+    key = key_of(content)
+    await store.commit(again, key)
+    assert await collect(store.read(key)) == content
+
+
+async def test_state_survives_json(store: BlobStore) -> None:
+    import json
+
+    state = await store.begin_upload()
+    for piece in (data(MiB, 12), data(PART, 13), b"tail"):
+        _size, state = await store.append(json.loads(json.dumps(state)), chunks(piece))
+    content = data(MiB, 12) + data(PART, 13) + b"tail"
+    key = key_of(content)
+    await store.commit(json.loads(json.dumps(state)), key)
+    assert await collect(store.read(key)) == content
+
+
+async def test_commit_to_an_existing_key_keeps_one_blob(store: BlobStore) -> None:
+    content = data(PART + 5, 14)
+    key = await put(store, content)
+    second = await upload(store, content)
+    await store.commit(second, key)
+    assert await collect(store.read(key)) == content
+    # A retried commit of either upload succeeds as well.
+    await store.commit(second, key)
+    assert [k async for k in store.walk("")] == [key]
+
+
+async def test_commit_of_an_unknown_upload_fails(store: BlobStore) -> None:
+    state = await upload(store, b"abc")
+    await store.abort(state)
+    with pytest.raises(StorageFailure):
+        await store.commit(state, key_of(b"abc"))
+
+
+async def test_walk_yields_committed_keys_only(store: BlobStore) -> None:
+    keys = {await put(store, f"walk {i}".encode()) for i in range(6)}
+    await upload(store, b"in flight")  # never committed: not a key
+    assert {key async for key in store.walk("")} == keys
+    assert {key async for key in store.walk("blobs/")} == keys
+    assert {key async for key in store.walk("blobs/sha256/")} == keys
+    one = sorted(keys)[0]
+    fanout = one.rsplit("/", 1)[0]
+    assert {key async for key in store.walk(fanout + "/")} == {
+        k for k in keys if k.startswith(fanout + "/")
+    }
+    assert {key async for key in store.walk(one[:-3])} == {one}
+    assert [key async for key in store.walk("blobs/sha512/")] == []
+
+
+@pytest.mark.parametrize("bad", BAD_KEYS)
+async def test_keys_that_could_escape_are_refused(store: BlobStore, bad: str) -> None:
+    with pytest.raises(ValueError, match="storage key"):
+        await store.stat(bad)
+    with pytest.raises(ValueError, match="storage key"):
+        await collect(store.read(bad))
+    with pytest.raises(ValueError, match="storage key"):
+        await store.delete(bad)
+    with pytest.raises(ValueError, match="storage key"):
+        store.local_path(bad)
+    with pytest.raises(ValueError, match="storage key"):
+        await store.redirect_url(bad, private=True)
+    state = await upload(store, b"abc")
+    with pytest.raises(ValueError, match="storage key"):
+        await store.commit(state, bad)
+
+
+async def test_walk_prefix_is_checked(store: BlobStore) -> None:
+    with pytest.raises(ValueError, match="storage key"):
+        await collect_keys(store, "../")
+
+
+async def collect_keys(store: BlobStore, prefix: str) -> list[str]:
+    return [key async for key in store.walk(prefix)]
+
+
+async def test_forged_upload_state_is_refused(store: BlobStore) -> None:
+    for forged in ({"upload_id": "../../etc", "size": 0}, {"upload_id": uuid.uuid4().hex}):
+        with pytest.raises(StorageFailure):
+            await store.append(forged, chunks(b"x"))
+
+
+async def test_local_path_and_redirect(store: BlobStore, driver: str) -> None:
+    content = b"served directly"
+    key = await put(store, content)
+    path = store.local_path(key)
+    if driver == "filesystem":
+        assert path is not None
+        assert Path(path).read_bytes() == content
+    else:
+        assert path is None
+    # Redirects are off unless configured.
+    assert await store.redirect_url(key, private=False) is None
+    assert await store.redirect_url(key, private=True) is None
+
+
+# -- S3 specifics --------------------------------------------------------------------------
+
+
+async def test_s3_redirect_urls_download_the_blob(moto_server: MotoServer) -> None:
+    store = build_blob_store(
+        "s3",
+        _s3_options(
+            moto_server,
+            redirect=True,
+            public_endpoint_url=f"http://localhost:{moto_server.port}",
+            private_endpoint_url=moto_server.endpoint,
+        ),
+    )
+    content = data(PART + 123, 15)
+    key = await put(store, content)
+    public = await store.redirect_url(key, private=False)
+    private = await store.redirect_url(key, private=True)
+    assert public is not None
+    assert private is not None
+    assert public.startswith(f"http://localhost:{moto_server.port}/")
+    assert private.startswith(f"{moto_server.endpoint}/")
+    assert "X-Amz-Signature=" in public
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in private
+    async with httpx.AsyncClient() as client:
+        for url in (public, private):
+            response = await client.get(url)
+            assert response.status_code == 200
+            assert hashlib.sha256(response.content).hexdigest() == key.rsplit("/", 1)[1]
+
+
+async def test_s3_large_blobs_use_a_multipart_copy(moto_server: MotoServer) -> None:
+    store = build_blob_store("s3", _s3_options(moto_server, copy_part_size=PART))
+    content = data(2 * PART + 7, 16)
+    key = await put(store, content)
+    assert await collect(store.read(key, PART - 3, 10)) == content[PART - 3 : PART + 7]
+    assert await collect(store.read(key)) == content
+
+
+async def test_s3_commit_cleans_up_staging_objects(moto_server: MotoServer) -> None:
+    options = _s3_options(moto_server)
+    store = build_blob_store("s3", options)
+    client = _s3_client(moto_server.endpoint)
+    content = data(2 * PART + 99, 17)
+    state = await store.begin_upload()
+    for start in range(0, len(content), 3 * MiB):  # many tails along the way
+        _size, state = await store.append(state, chunks(content[start : start + 3 * MiB]))
+    staging = f"{options['prefix']}/uploads/"
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=staging).get("Contents", [])
+    # Superseded tails are removed as the upload goes on: at most the last two remain.
+    assert len(listed) <= 2
+    await store.commit(state, key_of(content))
+
+    # A multipart upload no recorded state knows of: the first append failed after a part.
+    orphaned = await store.begin_upload()
+    with pytest.raises(ConnectionResetError):
+        await store.append(orphaned, failing(data(PART, 18)))
+    assert client.list_multipart_uploads(Bucket=BUCKET, Prefix=staging).get("Uploads")
+    await store.abort(orphaned)
+
+    assert client.list_objects_v2(Bucket=BUCKET, Prefix=staging).get("KeyCount") == 0
+    assert client.list_multipart_uploads(Bucket=BUCKET, Prefix=staging).get("Uploads", []) == []
+
+
+async def test_s3_ignores_a_machine_wide_ca_bundle_for_http(
+    moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "no-such-bundle.pem"))
+    store = build_blob_store("s3", _s3_options(moto_server))
+    key = await put(store, b"plain http")
+    assert await collect(store.read(key)) == b"plain http"
+
+
+def test_part_size_is_checked() -> None:
+    with pytest.raises(ValueError, match="part_size"):
+        S3BlobStore("b", "http://127.0.0.1:1", "a", "s", "us-east-1", part_size=MiB)
+
+
+# -- filesystem specifics ------------------------------------------------------------------
+
+
+_CRASH_CHILD = textwrap.dedent(
+    """
+    import os, sys, anyio
+    from pathlib import Path
+    from moorage.oci.digest import Digest
+    from moorage.storage.filesystem import FilesystemBlobStore
+    from moorage.storage.layout import blob_key
+
+    async def main() -> None:
+        store = FilesystemBlobStore(Path(sys.argv[1]))
+        print("ready", flush=True)
+        while True:
+            content = os.urandom(3 * 1024 * 1024)
+            state = await store.begin_upload()
+            async def body():
+                for i in range(0, len(content), 65536):
+                    yield content[i : i + 65536]
+            _size, state = await store.append(state, body())
+            await store.commit(state, blob_key(Digest.of(content)))
+
+    anyio.run(main)
+    """
+)
+
+
+def test_filesystem_sigkill_never_leaves_a_partial_blob(tmp_path: Path) -> None:
+    root = tmp_path / "crash"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CRASH_CHILD, str(root)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    proc.stdout.close()
+
+    blobs = [p for p in (root / "blobs").rglob("*") if p.is_file()]
+    assert blobs, "the writer committed nothing before it was killed"
+    for path in blobs:
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
+
+
+def test_unknown_driver_is_a_startup_error() -> None:
+    with pytest.raises(ValueError, match="known drivers are filesystem, memory, s3"):
+        build_blob_store("nfs", {})
+    with pytest.raises(ValueError, match="unknown option"):
+        build_blob_store("memory", {"root": "/tmp"})
+    with pytest.raises(ValueError, match="needs option"):
+        build_blob_store("filesystem", {})
+
+
+async def test_s3_upload_survives_a_smaller_part_size(moto_server: MotoServer) -> None:
+    options = _s3_options(moto_server, part_size=8 * MiB)
+    head = data(7 * MiB, 19)
+    _size, state = await build_blob_store("s3", options).append(
+        await build_blob_store("s3", options).begin_upload(), chunks(head)
+    )
+    # Restarted with a smaller part size: the 7 MiB tail is now more than a part.
+    store = build_blob_store("s3", {**options, "part_size": PART})
+    rest = data(2 * MiB, 20)
+    _size, state = await store.append(state, chunks(rest))
+    key = key_of(head + rest)
+    await store.commit(state, key)
+    assert await collect(store.read(key)) == head + rest
