@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(
         None, description="first admin's password; generated and printed once when unset"
     )
+    auth: Literal["token", "none"] = Field(
+        "token", description='"none" turns authentication off (development only)'
+    )
+    token_service: str = Field("moorage", description="the `service` of bearer tokens")
+    token_lifetime_minutes: int = Field(60, gt=0, le=720, description="at most 12 hours")
+    token_key: SecretStr | None = Field(
+        None,
+        description="base64 signing key shared by all nodes; default: generated in the data "
+        "directory on first start",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     upload_expiry_hours: float = Field(24.0, gt=0)
 

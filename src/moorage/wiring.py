@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,18 +58,36 @@ def build_engine(settings: Settings) -> Engine:
     return create_metadata_engine(settings.effective_database_url)
 
 
+def token_key(settings: Settings) -> bytes:
+    """The bearer-token signing key: configured, or generated once in the data directory."""
+    if settings.token_key is not None:
+        return base64.b64decode(settings.token_key.get_secret_value())
+    path = settings.data_dir / "token.key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(base64.b64encode(secrets.token_bytes(32)))
+            out.flush()
+            os.fsync(out.fileno())
+    return base64.b64decode(path.read_bytes())
+
+
 def build(settings: Settings, *, migrate_schema: bool = True) -> Built:
     engine = build_engine(settings)
     if migrate_schema:
         migrate.upgrade(engine)
+    hasher = Argon2PasswordHasher()
     services = Services(
         uow=SqlUnitOfWork(engine),
         blobs=build_blobs(settings),
+        password_hasher=hasher,
+        token_key=token_key(settings) if settings.auth == "token" else b"",
         public_host=settings.public_host,
         private_host=settings.private_host,
         local_metadata=engine.dialect.name == "sqlite",
     )
-    return Built(services, engine, Argon2PasswordHasher())
+    return Built(services, engine, hasher)
 
 
 def migrate_database(settings: Settings) -> str | None:

@@ -39,6 +39,7 @@ class ServerProcess:
         database_url: str | None = None,
         extra_env: dict[str, str] | None = None,
         port: int | None = None,
+        auth: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
@@ -49,6 +50,7 @@ class ServerProcess:
             **os.environ,
             "MOORAGE_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "MOORAGE_LOG_LEVEL": "warning",
+            "MOORAGE_AUTH": "token" if auth else "none",
             **(extra_env or {}),
         }
         if database_url:

@@ -2,41 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from starlette.requests import Request
 
+from moorage.domain.access import Action, Identity
 
-class Action(StrEnum):
-    PULL = "pull"
-    PUSH = "push"
-    DELETE = "delete"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    name: str | None  # None: anonymous
-
-
-ANONYMOUS = Principal(None)
+__all__ = ["Action", "Authorizer", "Identity", "OpenAccess"]
 
 
 class Authorizer(Protocol):
     async def authorize(
         self, request: Request, repository: str | None, actions: frozenset[Action]
-    ) -> Principal:
+    ) -> Identity | None:
         """The caller, when allowed `actions` on `repository` (None: the catalog or /v2/).
 
-        Raises OciError (401 with a challenge, or 403) otherwise.
+        Raises OciError (401 with a challenge, or 403 DENIED) otherwise.
         """
+
+    async def readable_registries(self, identity: Identity | None) -> set[str] | None:
+        """The registries the caller may list in the catalog; None means all."""
 
 
 class OpenAccess:
-    """No authentication: every caller may do everything (development and tests)."""
+    """No authentication: every caller may do everything (`auth = "none"`)."""
 
     async def authorize(
         self, request: Request, repository: str | None, actions: frozenset[Action]
-    ) -> Principal:
-        return ANONYMOUS
+    ) -> Identity | None:
+        return None
+
+    async def readable_registries(self, identity: Identity | None) -> set[str] | None:
+        return None

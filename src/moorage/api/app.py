@@ -16,14 +16,25 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moorage.api.access import Authorizer, OpenAccess
+from moorage.api.auth import TOKEN_PATH, TokenAuthorizer
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.routes import dispatch
+from moorage.api.tokens import TokenSigner
+from moorage.config import Settings
 from moorage.domain.artifacts import ArtifactService, PullRecorder
+from moorage.domain.identity import IdentityService
 from moorage.domain.ports import Services
+from moorage.domain.throttle import LoginThrottle
 from moorage.domain.uploads import UploadService
 
 log = logging.getLogger("moorage.api")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def token_routes(authorizer: Authorizer) -> list[Route]:
+    if not isinstance(authorizer, TokenAuthorizer):
+        return []
+    return [Route(TOKEN_PATH, authorizer.token_endpoint, methods=["GET", "POST"])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +71,28 @@ class HostMarker:
         await self.app(scope, receive, send)
 
 
+def build_authorizer(services: Services, settings: Settings) -> Authorizer:
+    if settings.auth == "none":
+        return OpenAccess()
+    signer = TokenSigner(
+        services.token_key, settings.token_service, settings.token_lifetime_minutes * 60
+    )
+    identities = IdentityService(services.uow, services.password_hasher)
+    return TokenAuthorizer(identities, signer, LoginThrottle())
+
+
 def create_app(
-    services: Services,
-    authorizer: Authorizer | None = None,
-    options: AppOptions | None = None,
+    services: Services, settings: Settings, options: AppOptions | None = None
 ) -> ASGIApp:
     opts = options or AppOptions()
+    authorizer = build_authorizer(services, settings)
     pulls = PullRecorder(services.uow)
     uploads = UploadService(services.uow, services.blobs)
     ctx = OciContext(
         artifacts=ArtifactService(services.uow),
         uploads=uploads,
         pulls=pulls,
-        authorizer=authorizer or OpenAccess(),
+        authorizer=authorizer,
         inline_reads=services.local_metadata,
     )
 
@@ -109,6 +129,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/v2/{path:path}", v2, methods=ALL_METHODS),
+            *token_routes(authorizer),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

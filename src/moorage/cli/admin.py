@@ -19,6 +19,7 @@ def _registry_row(usage: RegistryUsage, settings: Settings) -> dict[str, object]
     host = settings.public_host or settings.listen
     return {
         "name": usage.registry.name,
+        "project": usage.registry.project,
         "public_uri": f"{host}/{usage.registry.name}",
         "private_uri": (
             f"{settings.private_host}/{usage.registry.name}" if settings.private_host else None
@@ -30,7 +31,7 @@ def _registry_row(usage: RegistryUsage, settings: Settings) -> dict[str, object]
 
 
 def registry_create(args: argparse.Namespace, settings: Settings) -> int:
-    registry = _registries(settings).create(args.name)
+    registry = _registries(settings).create(args.name, args.project)
     if args.json:
         emit_one({"name": registry.name, "created_at": registry.created_at}, as_json=True)
     else:
@@ -43,7 +44,7 @@ def registry_list(args: argparse.Namespace, settings: Settings) -> int:
     if not args.json:
         for row in rows:
             row["stored"] = human_bytes(int(str(row["stored_bytes"])))
-    columns = ["name", "public_uri", "private_uri", "images", "stored", "created_at"]
+    columns = ["name", "project", "public_uri", "private_uri", "images", "stored", "created_at"]
     emit(rows, columns, as_json=args.json)
     return 0
 

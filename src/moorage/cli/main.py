@@ -10,9 +10,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from moorage import __version__
-from moorage.cli import admin, serve
+from moorage.cli import admin, identity, serve
 from moorage.config import Settings, load_settings
 from moorage.domain.errors import DomainError
+from moorage.domain.model import Role
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     rsub = registry.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = rsub.add_parser("create", parents=[common], help="create a registry")
     p.add_argument("name")
+    p.add_argument("--project", default="default", help="owning project (default: default)")
     p.set_defaults(run=admin.registry_create)
     p = rsub.add_parser("list", parents=[common], help="list registries with usage")
     p.set_defaults(run=admin.registry_list)
@@ -54,7 +56,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--force", action="store_true", help="also delete its images")
     p.set_defaults(run=admin.registry_delete)
+    _identity_commands(sub, common)
     return parser
+
+
+def _group(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    return sub.add_parser(name, help=help_text).add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+
+
+def _identity_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    users = _group(sub, "user", "manage users")
+    for action, run, help_text in (
+        ("create", identity.user_create, "create a user"),
+        ("passwd", identity.user_passwd, "set a user's password"),
+    ):
+        p = users.add_parser(action, parents=[common], help=help_text)
+        p.add_argument("name")
+        p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+        if action == "create":
+            p.add_argument("--admin", action="store_true", help="a system administrator")
+        p.set_defaults(run=run)
+    users.add_parser("list", parents=[common], help="list users").set_defaults(
+        run=identity.user_list
+    )
+    p = users.add_parser("delete", parents=[common], help="delete a user")
+    p.add_argument("name")
+    p.set_defaults(run=identity.user_delete)
+
+    projects = _group(sub, "project", "manage projects")
+    p = projects.add_parser("create", parents=[common], help="create a project")
+    p.add_argument("name")
+    p.set_defaults(run=identity.project_create)
+    p = projects.add_parser("list", parents=[common], help="list projects")
+    p.set_defaults(run=identity.project_list)
+
+    members = _group(sub, "member", "manage project members and roles")
+    p = members.add_parser("add", parents=[common], help="give a user a role in a project")
+    p.add_argument("project")
+    p.add_argument("user")
+    p.add_argument("role", choices=[r.value for r in Role])
+    p.set_defaults(run=identity.member_add)
+    p = members.add_parser("remove", parents=[common], help="remove a user from a project")
+    p.add_argument("project")
+    p.add_argument("user")
+    p.set_defaults(run=identity.member_remove)
+    p = members.add_parser("list", parents=[common], help="members of a project")
+    p.add_argument("project")
+    p.set_defaults(run=identity.member_list)
+
+    keys = _group(sub, "key", "manage access keys (at most five per user)")
+    for action, run, help_text in (
+        ("create", identity.key_create, "create a key pair; the secret is shown once"),
+        ("list", identity.key_list, "list a user's keys"),
+    ):
+        p = keys.add_parser(action, parents=[common], help=help_text)
+        p.add_argument("--user", default="admin", help="owner (default: admin)")
+        p.set_defaults(run=run)
+    for action, run, help_text in (
+        ("enable", identity.key_enable, "enable a key"),
+        ("disable", identity.key_disable, "disable a key: it stops working at once"),
+        ("delete", identity.key_delete, "delete a key"),
+    ):
+        p = keys.add_parser(action, parents=[common], help=help_text)
+        p.add_argument("key_id")
+        p.set_defaults(run=run)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

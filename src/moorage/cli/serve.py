@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     built = wiring.build(settings, migrate_schema=settings.migrate_on_start)
     _announce_admin(built, settings)
-    app = create_app(built.services)
+    app = create_app(built.services, settings)
     server = Server(
         app,
         address=settings.listen_host,

@@ -223,9 +223,10 @@ class ArtifactService:
             image = existing_image(store, repository)
             return store.referrers(image.id, digest, artifact_type)
 
-    def catalog(self, last: str | None, limit: int) -> list[str]:
+    def catalog(self, last: str | None, limit: int, registries: set[str] | None) -> list[str]:
+        """Repositories after `last`, only in `registries` unless that is None (all)."""
         with self._uow() as store:
-            return store.catalog(last, limit)
+            return store.catalog(last, limit, registries)
 
 
 class PullRecorder:

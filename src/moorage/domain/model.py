@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from moorage.domain.ports import DriverState
 
@@ -13,6 +14,7 @@ class Registry:
     id: int
     name: str
     created_at: datetime
+    project: str = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +119,38 @@ class User:
     password_hash: str
     is_admin: bool
     created_at: datetime
+
+
+class Role(StrEnum):
+    """Roles bound per project (SPEC §5)."""
+
+    PROJECT_ADMIN = "project_admin"
+    PROJECT_MEMBER = "project_member"
+    SERVICE_ADMIN = "service_admin"
+    SERVICE_VIEWER = "service_viewer"
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: int
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    project: str
+    username: str
+    role: Role
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    id: int
+    user_id: int
+    key_id: str
+    secret_hash: str
+    enabled: bool
+    created_at: datetime
+    last_used_at: datetime | None

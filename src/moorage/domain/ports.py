@@ -12,14 +12,18 @@ from moorage.oci.digest import Digest
 
 if TYPE_CHECKING:
     from moorage.domain.model import (
+        AccessKey,
         Artifact,
         ArtifactHead,
         Blob,
         Image,
+        Member,
         NewArtifact,
+        Project,
         Referrer,
         Registry,
         RegistryUsage,
+        Role,
         Tag,
         UploadSession,
         User,
@@ -104,7 +108,7 @@ class MetadataStore(Protocol):
     """
 
     # registries
-    def create_registry(self, name: str, now: datetime) -> Registry:
+    def create_registry(self, name: str, project: Project, now: datetime) -> Registry:
         """Insert a registry; raises Conflict when the name is taken."""
 
     def get_registry(self, name: str) -> Registry | None: ...
@@ -126,8 +130,9 @@ class MetadataStore(Protocol):
     def lock_image(self, image_id: int) -> None:
         """Serialise writers of one image until the transaction ends (tag moves)."""
 
-    def catalog(self, last: str | None, limit: int) -> list[str]:
-        """Repository names (`registry/image`) in lexical order after `last`."""
+    def catalog(self, last: str | None, limit: int, registries: set[str] | None) -> list[str]:
+        """Repository names (`registry/image`) in lexical order after `last`, limited to
+        `registries` unless that is None."""
 
     def delete_image_if_empty(self, image_id: int) -> bool: ...
 
@@ -208,6 +213,52 @@ class MetadataStore(Protocol):
 
     def count_users(self) -> int: ...
 
+    def list_users(self) -> list[User]: ...
+
+    def get_user_by_id(self, user_id: int) -> User | None: ...
+
+    def delete_user(self, user_id: int) -> None:
+        """Delete a user with its memberships and access keys."""
+
+    def set_password(self, user_id: int, password_hash: str) -> None: ...
+
+    # projects and members
+    def create_project(self, name: str, now: datetime) -> Project:
+        """Insert a project; raises Conflict when the name is taken."""
+
+    def get_project(self, name: str) -> Project | None: ...
+
+    def list_projects(self) -> list[Project]: ...
+
+    def set_member(self, project_id: int, user_id: int, role: Role, now: datetime) -> None:
+        """Give the user this role in the project (adding or changing the membership)."""
+
+    def remove_member(self, project_id: int, user_id: int) -> bool: ...
+
+    def list_members(self, project_id: int) -> list[Member]: ...
+
+    def role_in_registry(self, user_id: int, registry: str) -> Role | None:
+        """The user's role in the project owning the registry; None when not a member."""
+
+    def readable_registries(self, user_id: int) -> set[str]:
+        """Names of the registries in every project the user is a member of."""
+
+    # access keys
+    def create_access_key(
+        self, user_id: int, key_id: str, secret_hash: str, now: datetime
+    ) -> AccessKey: ...
+
+    def get_access_key(self, key_id: str) -> AccessKey | None: ...
+
+    def list_access_keys(self, user_id: int) -> list[AccessKey]: ...
+
+    def set_access_key_enabled(self, key_id: str, enabled: bool) -> bool: ...
+
+    def delete_access_key(self, key_id: str) -> bool: ...
+
+    def touch_access_key(self, key_id: str, now: datetime) -> None:
+        """Record the key's last use."""
+
 
 @dataclass(frozen=True, slots=True)
 class PullRecord:
@@ -222,12 +273,22 @@ class UnitOfWorkFactory(Protocol):
         """Open a transaction; `write=True` takes the write lock up front (SQLite)."""
 
 
+class PasswordHasher(Protocol):
+    """Slow, salted hashing of user passwords (argon2id)."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
     """What the composition root builds and the entrypoints receive."""
 
     uow: UnitOfWorkFactory
     blobs: BlobStore
+    password_hasher: PasswordHasher
+    token_key: bytes
     public_host: str | None
     private_host: str | None
     local_metadata: bool = False  # reads never wait on the network or on writers (SQLite WAL)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from moorage.domain.errors import Conflict, InvalidInput
+from moorage.domain.errors import Conflict, InvalidInput, NotFound
 from moorage.domain.model import Registry, RegistryUsage
 from moorage.domain.ports import UnitOfWorkFactory
 from moorage.domain.repositories import Clock, existing_registry, utcnow
 from moorage.oci import names
+
+DEFAULT_PROJECT = "default"  # created by the migration that introduced projects
 
 
 class InvalidRegistryName(InvalidInput):
@@ -18,14 +20,17 @@ class RegistryService:
         self._uow = uow
         self._clock = clock
 
-    def create(self, name: str) -> Registry:
-        """Create an empty registry; Conflict when the name is taken."""
+    def create(self, name: str, project: str = DEFAULT_PROJECT) -> Registry:
+        """Create an empty registry in a project; Conflict when the name is taken."""
         try:
             names.check_registry_name(name)
         except names.InvalidNameError as exc:
             raise InvalidRegistryName(str(exc)) from None
         with self._uow(write=True) as store:
-            return store.create_registry(name, self._clock())
+            owner = store.get_project(project)
+            if owner is None:
+                raise NotFound(f"project {project!r} does not exist")
+            return store.create_registry(name, owner, self._clock())
 
     def list(self) -> list[RegistryUsage]:
         with self._uow() as store:

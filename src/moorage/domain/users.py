@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
 
 from moorage.domain.model import User
-from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.ports import PasswordHasher, UnitOfWorkFactory
 from moorage.domain.repositories import Clock, utcnow
 
 ADMIN_USERNAME = "admin"
-
-
-class PasswordHasher(Protocol):
-    def hash(self, password: str) -> str: ...
-
-    def verify(self, password_hash: str, password: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,14 +25,18 @@ from sqlalchemy.exc import IntegrityError
 
 from moorage.domain.errors import Conflict
 from moorage.domain.model import (
+    AccessKey,
     Artifact,
     ArtifactHead,
     Blob,
     Image,
+    Member,
     NewArtifact,
+    Project,
     Referrer,
     Registry,
     RegistryUsage,
+    Role,
     Tag,
     UploadSession,
     User,
@@ -70,6 +74,14 @@ def _resolve_statement(by_digest: bool) -> Select[Any]:
 
 _ARTIFACT_BY_DIGEST = _resolve_statement(by_digest=True)
 _ARTIFACT_BY_TAG = _resolve_statement(by_digest=False)
+_ROLE_IN_REGISTRY = (
+    select(t.project_member.c.role)
+    .join(t.registry, t.registry.c.project_id == t.project_member.c.project_id)
+    .where(
+        t.project_member.c.user_id == bindparam("user_id"),
+        t.registry.c.name == bindparam("registry"),
+    )
+)
 # Images count and list only while they hold artifacts (their blob links outlive them).
 _HAS_ARTIFACTS = exists().where(t.artifact.c.image_id == t.image.c.id)
 _MANIFEST_BODY = select(t.artifact.c.manifest).where(t.artifact.c.id == bindparam("id"))
@@ -95,15 +107,20 @@ class SqlMetadataStore:
 
     # registries -----------------------------------------------------------------------
 
-    def create_registry(self, name: str, now: datetime) -> Registry:
+    def create_registry(self, name: str, project: Project, now: datetime) -> Registry:
         result = self._insert_unique(
-            insert(t.registry).values(name=name, created_at=now), f"registry {name!r}"
+            insert(t.registry).values(name=name, project_id=project.id, created_at=now),
+            f"registry {name!r}",
         )
-        return Registry(int(result.inserted_primary_key[0]), name, now)
+        return Registry(int(result.inserted_primary_key[0]), name, now, project.name)
 
     def get_registry(self, name: str) -> Registry | None:
-        row = self.conn.execute(select(t.registry).where(t.registry.c.name == name)).first()
-        return Registry(row.id, row.name, row.created_at) if row else None
+        row = self.conn.execute(
+            select(t.registry, t.project.c.name.label("project"))
+            .join(t.project, t.project.c.id == t.registry.c.project_id)
+            .where(t.registry.c.name == name)
+        ).first()
+        return Registry(row.id, row.name, row.created_at, row.project) if row else None
 
     def list_registries(self) -> list[RegistryUsage]:
         images = (
@@ -125,13 +142,16 @@ class SqlMetadataStore:
             .subquery()
         )
         rows = self.conn.execute(
-            select(t.registry, images.c.n, blob_bytes.c.bytes)
+            select(t.registry, t.project.c.name.label("project"), images.c.n, blob_bytes.c.bytes)
+            .join(t.project, t.project.c.id == t.registry.c.project_id)
             .outerjoin(images, images.c.registry_id == t.registry.c.id)
             .outerjoin(blob_bytes, blob_bytes.c.registry_id == t.registry.c.id)
             .order_by(t.registry.c.name)
         )
         return [
-            RegistryUsage(Registry(r.id, r.name, r.created_at), int(r.n or 0), int(r.bytes or 0))
+            RegistryUsage(
+                Registry(r.id, r.name, r.created_at, r.project), int(r.n or 0), int(r.bytes or 0)
+            )
             for r in rows
         ]
 
@@ -188,7 +208,7 @@ class SqlMetadataStore:
         expr = t.registry.c.name + literal("/") + t.image.c.name
         return expr.collate("C") if self._postgres else expr
 
-    def catalog(self, last: str | None, limit: int) -> list[str]:
+    def catalog(self, last: str | None, limit: int, registries: set[str] | None) -> list[str]:
         name = self._repository_expr()
         # An image whose artifacts were all deleted keeps its blob links but is not listed.
         query = (
@@ -200,6 +220,8 @@ class SqlMetadataStore:
         )
         if last:
             query = query.where(name > last)
+        if registries is not None:
+            query = query.where(t.registry.c.name.in_(sorted(registries)))
         return [row.repository for row in self.conn.execute(query)]
 
     def delete_image_if_empty(self, image_id: int) -> bool:
@@ -496,3 +518,143 @@ class SqlMetadataStore:
 
     def count_users(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(t.user)).scalar_one())
+
+    def list_users(self) -> list[User]:
+        rows = self.conn.execute(select(t.user).order_by(t.user.c.username))
+        return [User(r.id, r.username, r.password_hash, r.is_admin, r.created_at) for r in rows]
+
+    def get_user_by_id(self, user_id: int) -> User | None:
+        row = self.conn.execute(select(t.user).where(t.user.c.id == user_id)).first()
+        if row is None:
+            return None
+        return User(row.id, row.username, row.password_hash, row.is_admin, row.created_at)
+
+    def delete_user(self, user_id: int) -> None:
+        for table in (t.project_member, t.access_key):
+            self.conn.execute(delete(table).where(table.c.user_id == user_id))
+        self.conn.execute(delete(t.user).where(t.user.c.id == user_id))
+
+    def set_password(self, user_id: int, password_hash: str) -> None:
+        self.conn.execute(
+            update(t.user).where(t.user.c.id == user_id).values(password_hash=password_hash)
+        )
+
+    # projects and members ---------------------------------------------------------------
+
+    def create_project(self, name: str, now: datetime) -> Project:
+        result = self._insert_unique(
+            insert(t.project).values(name=name, created_at=now), f"project {name!r}"
+        )
+        return Project(int(result.inserted_primary_key[0]), name, now)
+
+    def get_project(self, name: str) -> Project | None:
+        row = self.conn.execute(select(t.project).where(t.project.c.name == name)).first()
+        return Project(row.id, row.name, row.created_at) if row else None
+
+    def list_projects(self) -> list[Project]:
+        rows = self.conn.execute(select(t.project).order_by(t.project.c.name))
+        return [Project(r.id, r.name, r.created_at) for r in rows]
+
+    def set_member(self, project_id: int, user_id: int, role: Role, now: datetime) -> None:
+        changed = self.conn.execute(
+            update(t.project_member)
+            .where(t.project_member.c.project_id == project_id)
+            .where(t.project_member.c.user_id == user_id)
+            .values(role=role.value)
+        )
+        if not changed.rowcount:
+            self.conn.execute(
+                insert(t.project_member).values(
+                    project_id=project_id, user_id=user_id, role=role.value, created_at=now
+                )
+            )
+
+    def remove_member(self, project_id: int, user_id: int) -> bool:
+        result = self.conn.execute(
+            delete(t.project_member).where(
+                t.project_member.c.project_id == project_id,
+                t.project_member.c.user_id == user_id,
+            )
+        )
+        return bool(result.rowcount)
+
+    def list_members(self, project_id: int) -> list[Member]:
+        rows = self.conn.execute(
+            select(t.project_member, t.user.c.username, t.project.c.name.label("project"))
+            .join(t.user, t.user.c.id == t.project_member.c.user_id)
+            .join(t.project, t.project.c.id == t.project_member.c.project_id)
+            .where(t.project_member.c.project_id == project_id)
+            .order_by(t.user.c.username)
+        )
+        return [Member(r.project, r.username, Role(r.role), r.created_at) for r in rows]
+
+    def role_in_registry(self, user_id: int, registry: str) -> Role | None:
+        row = self.conn.execute(_ROLE_IN_REGISTRY, {"user_id": user_id, "registry": registry})
+        role = row.scalar()
+        return Role(role) if role else None
+
+    def readable_registries(self, user_id: int) -> set[str]:
+        rows = self.conn.execute(
+            select(t.registry.c.name)
+            .join(t.project_member, t.project_member.c.project_id == t.registry.c.project_id)
+            .where(t.project_member.c.user_id == user_id)
+        )
+        return set(rows.scalars())
+
+    # access keys ------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(row: Any) -> AccessKey:
+        return AccessKey(
+            row.id,
+            row.user_id,
+            row.key_id,
+            row.secret_hash,
+            row.enabled,
+            row.created_at,
+            row.last_used_at,
+        )
+
+    def create_access_key(
+        self, user_id: int, key_id: str, secret_hash: str, now: datetime
+    ) -> AccessKey:
+        result = self._insert_unique(
+            insert(t.access_key).values(
+                user_id=user_id,
+                key_id=key_id,
+                secret_hash=secret_hash,
+                enabled=True,
+                created_at=now,
+            ),
+            "access key",
+        )
+        return AccessKey(
+            int(result.inserted_primary_key[0]), user_id, key_id, secret_hash, True, now, None
+        )
+
+    def get_access_key(self, key_id: str) -> AccessKey | None:
+        row = self.conn.execute(select(t.access_key).where(t.access_key.c.key_id == key_id)).first()
+        return self._key(row) if row else None
+
+    def list_access_keys(self, user_id: int) -> list[AccessKey]:
+        rows = self.conn.execute(
+            select(t.access_key)
+            .where(t.access_key.c.user_id == user_id)
+            .order_by(t.access_key.c.created_at)
+        )
+        return [self._key(r) for r in rows]
+
+    def set_access_key_enabled(self, key_id: str, enabled: bool) -> bool:
+        result = self.conn.execute(
+            update(t.access_key).where(t.access_key.c.key_id == key_id).values(enabled=enabled)
+        )
+        return bool(result.rowcount)
+
+    def delete_access_key(self, key_id: str) -> bool:
+        result = self.conn.execute(delete(t.access_key).where(t.access_key.c.key_id == key_id))
+        return bool(result.rowcount)
+
+    def touch_access_key(self, key_id: str, now: datetime) -> None:
+        self.conn.execute(
+            update(t.access_key).where(t.access_key.c.key_id == key_id).values(last_used_at=now)
+        )

@@ -86,6 +86,7 @@ registry = Table(
     metadata,
     _id(),
     Column("name", _name(63), nullable=False, unique=True),
+    Column("project_id", Integer, ForeignKey("project.id"), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -178,4 +179,38 @@ tag = Table(
     Column("pulled_at", UTCDateTime, nullable=True),
     UniqueConstraint("image_id", "name"),
     Index("ix_tag_artifact", "artifact_id"),
+)
+
+project = Table(
+    "project",
+    metadata,
+    _id(),
+    Column("name", _name(63), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+project_member = Table(
+    "project_member",
+    metadata,
+    _fk("project_id", "project.id"),
+    _fk("user_id", "user_account.id"),
+    Column("role", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "user_id"),
+    Index("ix_project_member_user", "user_id"),
+)
+
+# Access key secrets are 240-bit random strings: a SHA-256 digest is as safe as a slow hash
+# for them (nothing to brute-force) and cheap to check on every request.
+access_key = Table(
+    "access_key",
+    metadata,
+    _id(),
+    _fk("user_id", "user_account.id"),
+    Column("key_id", String(64), nullable=False, unique=True),
+    Column("secret_hash", String(128), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Index("ix_access_key_user", "user_id"),
 )

@@ -52,7 +52,8 @@ async def catalog(ctx: OciContext, request: Request) -> Response:
     last = request.query_params.get("last") or None
     if limit == 0:
         return JSONResponse({"repositories": []})
-    found = await ctx.read(ctx.artifacts.catalog, last, limit + 1)
+    registries = await ctx.authorizer.readable_registries(request.state.identity)
+    found = await ctx.read(ctx.artifacts.catalog, last, limit + 1, registries)
     return _paged("/v2/_catalog", "repositories", found, limit, {})
 
 

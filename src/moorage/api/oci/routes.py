@@ -88,12 +88,14 @@ async def dispatch(ctx: OciContext, request: Request) -> Response:
         if path == "_catalog":
             if method != "GET":
                 raise OciError(oci.UNSUPPORTED, f"{method} is not supported here")
-            await ctx.authorizer.authorize(request, None, frozenset())
+            request.state.identity = await ctx.authorizer.authorize(request, None, frozenset())
             response = await discovery.catalog(ctx, request)
         else:
             handler, actions, params = _match(path, method)
             _check_name(params["name"], request.headers.get("host", ""))
-            await ctx.authorizer.authorize(request, params["name"], actions)
+            request.state.identity = await ctx.authorizer.authorize(
+                request, params["name"], actions
+            )
             response = await handler(ctx, request, **params)
     except Exception as exc:
         response = to_response(exc)

@@ -9,7 +9,8 @@ from starlette.responses import Response
 
 from moorage.api.oci.context import OciContext, body_chunks, has_body
 from moorage.api.oci.errors import OciError
-from moorage.domain.errors import RangeInvalid
+from moorage.domain.access import Action
+from moorage.domain.errors import DomainError, RangeInvalid
 from moorage.domain.uploads import UploadStatus
 from moorage.oci import errors as oci
 
@@ -57,9 +58,9 @@ def _content_length(request: Request) -> int | None:
 
 async def start(ctx: OciContext, request: Request, name: str) -> Response:
     params = request.query_params
-    mount = params.get("mount")
-    if mount:
-        blob = await ctx.uploads.mount(name, mount, params.get("from"))
+    mount, source = params.get("mount"), params.get("from")
+    if mount and source and await _may_read(ctx, request, source):
+        blob = await ctx.uploads.mount(name, mount, source)
         if blob is not None:
             return _created(name, blob.digest)
     status = await ctx.uploads.start(name)
@@ -68,6 +69,16 @@ async def start(ctx: OciContext, request: Request, name: str) -> Response:
         blob = await ctx.uploads.finish(name, status.id, digest, body_chunks(request))
         return _created(name, blob.digest)
     return _progress(name, status, 202)
+
+
+async def _may_read(ctx: OciContext, request: Request, repository: str) -> bool:
+    """Whether the caller may pull from a mount's source; if not, the mount just falls back
+    to a normal upload, as when the blob is not there (nothing leaks either way)."""
+    try:
+        await ctx.authorizer.authorize(request, repository, frozenset({Action.PULL}))
+    except (OciError, DomainError):
+        return False
+    return True
 
 
 def _range(request: Request) -> tuple[int, int] | None:

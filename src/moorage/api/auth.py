@@ -1,0 +1,197 @@
+"""Authentication on /v2/ and the Docker token endpoint (`/auth/token`).
+
+Clients without a token get `401` with `WWW-Authenticate: Bearer realm=…,service=…,scope=…`;
+the token endpoint takes Basic credentials (user + password, or access key ID + secret)
+and grants the intersection of the scopes asked for and what the caller's role allows.
+Basic credentials are also accepted directly on /v2/ for simple clients.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from datetime import UTC, datetime
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from moorage.api.oci.errors import OciError, error_response
+from moorage.api.tokens import ResourceGrant, TokenError, TokenSigner
+from moorage.domain.access import Action, Identity, parse_actions
+from moorage.domain.errors import RegistryNotFound
+from moorage.domain.identity import IdentityService, granted
+from moorage.domain.throttle import FREE_FAILURES, LoginThrottle
+from moorage.oci import errors as oci
+
+log = logging.getLogger("moorage.auth")
+TOKEN_PATH = "/auth/token"
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    login, sep, secret = decoded.partition(":")
+    return (login, secret) if sep and login else None
+
+
+def _scope(repository: str, actions: frozenset[Action]) -> str:
+    words = sorted(a.value for a in actions) or ["pull"]
+    return f"repository:{repository}:{','.join(words)}"
+
+
+class TokenAuthorizer:
+    """Bearer tokens (and Basic credentials) checked against the permission matrix."""
+
+    def __init__(
+        self, identities: IdentityService, signer: TokenSigner, throttle: LoginThrottle
+    ) -> None:
+        self.identities = identities
+        self.signer = signer
+        self.throttle = throttle
+
+    # /v2/ --------------------------------------------------------------------------------
+
+    def _challenge(
+        self, request: Request, repository: str | None, actions: frozenset[Action], error: str
+    ) -> OciError:
+        realm = f"{request.url.scheme}://{request.headers.get('host', '')}{TOKEN_PATH}"
+        value = f'Bearer realm="{realm}",service="{self.signer.service}"'
+        if repository is not None:
+            value += f',scope="{_scope(repository, actions)}"'
+        if error:
+            value += f',error="{error}"'
+        return OciError(
+            oci.UNAUTHORIZED,
+            "authentication required",
+            headers={"WWW-Authenticate": value},
+        )
+
+    async def authorize(
+        self, request: Request, repository: str | None, actions: frozenset[Action]
+    ) -> Identity | None:
+        header = request.headers.get("authorization")
+        if header and header[:7].lower() == "bearer ":
+            return await self._bearer(request, header[7:].strip(), repository, actions)
+        creds = basic_credentials(header)
+        if creds is None:
+            raise self._challenge(request, repository, actions, "")
+        identity = await self.sign_in(request, *creds)
+        if identity is None:
+            raise self._challenge(request, repository, actions, "invalid_token")
+        if repository is not None:
+            await self._require(identity, repository, actions)
+        return identity
+
+    async def _bearer(
+        self, request: Request, raw: str, repository: str | None, actions: frozenset[Action]
+    ) -> Identity | None:
+        try:
+            token = self.signer.verify(raw)
+        except TokenError:
+            raise self._challenge(request, repository, actions, "invalid_token") from None
+        if token.identity is None:
+            raise self._challenge(request, repository, actions, "insufficient_scope")
+        if repository is None or actions <= token.actions_on(repository):
+            return token.identity
+        # The token does not carry the right: either the client should ask for a wider
+        # token (401), or the caller may not have it at all (403).
+        allowed = await run_in_threadpool(self._allowed, token.identity, repository)
+        if actions <= allowed:
+            raise self._challenge(request, repository, actions, "insufficient_scope")
+        raise await self._denied(repository, actions)
+
+    def _allowed(self, identity: Identity, repository: str) -> frozenset[Action]:
+        return self.identities.allowed(identity, repository.split("/", 1)[0])
+
+    async def _require(
+        self, identity: Identity, repository: str, actions: frozenset[Action]
+    ) -> None:
+        allowed = await run_in_threadpool(self._allowed, identity, repository)
+        if not actions <= allowed:
+            raise await self._denied(repository, actions)
+
+    async def _denied(self, repository: str, actions: frozenset[Action]) -> Exception:
+        registry = repository.split("/", 1)[0]
+        try:
+            await run_in_threadpool(self.identities.project_of_registry, registry)
+        except RegistryNotFound as exc:
+            return exc  # NAME_UNKNOWN: the registry must be created first
+        words = ", ".join(sorted(a.value for a in actions))
+        return OciError(oci.DENIED, f"requested access to {repository} ({words}) is denied")
+
+    async def readable_registries(self, identity: Identity | None) -> set[str] | None:
+        return await run_in_threadpool(self.identities.readable_registries, identity)
+
+    # signing in --------------------------------------------------------------------------
+
+    async def sign_in(self, request: Request, login: str, secret: str) -> Identity | None:
+        """Check credentials, slowing down repeated failures per address and per login."""
+        address = request.client.host if request.client else "unknown"
+        keys = (f"ip:{address}", f"login:{login[:128]}")
+        delay = self.throttle.delay(*keys)
+        if delay:
+            await anyio.sleep(delay)
+        identity = await run_in_threadpool(self.identities.authenticate, login, secret)
+        if identity is None:
+            failures = self.throttle.failed(*keys)
+            if failures >= FREE_FAILURES:
+                log.warning(
+                    "repeated failed sign-ins address=%s login=%r failures=%d delay=%.2fs",
+                    address,
+                    login[:128],
+                    failures,
+                    self.throttle.delay(*keys),
+                )
+            return None
+        self.throttle.succeeded(f"login:{login[:128]}")
+        return identity
+
+    # /auth/token -------------------------------------------------------------------------
+
+    async def token_endpoint(self, request: Request) -> Response:
+        creds, scopes = await self._token_request(request)
+        identity = None
+        if creds is not None:
+            identity = await self.sign_in(request, *creds)
+            if identity is None:
+                return error_response(oci.UNAUTHORIZED, "invalid username/password or access key")
+        grants = await run_in_threadpool(self._grants, identity, scopes)
+        token, lifetime, issued = self.signer.issue(identity, grants)
+        body = {
+            "token": token,
+            "access_token": token,
+            "expires_in": lifetime,
+            "issued_at": datetime.fromtimestamp(issued, UTC).isoformat().replace("+00:00", "Z"),
+        }
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def _token_request(self, request: Request) -> tuple[tuple[str, str] | None, list[str]]:
+        """Credentials and scopes from a GET (Basic auth) or an OAuth2 password-grant POST."""
+        scopes = [s for value in request.query_params.getlist("scope") for s in value.split(" ")]
+        creds = basic_credentials(request.headers.get("authorization"))
+        if request.method == "POST":
+            form = await request.form()
+            scopes += list(str(form.get("scope", "")).split(" "))
+            if form.get("grant_type") == "password" and form.get("username"):
+                creds = (str(form.get("username")), str(form.get("password", "")))
+        return creds, [s for s in scopes if s]
+
+    def _grants(self, identity: Identity | None, scopes: list[str]) -> list[ResourceGrant]:
+        grants = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, words = rest.rpartition(":")
+            requested = parse_actions(words.split(","))
+            if kind == "repository" and name:
+                allowed = self._allowed(identity, name) if identity else frozenset()
+                grants.append(ResourceGrant(kind, name, frozenset(granted(requested, allowed))))
+            elif kind == "registry" and name == "catalog" and identity is not None:
+                grants.append(ResourceGrant(kind, name, frozenset({Action.PULL})))
+        return grants

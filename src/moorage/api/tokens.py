@@ -1,0 +1,126 @@
+"""Signed bearer tokens for the Docker token flow (JWT, HMAC-SHA256, ≤ 12 hours)."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import jwt
+
+from moorage.domain.access import Action, Identity, parse_actions
+
+MAX_LIFETIME_SECONDS = 12 * 3600
+ISSUER = "moorage"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceGrant:
+    type: str  # "repository" or "registry"
+    name: str
+    actions: frozenset[Action]
+
+    def claim(self) -> dict[str, object]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "actions": sorted(a.value for a in self.actions),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    identity: Identity | None
+    grants: tuple[ResourceGrant, ...]
+    expires_at: float
+
+    def actions_on(self, repository: str) -> frozenset[Action]:
+        found: set[Action] = set()
+        for grant in self.grants:
+            if grant.type == "repository" and grant.name == repository:
+                found |= grant.actions
+        return frozenset(found)
+
+
+class TokenError(Exception):
+    """A token that is malformed, tampered with, expired or not for this service."""
+
+
+class TokenSigner:
+    """Issues and verifies tokens; verification results are cached by token string."""
+
+    def __init__(self, key: bytes, service: str, lifetime_seconds: int) -> None:
+        if len(key) < 32:
+            raise ValueError("the token signing key needs at least 32 bytes")
+        self._key = key
+        self.service = service
+        self.lifetime = min(lifetime_seconds, MAX_LIFETIME_SECONDS)
+        self._cache: OrderedDict[str, Token] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def issue(
+        self, identity: Identity | None, grants: list[ResourceGrant]
+    ) -> tuple[str, int, float]:
+        """(token, lifetime in seconds, issued-at epoch seconds)."""
+        now = time.time()
+        claims: dict[str, object] = {
+            "iss": ISSUER,
+            "aud": self.service,
+            "sub": identity.username if identity else "",
+            "iat": int(now),
+            "nbf": int(now) - 5,
+            "exp": int(now) + self.lifetime,
+            "jti": secrets.token_hex(12),
+            "access": [g.claim() for g in grants],
+        }
+        if identity is not None:
+            claims["uid"] = identity.user_id
+            claims["adm"] = identity.is_admin
+            if identity.access_key_id:
+                claims["akid"] = identity.access_key_id
+        return jwt.encode(claims, self._key, algorithm="HS256"), self.lifetime, now
+
+    def verify(self, token: str) -> Token:
+        with self._lock:
+            cached = self._cache.get(token)
+        if cached is not None:
+            if cached.expires_at > time.time():
+                return cached
+            with self._lock:
+                self._cache.pop(token, None)
+        parsed = self._decode(token)
+        with self._lock:
+            self._cache[token] = parsed
+            while len(self._cache) > 4096:
+                self._cache.popitem(last=False)
+        return parsed
+
+    def _decode(self, token: str) -> Token:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=["HS256"],
+                audience=self.service,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise TokenError(str(exc)) from None
+        if claims["exp"] - claims["iat"] > MAX_LIFETIME_SECONDS:
+            raise TokenError("token lifetime exceeds 12 hours")
+        identity = None
+        if claims.get("sub") and isinstance(claims.get("uid"), int):
+            identity = Identity(
+                claims["uid"], claims["sub"], bool(claims.get("adm")), claims.get("akid")
+            )
+        grants = tuple(
+            ResourceGrant(
+                str(a.get("type")), str(a.get("name")), parse_actions(a.get("actions", ()))
+            )
+            for a in claims.get("access") or ()
+            if isinstance(a, dict)
+        )
+        return Token(identity, grants, float(claims["exp"]))

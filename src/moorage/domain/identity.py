@@ -1,0 +1,269 @@
+"""Users, projects, members and access keys; signing in; what a caller may do (SPEC §5)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from moorage.domain.access import Action, Identity, allowed_actions
+from moorage.domain.errors import Conflict, InvalidInput, NotFound, UserNotFound
+from moorage.domain.model import AccessKey, Member, Project, Role, User
+from moorage.domain.ports import MetadataStore, PasswordHasher, UnitOfWorkFactory
+from moorage.domain.repositories import Clock, existing_registry, utcnow
+from moorage.oci import names
+
+MAX_ACCESS_KEYS = 5
+KEY_ID_PREFIX = "MRG"
+_KEY_ALPHABET = string.ascii_uppercase + string.digits
+MIN_PASSWORD_LENGTH = 8
+
+
+class ProjectNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"project {name!r} does not exist")
+
+
+class AccessKeyNotFound(NotFound):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"access key {key_id[:64]!r} does not exist")
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccessKey:
+    key: AccessKey
+    secret: str  # shown once; only its hash is stored
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _new_key_id() -> str:
+    return KEY_ID_PREFIX + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(17))
+
+
+class _VerifiedPasswords:
+    """Remembers recent successful argon2 checks, keyed by (stored hash, password digest).
+
+    Registry clients send Basic credentials on many requests; argon2 costs tens of
+    milliseconds by design. A changed password changes the stored hash, so entries for the
+    old one can never match again.
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def check(self, stored: str, password: str, hasher: PasswordHasher) -> bool:
+        key = (stored, hashlib.sha256(password.encode()).hexdigest())
+        with self._lock:
+            if key in self._seen:
+                self._seen.move_to_end(key)
+                return True
+        if not hasher.verify(stored, password):
+            return False
+        with self._lock:
+            self._seen[key] = None
+            while len(self._seen) > self._limit:
+                self._seen.popitem(last=False)
+        return True
+
+
+class IdentityService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock = utcnow
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._clock = clock
+        self._verified = _VerifiedPasswords()
+
+    # signing in -----------------------------------------------------------------------
+
+    def authenticate(self, login: str, secret: str) -> Identity | None:
+        """Username + password, or access key ID + secret; None when they do not match.
+
+        A disabled or deleted key stops working at once.
+        """
+        if login.startswith(KEY_ID_PREFIX) and len(login) == len(KEY_ID_PREFIX) + 17:
+            return self._authenticate_key(login, secret)
+        with self._uow() as store:
+            user = store.get_user(login)
+        if user is None:
+            self._hasher.hash(secret)  # same cost as a wrong password: names don't leak
+            return None
+        if not self._verified.check(user.password_hash, secret, self._hasher):
+            return None
+        return Identity(user.id, user.username, user.is_admin)
+
+    def _authenticate_key(self, key_id: str, secret: str) -> Identity | None:
+        with self._uow(write=True) as store:
+            key = store.get_access_key(key_id)
+            if key is None or not key.enabled:
+                return None
+            if not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
+                return None
+            user = store.get_user_by_id(key.user_id)
+            if user is None:
+                return None
+            store.touch_access_key(key_id, self._clock())
+        return Identity(user.id, user.username, user.is_admin, access_key_id=key_id)
+
+    def still_valid(self, identity: Identity) -> bool:
+        """Whether a caller authenticated earlier may still act (key enabled, user exists)."""
+        with self._uow() as store:
+            if identity.access_key_id is not None:
+                key = store.get_access_key(identity.access_key_id)
+                return key is not None and key.enabled
+            return store.get_user_by_id(identity.user_id) is not None
+
+    # permissions ----------------------------------------------------------------------
+
+    def allowed(self, identity: Identity | None, registry: str) -> frozenset[Action]:
+        """What the caller may do in a registry (nothing for an unknown registry)."""
+        if identity is None:
+            return frozenset()
+        if identity.is_admin:
+            return allowed_actions(identity, None)
+        with self._uow() as store:
+            role = store.role_in_registry(identity.user_id, registry)
+        return allowed_actions(identity, role)
+
+    def readable_registries(self, identity: Identity | None) -> set[str] | None:
+        """Registries the caller may list; None means all of them."""
+        if identity is not None and identity.is_admin:
+            return None
+        if identity is None:
+            return set()
+        with self._uow() as store:
+            return store.readable_registries(identity.user_id)
+
+    # users ----------------------------------------------------------------------------
+
+    def _check_password(self, password: str) -> None:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+    def create_user(self, username: str, password: str, *, is_admin: bool = False) -> User:
+        try:
+            names.check_registry_name(username)
+        except names.InvalidNameError as exc:
+            raise InvalidInput(str(exc).replace("registry name", "user name")) from None
+        self._check_password(password)
+        password_hash = self._hasher.hash(password)
+        with self._uow(write=True) as store:
+            return store.create_user(username, password_hash, is_admin, self._clock())
+
+    def list_users(self) -> list[User]:
+        with self._uow() as store:
+            return store.list_users()
+
+    def _user(self, store: MetadataStore, username: str) -> User:
+        user = store.get_user(username)
+        if user is None:
+            raise UserNotFound(f"user {username!r} does not exist")
+        return user
+
+    def delete_user(self, username: str) -> None:
+        with self._uow(write=True) as store:
+            user = self._user(store, username)
+            if user.is_admin and sum(u.is_admin for u in store.list_users()) == 1:
+                raise Conflict("the last administrator cannot be deleted")
+            store.delete_user(user.id)
+
+    def set_password(self, username: str, password: str) -> None:
+        self._check_password(password)
+        password_hash = self._hasher.hash(password)
+        with self._uow(write=True) as store:
+            store.set_password(self._user(store, username).id, password_hash)
+
+    # projects and members -------------------------------------------------------------
+
+    def create_project(self, name: str) -> Project:
+        try:
+            names.check_registry_name(name)
+        except names.InvalidNameError as exc:
+            raise InvalidInput(str(exc).replace("registry name", "project name")) from None
+        with self._uow(write=True) as store:
+            return store.create_project(name, self._clock())
+
+    def list_projects(self) -> list[Project]:
+        with self._uow() as store:
+            return store.list_projects()
+
+    @staticmethod
+    def _project(store: MetadataStore, name: str) -> Project:
+        project = store.get_project(name)
+        if project is None:
+            raise ProjectNotFound(name)
+        return project
+
+    def set_member(self, project: str, username: str, role: Role) -> None:
+        with self._uow(write=True) as store:
+            found = self._project(store, project)
+            store.set_member(found.id, self._user(store, username).id, role, self._clock())
+
+    def remove_member(self, project: str, username: str) -> None:
+        with self._uow(write=True) as store:
+            found = self._project(store, project)
+            if not store.remove_member(found.id, self._user(store, username).id):
+                raise NotFound(f"{username!r} is not a member of {project!r}")
+
+    def list_members(self, project: str) -> list[Member]:
+        with self._uow() as store:
+            return store.list_members(self._project(store, project).id)
+
+    def project_of_registry(self, registry: str) -> str:
+        with self._uow() as store:
+            return existing_registry(store, registry).project
+
+    # access keys ----------------------------------------------------------------------
+
+    def create_access_key(self, username: str) -> NewAccessKey:
+        """A new key pair; at most five per user. The secret is returned only here."""
+        secret = secrets.token_urlsafe(30)
+        with self._uow(write=True) as store:
+            user = self._user(store, username)
+            if len(store.list_access_keys(user.id)) >= MAX_ACCESS_KEYS:
+                raise Conflict(
+                    f"user {username!r} already has {MAX_ACCESS_KEYS} access keys, the most "
+                    "allowed: delete one before creating another"
+                )
+            key = store.create_access_key(
+                user.id, _new_key_id(), hash_secret(secret), self._clock()
+            )
+        return NewAccessKey(key, secret)
+
+    def list_access_keys(self, username: str) -> list[AccessKey]:
+        with self._uow() as store:
+            return store.list_access_keys(self._user(store, username).id)
+
+    def _owned_key(self, store: MetadataStore, username: str | None, key_id: str) -> AccessKey:
+        key = store.get_access_key(key_id)
+        if key is None:
+            raise AccessKeyNotFound(key_id)
+        if username is not None and key.user_id != self._user(store, username).id:
+            raise AccessKeyNotFound(key_id)
+        return key
+
+    def set_access_key_enabled(self, key_id: str, enabled: bool, owner: str | None = None) -> None:
+        with self._uow(write=True) as store:
+            self._owned_key(store, owner, key_id)
+            store.set_access_key_enabled(key_id, enabled)
+
+    def delete_access_key(self, key_id: str, owner: str | None = None) -> None:
+        with self._uow(write=True) as store:
+            self._owned_key(store, owner, key_id)
+            store.delete_access_key(key_id)
+
+
+def granted(requested: Iterable[Action], allowed: frozenset[Action]) -> list[Action]:
+    """The part of a request the caller may have (a partial grant is not an error)."""
+    return sorted({a for a in requested if a in allowed}, key=lambda a: a.value)
