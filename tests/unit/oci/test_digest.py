@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from moorage.oci.digest import Digest, DigestError, Digester
+from moorage.oci.digest import Digest, Digester, DigestError
 
 SHA256_EMPTY = "sha256:" + hashlib.sha256(b"").hexdigest()
 

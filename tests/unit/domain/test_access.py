@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from moorage.domain.access import ALL_ACTIONS, Action, Identity, allowed_actions, parse_actions
+from moorage.domain.identity import granted
+from moorage.domain.model import Role
+
+USER = Identity(2, "dev", is_admin=False)
+ADMIN = Identity(1, "admin", is_admin=True)
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (Role.PROJECT_ADMIN, ALL_ACTIONS),
+        (Role.PROJECT_MEMBER, ALL_ACTIONS),
+        (Role.SERVICE_ADMIN, ALL_ACTIONS),
+        (Role.SERVICE_VIEWER, frozenset({Action.PULL})),
+        (None, frozenset()),
+    ],
+)
+def test_role_matrix(role: Role | None, expected: frozenset[Action]) -> None:
+    assert allowed_actions(USER, role) == expected
+
+
+def test_admin_may_do_everything_everywhere() -> None:
+    assert allowed_actions(ADMIN, None) == ALL_ACTIONS
+
+
+def test_anonymous_may_do_nothing() -> None:
+    assert allowed_actions(None, Role.PROJECT_ADMIN) == frozenset()
+
+
+def test_parse_actions() -> None:
+    assert parse_actions(["pull", "push", "bogus"]) == {Action.PULL, Action.PUSH}
+    assert parse_actions(["*"]) == ALL_ACTIONS
+
+
+def test_partial_grant_is_the_intersection() -> None:
+    asked = parse_actions(["pull", "push", "delete"])
+    assert granted(asked, frozenset({Action.PULL})) == [Action.PULL]
