@@ -1,29 +1,41 @@
-"""Shared fixtures: a live server on loopback, per backend."""
+"""Shared fixtures: a live server on loopback, on each metadata backend."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.databases import BACKENDS, fresh_postgres_url
 from tests.support.server import ServerProcess
-
-POSTGRES_URL = os.environ.get(
-    "MOORAGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One SQLite-backed server shared by the e2e tests of a session."""
-    server = ServerProcess(tmp_path_factory.mktemp("live-server")).start()
-    try:
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server per metadata backend (SQLite, PostgreSQL), shared by a session's tests.
+
+    Authentication is on: tests act as the administrator (`live_server.username/password`)
+    unless they create other users.
+    """
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if request.param == "postgresql":
+            database_url = stack.enter_context(fresh_postgres_url())
+        server = ServerProcess(
+            tmp_path_factory.mktemp(f"live-{request.param}"), database_url, auth=True
+        ).start()
+        stack.callback(server.stop)
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

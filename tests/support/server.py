@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin-Passw0rd-for-tests"
 
 
@@ -55,6 +56,8 @@ class ServerProcess:
         }
         if database_url:
             self.env["MOORAGE_DATABASE_URL"] = database_url
+        self.auth = auth
+        self.username, self.password = ADMIN_USERNAME, ADMIN_PASSWORD
         self.log_path = data_dir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

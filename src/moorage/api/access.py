@@ -23,6 +23,12 @@ class Authorizer(Protocol):
     async def readable_registries(self, identity: Identity | None) -> set[str] | None:
         """The registries the caller may list in the catalog; None means all."""
 
+    async def permits(
+        self, identity: Identity | None, repository: str, actions: frozenset[Action]
+    ) -> bool:
+        """Whether an already authenticated caller's role allows `actions` on `repository`
+        (for a second repository in one request, such as a mount's source)."""
+
 
 class OpenAccess:
     """No authentication: every caller may do everything (`auth = "none"`)."""
@@ -34,3 +40,8 @@ class OpenAccess:
 
     async def readable_registries(self, identity: Identity | None) -> set[str] | None:
         return None
+
+    async def permits(
+        self, identity: Identity | None, repository: str, actions: frozenset[Action]
+    ) -> bool:
+        return True

@@ -126,6 +126,13 @@ class TokenAuthorizer:
         words = ", ".join(sorted(a.value for a in actions))
         return OciError(oci.DENIED, f"requested access to {repository} ({words}) is denied")
 
+    async def permits(
+        self, identity: Identity | None, repository: str, actions: frozenset[Action]
+    ) -> bool:
+        if identity is None:
+            return False
+        return actions <= await run_in_threadpool(self._allowed, identity, repository)
+
     async def readable_registries(self, identity: Identity | None) -> set[str] | None:
         return await run_in_threadpool(self.identities.readable_registries, identity)
 

@@ -24,7 +24,7 @@ from moorage.domain.repositories import (
     split_name,
     utcnow,
 )
-from moorage.oci import manifests
+from moorage.oci import manifests, names
 from moorage.oci.digest import Digest, DigestError
 
 
@@ -45,6 +45,14 @@ def parse_digest(value: str) -> Digest:
 
 def is_digest(reference: str) -> bool:
     return ":" in reference
+
+
+def is_valid_tag(reference: str) -> bool:
+    try:
+        names.check_tag(reference)
+    except names.InvalidTagError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +178,8 @@ class ArtifactService:
         by_digest = is_digest(reference)
         if by_digest:
             parse_digest(reference)
-        else:
-            check_tag(reference)
+        elif not is_valid_tag(reference):
+            raise ManifestNotFound(repository, reference)  # no such tag can exist
         registry, image = split_name(repository)
         with self._uow() as store:
             found = store.resolve_artifact(registry, image, reference, by_digest)
@@ -197,8 +205,7 @@ class ArtifactService:
             image = existing_image(store, repository)
             store.lock_image(image.id)
             if not is_digest(reference):
-                check_tag(reference)
-                if not store.delete_tag(image.id, reference):
+                if not is_valid_tag(reference) or not store.delete_tag(image.id, reference):
                     raise ManifestNotFound(repository, reference)
                 return
             parse_digest(reference)

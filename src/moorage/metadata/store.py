@@ -87,6 +87,13 @@ _HAS_ARTIFACTS = exists().where(t.artifact.c.image_id == t.image.c.id)
 _MANIFEST_BODY = select(t.artifact.c.manifest).where(t.artifact.c.id == bindparam("id"))
 
 
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    """A duplicate key, as opposed to a NOT NULL or foreign-key failure (a bug, not a clash)."""
+    if getattr(exc.orig, "sqlstate", None) == "23505":  # PostgreSQL unique_violation
+        return True
+    return "UNIQUE constraint failed" in str(exc.orig)  # SQLite
+
+
 class SqlMetadataStore:
     """`MetadataStore` over one SQLAlchemy connection inside an open transaction."""
 
@@ -99,8 +106,10 @@ class SqlMetadataStore:
         savepoint = self.conn.begin_nested()
         try:
             result = self.conn.execute(stmt)
-        except IntegrityError:
+        except IntegrityError as exc:
             savepoint.rollback()
+            if not _is_unique_violation(exc):
+                raise
             raise Conflict(f"{what} already exists") from None
         savepoint.commit()
         return result

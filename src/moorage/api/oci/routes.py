@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -57,16 +58,23 @@ ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[Handler, frozenset[Action]]
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
-def _match(path: str, method: str) -> tuple[Handler, frozenset[Action], dict[str, Any]]:
+def _match(raw_path: str, method: str) -> tuple[Handler, frozenset[Action], dict[str, Any]]:
+    """Match the still percent-encoded path, so an encoded '/' inside a component (say an
+    upload id of `..%2F..`) stays inside that component; then decode each part."""
     for pattern, methods in ROUTES:
-        found = pattern.match(path)
+        found = pattern.match(raw_path)
         if found is None:
             continue
         if method not in methods:
             raise OciError(oci.UNSUPPORTED, f"{method} is not supported here")
         handler, actions = methods[method]
-        return handler, actions, found.groupdict()
+        return handler, actions, {k: unquote(v) for k, v in found.groupdict().items()}
     raise OciError(oci.NAME_UNKNOWN, "unknown endpoint", status=404)
+
+
+def _raw_path(request: Request) -> str:
+    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    return raw.decode("latin-1").split("?", 1)[0].removeprefix("/v2/")
 
 
 def _check_name(name: str, host: str) -> None:
@@ -91,7 +99,7 @@ async def dispatch(ctx: OciContext, request: Request) -> Response:
             request.state.identity = await ctx.authorizer.authorize(request, None, frozenset())
             response = await discovery.catalog(ctx, request)
         else:
-            handler, actions, params = _match(path, method)
+            handler, actions, params = _match(_raw_path(request), method)
             _check_name(params["name"], request.headers.get("host", ""))
             request.state.identity = await ctx.authorizer.authorize(
                 request, params["name"], actions

@@ -10,11 +10,11 @@ from starlette.responses import Response
 from moorage.api.oci.context import OciContext, body_chunks, has_body
 from moorage.api.oci.errors import OciError
 from moorage.domain.access import Action
-from moorage.domain.errors import DomainError, RangeInvalid
+from moorage.domain.errors import RangeInvalid
 from moorage.domain.uploads import UploadStatus
 from moorage.oci import errors as oci
 
-_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?$")
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(\d+|\*))?$")
 
 
 def _upload_location(name: str, upload_id: str) -> str:
@@ -74,11 +74,8 @@ async def start(ctx: OciContext, request: Request, name: str) -> Response:
 async def _may_read(ctx: OciContext, request: Request, repository: str) -> bool:
     """Whether the caller may pull from a mount's source; if not, the mount just falls back
     to a normal upload, as when the blob is not there (nothing leaks either way)."""
-    try:
-        await ctx.authorizer.authorize(request, repository, frozenset({Action.PULL}))
-    except (OciError, DomainError):
-        return False
-    return True
+    identity = request.state.identity
+    return await ctx.authorizer.permits(identity, repository, frozenset({Action.PULL}))
 
 
 def _range(request: Request) -> tuple[int, int] | None:
@@ -91,6 +88,9 @@ def _range(request: Request) -> tuple[int, int] | None:
     first, last = int(match.group(1)), int(match.group(2))
     if last < first:
         raise OciError(oci.RANGE_INVALID, f"Content-Range {header[:80]!r} ends before it starts")
+    total = match.group(3)
+    if total is not None and total != "*" and int(total) <= last:
+        raise OciError(oci.RANGE_INVALID, f"Content-Range {header[:80]!r} ends past its total")
     return first, last
 
 
