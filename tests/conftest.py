@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.databases import BACKENDS, fresh_postgres_url
+from tests.support.databases import (
+    BACKENDS,
+    HOSTILE_ICU_LOCALE,
+    HOSTILE_TIMEZONE,
+    fresh_postgres_url,
+)
 from tests.support.server import ServerProcess
 
 
@@ -30,7 +35,11 @@ def live_server(
     with contextlib.ExitStack() as stack:
         database_url = None
         if request.param == "postgresql":
-            database_url = stack.enter_context(fresh_postgres_url())
+            # A collation whose order is not byte order and a non-UTC zone: the server
+            # must depend on neither.
+            database_url = stack.enter_context(
+                fresh_postgres_url(icu_locale=HOSTILE_ICU_LOCALE, timezone=HOSTILE_TIMEZONE)
+            )
         server = ServerProcess(
             tmp_path_factory.mktemp(f"live-{request.param}"), database_url, auth=True
         ).start()

@@ -12,29 +12,29 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moorage.api.access import Authorizer, OpenAccess
-from moorage.api.auth import TOKEN_PATH, TokenAuthorizer
+from moorage.api.auth import TOKEN_PATH, SignIn, TokenAuthorizer
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.routes import dispatch
+from moorage.api.rest.app import EncodedSlashes, create_rest_app
+from moorage.api.rest.deps import RestServices
+from moorage.api.rest.security import RestSecurity, SessionCodec
 from moorage.api.tokens import TokenSigner
 from moorage.config import Settings
 from moorage.domain.artifacts import ArtifactService, PullRecorder
+from moorage.domain.browse import BrowseService
 from moorage.domain.identity import IdentityService
 from moorage.domain.ports import Services
+from moorage.domain.registries import RegistryService
 from moorage.domain.throttle import LoginThrottle
 from moorage.domain.uploads import UploadService
 
 log = logging.getLogger("moorage.api")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-
-def token_routes(authorizer: Authorizer) -> list[Route]:
-    if not isinstance(authorizer, TokenAuthorizer):
-        return []
-    return [Route(TOKEN_PATH, authorizer.token_endpoint, methods=["GET", "POST"])]
+REST_PREFIX = "/api/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,29 +71,42 @@ class HostMarker:
         await self.app(scope, receive, send)
 
 
-def build_authorizer(services: Services, settings: Settings) -> Authorizer:
-    if settings.auth == "none":
+def _authorizer(sign_in: SignIn | None, services: Services, settings: Settings) -> Authorizer:
+    if sign_in is None:
         return OpenAccess()
     signer = TokenSigner(
         services.token_key, settings.token_service, settings.token_lifetime_minutes * 60
     )
-    identities = IdentityService(services.uow, services.password_hasher)
-    return TokenAuthorizer(identities, signer, LoginThrottle())
+    return TokenAuthorizer(sign_in, signer)
 
 
 def create_app(
     services: Services, settings: Settings, options: AppOptions | None = None
 ) -> ASGIApp:
     opts = options or AppOptions()
-    authorizer = build_authorizer(services, settings)
+    identities = IdentityService(services.uow, services.password_hasher)
+    sign_in = None if settings.auth == "none" else SignIn(identities, LoginThrottle())
+    authorizer = _authorizer(sign_in, services, settings)
+    artifacts = ArtifactService(services.uow)
     pulls = PullRecorder(services.uow)
     uploads = UploadService(services.uow, services.blobs)
     ctx = OciContext(
-        artifacts=ArtifactService(services.uow),
+        artifacts=artifacts,
         uploads=uploads,
         pulls=pulls,
         authorizer=authorizer,
         inline_reads=services.local_metadata,
+    )
+    rest = create_rest_app(
+        RestServices(
+            registries=RegistryService(services.uow),
+            browse=BrowseService(services.uow),
+            artifacts=artifacts,
+            identities=identities,
+            public_host=services.public_host,
+            private_host=services.private_host,
+        ),
+        RestSecurity(identities, sign_in, SessionCodec(services.token_key or b"open-mode")),
     )
 
     async def v2(request: Request) -> Response:
@@ -126,13 +139,13 @@ def create_app(
                 tasks.cancel_scope.cancel()
                 await run_in_threadpool(pulls.flush)
 
-    app = Starlette(
-        routes=[
-            Route("/v2/{path:path}", v2, methods=ALL_METHODS),
-            *token_routes(authorizer),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-        ],
-        lifespan=lifespan,
-    )
-    return HostMarker(app, services.private_host)
+    routes = [
+        Route("/v2/{path:path}", v2, methods=ALL_METHODS),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Mount(REST_PREFIX, app=rest),
+    ]
+    if isinstance(authorizer, TokenAuthorizer):
+        routes.append(Route(TOKEN_PATH, authorizer.token_endpoint, methods=["GET", "POST"]))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return HostMarker(EncodedSlashes(app, REST_PREFIX), services.private_host)

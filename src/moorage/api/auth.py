@@ -46,15 +46,42 @@ def _scope(repository: str, actions: frozenset[Action]) -> str:
     return f"repository:{repository}:{','.join(words)}"
 
 
+class SignIn:
+    """Checks credentials, slowing down repeated failures per address and per login."""
+
+    def __init__(self, identities: IdentityService, throttle: LoginThrottle) -> None:
+        self.identities = identities
+        self.throttle = throttle
+
+    async def __call__(self, request: Request, login: str, secret: str) -> Identity | None:
+        address = request.client.host if request.client else "unknown"
+        keys = (f"ip:{address}", f"login:{login[:128]}")
+        delay = self.throttle.delay(*keys)
+        if delay:
+            await anyio.sleep(delay)
+        identity = await run_in_threadpool(self.identities.authenticate, login, secret)
+        if identity is None:
+            failures = self.throttle.failed(*keys)
+            if failures >= FREE_FAILURES:
+                log.warning(
+                    "repeated failed sign-ins address=%s login=%r failures=%d delay=%.2fs",
+                    address,
+                    login[:128],
+                    failures,
+                    self.throttle.delay(*keys),
+                )
+            return None
+        self.throttle.succeeded(f"login:{login[:128]}")
+        return identity
+
+
 class TokenAuthorizer:
     """Bearer tokens (and Basic credentials) checked against the permission matrix."""
 
-    def __init__(
-        self, identities: IdentityService, signer: TokenSigner, throttle: LoginThrottle
-    ) -> None:
-        self.identities = identities
+    def __init__(self, sign_in: SignIn, signer: TokenSigner) -> None:
+        self.identities = sign_in.identities
+        self.sign_in = sign_in
         self.signer = signer
-        self.throttle = throttle
 
     # /v2/ --------------------------------------------------------------------------------
 
@@ -135,30 +162,6 @@ class TokenAuthorizer:
 
     async def readable_registries(self, identity: Identity | None) -> set[str] | None:
         return await run_in_threadpool(self.identities.readable_registries, identity)
-
-    # signing in --------------------------------------------------------------------------
-
-    async def sign_in(self, request: Request, login: str, secret: str) -> Identity | None:
-        """Check credentials, slowing down repeated failures per address and per login."""
-        address = request.client.host if request.client else "unknown"
-        keys = (f"ip:{address}", f"login:{login[:128]}")
-        delay = self.throttle.delay(*keys)
-        if delay:
-            await anyio.sleep(delay)
-        identity = await run_in_threadpool(self.identities.authenticate, login, secret)
-        if identity is None:
-            failures = self.throttle.failed(*keys)
-            if failures >= FREE_FAILURES:
-                log.warning(
-                    "repeated failed sign-ins address=%s login=%r failures=%d delay=%.2fs",
-                    address,
-                    login[:128],
-                    failures,
-                    self.throttle.delay(*keys),
-                )
-            return None
-        self.throttle.succeeded(f"login:{login[:128]}")
-        return identity
 
     # /auth/token -------------------------------------------------------------------------
 

@@ -13,8 +13,9 @@ from moorage.domain.errors import (
     InvalidInput,
     ManifestBlobUnknown,
     ManifestNotFound,
+    NotFound,
 )
-from moorage.domain.model import ArtifactHead, NewArtifact, Referrer
+from moorage.domain.model import ArtifactHead, Image, NewArtifact, Referrer
 from moorage.domain.ports import MetadataStore, PullRecord, UnitOfWorkFactory
 from moorage.domain.repositories import (
     Clock,
@@ -34,6 +35,11 @@ class InvalidManifest(InvalidInput):
 
 class InvalidDigest(InvalidInput):
     pass
+
+
+class TagNotFound(NotFound):
+    def __init__(self, repository: str, tag: str) -> None:
+        super().__init__(f"tag {tag[:128]!r} not found in {repository!r}")
 
 
 def parse_digest(value: str) -> Digest:
@@ -204,18 +210,71 @@ class ArtifactService:
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
             store.lock_image(image.id)
-            if not is_digest(reference):
-                if not is_valid_tag(reference) or not store.delete_tag(image.id, reference):
-                    raise ManifestNotFound(repository, reference)
-                return
-            parse_digest(reference)
-            artifact = store.get_artifact(image.id, reference)
-            if artifact is None:
+            if is_digest(reference):
+                self._delete_artifacts(store, image, [parse_digest(reference)])
+            elif not is_valid_tag(reference) or not store.delete_tag(image.id, reference):
                 raise ManifestNotFound(repository, reference)
-            parents = store.artifact_parents(image.id, reference)
+
+    def delete_artifacts(self, repository: str, references: Sequence[str]) -> None:
+        """Delete several artifacts (by digest or tag) at once: all of them or none."""
+        with self._uow(write=True) as store:
+            image = existing_image(store, repository)
+            store.lock_image(image.id)
+            digests = [self._resolve_digest(store, image, ref) for ref in references]
+            self._delete_artifacts(store, image, digests)
+
+    def delete_images(self, registry: str, images: Sequence[str]) -> None:
+        """Delete whole images with every artifact and tag: all of them or none."""
+        with self._uow(write=True) as store:
+            for name in images:
+                image = existing_image(store, f"{registry}/{name}")
+                store.lock_image(image.id)
+                for artifact_id in store.image_artifact_ids(image.id):
+                    store.delete_artifact(artifact_id)
+                store.delete_image_if_empty(image.id)
+
+    def tag_artifact(self, repository: str, reference: str, tag: str) -> None:
+        """Point a (new or existing) tag at an artifact of the image, without a client."""
+        check_tag(tag)
+        with self._uow(write=True) as store:
+            image = existing_image(store, repository)
+            store.lock_image(image.id)
+            digest = self._resolve_digest(store, image, reference)
+            artifact = store.get_artifact(image.id, str(digest))
+            assert artifact is not None
+            store.put_tag(image.id, tag, artifact.id, self._clock())
+
+    def delete_tag(self, repository: str, tag: str) -> None:
+        with self._uow(write=True) as store:
+            image = existing_image(store, repository)
+            store.lock_image(image.id)
+            if not is_valid_tag(tag) or not store.delete_tag(image.id, tag):
+                raise TagNotFound(repository, tag)
+
+    @staticmethod
+    def _resolve_digest(store: MetadataStore, image: Image, reference: str) -> Digest:
+        by_digest = is_digest(reference)
+        if by_digest:
+            parse_digest(reference)
+        elif not is_valid_tag(reference):
+            raise ManifestNotFound(image.repository, reference)
+        found = store.resolve_artifact(image.registry, image.name, reference, by_digest)
+        if found is None:
+            raise ManifestNotFound(image.repository, reference)
+        return Digest.parse(found[1].digest)
+
+    @staticmethod
+    def _delete_artifacts(store: MetadataStore, image: Image, digests: Sequence[Digest]) -> None:
+        doomed = {str(d) for d in digests}
+        for digest in doomed:
+            artifact = store.get_artifact(image.id, digest)
+            if artifact is None:
+                raise ManifestNotFound(image.repository, digest)
+            parents = set(store.artifact_parents(image.id, digest)) - doomed
             if parents:
                 raise Conflict(
-                    f"manifest {reference} is part of index {parents[0]}: delete the index first"
+                    f"manifest {digest} is part of index {sorted(parents)[0]}: "
+                    "delete the index first"
                 )
             store.delete_artifact(artifact.id)
 
@@ -247,15 +306,22 @@ class PullRecorder:
 
     def record(self, image_id: int, artifact_id: int, tag: str | None) -> None:
         with self._lock:
-            self._pending[(artifact_id, tag)] = PullRecord(
-                artifact_id, tag, image_id, self._clock()
-            )
+            key = (artifact_id, tag)
+            self._pending.pop(key, None)  # re-insert: the batch stays in time order
+            self._pending[key] = PullRecord(artifact_id, tag, image_id, self._clock())
 
     def flush(self) -> int:
         with self._lock:
             batch: Sequence[PullRecord] = list(self._pending.values())
             self._pending.clear()
-        if batch:
+        if not batch:
+            return 0
+        try:
             with self._uow(write=True) as store:
                 store.record_pulls(batch)
+        except BaseException:
+            with self._lock:  # keep them for the next flush; newer pulls of a key win
+                for pull in batch:
+                    self._pending.setdefault((pull.artifact_id, pull.tag), pull)
+            raise
         return len(batch)

@@ -136,6 +136,22 @@ class IdentityService:
             role = store.role_in_registry(identity.user_id, registry)
         return allowed_actions(identity, role)
 
+    def allowed_in_project(self, identity: Identity, project: str) -> frozenset[Action]:
+        """What the caller may do in a project; ProjectNotFound when it does not exist."""
+        with self._uow() as store:
+            found = self._project(store, project)
+            if identity.is_admin:
+                return allowed_actions(identity, None)
+            return allowed_actions(identity, store.role_in_project(identity.user_id, found.id))
+
+    def role_in_project(self, identity: Identity, project: str) -> Role | None:
+        with self._uow() as store:
+            return store.role_in_project(identity.user_id, self._project(store, project).id)
+
+    def memberships(self, identity: Identity) -> list[tuple[str, Role]]:
+        with self._uow() as store:
+            return store.memberships(identity.user_id)
+
     def readable_registries(self, identity: Identity | None) -> set[str] | None:
         """Registries the caller may list; None means all of them."""
         if identity is not None and identity.is_admin:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from moorage.domain.ports import DriverState
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +157,44 @@ class AccessKey:
     enabled: bool
     created_at: datetime
     last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSummary:
+    name: str  # without the registry prefix
+    artifact_count: int
+    tag_count: int
+    pushed_at: datetime | None
+    pulled_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactSummary:
+    id: int
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int  # manifest plus the blobs it references (an index: plus its children's)
+    platforms: tuple[str, ...]
+    pushed_at: datetime
+    pulled_at: datetime | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    page: int = 1
+    page_size: int = 25
+    search: str | None = None
+    sort: str | None = None  # a field name, "-" in front for descending
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size

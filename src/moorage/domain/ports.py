@@ -15,10 +15,14 @@ if TYPE_CHECKING:
         AccessKey,
         Artifact,
         ArtifactHead,
+        ArtifactSummary,
         Blob,
         Image,
+        ImageSummary,
         Member,
         NewArtifact,
+        Page,
+        PageRequest,
         Project,
         Referrer,
         Registry,
@@ -202,6 +206,19 @@ class MetadataStore(Protocol):
         self, image_id: int, subject_digest: str, artifact_type: str | None
     ) -> list[Referrer]: ...
 
+    def list_images(self, registry_id: int, page: PageRequest) -> Page[ImageSummary]:
+        """Images holding artifacts, with counts and latest push/pull; search on the name."""
+
+    def list_artifacts(self, image_id: int, page: PageRequest) -> Page[ArtifactSummary]:
+        """Artifacts of an image; search matches a digest or a tag."""
+
+    def artifact_summaries(self, image_id: int, ids: Sequence[int]) -> list[ArtifactSummary]: ...
+
+    def list_tag_page(self, image_id: int, artifact_id: int | None, page: PageRequest) -> Page[Tag]:
+        """Tags of an image (or of one artifact), searched and sorted."""
+
+    def image_artifact_ids(self, image_id: int) -> list[int]: ...
+
     def record_pulls(self, pulls: Sequence[PullRecord]) -> None:
         """Set last-pull times of artifacts (and tags pulled by name)."""
 
@@ -239,6 +256,11 @@ class MetadataStore(Protocol):
 
     def role_in_registry(self, user_id: int, registry: str) -> Role | None:
         """The user's role in the project owning the registry; None when not a member."""
+
+    def role_in_project(self, user_id: int, project_id: int) -> Role | None: ...
+
+    def memberships(self, user_id: int) -> list[tuple[str, Role]]:
+        """(project, role) for every project the user is a member of."""
 
     def readable_registries(self, user_id: int) -> set[str]:
         """Names of the registries in every project the user is a member of."""

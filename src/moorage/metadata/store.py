@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -43,6 +44,7 @@ from moorage.domain.model import (
 )
 from moorage.domain.ports import DriverState, PullRecord
 from moorage.metadata import tables as t
+from moorage.metadata.browse import BrowseQueries
 
 
 def _resolve_statement(by_digest: bool) -> Select[Any]:
@@ -87,6 +89,10 @@ _HAS_ARTIFACTS = exists().where(t.artifact.c.image_id == t.image.c.id)
 _MANIFEST_BODY = select(t.artifact.c.manifest).where(t.artifact.c.id == bindparam("id"))
 
 
+def _earlier(column: Any, at: datetime) -> ColumnElement[bool]:
+    return or_(column.is_(None), column < at)
+
+
 def _is_unique_violation(exc: IntegrityError) -> bool:
     """A duplicate key, as opposed to a NOT NULL or foreign-key failure (a bug, not a clash)."""
     if getattr(exc.orig, "sqlstate", None) == "23505":  # PostgreSQL unique_violation
@@ -94,7 +100,7 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
     return "UNIQUE constraint failed" in str(exc.orig)  # SQLite
 
 
-class SqlMetadataStore:
+class SqlMetadataStore(BrowseQueries):
     """`MetadataStore` over one SQLAlchemy connection inside an open transaction."""
 
     def __init__(self, conn: Connection) -> None:
@@ -495,16 +501,19 @@ class SqlMetadataStore:
         ]
 
     def record_pulls(self, pulls: Sequence[PullRecord]) -> None:
+        # Never move a pull time backwards: batches from several nodes arrive in any order.
         for pull in pulls:
             self.conn.execute(
                 update(t.artifact)
                 .where(t.artifact.c.id == pull.artifact_id)
+                .where(_earlier(t.artifact.c.pulled_at, pull.at))
                 .values(pulled_at=pull.at)
             )
             if pull.tag is not None:
                 self.conn.execute(
                     update(t.tag)
                     .where(t.tag.c.image_id == pull.image_id, t.tag.c.name == pull.tag)
+                    .where(_earlier(t.tag.c.pulled_at, pull.at))
                     .values(pulled_at=pull.at)
                 )
 
@@ -601,6 +610,24 @@ class SqlMetadataStore:
         row = self.conn.execute(_ROLE_IN_REGISTRY, {"user_id": user_id, "registry": registry})
         role = row.scalar()
         return Role(role) if role else None
+
+    def role_in_project(self, user_id: int, project_id: int) -> Role | None:
+        role = self.conn.execute(
+            select(t.project_member.c.role).where(
+                t.project_member.c.user_id == user_id,
+                t.project_member.c.project_id == project_id,
+            )
+        ).scalar()
+        return Role(role) if role else None
+
+    def memberships(self, user_id: int) -> list[tuple[str, Role]]:
+        rows = self.conn.execute(
+            select(t.project.c.name, t.project_member.c.role)
+            .join(t.project, t.project.c.id == t.project_member.c.project_id)
+            .where(t.project_member.c.user_id == user_id)
+            .order_by(t.project.c.name)
+        )
+        return [(r.name, Role(r.role)) for r in rows]
 
     def readable_registries(self, user_id: int) -> set[str]:
         rows = self.conn.execute(

@@ -1,0 +1,52 @@
+"""Request-scoped dependencies: the domain services, paging parameters, path names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import unquote
+
+from fastapi import Depends, Path, Query, Request
+
+from moorage.domain.artifacts import ArtifactService
+from moorage.domain.browse import BrowseService
+from moorage.domain.identity import IdentityService
+from moorage.domain.model import PageRequest
+from moorage.domain.registries import RegistryService
+
+
+@dataclass(frozen=True, slots=True)
+class RestServices:
+    registries: RegistryService
+    browse: BrowseService
+    artifacts: ArtifactService
+    identities: IdentityService
+    public_host: str | None
+    private_host: str | None
+
+
+def services(request: Request) -> RestServices:
+    found: RestServices = request.app.state.services
+    return found
+
+
+def page_request(
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 25,
+    q: Annotated[str | None, Query(max_length=255, description="search text")] = None,
+    sort: Annotated[
+        str | None, Query(max_length=32, description="a field, '-' in front for descending")
+    ] = None,
+) -> PageRequest:
+    return PageRequest(page=page, page_size=page_size, search=q or None, sort=sort)
+
+
+def image_name(
+    image: Annotated[str, Path(description="image name inside the registry; '/' as %2F")],
+) -> str:
+    return unquote(image)
+
+
+Services = Annotated[RestServices, Depends(services)]
+Paging = Annotated[PageRequest, Depends(page_request)]
+ImageName = Annotated[str, Depends(image_name)]

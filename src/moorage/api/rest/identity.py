@@ -1,0 +1,306 @@
+"""/projects, their members, /users, /users/me and its access keys, and /session."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from moorage.api.rest.deps import Paging, Services
+from moorage.api.rest.problems import ApiError
+from moorage.api.rest.schemas import (
+    AccessKeyCreated,
+    AccessKeyOut,
+    AccessKeyUpdate,
+    MemberOut,
+    MemberSet,
+    MembershipOut,
+    MeOut,
+    PageOut,
+    PasswordChange,
+    ProjectCreate,
+    ProjectOut,
+    SessionCreate,
+    SessionOut,
+    UserCreate,
+    UserOut,
+)
+from moorage.api.rest.security import SESSION_COOKIE, SESSION_SECONDS, Caller, Security
+from moorage.domain.access import Action
+from moorage.domain.model import AccessKey, Role
+
+router = APIRouter()
+ROTATION_DAYS = 90
+
+
+# projects and members -------------------------------------------------------------------
+
+
+@router.get(
+    "/projects", name="list_projects", tags=["projects"], response_model=PageOut[ProjectOut]
+)
+async def list_projects(services: Services, caller: Caller, paging: Paging) -> PageOut[ProjectOut]:
+    """Every project for an administrator; the caller's own projects otherwise."""
+    projects = await run_in_threadpool(services.identities.list_projects)
+    if not caller.is_admin:
+        mine = {p for p, _ in await run_in_threadpool(services.identities.memberships, caller)}
+        projects = [p for p in projects if p.name in mine]
+    if paging.search:
+        projects = [p for p in projects if paging.search in p.name]
+    items = [ProjectOut(name=p.name, created_at=p.created_at) for p in projects]
+    shown = items[paging.offset : paging.offset + paging.page_size]
+    return PageOut(items=shown, total=len(items), page=paging.page, page_size=paging.page_size)
+
+
+@router.post(
+    "/projects",
+    name="create_project",
+    tags=["projects"],
+    status_code=201,
+    response_model=ProjectOut,
+)
+async def create_project(
+    body: ProjectCreate, services: Services, security: Security, caller: Caller
+) -> ProjectOut:
+    """Projects own registries and members; only a system administrator creates them."""
+    security.require_admin(caller)
+    project = await run_in_threadpool(services.identities.create_project, body.name)
+    return ProjectOut(name=project.name, created_at=project.created_at)
+
+
+async def _require_project_admin(services: Services, caller: Caller, project: str) -> None:
+    if caller.is_admin:
+        await run_in_threadpool(services.identities.list_members, project)  # 404 if missing
+        return
+    role = await run_in_threadpool(services.identities.role_in_project, caller, project)
+    if role is not Role.PROJECT_ADMIN:
+        raise ApiError(403, "forbidden", "only a Project Admin manages members")
+
+
+@router.get(
+    "/projects/{project}/members",
+    name="list_members",
+    tags=["projects"],
+    response_model=PageOut[MemberOut],
+)
+async def list_members(
+    project: str, services: Services, security: Security, caller: Caller, paging: Paging
+) -> PageOut[MemberOut]:
+    await security.require_in_project(caller, project, Action.PULL)
+    members = await run_in_threadpool(services.identities.list_members, project)
+    items = [MemberOut(username=m.username, role=m.role, created_at=m.created_at) for m in members]
+    shown = items[paging.offset : paging.offset + paging.page_size]
+    return PageOut(items=shown, total=len(items), page=paging.page, page_size=paging.page_size)
+
+
+@router.put(
+    "/projects/{project}/members/{username}",
+    name="set_member",
+    tags=["projects"],
+    response_model=MemberOut,
+)
+async def set_member(
+    project: str, username: str, body: MemberSet, services: Services, caller: Caller
+) -> MemberOut:
+    """Add a member or change their role."""
+    await _require_project_admin(services, caller, project)
+    await run_in_threadpool(services.identities.set_member, project, username, body.role)
+    members = await run_in_threadpool(services.identities.list_members, project)
+    member = next(m for m in members if m.username == username)
+    return MemberOut(username=member.username, role=member.role, created_at=member.created_at)
+
+
+@router.delete(
+    "/projects/{project}/members/{username}",
+    name="remove_member",
+    tags=["projects"],
+    status_code=204,
+)
+async def remove_member(
+    project: str, username: str, services: Services, caller: Caller
+) -> Response:
+    await _require_project_admin(services, caller, project)
+    await run_in_threadpool(services.identities.remove_member, project, username)
+    return Response(status_code=204)
+
+
+# users ----------------------------------------------------------------------------------
+
+
+def _user(user: object) -> UserOut:
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.get("/users", name="list_users", tags=["users"], response_model=PageOut[UserOut])
+async def list_users(
+    services: Services, security: Security, caller: Caller, paging: Paging
+) -> PageOut[UserOut]:
+    security.require_admin(caller)
+    users = await run_in_threadpool(services.identities.list_users)
+    if paging.search:
+        users = [u for u in users if paging.search in u.username]
+    items = [_user(u) for u in users]
+    shown = items[paging.offset : paging.offset + paging.page_size]
+    return PageOut(items=shown, total=len(items), page=paging.page, page_size=paging.page_size)
+
+
+@router.post("/users", name="create_user", tags=["users"], status_code=201, response_model=UserOut)
+async def create_user(
+    body: UserCreate, services: Services, security: Security, caller: Caller
+) -> UserOut:
+    security.require_admin(caller)
+    user = await run_in_threadpool(
+        lambda: services.identities.create_user(
+            body.username, body.password, is_admin=body.is_admin
+        )
+    )
+    return _user(user)
+
+
+@router.delete("/users/{username}", name="delete_user", tags=["users"], status_code=204)
+async def delete_user(
+    username: str, services: Services, security: Security, caller: Caller
+) -> Response:
+    security.require_admin(caller)
+    await run_in_threadpool(services.identities.delete_user, username)
+    return Response(status_code=204)
+
+
+@router.get("/users/me", name="get_me", tags=["users"], response_model=MeOut)
+async def get_me(services: Services, caller: Caller) -> MeOut:
+    memberships = await run_in_threadpool(services.identities.memberships, caller)
+    return MeOut(
+        username=caller.username,
+        is_admin=caller.is_admin,
+        projects=[MembershipOut(project=p, role=r) for p, r in memberships],
+    )
+
+
+@router.put("/users/me/password", name="change_my_password", tags=["users"], status_code=204)
+async def change_my_password(
+    body: PasswordChange,
+    request: Request,
+    services: Services,
+    security: Security,
+    caller: Caller,
+) -> Response:
+    if (
+        security.sign_in is None
+        or await security.sign_in(request, caller.username, body.current_password) is None
+    ):
+        raise ApiError(403, "forbidden", "the current password is wrong")
+    await run_in_threadpool(services.identities.set_password, caller.username, body.new_password)
+    return Response(status_code=204)
+
+
+# access keys ----------------------------------------------------------------------------
+
+
+def _key(key: AccessKey) -> AccessKeyOut:
+    age = (datetime.now(UTC) - key.created_at).days
+    return AccessKeyOut(
+        key_id=key.key_id,
+        enabled=key.enabled,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        age_days=age,
+        rotation_due=age >= ROTATION_DAYS,
+    )
+
+
+@router.get(
+    "/users/me/access-keys",
+    name="list_my_access_keys",
+    tags=["access keys"],
+    response_model=PageOut[AccessKeyOut],
+)
+async def list_my_access_keys(
+    services: Services, caller: Caller, paging: Paging
+) -> PageOut[AccessKeyOut]:
+    keys = await run_in_threadpool(services.identities.list_access_keys, caller.username)
+    items = [_key(k) for k in keys]
+    shown = items[paging.offset : paging.offset + paging.page_size]
+    return PageOut(items=shown, total=len(items), page=paging.page, page_size=paging.page_size)
+
+
+@router.post(
+    "/users/me/access-keys",
+    name="create_my_access_key",
+    tags=["access keys"],
+    status_code=201,
+    response_model=AccessKeyCreated,
+)
+async def create_my_access_key(services: Services, caller: Caller) -> AccessKeyCreated:
+    """A new key pair (at most five). The secret is in this response only."""
+    new = await run_in_threadpool(services.identities.create_access_key, caller.username)
+    return AccessKeyCreated(**_key(new.key).model_dump(), secret=new.secret)
+
+
+@router.patch(
+    "/users/me/access-keys/{key_id}",
+    name="update_my_access_key",
+    tags=["access keys"],
+    response_model=AccessKeyOut,
+)
+async def update_my_access_key(
+    key_id: str, body: AccessKeyUpdate, services: Services, caller: Caller
+) -> AccessKeyOut:
+    """Enable or disable a key; a disabled key stops working at once."""
+    await run_in_threadpool(
+        services.identities.set_access_key_enabled, key_id, body.enabled, caller.username
+    )
+    keys = await run_in_threadpool(services.identities.list_access_keys, caller.username)
+    return _key(next(k for k in keys if k.key_id == key_id))
+
+
+@router.delete(
+    "/users/me/access-keys/{key_id}",
+    name="delete_my_access_key",
+    tags=["access keys"],
+    status_code=204,
+)
+async def delete_my_access_key(key_id: str, services: Services, caller: Caller) -> Response:
+    await run_in_threadpool(services.identities.delete_access_key, key_id, caller.username)
+    return Response(status_code=204)
+
+
+# console sessions -----------------------------------------------------------------------
+
+
+@router.post(
+    "/session", name="create_session", tags=["session"], status_code=201, response_model=SessionOut
+)
+async def create_session(
+    body: SessionCreate, request: Request, response: Response, security: Security
+) -> SessionOut:
+    """Sign in to the console: sets an HttpOnly, SameSite=Strict session cookie and returns
+    the CSRF token to send as `X-CSRF-Token` on every change."""
+    if security.sign_in is None:
+        raise ApiError(400, "auth-disabled", "authentication is off on this server")
+    identity = await security.sign_in(request, body.username, body.password)
+    if identity is None:
+        raise ApiError(401, "unauthenticated", "wrong user name or password")
+    cookie, session = security.sessions.issue(identity)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return SessionOut(
+        username=identity.username,
+        is_admin=identity.is_admin,
+        csrf_token=session.csrf_token,
+        expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+    )
+
+
+@router.delete("/session", name="delete_session", tags=["session"], status_code=204)
+async def delete_session() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response

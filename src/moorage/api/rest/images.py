@@ -1,0 +1,233 @@
+"""/registries/{registry}/images, their artifacts and the artifacts' tags."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
+
+from moorage.api.rest.deps import ImageName, Paging, Services
+from moorage.api.rest.schemas import (
+    ArtifactDetailOut,
+    ArtifactOut,
+    ArtifactsDelete,
+    ImageOut,
+    ImagesDelete,
+    LayerOut,
+    PageOut,
+    TagCreate,
+    TagOut,
+)
+from moorage.api.rest.security import Caller, Security
+from moorage.domain.access import Action
+from moorage.domain.model import ArtifactSummary, PageRequest, Tag
+
+router = APIRouter(prefix="/registries/{registry}/images", tags=["images"])
+
+
+def _artifact(summary: ArtifactSummary) -> ArtifactOut:
+    return ArtifactOut(
+        digest=summary.digest,
+        media_type=summary.media_type,
+        artifact_type=summary.artifact_type,
+        size=summary.size,
+        platforms=list(summary.platforms),
+        pushed_at=summary.pushed_at,
+        pulled_at=summary.pulled_at,
+        tags=list(summary.tags),
+    )
+
+
+def _tag(tag: Tag) -> TagOut:
+    return TagOut(
+        name=tag.name, digest=tag.digest, pushed_at=tag.pushed_at, pulled_at=tag.pulled_at
+    )
+
+
+@router.get("", name="list_images", response_model=PageOut[ImageOut])
+async def list_images(
+    registry: str, services: Services, security: Security, caller: Caller, paging: Paging
+) -> PageOut[ImageOut]:
+    """Images of a registry; `q` searches names; sort by `name` or `created_at`."""
+    await security.require(caller, registry, Action.PULL)
+    page = await run_in_threadpool(services.browse.images, registry, paging)
+    items = [
+        ImageOut(
+            name=i.name,
+            repository=f"{registry}/{i.name}",
+            artifact_count=i.artifact_count,
+            tag_count=i.tag_count,
+            pushed_at=i.pushed_at,
+            pulled_at=i.pulled_at,
+            created_at=i.created_at,
+        )
+        for i in page.items
+    ]
+    return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
+
+
+@router.delete("", name="delete_images", status_code=204)
+async def delete_images(
+    registry: str, body: ImagesDelete, services: Services, security: Security, caller: Caller
+) -> Response:
+    """Delete several images with all their artifacts and tags: all of them or none."""
+    await security.require(caller, registry, Action.DELETE)
+    await run_in_threadpool(services.artifacts.delete_images, registry, body.names)
+    return Response(status_code=204)
+
+
+@router.delete("/{image}", name="delete_image", status_code=204)
+async def delete_image(
+    registry: str, image: ImageName, services: Services, security: Security, caller: Caller
+) -> Response:
+    await security.require(caller, registry, Action.DELETE)
+    await run_in_threadpool(services.artifacts.delete_images, registry, [image])
+    return Response(status_code=204)
+
+
+@router.get("/{image}/artifacts", name="list_artifacts", response_model=PageOut[ArtifactOut])
+async def list_artifacts(
+    registry: str,
+    image: ImageName,
+    services: Services,
+    security: Security,
+    caller: Caller,
+    paging: Paging,
+) -> PageOut[ArtifactOut]:
+    """Artifacts of an image; `q` matches a digest or a tag; sort by `pushed_at` (default,
+    newest first), `pulled_at`, `size` or `digest`."""
+    await security.require(caller, registry, Action.PULL)
+    page = await run_in_threadpool(services.browse.artifacts, f"{registry}/{image}", paging)
+    items = [_artifact(a) for a in page.items]
+    return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
+
+
+@router.delete("/{image}/artifacts", name="delete_artifacts", status_code=204)
+async def delete_artifacts(
+    registry: str,
+    image: ImageName,
+    body: ArtifactsDelete,
+    services: Services,
+    security: Security,
+    caller: Caller,
+) -> Response:
+    """Delete several artifacts (digests or tags) with all their tags: all or none."""
+    await security.require(caller, registry, Action.DELETE)
+    await run_in_threadpool(
+        services.artifacts.delete_artifacts, f"{registry}/{image}", body.references
+    )
+    return Response(status_code=204)
+
+
+@router.get("/{image}/artifacts/{reference}", name="get_artifact", response_model=ArtifactDetailOut)
+async def get_artifact(
+    registry: str,
+    image: ImageName,
+    reference: str,
+    services: Services,
+    security: Security,
+    caller: Caller,
+) -> ArtifactDetailOut:
+    """One artifact by digest or tag: layers, platforms, children, annotations, manifest."""
+    await security.require(caller, registry, Action.PULL)
+    detail = await run_in_threadpool(services.browse.artifact, f"{registry}/{image}", reference)
+    return ArtifactDetailOut(
+        **_artifact(detail.summary).model_dump(),
+        config_digest=detail.config_digest,
+        layers=[
+            LayerOut(digest=x.digest, media_type=x.media_type, size=x.size) for x in detail.layers
+        ],
+        children=list(detail.children),
+        subject_digest=detail.subject_digest,
+        annotations=detail.annotations,
+        manifest=detail.manifest,
+    )
+
+
+@router.delete("/{image}/artifacts/{reference}", name="delete_artifact", status_code=204)
+async def delete_artifact(
+    registry: str,
+    image: ImageName,
+    reference: str,
+    services: Services,
+    security: Security,
+    caller: Caller,
+) -> Response:
+    """Delete one artifact (by digest or tag) with every tag on it."""
+    await security.require(caller, registry, Action.DELETE)
+    await run_in_threadpool(services.artifacts.delete_artifacts, f"{registry}/{image}", [reference])
+    return Response(status_code=204)
+
+
+@router.get("/{image}/artifacts/{reference}/tags", name="list_tags", response_model=PageOut[TagOut])
+async def list_tags(
+    registry: str,
+    image: ImageName,
+    reference: str,
+    services: Services,
+    security: Security,
+    caller: Caller,
+    paging: Paging,
+) -> PageOut[TagOut]:
+    """Tags of one artifact; `q` searches; sort by `name`, `pushed_at` or `pulled_at`."""
+    await security.require(caller, registry, Action.PULL)
+    page = await run_in_threadpool(services.browse.tags, f"{registry}/{image}", reference, paging)
+    items = [_tag(t) for t in page.items]
+    return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
+
+
+@router.get("/{image}/tags", name="list_image_tags", response_model=PageOut[TagOut])
+async def list_image_tags(
+    registry: str,
+    image: ImageName,
+    services: Services,
+    security: Security,
+    caller: Caller,
+    paging: Paging,
+) -> PageOut[TagOut]:
+    """Every tag of an image, paged (fast even with 100,000 tags)."""
+    await security.require(caller, registry, Action.PULL)
+    page = await run_in_threadpool(services.browse.tags, f"{registry}/{image}", None, paging)
+    items = [_tag(t) for t in page.items]
+    return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
+
+
+@router.post(
+    "/{image}/artifacts/{reference}/tags",
+    name="create_tag",
+    status_code=201,
+    response_model=TagOut,
+)
+async def create_tag(
+    registry: str,
+    image: ImageName,
+    reference: str,
+    body: TagCreate,
+    services: Services,
+    security: Security,
+    caller: Caller,
+) -> TagOut:
+    """Point a tag (new, or moved from another artifact) at this artifact."""
+    await security.require(caller, registry, Action.PUSH)
+    repository = f"{registry}/{image}"
+    await run_in_threadpool(services.artifacts.tag_artifact, repository, reference, body.name)
+    page = await run_in_threadpool(services.browse.tags, repository, body.name, _one_tag(body.name))
+    return _tag(next(t for t in page.items if t.name == body.name))
+
+
+def _one_tag(name: str) -> PageRequest:
+    return PageRequest(page=1, page_size=100, search=name)
+
+
+@router.delete("/{image}/artifacts/{reference}/tags/{tag}", name="delete_tag", status_code=204)
+async def delete_tag(
+    registry: str,
+    image: ImageName,
+    reference: str,
+    tag: str,
+    services: Services,
+    security: Security,
+    caller: Caller,
+) -> Response:
+    await security.require(caller, registry, Action.DELETE)
+    await run_in_threadpool(services.artifacts.delete_tag, f"{registry}/{image}", tag)
+    return Response(status_code=204)

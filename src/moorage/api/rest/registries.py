@@ -1,0 +1,88 @@
+"""/registries: create, list (with addresses and usage), get, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from moorage.api.rest.deps import Paging, Services
+from moorage.api.rest.schemas import PageOut, RegistryCreate, RegistryOut
+from moorage.api.rest.security import Caller, Security
+from moorage.domain.access import Action
+from moorage.domain.model import RegistryUsage
+
+router = APIRouter(prefix="/registries", tags=["registries"])
+
+
+def registry_out(usage: RegistryUsage, services: Services, request: Request) -> RegistryOut:
+    host = services.public_host or request.headers.get("host", "localhost")
+    name = usage.registry.name
+    return RegistryOut(
+        name=name,
+        project=usage.registry.project,
+        public_uri=f"{host}/{name}",
+        private_uri=f"{services.private_host}/{name}" if services.private_host else None,
+        image_count=usage.image_count,
+        stored_bytes=usage.stored_bytes,
+        created_at=usage.registry.created_at,
+        docker_login=f"docker login {host}",
+        docker_push_example=(
+            f"docker tag IMAGE {host}/{name}/IMAGE:TAG && docker push {host}/{name}/IMAGE:TAG"
+        ),
+    )
+
+
+@router.get("", name="list_registries", response_model=PageOut[RegistryOut])
+async def list_registries(
+    request: Request, services: Services, security: Security, caller: Caller, paging: Paging
+) -> PageOut[RegistryOut]:
+    """Registries the caller may see, with public/private URI, image count and usage."""
+    readable = await run_in_threadpool(services.identities.readable_registries, caller)
+    usages = await run_in_threadpool(services.registries.list)
+    visible = [u for u in usages if readable is None or u.registry.name in readable]
+    if paging.search:
+        visible = [u for u in visible if paging.search in u.registry.name]
+    reverse = bool(paging.sort and paging.sort.startswith("-"))
+    key = (paging.sort or "name").lstrip("-")
+    if key == "created_at":
+        visible.sort(key=lambda u: u.registry.created_at, reverse=reverse)
+    elif key == "stored_bytes":
+        visible.sort(key=lambda u: u.stored_bytes, reverse=reverse)
+    else:
+        visible.sort(key=lambda u: u.registry.name, reverse=reverse)
+    start = paging.offset
+    items = [registry_out(u, services, request) for u in visible[start : start + paging.page_size]]
+    return PageOut(items=items, total=len(visible), page=paging.page, page_size=paging.page_size)
+
+
+@router.post("", name="create_registry", status_code=201, response_model=RegistryOut)
+async def create_registry(
+    body: RegistryCreate, request: Request, services: Services, security: Security, caller: Caller
+) -> RegistryOut:
+    await security.require_in_project(caller, body.project, Action.PUSH)
+    registry = await run_in_threadpool(services.registries.create, body.name, body.project)
+    return registry_out(RegistryUsage(registry, 0, 0), services, request)
+
+
+@router.get("/{registry}", name="get_registry", response_model=RegistryOut)
+async def get_registry(
+    registry: str, request: Request, services: Services, security: Security, caller: Caller
+) -> RegistryOut:
+    await security.require(caller, registry, Action.PULL)
+    usage = await run_in_threadpool(services.browse.registry, registry)
+    return registry_out(usage, services, request)
+
+
+@router.delete("/{registry}", name="delete_registry", status_code=204)
+async def delete_registry(
+    registry: str,
+    services: Services,
+    security: Security,
+    caller: Caller,
+    force: Annotated[bool, Query(description="also delete the images it holds")] = False,
+) -> Response:
+    await security.require(caller, registry, Action.DELETE)
+    await run_in_threadpool(services.registries.delete, registry, force=force)
+    return Response(status_code=204)

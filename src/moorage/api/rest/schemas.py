@@ -1,0 +1,173 @@
+"""Request and response bodies of the REST API (separate from tables and domain records)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from moorage.domain.model import Role
+
+T = TypeVar("T")
+
+
+class Body(BaseModel):
+    """Request bodies refuse unknown fields: a typo is an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PageOut(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="items across all pages")
+    page: int
+    page_size: int
+
+
+class RegistryOut(BaseModel):
+    name: str
+    project: str
+    public_uri: str
+    private_uri: str | None
+    image_count: int
+    stored_bytes: int
+    created_at: datetime
+    docker_login: str = Field(description="the login command for this registry's host")
+    docker_push_example: str
+
+
+class RegistryCreate(Body):
+    name: str = Field(min_length=1, max_length=255, examples=["team-images"])
+    project: str = Field("default", min_length=1, max_length=255)
+
+
+class ImageOut(BaseModel):
+    name: str = Field(description="the image name inside the registry")
+    repository: str = Field(description="REGISTRY/IMAGE")
+    artifact_count: int
+    tag_count: int
+    pushed_at: datetime | None
+    pulled_at: datetime | None
+    created_at: datetime
+
+
+class ImagesDelete(Body):
+    names: list[str] = Field(min_length=1, max_length=100)
+
+
+class ArtifactOut(BaseModel):
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int = Field(description="bytes: the manifest, its blobs and (an index) its children")
+    platforms: list[str]
+    pushed_at: datetime
+    pulled_at: datetime | None
+    tags: list[str]
+
+
+class LayerOut(BaseModel):
+    digest: str
+    media_type: str
+    size: int
+
+
+class ArtifactDetailOut(ArtifactOut):
+    config_digest: str | None
+    layers: list[LayerOut]
+    children: list[dict[str, Any]]
+    subject_digest: str | None
+    annotations: dict[str, str]
+    manifest: dict[str, Any]
+
+
+class ArtifactsDelete(Body):
+    references: list[str] = Field(min_length=1, max_length=100, description="digests or tags")
+
+
+class TagOut(BaseModel):
+    name: str
+    digest: str
+    pushed_at: datetime
+    pulled_at: datetime | None
+
+
+class TagCreate(Body):
+    name: str = Field(min_length=1, max_length=255)
+
+
+class ProjectOut(BaseModel):
+    name: str
+    created_at: datetime
+
+
+class ProjectCreate(Body):
+    name: str = Field(min_length=1, max_length=255)
+
+
+class MemberOut(BaseModel):
+    username: str
+    role: Role
+    created_at: datetime
+
+
+class MemberSet(Body):
+    role: Role
+
+
+class UserOut(BaseModel):
+    username: str
+    is_admin: bool
+    created_at: datetime
+
+
+class UserCreate(Body):
+    username: str = Field(min_length=1, max_length=255)
+    password: str = Field(min_length=1, max_length=1024)
+    is_admin: bool = False
+
+
+class MembershipOut(BaseModel):
+    project: str
+    role: Role
+
+
+class MeOut(BaseModel):
+    username: str
+    is_admin: bool
+    projects: list[MembershipOut]
+
+
+class PasswordChange(Body):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class AccessKeyOut(BaseModel):
+    key_id: str
+    enabled: bool
+    created_at: datetime
+    last_used_at: datetime | None
+    age_days: int
+    rotation_due: bool = Field(description="older than 90 days: rotating is recommended")
+
+
+class AccessKeyCreated(AccessKeyOut):
+    secret: str = Field(description="shown only in this response; only its hash is kept")
+
+
+class AccessKeyUpdate(Body):
+    enabled: bool
+
+
+class SessionCreate(Body):
+    username: str = Field(min_length=1, max_length=255)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionOut(BaseModel):
+    username: str
+    is_admin: bool
+    csrf_token: str
+    expires_at: datetime

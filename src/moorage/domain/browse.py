@@ -1,0 +1,126 @@
+"""Read models for the console and the REST API: pages of images, artifacts and tags."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from moorage.domain.artifacts import is_digest, is_valid_tag, parse_digest
+from moorage.domain.errors import InvalidInput, ManifestNotFound
+from moorage.domain.model import (
+    ArtifactSummary,
+    ImageSummary,
+    Page,
+    PageRequest,
+    RegistryUsage,
+    Tag,
+)
+from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.repositories import existing_image, existing_registry
+
+MAX_PAGE_SIZE = 100
+IMAGE_SORTS = ("name", "created_at")
+ARTIFACT_SORTS = ("pushed_at", "pulled_at", "size", "digest")
+TAG_SORTS = ("name", "pushed_at", "pulled_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactDetail:
+    summary: ArtifactSummary
+    config_digest: str | None
+    layers: tuple[Layer, ...]
+    children: tuple[dict[str, Any], ...]  # an index's manifests, as pushed
+    subject_digest: str | None
+    annotations: dict[str, str]
+    manifest: dict[str, Any]
+
+
+def check_page(page: PageRequest, sorts: tuple[str, ...]) -> PageRequest:
+    if page.page < 1:
+        raise InvalidInput("page must be 1 or more")
+    if not 1 <= page.page_size <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+    if page.sort is not None and page.sort.lstrip("-") not in sorts:
+        raise InvalidInput(f"sort must be one of {', '.join(sorts)} (with '-' for descending)")
+    if page.search is not None and len(page.search) > 255:
+        raise InvalidInput("search is longer than 255 characters")
+    return page
+
+
+def _layers(doc: dict[str, Any]) -> tuple[Layer, ...]:
+    return tuple(
+        Layer(str(item.get("digest")), str(item.get("mediaType")), int(item.get("size", 0)))
+        for item in doc.get("layers") or ()
+        if isinstance(item, dict)
+    )
+
+
+class BrowseService:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    def registry(self, name: str) -> RegistryUsage:
+        with self._uow() as store:
+            registry = existing_registry(store, name)
+            for usage in store.list_registries():
+                if usage.registry.id == registry.id:
+                    return usage
+        raise AssertionError("unreachable")
+
+    def images(self, registry: str, page: PageRequest) -> Page[ImageSummary]:
+        check_page(page, IMAGE_SORTS)
+        with self._uow() as store:
+            return store.list_images(existing_registry(store, registry).id, page)
+
+    def artifacts(self, repository: str, page: PageRequest) -> Page[ArtifactSummary]:
+        check_page(page, ARTIFACT_SORTS)
+        with self._uow() as store:
+            return store.list_artifacts(existing_image(store, repository).id, page)
+
+    def artifact(self, repository: str, reference: str) -> ArtifactDetail:
+        by_digest = is_digest(reference)
+        if by_digest:
+            parse_digest(reference)
+        elif not is_valid_tag(reference):
+            raise ManifestNotFound(repository, reference)
+        with self._uow() as store:
+            image = existing_image(store, repository)
+            found = store.resolve_artifact(image.registry, image.name, reference, by_digest)
+            if found is None:
+                raise ManifestNotFound(repository, reference)
+            head = found[1]
+            (summary,) = store.artifact_summaries(image.id, [head.id])
+            artifact = store.get_artifact(image.id, head.digest)
+            doc = json.loads(store.manifest_body(head.id))
+        assert artifact is not None
+        config = doc.get("config") if isinstance(doc.get("config"), dict) else None
+        return ArtifactDetail(
+            summary=summary,
+            config_digest=str(config.get("digest")) if config else None,
+            layers=_layers(doc),
+            children=tuple(c for c in doc.get("manifests") or () if isinstance(c, dict)),
+            subject_digest=artifact.subject_digest,
+            annotations=artifact.annotations,
+            manifest=doc,
+        )
+
+    def tags(self, repository: str, reference: str | None, page: PageRequest) -> Page[Tag]:
+        check_page(page, TAG_SORTS)
+        with self._uow() as store:
+            image = existing_image(store, repository)
+            artifact_id = None
+            if reference is not None:
+                by_digest = is_digest(reference)
+                found = store.resolve_artifact(image.registry, image.name, reference, by_digest)
+                if found is None:
+                    raise ManifestNotFound(repository, reference)
+                artifact_id = found[1].id
+            return store.list_tag_page(image.id, artifact_id, page)
