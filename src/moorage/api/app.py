@@ -24,6 +24,7 @@ from moorage.api.rest.deps import RestServices
 from moorage.api.rest.security import RestSecurity, SessionCodec
 from moorage.api.tokens import TokenSigner
 from moorage.config import Settings
+from moorage.console.app import create_console_app
 from moorage.domain.artifacts import ArtifactService, PullRecorder
 from moorage.domain.browse import BrowseService
 from moorage.domain.identity import IdentityService
@@ -147,5 +148,6 @@ def create_app(
     ]
     if isinstance(authorizer, TokenAuthorizer):
         routes.append(Route(TOKEN_PATH, authorizer.token_endpoint, methods=["GET", "POST"]))
+    routes.append(Mount("/", app=create_console_app()))
     app = Starlette(routes=routes, lifespan=lifespan)
     return HostMarker(EncodedSlashes(app, REST_PREFIX), services.private_host)

@@ -1,0 +1,1 @@
+"""The web console: static pages and ES modules that talk only to the REST API."""
