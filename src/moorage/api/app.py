@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moorage.api.access import Authorizer, OpenAccess
 from moorage.api.auth import TOKEN_PATH, SignIn, TokenAuthorizer
+from moorage.api.metrics import Metrics
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.routes import dispatch
 from moorage.api.rest.app import EncodedSlashes, create_rest_app
@@ -110,8 +111,10 @@ def create_app(
         RestSecurity(identities, sign_in, SessionCodec(services.token_key or b"open-mode")),
     )
 
+    metrics = Metrics()
+
     async def v2(request: Request) -> Response:
-        return await dispatch(ctx, request)
+        return await metrics.observe("registry", request.method, lambda: dispatch(ctx, request))
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -144,6 +147,7 @@ def create_app(
         Route("/v2/{path:path}", v2, methods=ALL_METHODS),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics.endpoint),
         Mount(REST_PREFIX, app=rest),
     ]
     if isinstance(authorizer, TokenAuthorizer):

@@ -244,12 +244,20 @@ class ArtifactService:
             assert artifact is not None
             store.put_tag(image.id, tag, artifact.id, self._clock())
 
-    def delete_tag(self, repository: str, tag: str) -> None:
+    def delete_tag(self, repository: str, tag: str, reference: str | None = None) -> None:
+        """Delete a tag; with `reference`, only if the tag points at that artifact."""
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
             store.lock_image(image.id)
-            if not is_valid_tag(tag) or not store.delete_tag(image.id, tag):
+            found = store.get_tag(image.id, tag) if is_valid_tag(tag) else None
+            if found is None:
                 raise TagNotFound(repository, tag)
+            if (
+                reference is not None
+                and str(self._resolve_digest(store, image, reference)) != found.digest
+            ):
+                raise TagNotFound(repository, tag)
+            store.delete_tag(image.id, tag)
 
     @staticmethod
     def _resolve_digest(store: MetadataStore, image: Image, reference: str) -> Digest:

@@ -229,5 +229,5 @@ async def delete_tag(
     caller: Caller,
 ) -> Response:
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.artifacts.delete_tag, f"{registry}/{image}", tag)
+    await run_in_threadpool(services.artifacts.delete_tag, f"{registry}/{image}", tag, reference)
     return Response(status_code=204)
