@@ -87,3 +87,16 @@ class Unsupported(DomainError):
 
 class StorageFailure(DomainError):
     """The blob store failed; never the caller's fault."""
+
+
+class Protected(DomainError):
+    """A protection policy forbids moving or deleting a tag, or deleting its artifact (SPEC §7)."""
+
+    def __init__(self, policy_id: int, image: str, tag: str, policy: str = "") -> None:
+        detail = f" ({policy})" if policy else ""
+        super().__init__(
+            f"tag {tag!r} of {image!r} is protected by protection policy {policy_id}{detail}"
+        )
+        self.policy_id = policy_id
+        self.image = image
+        self.tag = tag

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from moorage.domain.ports import DriverState
 
@@ -198,3 +198,78 @@ class PageRequest:
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.page_size
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int  # including the one just claimed
+    max_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    id: int
+    kind: str
+    subject: str
+    cron: str
+    next_run_at: datetime
+    last_run_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    id: int
+    kind: str
+    registry_id: int | None
+    trigger: str
+    dry_run: bool
+    status: str
+    counts: dict[str, int]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionTask:
+    id: int
+    execution_id: int
+    subject: str
+    status: str
+    lines: list[dict[str, Any]]
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionPolicyRecord:
+    id: int
+    registry_id: int
+    image_pattern: str
+    image_include: bool
+    tag_pattern: str
+    tag_include: bool
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupPolicyRecord:
+    id: int
+    registry_id: int
+    image_pattern: str
+    image_include: bool
+    tag_pattern: str
+    tag_include: bool
+    untagged: bool
+    rule_kind: str
+    rule_value: int | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from moorage.oci.digest import Digest
@@ -17,17 +17,23 @@ if TYPE_CHECKING:
         ArtifactHead,
         ArtifactSummary,
         Blob,
+        CleanupPolicyRecord,
+        Execution,
+        ExecutionTask,
         Image,
         ImageSummary,
+        Job,
         Member,
         NewArtifact,
         Page,
         PageRequest,
         Project,
+        ProtectionPolicyRecord,
         Referrer,
         Registry,
         RegistryUsage,
         Role,
+        Schedule,
         Tag,
         UploadSession,
         User,
@@ -218,6 +224,103 @@ class MetadataStore(Protocol):
         """Tags of an image (or of one artifact), searched and sorted."""
 
     def image_artifact_ids(self, image_id: int) -> list[int]: ...
+
+    # protection and cleanup policies
+    def protection_policies(self, registry_id: int) -> list[ProtectionPolicyRecord]: ...
+
+    def add_protection_policy(
+        self, registry_id: int, values: dict[str, Any], now: datetime
+    ) -> int: ...
+
+    def update_protection_policy(
+        self, policy_id: int, values: dict[str, Any], now: datetime
+    ) -> bool: ...
+
+    def delete_protection_policy(self, policy_id: int) -> bool: ...
+
+    def cleanup_policies(self, registry_id: int) -> list[CleanupPolicyRecord]: ...
+
+    def add_cleanup_policy(
+        self, registry_id: int, values: dict[str, Any], now: datetime
+    ) -> int: ...
+
+    def update_cleanup_policy(
+        self, policy_id: int, values: dict[str, Any], now: datetime
+    ) -> bool: ...
+
+    def delete_cleanup_policy(self, policy_id: int) -> bool: ...
+
+    # background jobs (an outbox: enqueue in the transaction that makes the change)
+    def enqueue_job(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        now: datetime,
+        *,
+        dedupe_key: str | None = None,
+        max_attempts: int = 5,
+        available_at: datetime | None = None,
+    ) -> int | None:
+        """Queue a job; with a dedupe key already queued or running, do nothing (None)."""
+
+    def claim_job(
+        self, kinds: Sequence[str], worker: str, now: datetime, lease: timedelta
+    ) -> Job | None:
+        """Take the oldest due job (or one whose lease expired) by compare-and-swap."""
+
+    def finish_job(self, job_id: int, worker: str, now: datetime) -> bool: ...
+
+    def retry_job(self, job_id: int, worker: str, error: str, available_at: datetime) -> bool: ...
+
+    def fail_job(self, job_id: int, worker: str, error: str, now: datetime) -> bool: ...
+
+    def extend_lease(self, job_id: int, worker: str, until: datetime) -> bool: ...
+
+    def job_counts(self) -> dict[str, int]: ...
+
+    def purge_finished_jobs(self, before: datetime) -> int: ...
+
+    # schedules
+    def get_schedule(self, kind: str, subject: str) -> Schedule | None: ...
+
+    def put_schedule(
+        self, kind: str, subject: str, cron: str, next_run_at: datetime, now: datetime
+    ) -> Schedule: ...
+
+    def delete_schedule(self, kind: str, subject: str) -> bool: ...
+
+    def due_schedules(self, now: datetime, limit: int) -> list[Schedule]: ...
+
+    def advance_schedule(
+        self, schedule_id: int, expected: datetime, following: datetime, now: datetime
+    ) -> bool:
+        """Compare-and-swap the next run time: True for exactly one caller per due time."""
+
+    # executions and their tasks
+    def create_execution(
+        self, kind: str, registry_id: int | None, trigger: str, dry_run: bool, now: datetime
+    ) -> Execution: ...
+
+    def get_execution(self, execution_id: int) -> Execution | None: ...
+
+    def list_executions(
+        self, kind: str, registry_id: int | None, offset: int, limit: int
+    ) -> tuple[list[Execution], int]: ...
+
+    def update_execution(self, execution_id: int, **values: Any) -> None: ...
+
+    def add_execution_task(
+        self,
+        execution_id: int,
+        subject: str,
+        status: str,
+        lines: list[dict[str, Any]],
+        error: str | None,
+        started_at: datetime | None,
+        finished_at: datetime | None,
+    ) -> int: ...
+
+    def list_execution_tasks(self, execution_id: int) -> list[ExecutionTask]: ...
 
     def record_pulls(self, pulls: Sequence[PullRecord]) -> None:
         """Set last-pull times of artifacts (and tags pulled by name)."""

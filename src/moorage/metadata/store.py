@@ -45,6 +45,8 @@ from moorage.domain.model import (
 from moorage.domain.ports import DriverState, PullRecord
 from moorage.metadata import tables as t
 from moorage.metadata.browse import BrowseQueries
+from moorage.metadata.policies import PolicyQueries
+from moorage.metadata.queue import QueueQueries
 
 
 def _resolve_statement(by_digest: bool) -> Select[Any]:
@@ -100,7 +102,7 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
     return "UNIQUE constraint failed" in str(exc.orig)  # SQLite
 
 
-class SqlMetadataStore(BrowseQueries):
+class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries):
     """`MetadataStore` over one SQLAlchemy connection inside an open transaction."""
 
     def __init__(self, conn: Connection) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -213,4 +214,104 @@ access_key = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=True),
     Index("ix_access_key_user", "user_id"),
+)
+
+# Background work. A job is claimed by compare-and-swap on its state and lease (see
+# queue.py), so it runs on one node at a time; an expired lease makes it claimable again.
+job = Table(
+    "job",
+    metadata,
+    _id(),
+    Column("kind", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # queued, running, done, failed
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("available_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("dedupe_key", String(255), nullable=True, unique=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_job_claim", "state", "available_at"),
+)
+
+# Cron schedules; `next_run_at` moves forward by compare-and-swap, so each due time fires once.
+schedule = Table(
+    "schedule",
+    metadata,
+    _id(),
+    Column("kind", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("cron", String(255), nullable=False),
+    Column("next_run_at", UTCDateTime, nullable=False, index=True),
+    Column("last_run_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("kind", "subject"),
+)
+
+# A run of some background work (cleanup, replication, GC) and its tasks (Harbor's pkg/task).
+execution = Table(
+    "execution",
+    metadata,
+    _id(),
+    Column("kind", String(64), nullable=False),
+    _fk("registry_id", "registry.id", nullable=True),
+    Column("trigger", String(16), nullable=False),  # manual, schedule, event
+    Column("dry_run", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # queued, running, succeeded, failed, stopped
+    Column("counts", JSON, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_execution_registry", "registry_id", "kind", "id"),
+)
+
+execution_task = Table(
+    "execution_task",
+    metadata,
+    _id(),
+    _fk("execution_id", "execution.id"),
+    Column("subject", String(512), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lines", JSON, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_execution_task_execution", "execution_id"),
+)
+
+protection_policy = Table(
+    "protection_policy",
+    metadata,
+    _id(),
+    _fk("registry_id", "registry.id"),
+    Column("image_pattern", String(255), nullable=False),
+    Column("image_include", Boolean, nullable=False),
+    Column("tag_pattern", String(255), nullable=False),
+    Column("tag_include", Boolean, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_protection_policy_registry", "registry_id"),
+)
+
+cleanup_policy = Table(
+    "cleanup_policy",
+    metadata,
+    _id(),
+    _fk("registry_id", "registry.id"),
+    Column("image_pattern", String(255), nullable=False),
+    Column("image_include", Boolean, nullable=False),
+    Column("tag_pattern", String(255), nullable=False),
+    Column("tag_include", Boolean, nullable=False),
+    Column("untagged", Boolean, nullable=False),
+    Column("rule_kind", String(32), nullable=False),
+    Column("rule_value", Integer, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_cleanup_policy_registry", "registry_id"),
 )

@@ -1,0 +1,1 @@
+"""Background work: the job runner and the scheduler, in-process or as `moorage worker`."""

@@ -1,0 +1,72 @@
+"""Turns due cron schedules into work, exactly once per due time across all processes.
+
+Each due schedule's `next_run_at` is moved forward by compare-and-swap in the same
+transaction that enqueues its work: of several processes seeing the same due time, one
+UPDATE matches and that process alone enqueues.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import anyio
+import anyio.to_thread
+
+from moorage.domain.model import Schedule
+from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
+from moorage.domain.repositories import utcnow
+from moorage.domain.schedules import parse_cron
+
+log = logging.getLogger("moorage.jobs.scheduler")
+
+Trigger = Callable[[MetadataStore, Schedule, datetime], None]
+"""Enqueue a schedule's work inside the transaction that advanced it."""
+
+
+class Scheduler:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        triggers: dict[str, Trigger],
+        *,
+        tick_seconds: float = 5.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._uow = uow
+        self._triggers = triggers
+        self._tick = tick_seconds
+        self._clock = clock
+
+    def fire_due(self) -> int:
+        """Fire every due schedule this process wins; returns how many it fired."""
+        now = self._clock()
+        fired = 0
+        with self._uow(write=True) as store:
+            for schedule in store.due_schedules(now, 100):
+                following = parse_cron(schedule.cron).next_after(now)
+                if not store.advance_schedule(schedule.id, schedule.next_run_at, following, now):
+                    continue  # another process fired this due time
+                trigger = self._triggers.get(schedule.kind)
+                if trigger is None:
+                    log.error("no trigger for schedule kind=%s", schedule.kind)
+                    continue
+                trigger(store, schedule, now)
+                fired += 1
+                log.info(
+                    "schedule fired kind=%s subject=%s next=%s",
+                    schedule.kind,
+                    schedule.subject,
+                    following.isoformat(),
+                )
+        return fired
+
+    async def run(self, on_fired: Callable[[], None] | None = None) -> None:
+        while True:
+            try:
+                if await anyio.to_thread.run_sync(self.fire_due) and on_fired:
+                    on_fired()
+            except Exception:
+                log.exception("firing schedules failed")
+            await anyio.sleep(self._tick)
