@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         description="base64 signing key shared by all nodes; default: generated in the data "
         "directory on first start",
     )
+    run_jobs: bool = Field(
+        True, description="run background jobs and schedules in the serving process"
+    )
+    job_concurrency: int = Field(2, ge=1, le=64)
+    schedule_tick_seconds: float = Field(5.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     upload_expiry_hours: float = Field(24.0, gt=0)
 

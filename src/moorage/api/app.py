@@ -28,7 +28,9 @@ from moorage.config import Settings
 from moorage.console.app import create_console_app
 from moorage.domain.artifacts import ArtifactService, PullRecorder
 from moorage.domain.browse import BrowseService
+from moorage.domain.cleanup_runs import CleanupRunService
 from moorage.domain.identity import IdentityService
+from moorage.domain.policies import PolicyService
 from moorage.domain.ports import Services
 from moorage.domain.registries import RegistryService
 from moorage.domain.throttle import LoginThrottle
@@ -105,6 +107,8 @@ def create_app(
             browse=BrowseService(services.uow),
             artifacts=artifacts,
             identities=identities,
+            policies=PolicyService(services.uow),
+            cleanup_runs=CleanupRunService(services.uow, artifacts),
             public_host=services.public_host,
             private_host=services.private_host,
         ),

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from moorage import __version__
-from moorage.cli import admin, identity, serve
+from moorage.cli import admin, cleanup, identity, serve
 from moorage.config import Settings, load_settings
 from moorage.domain.errors import DomainError
 from moorage.domain.model import Role
@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000)")
     p.set_defaults(run=serve.run)
 
+    p = sub.add_parser("worker", parents=[_common(False)], help="run background jobs only")
+    p.set_defaults(run=serve.work)
+
     p = sub.add_parser("migrate", parents=[common], help="bring the database schema up to date")
     p.set_defaults(run=admin.migrate)
 
@@ -57,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="also delete its images")
     p.set_defaults(run=admin.registry_delete)
     _identity_commands(sub, common)
+    cleanup_group = _group(sub, "cleanup", "image cleanup")
+    p = cleanup_group.add_parser("run", parents=[common], help="run the registry's cleanup now")
+    p.add_argument("registry")
+    p.add_argument("--dry-run", action="store_true", help="a test run: delete nothing")
+    p.set_defaults(run=cleanup.run)
     return parser
 
 

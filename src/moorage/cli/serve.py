@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -15,6 +16,7 @@ from moorage import wiring
 from moorage.api.app import create_app
 from moorage.config import Settings
 from moorage.domain.users import UserService
+from moorage.jobs.handlers import run_background
 
 log = logging.getLogger("moorage")
 
@@ -50,11 +52,44 @@ def _announce_admin(built: wiring.Built, settings: Settings) -> None:
     )
 
 
-async def _serve(server: Server) -> None:
+async def _serve(server: Server, built: wiring.Built, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.stop)
-    await server.serve()
+    if not settings.run_jobs:
+        await server.serve()
+        return
+    background = asyncio.create_task(
+        run_background(built.services, settings.job_concurrency, settings.schedule_tick_seconds)
+    )
+    try:
+        await server.serve()
+    finally:
+        background.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await background
+
+
+async def _work(built: wiring.Built, settings: Settings) -> None:
+    task = asyncio.create_task(
+        run_background(built.services, settings.job_concurrency, settings.schedule_tick_seconds)
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def work(args: argparse.Namespace, settings: Settings) -> int:
+    """`moorage worker`: background jobs and schedules only, for nodes that serve no HTTP."""
+    configure_logging(settings.log_level)
+    built = wiring.build(settings, migrate_schema=settings.migrate_on_start)
+    try:
+        asyncio.run(_work(built, settings))
+    finally:
+        built.engine.dispose()
+    return 0
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -71,7 +106,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(f"moorage listening on http://{settings.listen}", flush=True)
     try:
-        asyncio.run(_serve(server))
+        asyncio.run(_serve(server, built, settings))
     finally:
         built.engine.dispose()
     return 0

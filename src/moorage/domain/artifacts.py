@@ -16,7 +16,9 @@ from moorage.domain.errors import (
     NotFound,
 )
 from moorage.domain.model import ArtifactHead, Image, NewArtifact, Referrer
+from moorage.domain.policies import protection_for
 from moorage.domain.ports import MetadataStore, PullRecord, UnitOfWorkFactory
+from moorage.domain.protection import check_artifact_delete, check_tag_update
 from moorage.domain.repositories import (
     Clock,
     check_tag,
@@ -163,6 +165,7 @@ class ArtifactService:
                 artifact_id = existing.id
                 store.touch_artifact_push(artifact_id, now)
             if tag is not None:
+                self._move_tag(store, image, tag, artifact.digest)
                 store.put_tag(image.id, tag, artifact_id, now)
         self._cache.put(artifact.digest, body)
         return PushedManifest(artifact.digest, artifact.subject_digest)
@@ -212,8 +215,12 @@ class ArtifactService:
             store.lock_image(image.id)
             if is_digest(reference):
                 self._delete_artifacts(store, image, [parse_digest(reference)])
-            elif not is_valid_tag(reference) or not store.delete_tag(image.id, reference):
+                return
+            found = store.get_tag(image.id, reference) if is_valid_tag(reference) else None
+            if found is None:
                 raise ManifestNotFound(repository, reference)
+            self._move_tag(store, image, reference, None)
+            store.delete_tag(image.id, reference)
 
     def delete_artifacts(self, repository: str, references: Sequence[str]) -> None:
         """Delete several artifacts (by digest or tag) at once: all of them or none."""
@@ -229,7 +236,9 @@ class ArtifactService:
             for name in images:
                 image = existing_image(store, f"{registry}/{name}")
                 store.lock_image(image.id)
+                policies = protection_for(store, image.registry_id)
                 for artifact_id in store.image_artifact_ids(image.id):
+                    check_artifact_delete(policies, image.name, store.artifact_tags(artifact_id))
                     store.delete_artifact(artifact_id)
                 store.delete_image_if_empty(image.id)
 
@@ -242,6 +251,7 @@ class ArtifactService:
             digest = self._resolve_digest(store, image, reference)
             artifact = store.get_artifact(image.id, str(digest))
             assert artifact is not None
+            self._move_tag(store, image, tag, artifact.digest)
             store.put_tag(image.id, tag, artifact.id, self._clock())
 
     def delete_tag(self, repository: str, tag: str, reference: str | None = None) -> None:
@@ -272,9 +282,17 @@ class ArtifactService:
         return Digest.parse(found[1].digest)
 
     @staticmethod
+    def _move_tag(store: MetadataStore, image: Image, tag: str, new_digest: str | None) -> None:
+        """Refuse (Protected) to move or delete a protected tag; in the caller's transaction."""
+        current = store.get_tag(image.id, tag)
+        policies = protection_for(store, image.registry_id)
+        check_tag_update(policies, image.name, tag, current.digest if current else None, new_digest)
+
+    @staticmethod
     def _delete_artifacts(store: MetadataStore, image: Image, digests: Sequence[Digest]) -> None:
         doomed = {str(d) for d in digests}
-        for digest in doomed:
+        policies = protection_for(store, image.registry_id)
+        for digest in sorted(doomed):
             artifact = store.get_artifact(image.id, digest)
             if artifact is None:
                 raise ManifestNotFound(image.repository, digest)
@@ -284,6 +302,7 @@ class ArtifactService:
                     f"manifest {digest} is part of index {sorted(parents)[0]}: "
                     "delete the index first"
                 )
+            check_artifact_delete(policies, image.name, store.artifact_tags(artifact.id))
             store.delete_artifact(artifact.id)
 
     def list_tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:

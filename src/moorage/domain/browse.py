@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from moorage.domain.artifacts import is_digest, is_valid_tag, parse_digest
@@ -16,7 +16,9 @@ from moorage.domain.model import (
     RegistryUsage,
     Tag,
 )
+from moorage.domain.policies import protection_for
 from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.protection import ProtectionPolicy, artifact_protection, protecting_policy
 from moorage.domain.repositories import existing_image, existing_registry
 
 MAX_PAGE_SIZE = 100
@@ -63,6 +65,13 @@ def _layers(doc: dict[str, Any]) -> tuple[Layer, ...]:
     )
 
 
+def _flag_artifact(
+    policies: list[ProtectionPolicy], image: str, summary: ArtifactSummary
+) -> ArtifactSummary:
+    protected = artifact_protection(policies, image, summary.tags) is not None
+    return replace(summary, protected=protected)
+
+
 class BrowseService:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
@@ -83,7 +92,11 @@ class BrowseService:
     def artifacts(self, repository: str, page: PageRequest) -> Page[ArtifactSummary]:
         check_page(page, ARTIFACT_SORTS)
         with self._uow() as store:
-            return store.list_artifacts(existing_image(store, repository).id, page)
+            image = existing_image(store, repository)
+            found = store.list_artifacts(image.id, page)
+            policies = protection_for(store, image.registry_id)
+        items = [_flag_artifact(policies, image.name, a) for a in found.items]
+        return Page(items, found.total)
 
     def artifact(self, repository: str, reference: str) -> ArtifactDetail:
         by_digest = is_digest(reference)
@@ -98,6 +111,7 @@ class BrowseService:
                 raise ManifestNotFound(repository, reference)
             head = found[1]
             (summary,) = store.artifact_summaries(image.id, [head.id])
+            summary = _flag_artifact(protection_for(store, image.registry_id), image.name, summary)
             artifact = store.get_artifact(image.id, head.digest)
             doc = json.loads(store.manifest_body(head.id))
         assert artifact is not None
@@ -123,4 +137,10 @@ class BrowseService:
                 if found is None:
                     raise ManifestNotFound(repository, reference)
                 artifact_id = found[1].id
-            return store.list_tag_page(image.id, artifact_id, page)
+            tags = store.list_tag_page(image.id, artifact_id, page)
+            policies = protection_for(store, image.registry_id)
+        flagged = [
+            replace(t, protected=protecting_policy(policies, image.name, t.name) is not None)
+            for t in tags.items
+        ]
+        return Page(flagged, tags.total)

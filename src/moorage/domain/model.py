@@ -94,6 +94,7 @@ class Tag:
     digest: str
     pushed_at: datetime
     pulled_at: datetime | None
+    protected: bool = False  # set by the browse service from the protection policies
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ class ArtifactSummary:
     pushed_at: datetime
     pulled_at: datetime | None
     tags: tuple[str, ...]
+    protected: bool = False  # set by the browse service from the protection policies
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,3 +275,18 @@ class CleanupPolicyRecord:
     enabled: bool
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupCandidateRow:
+    """An artifact as cleanup reads it: with its tags, parents and subject."""
+
+    image_id: int
+    image: str
+    artifact_id: int
+    digest: str
+    tags: tuple[str, ...]
+    pushed_at: datetime  # the latest push of the artifact or any of its tags
+    pulled_at: datetime | None
+    subject_digest: str | None
+    child_of: tuple[str, ...]  # digests of indexes in the image that list it

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         ArtifactHead,
         ArtifactSummary,
         Blob,
+        CleanupCandidateRow,
         CleanupPolicyRecord,
         Execution,
         ExecutionTask,
@@ -203,6 +204,11 @@ class MetadataStore(Protocol):
     def delete_artifact(self, artifact_id: int) -> None:
         """Delete an artifact, its tags and references."""
 
+    def artifact_tags(self, artifact_id: int) -> list[str]: ...
+
+    def registry_tags(self, registry_id: int) -> list[tuple[str, str]]:
+        """(image name, tag) for every tag in the registry."""
+
     def artifact_parents(self, image_id: int, digest: str) -> list[str]:
         """Digests of indexes in the image that list this artifact as a child."""
 
@@ -249,6 +255,9 @@ class MetadataStore(Protocol):
     ) -> bool: ...
 
     def delete_cleanup_policy(self, policy_id: int) -> bool: ...
+
+    def cleanup_candidates(self, registry_id: int) -> list[CleanupCandidateRow]:
+        """Every artifact of the registry's images, as cleanup evaluates them."""
 
     # background jobs (an outbox: enqueue in the transaction that makes the change)
     def enqueue_job(
@@ -319,6 +328,9 @@ class MetadataStore(Protocol):
         started_at: datetime | None,
         finished_at: datetime | None,
     ) -> int: ...
+
+    def clear_execution_tasks(self, execution_id: int) -> None:
+        """Forget a run's tasks (a run re-started after its worker died starts over)."""
 
     def list_execution_tasks(self, execution_id: int) -> list[ExecutionTask]: ...
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from moorage.domain.errors import Conflict, InvalidInput, NotFound
 from moorage.domain.model import Registry, RegistryUsage
+from moorage.domain.policies import protection_for
 from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.protection import check_tag_update
 from moorage.domain.repositories import Clock, existing_registry, utcnow
 from moorage.oci import names
 
+CLEANUP_SCHEDULE = "cleanup"  # the schedule kind of cleanup runs (see cleanup_runs.KIND)
 DEFAULT_PROJECT = "default"  # created by the migration that introduced projects
 
 
@@ -49,9 +52,13 @@ class RegistryService:
         with self._uow(write=True) as store:
             registry = existing_registry(store, name)
             images = store.registry_image_count(registry.id)
+            policies = protection_for(store, registry.id)
+            for image, tag in store.registry_tags(registry.id):
+                check_tag_update(policies, image, tag, "", None)  # Protected if protected
             if images and not force:
                 raise Conflict(
                     f"registry {name!r} still holds {images} image(s): delete them first "
                     "or force the deletion"
                 )
+            store.delete_schedule(CLEANUP_SCHEDULE, registry.name)
             store.delete_registry(registry.id)

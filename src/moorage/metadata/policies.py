@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from moorage.domain.model import CleanupPolicyRecord, ProtectionPolicyRecord
+from moorage.domain.model import (
+    CleanupCandidateRow,
+    CleanupPolicyRecord,
+    ProtectionPolicyRecord,
+)
 from moorage.metadata import tables as t
 
 
@@ -66,3 +71,51 @@ class PolicyQueries:
 
     def delete_cleanup_policy(self, policy_id: int) -> bool:
         return self._delete(t.cleanup_policy, policy_id)
+
+    def cleanup_candidates(self, registry_id: int) -> list[CleanupCandidateRow]:
+        artifacts = list(
+            self.conn.execute(
+                select(
+                    t.artifact.c.id,
+                    t.artifact.c.image_id,
+                    t.artifact.c.digest,
+                    t.artifact.c.pushed_at,
+                    t.artifact.c.pulled_at,
+                    t.artifact.c.subject_digest,
+                    t.image.c.name.label("image"),
+                )
+                .join(t.image, t.image.c.id == t.artifact.c.image_id)
+                .where(t.image.c.registry_id == registry_id)
+            )
+        )
+        image_ids = select(t.image.c.id).where(t.image.c.registry_id == registry_id)
+        tags: dict[int, list[Any]] = defaultdict(list)
+        for row in self.conn.execute(
+            select(t.tag.c.artifact_id, t.tag.c.name, t.tag.c.pushed_at).where(
+                t.tag.c.image_id.in_(image_ids)
+            )
+        ):
+            tags[row.artifact_id].append(row)
+        parents: dict[tuple[int, str], list[str]] = defaultdict(list)
+        for row in self.conn.execute(
+            select(
+                t.artifact.c.image_id, t.artifact.c.digest, t.artifact_child.c.digest.label("child")
+            )
+            .join(t.artifact_child, t.artifact_child.c.artifact_id == t.artifact.c.id)
+            .where(t.artifact.c.image_id.in_(image_ids))
+        ):
+            parents[(row.image_id, row.child)].append(row.digest)
+        return [
+            CleanupCandidateRow(
+                image_id=a.image_id,
+                image=a.image,
+                artifact_id=a.id,
+                digest=a.digest,
+                tags=tuple(sorted(x.name for x in tags[a.id])),
+                pushed_at=max([a.pushed_at, *(x.pushed_at for x in tags[a.id])]),
+                pulled_at=a.pulled_at,
+                subject_digest=a.subject_digest,
+                child_of=tuple(sorted(parents[(a.image_id, a.digest)])),
+            )
+            for a in artifacts
+        ]

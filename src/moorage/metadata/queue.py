@@ -293,6 +293,11 @@ class QueueQueries:
         )
         return _new_id(result)
 
+    def clear_execution_tasks(self, execution_id: int) -> None:
+        self.conn.execute(
+            delete(t.execution_task).where(t.execution_task.c.execution_id == execution_id)
+        )
+
     def list_execution_tasks(self, execution_id: int) -> list[ExecutionTask]:
         rows = self.conn.execute(
             select(t.execution_task)

@@ -461,6 +461,18 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries):
             self.conn.execute(delete(table).where(table.c.artifact_id == artifact_id))
         self.conn.execute(delete(t.artifact).where(t.artifact.c.id == artifact_id))
 
+    def artifact_tags(self, artifact_id: int) -> list[str]:
+        query = select(t.tag.c.name).where(t.tag.c.artifact_id == artifact_id)
+        return sorted(self.conn.execute(query).scalars())
+
+    def registry_tags(self, registry_id: int) -> list[tuple[str, str]]:
+        rows = self.conn.execute(
+            select(t.image.c.name, t.tag.c.name.label("tag"))
+            .join(t.tag, t.tag.c.image_id == t.image.c.id)
+            .where(t.image.c.registry_id == registry_id)
+        )
+        return [(r.name, r.tag) for r in rows]
+
     def artifact_parents(self, image_id: int, digest: str) -> list[str]:
         rows = self.conn.execute(
             select(t.artifact.c.digest)

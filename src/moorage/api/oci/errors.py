@@ -50,6 +50,7 @@ _DOMAIN_CODES: tuple[tuple[type[Exception], oci.ErrorCode, int | None], ...] = (
     (d.RangeInvalid, oci.RANGE_INVALID, None),
     (d.SizeMismatch, oci.SIZE_INVALID, None),
     (d.TooLarge, oci.SIZE_INVALID, 413),
+    (d.Protected, oci.DENIED, 412),
     (d.Conflict, oci.DENIED, 409),
     (d.Unsupported, oci.UNSUPPORTED, None),
     (d.InvalidInput, oci.BLOB_UPLOAD_INVALID, None),

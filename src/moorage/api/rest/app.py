@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moorage import __version__
-from moorage.api.rest import identity, images, problems, registries
+from moorage.api.rest import identity, images, policies, problems, registries
 from moorage.api.rest.deps import RestServices
 from moorage.api.rest.security import RestSecurity
 
@@ -36,7 +36,7 @@ def create_rest_app(services: RestServices, security: RestSecurity) -> FastAPI:
     )
     app.state.services = services
     app.state.security = security
-    for module in (registries, images, identity):
+    for module in (registries, images, policies, identity):
         app.include_router(module.router)
     problems.install(app)
     return app

@@ -10,8 +10,10 @@ from fastapi import Depends, Path, Query, Request
 
 from moorage.domain.artifacts import ArtifactService
 from moorage.domain.browse import BrowseService
+from moorage.domain.cleanup_runs import CleanupRunService
 from moorage.domain.identity import IdentityService
 from moorage.domain.model import PageRequest
+from moorage.domain.policies import PolicyService
 from moorage.domain.registries import RegistryService
 
 
@@ -21,6 +23,8 @@ class RestServices:
     browse: BrowseService
     artifacts: ArtifactService
     identities: IdentityService
+    policies: PolicyService
+    cleanup_runs: CleanupRunService
     public_host: str | None
     private_host: str | None
 

@@ -34,12 +34,17 @@ def _artifact(summary: ArtifactSummary) -> ArtifactOut:
         pushed_at=summary.pushed_at,
         pulled_at=summary.pulled_at,
         tags=list(summary.tags),
+        protected=summary.protected,
     )
 
 
 def _tag(tag: Tag) -> TagOut:
     return TagOut(
-        name=tag.name, digest=tag.digest, pushed_at=tag.pushed_at, pulled_at=tag.pulled_at
+        name=tag.name,
+        digest=tag.digest,
+        pushed_at=tag.pushed_at,
+        pulled_at=tag.pulled_at,
+        protected=tag.protected,
     )
 
 

@@ -18,6 +18,7 @@ PROBLEM_JSON = "application/problem+json"
 # Most specific first.
 _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (d.NotFound, 404, "not-found"),
+    (d.Protected, 412, "protected"),
     (d.Conflict, 409, "conflict"),
     (d.TooLarge, 413, "too-large"),
     (d.InvalidInput, 400, "invalid-input"),

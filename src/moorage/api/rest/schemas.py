@@ -65,6 +65,7 @@ class ArtifactOut(BaseModel):
     pushed_at: datetime
     pulled_at: datetime | None
     tags: list[str]
+    protected: bool = Field(description="a tag of it is protected: it cannot be deleted")
 
 
 class LayerOut(BaseModel):
@@ -91,6 +92,7 @@ class TagOut(BaseModel):
     digest: str
     pushed_at: datetime
     pulled_at: datetime | None
+    protected: bool = Field(description="a protection policy forbids moving or deleting it")
 
 
 class TagCreate(Body):

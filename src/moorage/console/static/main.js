@@ -1,0 +1,243 @@
+// The console's shell: who is signed in, the header, and which page the address shows.
+
+import { api, csrf, whenSignedOut } from "./api.js";
+import { clear, h, icon } from "./dom.js";
+import { alertBox, breadcrumbs, emptyState, link, loading, messageOf } from "./widgets.js";
+import * as signIn from "./page-sign-in.js";
+import * as registries from "./page-registries.js";
+import * as registry from "./page-registry.js";
+import * as image from "./page-image.js";
+import * as artifact from "./page-artifact.js";
+import * as accessKeys from "./page-access-keys.js";
+
+const PRODUCT = "moorage";
+
+/** Paths are matched segment by segment; ":name" captures one (percent-decoded) segment. */
+const ROUTES = [
+  { path: "/sign-in", page: signIn, public: true },
+  { path: "/registries", page: registries, nav: "registries" },
+  { path: "/registries/:registry", page: registry, nav: "registries" },
+  { path: "/registries/:registry/:tab", page: registry, nav: "registries" },
+  { path: "/registries/:registry/images/:image", page: image, nav: "registries" },
+  { path: "/registries/:registry/images/:image/artifacts/:reference", page: artifact, nav: "registries" },
+  { path: "/access-keys", page: accessKeys, nav: "access-keys" },
+];
+
+const session = { me: null };
+let current = null; // {controller}
+const app = document.getElementById("app");
+
+function match(pathname) {
+  if (pathname === "/" || pathname === "") return { redirect: "/registries" };
+  const parts = pathname.replace(/\/+$/, "").split("/").slice(1);
+  for (const route of ROUTES) {
+    const pattern = route.path.split("/").slice(1);
+    if (pattern.length !== parts.length) continue;
+    const params = {};
+    let ok = true;
+    for (let i = 0; i < pattern.length; i += 1) {
+      let part;
+      try {
+        part = decodeURIComponent(parts[i]);
+      } catch {
+        ok = false;
+        break;
+      }
+      if (pattern[i].startsWith(":")) params[pattern[i].slice(1)] = part;
+      else if (pattern[i] !== part) ok = false;
+      if (!ok) break;
+    }
+    if (ok) return { route, params };
+  }
+  return { route: null, params: {} };
+}
+
+export function navigate(href, { replace = false } = {}) {
+  if (replace) history.replaceState(null, "", href);
+  else history.pushState(null, "", href);
+  render({ focus: true });
+}
+
+function currentLocation() {
+  return `${location.pathname}${location.search}`;
+}
+
+function signInHref(reason) {
+  const here = currentLocation();
+  const params = new URLSearchParams();
+  if (!here.startsWith("/sign-in") && here !== "/" && here !== "/registries") params.set("next", here);
+  if (reason) params.set("reason", reason);
+  const text = params.toString();
+  return `/sign-in${text ? `?${text}` : ""}`;
+}
+
+whenSignedOut((reason) => {
+  if (location.pathname.startsWith("/sign-in")) return;
+  session.me = null;
+  csrf.clear();
+  navigate(signInHref(reason), { replace: true });
+});
+
+async function signOut(button) {
+  button.disabled = true;
+  try {
+    await api.delete("/session", undefined, { signedOutOk: true });
+  } catch {
+    // The cookie is dropped either way; nothing more to do.
+  }
+  csrf.clear();
+  session.me = null;
+  navigate("/sign-in?signed_out=1", { replace: true });
+}
+
+function header(nav) {
+  const me = session.me;
+  const item = (href, label, id, iconName) =>
+    h("a", { href, class: ["nav-link", nav === id && "is-active"], "aria-current": nav === id ? "page" : null }, icon(iconName), h("span", {}, label));
+  const signOutButton = h(
+    "button",
+    { type: "button", class: "btn btn-ghost header-signout" },
+    icon("signout"),
+    h("span", { class: "btn-label" }, "Sign out"),
+  );
+  signOutButton.addEventListener("click", () => signOut(signOutButton));
+  return h(
+    "header",
+    { class: "app-header" },
+    h(
+      "div",
+      { class: "app-header-inner" },
+      h("a", { href: "/registries", class: "brand", "aria-label": `${PRODUCT} home` }, h("span", { class: "brand-mark" }, icon("anchor")), h("span", { class: "brand-name" }, PRODUCT), h("span", { class: "brand-tag" }, "Container Registry")),
+      h("nav", { class: "app-nav", "aria-label": "Main" }, item("/registries", "Registries", "registries", "box"), item("/access-keys", "Access keys", "access-keys", "key")),
+      h(
+        "div",
+        { class: "app-user" },
+        h("span", { class: "user-chip", title: me.is_admin ? "System administrator" : "User" }, icon("user"), h("span", { class: "user-name" }, me.username), me.is_admin && h("span", { class: "user-role" }, "admin")),
+        signOutButton,
+      ),
+    ),
+  );
+}
+
+function notFound() {
+  return h(
+    "div",
+    { class: "page" },
+    breadcrumbs([{ label: "Registries", href: "/registries" }, { label: "Not found" }]),
+    h("h1", { tabindex: "-1", class: "visually-hidden" }, "Page not found"),
+    emptyState({
+      iconName: "search",
+      title: "There is no page at this address.",
+      body: "Check the address, or start again from the registry list.",
+      actions: link("/registries", "Go to registries", "btn btn-primary"),
+    }),
+  );
+}
+
+function setTitle(title) {
+  document.title = title ? `${title} · ${PRODUCT}` : PRODUCT;
+}
+
+async function loadMe() {
+  try {
+    session.me = await api.get("/users/me", undefined, { signedOutOk: true });
+  } catch (error) {
+    session.me = null;
+    if (error.status !== 401) throw error;
+  }
+  return session.me;
+}
+
+async function render({ focus = false } = {}) {
+  current?.controller.abort();
+  const controller = new AbortController();
+  current = { controller };
+  const { route, params, redirect } = match(location.pathname);
+  if (redirect) {
+    history.replaceState(null, "", redirect);
+    return render({ focus });
+  }
+  if (route && route.public) {
+    document.body.classList.add("is-public");
+    setTitle("Sign in");
+    const view = route.page.render({
+      params,
+      query: new URLSearchParams(location.search),
+      signal: controller.signal,
+      navigate,
+      session,
+      setTitle,
+      onSignedIn: async (next) => {
+        await loadMe();
+        navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/registries", { replace: true });
+      },
+    });
+    clear(app, view);
+    return undefined;
+  }
+  if (!session.me) {
+    clear(app, h("div", { class: "boot" }, loading("Loading the console…")));
+    try {
+      await loadMe();
+    } catch (error) {
+      clear(app, h("div", { class: "boot" }, alertBox(messageOf(error), { title: "The console could not start.", retry: () => render() })));
+      return undefined;
+    }
+    if (controller.signal.aborted) return undefined;
+    if (!session.me) {
+      navigate(signInHref(), { replace: true });
+      return undefined;
+    }
+  }
+  document.body.classList.remove("is-public");
+  const main = h("main", { id: "main", class: "app-main" });
+  clear(app, h("a", { href: "#main", class: "skip-link" }, "Skip to content"), header(route?.nav), main);
+  // Pages that fill in later call ready() again, so the heading gets focus once it exists.
+  const ready = () => {
+    if (!focus || controller.signal.aborted) return;
+    const active = document.activeElement;
+    if (active && active !== document.body && main.contains(active) && active.tagName !== "H1") return;
+    const heading = main.querySelector("h1");
+    if (heading) heading.focus({ preventScroll: true });
+  };
+  const view = route
+    ? route.page.render({
+        params,
+        query: new URLSearchParams(location.search),
+        signal: controller.signal,
+        navigate,
+        session,
+        setTitle,
+        ready,
+      })
+    : notFound();
+  if (!route) setTitle("Not found");
+  main.append(view);
+  if (focus) window.scrollTo(0, 0);
+  ready();
+  return undefined;
+}
+
+// Links inside the console change the view without reloading the page.
+document.addEventListener("click", (event) => {
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const anchor = event.target instanceof Element ? event.target.closest("a[href]") : null;
+  if (!anchor || anchor.target || anchor.hasAttribute("download")) return;
+  const href = anchor.getAttribute("href");
+  if (href.startsWith("#")) {
+    if (href === "#main") {
+      event.preventDefault();
+      document.querySelector("main h1")?.focus();
+    }
+    return;
+  }
+  const target = new URL(anchor.href, location.href);
+  if (target.origin !== location.origin || target.pathname.startsWith("/api/") || target.pathname.startsWith("/static/")) return;
+  event.preventDefault();
+  if (`${target.pathname}${target.search}` === currentLocation()) return;
+  navigate(`${target.pathname}${target.search}`);
+});
+
+window.addEventListener("popstate", () => render({ focus: true }));
+
+render();

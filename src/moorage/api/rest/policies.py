@@ -1,0 +1,390 @@
+"""Per-registry image protection and image cleanup: policies, schedule, runs and history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from moorage.api.rest.deps import Services
+from moorage.api.rest.schemas import Body, PageOut
+from moorage.api.rest.security import Caller, Security
+from moorage.domain.access import Action
+from moorage.domain.cleanup import Rule
+from moorage.domain.errors import InvalidInput
+from moorage.domain.model import CleanupPolicyRecord, Execution, ProtectionPolicyRecord
+from moorage.domain.policies import CleanupSpec, ProtectionSpec
+from moorage.domain.selectors import Selector, TagSelector
+
+router = APIRouter(prefix="/registries/{registry}", tags=["protection and cleanup"])
+
+
+class SelectorIn(Body):
+    pattern: str = Field(min_length=1, max_length=255, examples=["**", "app/*", "v{1,2}.*"])
+    include: bool = True
+
+
+class TagSelectorIn(SelectorIn):
+    untagged: bool = Field(False, description="whether untagged artifacts are selected")
+
+
+class RuleIn(Body):
+    kind: Literal["latest_pushed", "latest_pulled", "pushed_within", "pulled_within", "always"]
+    count: int | None = Field(None, description="for latest_pushed and latest_pulled")
+    days: int | None = Field(None, description="for pushed_within and pulled_within")
+
+
+class ProtectionIn(Body):
+    image: SelectorIn
+    tag: SelectorIn
+    enabled: bool = True
+
+    def spec(self) -> ProtectionSpec:
+        return ProtectionSpec(
+            Selector(self.image.pattern, self.image.include),
+            Selector(self.tag.pattern, self.tag.include),
+            self.enabled,
+        )
+
+
+class CleanupIn(Body):
+    image: SelectorIn
+    tag: TagSelectorIn
+    rule: RuleIn
+    enabled: bool = True
+
+    def spec(self) -> CleanupSpec:
+        counted = self.rule.kind in ("latest_pushed", "latest_pulled")
+        value, other = (
+            (self.rule.count, self.rule.days) if counted else (self.rule.days, self.rule.count)
+        )
+        if other is not None:
+            wanted, unwanted = ("count", "days") if counted else ("days", "count")
+            raise InvalidInput(f"rule {self.rule.kind} takes {wanted}, not {unwanted}")
+        return CleanupSpec(
+            Selector(self.image.pattern, self.image.include),
+            TagSelector(self.tag.pattern, self.tag.include, self.tag.untagged),
+            Rule.of(self.rule.kind, value),
+            self.enabled,
+        )
+
+
+class SelectorOut(BaseModel):
+    pattern: str
+    include: bool
+
+
+class TagSelectorOut(SelectorOut):
+    untagged: bool
+
+
+class RuleOut(BaseModel):
+    kind: str
+    count: int | None = None
+    days: int | None = None
+
+
+class ProtectionOut(BaseModel):
+    id: int
+    image: SelectorOut
+    tag: SelectorOut
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class CleanupOut(BaseModel):
+    id: int
+    image: SelectorOut
+    tag: TagSelectorOut
+    rule: RuleOut
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScheduleIn(Body):
+    cron: str = Field(
+        min_length=1,
+        max_length=255,
+        description="minute hour day-of-month month day-of-week, in UTC",
+        examples=["0 3 * * SUN"],
+    )
+
+
+class ScheduleOut(BaseModel):
+    cron: str | None
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+
+
+class RunIn(Body):
+    dry_run: bool = Field(False, description="a test run: record what would go, delete nothing")
+
+
+class RunOut(BaseModel):
+    id: int
+    trigger: str
+    dry_run: bool
+    status: str
+    counts: dict[str, int]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TaskOut(BaseModel):
+    image: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    artifacts: list[dict[str, Any]] = Field(
+        description="digest, tags, pushed_at, pulled_at, verdict (deleted, kept, "
+        "kept_protected, failed), kept_by, protected_by, error"
+    )
+
+
+class RunDetailOut(RunOut):
+    tasks: list[TaskOut]
+
+
+def _protection(r: ProtectionPolicyRecord) -> ProtectionOut:
+    return ProtectionOut(
+        id=r.id,
+        image=SelectorOut(pattern=r.image_pattern, include=r.image_include),
+        tag=SelectorOut(pattern=r.tag_pattern, include=r.tag_include),
+        enabled=r.enabled,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _cleanup(r: CleanupPolicyRecord) -> CleanupOut:
+    counted = r.rule_kind in ("latest_pushed", "latest_pulled")
+    return CleanupOut(
+        id=r.id,
+        image=SelectorOut(pattern=r.image_pattern, include=r.image_include),
+        tag=TagSelectorOut(pattern=r.tag_pattern, include=r.tag_include, untagged=r.untagged),
+        rule=RuleOut(
+            kind=r.rule_kind,
+            count=r.rule_value if counted else None,
+            days=None if counted else r.rule_value,
+        ),
+        enabled=r.enabled,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _run(e: Execution) -> RunOut:
+    return RunOut(
+        id=e.id,
+        trigger=e.trigger,
+        dry_run=e.dry_run,
+        status=e.status,
+        counts=e.counts,
+        error=e.error,
+        created_at=e.created_at,
+        started_at=e.started_at,
+        finished_at=e.finished_at,
+    )
+
+
+# protection ----------------------------------------------------------------------------
+
+
+@router.get(
+    "/protection-policies", name="list_protection_policies", response_model=list[ProtectionOut]
+)
+async def list_protection_policies(
+    registry: str, services: Services, security: Security, caller: Caller
+) -> list[ProtectionOut]:
+    await security.require(caller, registry, Action.PULL)
+    records = await run_in_threadpool(services.policies.protection_policies, registry)
+    return [_protection(r) for r in records]
+
+
+@router.post(
+    "/protection-policies",
+    name="create_protection_policy",
+    status_code=201,
+    response_model=ProtectionOut,
+)
+async def create_protection_policy(
+    registry: str, body: ProtectionIn, services: Services, security: Security, caller: Caller
+) -> ProtectionOut:
+    """At most 15 per registry; the same selectors twice is refused (409)."""
+    await security.require(caller, registry, Action.PUSH)
+    spec = body.spec()
+    return _protection(await run_in_threadpool(services.policies.add_protection, registry, spec))
+
+
+@router.put(
+    "/protection-policies/{policy_id}",
+    name="update_protection_policy",
+    response_model=ProtectionOut,
+)
+async def update_protection_policy(
+    registry: str,
+    policy_id: int,
+    body: ProtectionIn,
+    services: Services,
+    security: Security,
+    caller: Caller,
+) -> ProtectionOut:
+    """Change selectors or enable/disable."""
+    await security.require(caller, registry, Action.PUSH)
+    spec = body.spec()
+    record = await run_in_threadpool(services.policies.update_protection, registry, policy_id, spec)
+    return _protection(record)
+
+
+@router.delete("/protection-policies/{policy_id}", name="delete_protection_policy", status_code=204)
+async def delete_protection_policy(
+    registry: str, policy_id: int, services: Services, security: Security, caller: Caller
+) -> Response:
+    await security.require(caller, registry, Action.DELETE)
+    await run_in_threadpool(services.policies.delete_protection, registry, policy_id)
+    return Response(status_code=204)
+
+
+# cleanup policies ----------------------------------------------------------------------
+
+
+@router.get("/cleanup-policies", name="list_cleanup_policies", response_model=list[CleanupOut])
+async def list_cleanup_policies(
+    registry: str, services: Services, security: Security, caller: Caller
+) -> list[CleanupOut]:
+    await security.require(caller, registry, Action.PULL)
+    return [
+        _cleanup(r) for r in await run_in_threadpool(services.policies.cleanup_policies, registry)
+    ]
+
+
+@router.post(
+    "/cleanup-policies", name="create_cleanup_policy", status_code=201, response_model=CleanupOut
+)
+async def create_cleanup_policy(
+    registry: str, body: CleanupIn, services: Services, security: Security, caller: Caller
+) -> CleanupOut:
+    """What to KEEP of the selected artifacts; the rest of each touched image is deleted."""
+    await security.require(caller, registry, Action.PUSH)
+    spec = body.spec()
+    return _cleanup(await run_in_threadpool(services.policies.add_cleanup, registry, spec))
+
+
+@router.put(
+    "/cleanup-policies/{policy_id}", name="update_cleanup_policy", response_model=CleanupOut
+)
+async def update_cleanup_policy(
+    registry: str,
+    policy_id: int,
+    body: CleanupIn,
+    services: Services,
+    security: Security,
+    caller: Caller,
+) -> CleanupOut:
+    await security.require(caller, registry, Action.PUSH)
+    spec = body.spec()
+    return _cleanup(
+        await run_in_threadpool(services.policies.update_cleanup, registry, policy_id, spec)
+    )
+
+
+@router.delete("/cleanup-policies/{policy_id}", name="delete_cleanup_policy", status_code=204)
+async def delete_cleanup_policy(
+    registry: str, policy_id: int, services: Services, security: Security, caller: Caller
+) -> Response:
+    await security.require(caller, registry, Action.DELETE)
+    await run_in_threadpool(services.policies.delete_cleanup, registry, policy_id)
+    return Response(status_code=204)
+
+
+# schedule and runs ---------------------------------------------------------------------
+
+
+@router.get("/cleanup-schedule", name="get_cleanup_schedule", response_model=ScheduleOut)
+async def get_cleanup_schedule(
+    registry: str, services: Services, security: Security, caller: Caller
+) -> ScheduleOut:
+    await security.require(caller, registry, Action.PULL)
+    found = await run_in_threadpool(services.cleanup_runs.schedule, registry)
+    if found is None:
+        return ScheduleOut(cron=None, next_run_at=None, last_run_at=None)
+    return ScheduleOut(
+        cron=found.cron, next_run_at=found.next_run_at, last_run_at=found.last_run_at
+    )
+
+
+@router.put("/cleanup-schedule", name="set_cleanup_schedule", response_model=ScheduleOut)
+async def set_cleanup_schedule(
+    registry: str, body: ScheduleIn, services: Services, security: Security, caller: Caller
+) -> ScheduleOut:
+    """One 5-field cron schedule per registry; a bad field is named in the error."""
+    await security.require(caller, registry, Action.PUSH)
+    found = await run_in_threadpool(services.cleanup_runs.set_schedule, registry, body.cron)
+    assert found is not None
+    return ScheduleOut(
+        cron=found.cron, next_run_at=found.next_run_at, last_run_at=found.last_run_at
+    )
+
+
+@router.delete("/cleanup-schedule", name="delete_cleanup_schedule", status_code=204)
+async def delete_cleanup_schedule(
+    registry: str, services: Services, security: Security, caller: Caller
+) -> Response:
+    await security.require(caller, registry, Action.DELETE)
+    await run_in_threadpool(services.cleanup_runs.set_schedule, registry, None)
+    return Response(status_code=204)
+
+
+@router.post("/cleanup-runs", name="start_cleanup_run", status_code=202, response_model=RunOut)
+async def start_cleanup_run(
+    registry: str, body: RunIn, services: Services, security: Security, caller: Caller
+) -> RunOut:
+    """Queue a test run (`dry_run`) or a real run; follow it at `cleanup-runs/{id}`."""
+    await security.require(caller, registry, Action.PUSH)
+    execution = await run_in_threadpool(
+        lambda: services.cleanup_runs.start(registry, dry_run=body.dry_run)
+    )
+    return _run(execution)
+
+
+@router.get("/cleanup-runs", name="list_cleanup_runs", response_model=PageOut[RunOut])
+async def list_cleanup_runs(
+    registry: str,
+    services: Services,
+    security: Security,
+    caller: Caller,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 25,
+) -> PageOut[RunOut]:
+    await security.require(caller, registry, Action.PULL)
+    found = await run_in_threadpool(services.cleanup_runs.history, registry, page, page_size)
+    return PageOut(
+        items=[_run(e) for e in found.items], total=found.total, page=page, page_size=page_size
+    )
+
+
+@router.get("/cleanup-runs/{run_id}", name="get_cleanup_run", response_model=RunDetailOut)
+async def get_cleanup_run(
+    registry: str, run_id: int, services: Services, security: Security, caller: Caller
+) -> RunDetailOut:
+    """A run with a task per image and a line per artifact."""
+    await security.require(caller, registry, Action.PULL)
+    detail = await run_in_threadpool(services.cleanup_runs.detail, registry, run_id)
+    tasks = [
+        TaskOut(
+            image=t.subject,
+            status=t.status,
+            started_at=t.started_at,
+            finished_at=t.finished_at,
+            artifacts=t.lines,
+        )
+        for t in detail.tasks
+    ]
+    return RunDetailOut(**_run(detail.execution).model_dump(), tasks=tasks)

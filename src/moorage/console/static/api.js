@@ -1,0 +1,92 @@
+// The console's only way to the server: the REST API under /api/v1.
+
+const BASE = "/api/v1";
+const CSRF_KEY = "moorage.csrf";
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** An RFC 9457 problem (or a network failure, status 0); `detail` is the message to show. */
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.title || `request failed (${status})`);
+    this.status = status;
+    this.type = problem.type || "";
+    this.title = problem.title || "";
+    this.detail = this.message;
+    this.errors = Array.isArray(problem.errors) ? problem.errors : [];
+  }
+
+  get kind() {
+    return this.type.split("/").pop();
+  }
+}
+
+let onSignedOut = () => {};
+
+/** Called with a reason when the server says the session is gone (401, or a lost CSRF token). */
+export function whenSignedOut(handler) {
+  onSignedOut = handler;
+}
+
+export const csrf = {
+  get: () => sessionStorage.getItem(CSRF_KEY),
+  set: (token) => sessionStorage.setItem(CSRF_KEY, token),
+  clear: () => sessionStorage.removeItem(CSRF_KEY),
+};
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params || {})) {
+    if (value !== null && value !== undefined && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+/**
+ * request("GET", "/registries", {query: {page: 1}}) → parsed JSON (null for 204).
+ * `signedOutOk`: a 401 is an ordinary error (the sign-in form), not a reason to leave the page.
+ */
+export async function request(method, path, { query: params, body, signal, signedOutOk } = {}) {
+  const headers = { Accept: "application/json", "X-Moorage-Console": "1" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const token = csrf.get();
+  if (UNSAFE.has(method) && token) headers["X-CSRF-Token"] = token;
+  let response;
+  try {
+    response = await fetch(`${BASE}${path}${query(params)}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      signal,
+    });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, { detail: "Cannot reach the server. Check your connection and try again." });
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (response.ok) return data;
+  const problem = data && typeof data === "object" ? data : { detail: `${response.status} ${response.statusText}` };
+  const error = new ApiError(response.status, problem);
+  if (!signedOutOk && response.status === 401) {
+    onSignedOut("Your session has ended. Sign in again to continue.");
+  } else if (!signedOutOk && response.status === 403 && error.kind === "csrf-failed") {
+    onSignedOut("Sign in again to make changes in this browser tab.");
+  }
+  throw error;
+}
+
+export const api = {
+  get: (path, params, options = {}) => request("GET", path, { ...options, query: params }),
+  post: (path, body, options = {}) => request("POST", path, { ...options, body }),
+  put: (path, body, options = {}) => request("PUT", path, { ...options, body }),
+  patch: (path, body, options = {}) => request("PATCH", path, { ...options, body }),
+  delete: (path, body, options = {}) => request("DELETE", path, { ...options, body }),
+};

@@ -1,0 +1,326 @@
+// One artifact: summary, pull command, tags, layers or platforms, annotations, raw manifest.
+
+import { api } from "./api.js";
+import { artifactKind, clear, enc, formatBytes, formatDate, h, isIndex, shortDigest, timeCell } from "./dom.js";
+import {
+  alertBox,
+  badge,
+  breadcrumbs,
+  button,
+  card,
+  commandBlock,
+  confirmAction,
+  copyButton,
+  copyable,
+  dataTable,
+  emptyState,
+  facts,
+  field,
+  iconButton,
+  link,
+  loading,
+  messageOf,
+  openDialog,
+  pageHead,
+  setFieldError,
+  staticTable,
+  toast,
+} from "./widgets.js";
+import { hostOf } from "./registry-actions.js";
+import { platformList, tagList } from "./page-image.js";
+
+const TAG_RULE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+function platformOf(child) {
+  const p = child.platform || {};
+  return [p.os, p.architecture, p.variant].filter(Boolean).join("/") || "—";
+}
+
+export function render({ params, signal, setTitle, navigate, ready }) {
+  const { registry, image } = params;
+  let reference = params.reference;
+  const registryHref = `/registries/${enc(registry)}`;
+  const imageHref = `${registryHref}/images/${enc(image)}`;
+  const apiBase = `/registries/${enc(registry)}/images/${enc(image)}/artifacts`;
+  setTitle(`${reference.includes(":") ? shortDigest(reference) : reference} · ${image}`);
+  const crumbs = h("div", {});
+  const body = h("div", { class: "page" }, loading("Loading the artifact…"));
+  const root = h("div", { class: "page" }, crumbs, body);
+  const setCrumbs = (label) =>
+    clear(
+      crumbs,
+      breadcrumbs([
+        { label: "Registries", href: "/registries" },
+        { label: registry, href: registryHref },
+        { label: image, href: imageHref },
+        { label },
+      ]),
+    );
+  setCrumbs(reference.startsWith("sha256:") ? shortDigest(reference) : reference);
+
+  async function show() {
+    let detail;
+    let host = null;
+    try {
+      const [found, reg] = await Promise.all([
+        api.get(`${apiBase}/${enc(reference)}`, undefined, { signal }),
+        api.get(registryHref, undefined, { signal }).catch(() => null),
+      ]);
+      detail = found;
+      host = reg ? hostOf(reg) : location.host;
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error.status === 404) {
+        clear(
+          body,
+          h("h1", { tabindex: "-1", class: "visually-hidden" }, "Artifact not found"),
+          emptyState({
+            iconName: "search",
+            title: `${image} has no artifact ${reference.startsWith("sha256:") ? shortDigest(reference) : reference}.`,
+            body: "It may have been deleted, or the tag moved to another artifact.",
+            actions: link(imageHref, `Back to ${image}`, "btn btn-primary"),
+          }),
+        );
+      } else {
+        clear(body, h("h1", { tabindex: "-1" }, "Artifact"), alertBox(messageOf(error), { title: "Could not load the artifact.", retry: show }));
+      }
+      ready?.();
+      return;
+    }
+    if (signal.aborted) return;
+    if (reference !== detail.digest) {
+      // Opened by tag: keep the address stable even if the tag moves or is deleted.
+      reference = detail.digest;
+      history.replaceState(history.state, "", `${imageHref}/artifacts/${enc(detail.digest)}${location.search}`);
+    }
+    setCrumbs(shortDigest(detail.digest));
+    setTitle(`${shortDigest(detail.digest)} · ${image}`);
+    const digestRef = `${host}/${registry}/${image}@${detail.digest}`;
+    const headTags = h("span", { class: "head-tags" }, tagList(detail.tags, 6));
+
+    const refreshSummary = async () => {
+      try {
+        const fresh = await api.get(`${apiBase}/${enc(detail.digest)}`, undefined, { signal });
+        headTags.replaceChildren(tagList(fresh.tags, 6));
+      } catch {
+        // the tags table shows the current tags either way
+      }
+    };
+
+    const deleteArtifact = () =>
+      confirmAction({
+        title: "Delete this artifact?",
+        message: h(
+          "p",
+          {},
+          `${registry}/${image}@${shortDigest(detail.digest)} is deleted with ${detail.tags.length ? `its tags (${detail.tags.join(", ")})` : "no tags"}. Pulls of it will fail. This cannot be undone.`,
+        ),
+        items: [detail.digest],
+        confirmLabel: "Delete artifact",
+        action: () => api.delete(`${apiBase}/${enc(detail.digest)}`),
+      }).then((done) => {
+        if (done) {
+          toast(`Artifact ${shortDigest(detail.digest)} deleted.`);
+          navigate(imageHref);
+        }
+      });
+
+    const summary = card(
+      "Summary",
+      [
+        facts([
+          ["Digest", copyable(detail.digest, "Copy the digest", { className: "copyable-wrap" }), { wide: true }],
+          ["Type", h("span", { title: detail.media_type }, artifactKind(detail.media_type, detail.artifact_type))],
+          ["Media type", h("code", { class: "mono small" }, detail.media_type), { wide: true }],
+          detail.artifact_type && ["Artifact type", h("code", { class: "mono small" }, detail.artifact_type)],
+          ["Size", formatBytes(detail.size)],
+          ["Platforms", platformList(detail.platforms)],
+          ["Pushed", h("time", { datetime: detail.pushed_at }, formatDate(detail.pushed_at))],
+          ["Last pull", timeCell(detail.pulled_at)],
+          detail.config_digest && ["Config", copyable(detail.config_digest, "Copy the config digest", { display: shortDigest(detail.config_digest) })],
+          detail.subject_digest && [
+            "Subject",
+            h("a", { href: `${imageHref}/artifacts/${enc(detail.subject_digest)}`, class: "mono" }, shortDigest(detail.subject_digest)),
+          ],
+        ]),
+        h("div", { class: "pull-box" }, h("span", { class: "pull-label" }, "Pull by digest"), commandBlock(`docker pull ${digestRef}`, "Copy the docker pull command")),
+      ],
+      { id: "summary-heading" },
+    );
+
+    // Tags ------------------------------------------------------------------------------------
+    async function addTag() {
+      const name = field({
+        label: "Tag name",
+        name: "name",
+        required: true,
+        requiredMessage: "Enter a tag name.",
+        hint: "Letters, digits, '_', '.' and '-', up to 128 characters. A tag already on another artifact of this image moves here.",
+        placeholder: "v1.0",
+        spellcheck: false,
+      });
+      const created = await openDialog({
+        title: "Add tag",
+        description: h("span", {}, "Point a new tag at ", h("code", { class: "mono" }, shortDigest(detail.digest)), "."),
+        body: name.el,
+        submitLabel: "Add tag",
+        onSubmit: ({ values }) => {
+          if (!TAG_RULE.test(values.name)) {
+            setFieldError(name.input, "A tag starts with a letter, digit or '_' and has only letters, digits, '_', '.' and '-'.");
+            name.input.focus();
+            return Promise.reject(Object.assign(new Error("invalid tag"), { quiet: true }));
+          }
+          return api.post(`${apiBase}/${enc(detail.digest)}/tags`, { name: values.name });
+        },
+      });
+      if (created && typeof created === "object") {
+        toast(`Tag ${created.name} added.`);
+        tags.reload();
+        refreshSummary();
+      }
+    }
+
+    const deleteTag = (tag) =>
+      confirmAction({
+        title: `Delete tag ${tag.name}?`,
+        message: h("p", {}, `${registry}/${image}:${tag.name} stops resolving. The artifact stays and can still be pulled by digest.`),
+        confirmLabel: "Delete tag",
+        action: () => api.delete(`${apiBase}/${enc(detail.digest)}/tags/${enc(tag.name)}`),
+      }).then((done) => {
+        if (done) {
+          toast(`Tag ${tag.name} deleted.`);
+          tags.reload();
+          refreshSummary();
+        }
+      });
+
+    const tags = dataTable({
+      label: "Tags",
+      noun: ["tag", "tags"],
+      signal,
+      compact: true,
+      pageSize: 10,
+      search: { label: "Search tags", placeholder: "Search tags" },
+      defaultSort: "name",
+      load: (query) => api.get(`${apiBase}/${enc(detail.digest)}/tags`, query, { signal }),
+      rowKey: (row) => row.name,
+      toolbar: [button("Add tag", { kind: "primary", iconName: "plus", size: "sm", onClick: addTag })],
+      columns: [
+        { id: "name", label: "Tag", sort: "name", className: "col-name", render: (row) => h("span", { class: "tag-cell" }, badge(row.name, "tag")) },
+        {
+          id: "pull",
+          label: "Pull command",
+          className: "col-command",
+          render: (row) => copyable(`docker pull ${host}/${registry}/${image}:${row.name}`, `Copy the pull command for ${row.name}`),
+        },
+        { id: "pushed_at", label: "Pushed", sort: "pushed_at", descFirst: true, render: (row) => timeCell(row.pushed_at) },
+        { id: "pulled_at", label: "Last pull", sort: "pulled_at", descFirst: true, render: (row) => timeCell(row.pulled_at) },
+        {
+          id: "actions",
+          label: "Actions",
+          hideLabel: true,
+          className: "col-actions",
+          render: (row) => iconButton("trash", `Delete tag ${row.name}`, { kind: "danger", onClick: () => deleteTag(row) }),
+        },
+      ],
+      empty: () =>
+        emptyState({
+          iconName: "tag",
+          title: "No tags",
+          body: "This artifact can only be pulled by digest. Add a tag to give it a name.",
+        }),
+    });
+
+    // Contents: an index's platforms, or a manifest's layers ----------------------------------
+    let contents;
+    if (isIndex(detail.media_type) || detail.children.length) {
+      contents = card(
+        "Platforms",
+        staticTable({
+          label: "Platforms",
+          rows: detail.children,
+          columns: [
+            { label: "Platform", render: (child) => badge(platformOf(child), "platform") },
+            {
+              label: "Digest",
+              className: "col-digest",
+              render: (child) =>
+                h(
+                  "span",
+                  { class: "digest-cell" },
+                  h("a", { href: `${imageHref}/artifacts/${enc(child.digest)}`, class: "mono", title: child.digest }, shortDigest(child.digest)),
+                  copyButton(child.digest, `Copy digest ${shortDigest(child.digest)}`),
+                ),
+            },
+            { label: "Type", render: (child) => h("span", { title: child.mediaType }, artifactKind(child.mediaType, child.artifactType)) },
+            { label: "Manifest size", className: "num", render: (child) => formatBytes(child.size) },
+          ],
+          empty: () => emptyState({ iconName: "layers", title: "This index lists no manifests." }),
+        }),
+        { description: "The images this index points to; clients pick the one for their platform." },
+      );
+    } else {
+      const total = detail.layers.reduce((sum, layer) => sum + layer.size, 0);
+      contents = card(
+        "Layers",
+        staticTable({
+          label: "Layers",
+          rows: detail.layers,
+          columns: [
+            { label: "#", className: "num col-index", render: (_, i) => String(i + 1) },
+            {
+              label: "Digest",
+              className: "col-digest",
+              render: (layer) => h("span", { class: "digest-cell" }, h("code", { class: "mono", title: layer.digest }, shortDigest(layer.digest)), copyButton(layer.digest, `Copy layer digest ${shortDigest(layer.digest)}`)),
+            },
+            { label: "Media type", render: (layer) => h("code", { class: "mono small" }, layer.media_type) },
+            { label: "Size", className: "num", render: (layer) => formatBytes(layer.size) },
+          ],
+          footer: h("tr", {}, h("td", { colspan: "3", class: "table-total" }, `${detail.layers.length} ${detail.layers.length === 1 ? "layer" : "layers"}`), h("td", { class: "num table-total" }, formatBytes(total))),
+          empty: () => emptyState({ iconName: "layers", title: "This artifact has no layers." }),
+        }),
+      );
+    }
+
+    const annotationRows = Object.entries(detail.annotations || {});
+    const annotations = card(
+      "Annotations",
+      staticTable({
+        label: "Annotations",
+        rows: annotationRows,
+        columns: [
+          { label: "Key", className: "col-key", render: ([key]) => h("code", { class: "mono small" }, key) },
+          { label: "Value", className: "col-value", render: ([, value]) => value },
+        ],
+        empty: () => h("p", { class: "muted card-empty" }, "No annotations."),
+      }),
+    );
+
+    const manifestText = JSON.stringify(detail.manifest, null, 2);
+    const manifest = card(
+      "Manifest",
+      h(
+        "details",
+        { class: "manifest" },
+        h("summary", {}, "Show the raw manifest", h("span", { class: "muted" }, ` (${formatBytes(new Blob([manifestText]).size)})`)),
+        h("pre", { class: "code-block", tabindex: "0", "aria-label": "Raw manifest" }, h("code", {}, manifestText)),
+      ),
+      { actions: copyButton(manifestText, "Copy the raw manifest") },
+    );
+
+    clear(
+      body,
+      pageHead({
+        title: h("span", { class: "mono" }, shortDigest(detail.digest)),
+        iconName: isIndex(detail.media_type) ? "layers" : "box",
+        subtitle: h("span", { class: "head-meta" }, h("span", { class: "kind" }, artifactKind(detail.media_type, detail.artifact_type)), h("span", { class: "dot", "aria-hidden": "true" }, "·"), `${registry}/${image}`, headTags),
+        actions: [button("Delete artifact", { kind: "danger-outline", iconName: "trash", onClick: deleteArtifact })],
+      }),
+      h("div", { class: "artifact-grid" }, summary, card("Tags", tags.el, { id: "tags-heading" }), contents, annotations, manifest),
+    );
+    ready?.();
+  }
+
+  show();
+  return root;
+}

@@ -1,0 +1,161 @@
+// One image: its artifacts (manifests and indexes), with their tags.
+
+import { api } from "./api.js";
+import { artifactKind, enc, formatBytes, h, isIndex, plural, shortDigest, timeCell } from "./dom.js";
+import {
+  badge,
+  breadcrumbs,
+  button,
+  commandBlock,
+  confirmAction,
+  copyButton,
+  copyable,
+  dataTable,
+  emptyState,
+  pageHead,
+  toast,
+} from "./widgets.js";
+import { hostOf } from "./registry-actions.js";
+
+export function tagList(tags, limit = 3) {
+  if (!tags.length) return h("span", { class: "muted" }, "untagged");
+  const shown = tags.slice(0, limit).map((tag) => badge(tag, "tag"));
+  if (tags.length > limit) shown.push(badge(`+${tags.length - limit}`, "neutral", tags.slice(limit).join(", ")));
+  return h("span", { class: "chips" }, shown);
+}
+
+export function platformList(platforms) {
+  if (!platforms.length) return h("span", { class: "muted" }, "—");
+  return h("span", { class: "chips" }, platforms.map((p) => badge(p, "platform")));
+}
+
+export function render({ params, signal, setTitle, navigate, ready }) {
+  const { registry, image } = params;
+  const registryHref = `/registries/${enc(registry)}`;
+  const imageBase = `/registries/${enc(registry)}/images/${enc(image)}`;
+  setTitle(`${image} · ${registry}`);
+  const subtitle = h("div", { class: "page-subtitle-line" }, h("code", { class: "mono" }, `${registry}/${image}`));
+  const pullBox = h("div", { class: "pull-box" });
+
+  let host = "HOST";
+  const registryLoaded = api
+    .get(registryHref, undefined, { signal })
+    .then((reg) => {
+      host = hostOf(reg);
+      subtitle.replaceChildren(copyable(`${host}/${registry}/${image}`, "Copy the image reference"));
+      pullBox.replaceChildren(
+        h("span", { class: "pull-label" }, "Pull"),
+        commandBlock(`docker pull ${host}/${registry}/${image}:TAG`, "Copy the docker pull command"),
+      );
+    })
+    .catch(() => {});
+
+  const deleteImage = () =>
+    confirmAction({
+      title: `Delete image ${image}?`,
+      message: h("p", {}, `This deletes every artifact and tag of ${registry}/${image}. Pulls of it will fail. This cannot be undone.`),
+      confirmLabel: "Delete image",
+      action: () => api.delete(`${registryHref}/images/${enc(image)}`),
+    }).then((done) => {
+      if (done) {
+        toast(`Image ${image} deleted.`);
+        navigate(registryHref);
+      }
+    });
+
+  const table = dataTable({
+    label: `Artifacts of ${image}`,
+    noun: ["artifact", "artifacts"],
+    urlKey: "",
+    signal,
+    selectable: true,
+    search: { label: "Search artifacts", placeholder: "Search by tag or digest" },
+    defaultSort: "-pushed_at",
+    load: async (query) => {
+      await registryLoaded;
+      return api.get(`/registries/${enc(registry)}/images/${enc(image)}/artifacts`, query, { signal });
+    },
+    rowKey: (row) => row.digest,
+    rowLabel: (row) => shortDigest(row.digest),
+    bulk: [
+      {
+        label: "Delete",
+        iconName: "trash",
+        danger: true,
+        run: (rows) =>
+          confirmAction({
+            title: rows.length === 1 ? "Delete this artifact?" : `Delete ${rows.length} artifacts?`,
+            message: h(
+              "p",
+              {},
+              `The selected ${rows.length === 1 ? "artifact is" : "artifacts are"} deleted from ${registry}/${image} with every tag on ${rows.length === 1 ? "it" : "them"}. This cannot be undone.`,
+            ),
+            items: rows.map((row) => (row.tags.length ? `${shortDigest(row.digest)} (${row.tags.join(", ")})` : shortDigest(row.digest))),
+            confirmLabel: rows.length === 1 ? "Delete artifact" : `Delete ${rows.length} artifacts`,
+            action: () =>
+              api.delete(`/registries/${enc(registry)}/images/${enc(image)}/artifacts`, { references: rows.map((row) => row.digest) }),
+          }).then((done) => {
+            if (!done) return;
+            toast(`${plural(rows.length, "artifact")} deleted.`);
+            table.reload();
+          }),
+      },
+    ],
+    columns: [
+      {
+        id: "digest",
+        label: "Digest",
+        sort: "digest",
+        className: "col-digest",
+        render: (row) =>
+          h(
+            "span",
+            { class: "digest-cell" },
+            h("a", { href: `${imageBase}/artifacts/${enc(row.digest)}`, class: "row-link mono", title: row.digest }, shortDigest(row.digest)),
+            copyButton(row.digest, `Copy digest ${shortDigest(row.digest)}`),
+          ),
+      },
+      { id: "tags", label: "Tags", render: (row) => tagList(row.tags) },
+      {
+        id: "type",
+        label: "Type",
+        render: (row) =>
+          h(
+            "span",
+            { title: [row.media_type, row.artifact_type].filter(Boolean).join("\n"), class: isIndex(row.media_type) ? "kind kind-index" : "kind" },
+            artifactKind(row.media_type, row.artifact_type),
+          ),
+      },
+      { id: "size", label: "Size", sort: "size", descFirst: true, className: "num", render: (row) => formatBytes(row.size) },
+      { id: "platforms", label: "Platforms", render: (row) => platformList(row.platforms) },
+      { id: "pushed_at", label: "Pushed", sort: "pushed_at", descFirst: true, render: (row) => timeCell(row.pushed_at) },
+      { id: "pulled_at", label: "Last pull", sort: "pulled_at", descFirst: true, render: (row) => timeCell(row.pulled_at) },
+    ],
+    empty: () =>
+      emptyState({
+        iconName: "layers",
+        title: "No artifacts in this image",
+        body: h("div", {}, h("p", {}, "Push a tag to add one:"), commandBlock(`docker push ${host}/${registry}/${image}:TAG`, "Copy the docker push command")),
+      }),
+  });
+
+  const root = h(
+    "div",
+    { class: "page" },
+    breadcrumbs([
+      { label: "Registries", href: "/registries" },
+      { label: registry, href: registryHref },
+      { label: image },
+    ]),
+    pageHead({
+      title: image,
+      iconName: "layers",
+      subtitle,
+      actions: [button("Delete image", { kind: "danger-outline", iconName: "trash", onClick: deleteImage })],
+    }),
+    pullBox,
+    h("section", { class: "card card-table", "aria-label": "Artifacts" }, table.el),
+  );
+  ready?.();
+  return root;
+}

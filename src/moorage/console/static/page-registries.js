@@ -1,0 +1,90 @@
+// The registry list: every registry the signed-in user may see.
+
+import { api } from "./api.js";
+import { enc, formatBytes, h, timeCell } from "./dom.js";
+import { badge, breadcrumbs, button, copyable, dataTable, emptyState, iconButton, pageHead } from "./widgets.js";
+import { confirmDeleteRegistry, openCreateRegistry, openPushCommands } from "./registry-actions.js";
+
+export function render({ signal, setTitle, navigate }) {
+  setTitle("Registries");
+  const createButton = () =>
+    button("Create registry", {
+      kind: "primary",
+      iconName: "plus",
+      onClick: () => openCreateRegistry({ onCreated: () => table.reload() }),
+    });
+
+  const table = dataTable({
+    label: "Registries",
+    noun: ["registry", "registries"],
+    urlKey: "",
+    signal,
+    search: { label: "Search registries", placeholder: "Search by name" },
+    defaultSort: "name",
+    load: (params) => api.get("/registries", params, { signal }),
+    rowKey: (row) => row.name,
+    toolbar: [createButton()],
+    columns: [
+      {
+        id: "name",
+        label: "Name",
+        sort: "name",
+        className: "col-name",
+        render: (row) => h("a", { href: `/registries/${enc(row.name)}`, class: "row-link" }, row.name),
+      },
+      { id: "project", label: "Project", render: (row) => badge(row.project, "project") },
+      {
+        id: "public_uri",
+        label: "Public URI",
+        className: "col-uri",
+        render: (row) => copyable(row.public_uri, `Copy the public URI of ${row.name}`),
+      },
+      {
+        id: "private_uri",
+        label: "Private URI",
+        className: "col-uri",
+        render: (row) =>
+          row.private_uri
+            ? copyable(row.private_uri, `Copy the private URI of ${row.name}`)
+            : h("span", { class: "muted", title: "This server has no private endpoint configured" }, "—"),
+      },
+      { id: "image_count", label: "Images", className: "num", render: (row) => row.image_count.toLocaleString() },
+      { id: "stored_bytes", label: "Stored", sort: "stored_bytes", descFirst: true, className: "num", render: (row) => formatBytes(row.stored_bytes) },
+      { id: "created_at", label: "Created", sort: "created_at", descFirst: true, render: (row) => timeCell(row.created_at, { absolute: true }) },
+      {
+        id: "actions",
+        label: "Actions",
+        hideLabel: true,
+        className: "col-actions",
+        render: (row) =>
+          h(
+            "div",
+            { class: "row-actions" },
+            iconButton("terminal", `Push commands for ${row.name}`, { onClick: () => openPushCommands(row) }),
+            iconButton("trash", `Delete registry ${row.name}`, {
+              kind: "danger",
+              onClick: () => confirmDeleteRegistry(row, { onDeleted: () => table.reload() }),
+            }),
+          ),
+      },
+    ],
+    empty: () =>
+      emptyState({
+        iconName: "box",
+        title: "No registries yet",
+        body: "A registry is a namespace for your images, with its own push and pull address. Create one to start pushing.",
+      }),
+  });
+
+  return h(
+    "div",
+    { class: "page" },
+    breadcrumbs([{ label: "Registries" }]),
+    pageHead({
+      title: "Registries",
+      iconName: "box",
+      subtitle: "Registries hold your container images and other OCI artifacts. Push and pull with docker, podman, skopeo or any OCI client.",
+    }),
+    h("section", { class: "card card-table", "aria-label": "Registry list" }, table.el),
+  );
+}

@@ -1,0 +1,116 @@
+// One registry: its addresses and usage, then its tabs (images, members, …).
+
+import { api } from "./api.js";
+import { clear, enc, formatBytes, formatDate, h } from "./dom.js";
+import {
+  alertBox,
+  badge,
+  breadcrumbs,
+  button,
+  copyable,
+  emptyState,
+  facts,
+  link,
+  loading,
+  messageOf,
+  pageHead,
+  tabs,
+} from "./widgets.js";
+import { confirmDeleteRegistry, openPushCommands } from "./registry-actions.js";
+import { REGISTRY_TABS } from "./registry-tabs.js";
+
+function summary(registry) {
+  return facts([
+    ["Project", badge(registry.project, "project")],
+    ["Public URI", copyable(registry.public_uri, "Copy the public URI")],
+    [
+      "Private URI",
+      registry.private_uri
+        ? copyable(registry.private_uri, "Copy the private URI")
+        : h("span", { class: "muted" }, "Not configured"),
+    ],
+    ["Images", registry.image_count.toLocaleString()],
+    ["Stored", formatBytes(registry.stored_bytes)],
+    ["Created", h("time", { datetime: registry.created_at }, formatDate(registry.created_at))],
+  ]);
+}
+
+export function render({ params, signal, setTitle, navigate, session, ready }) {
+  const name = params.registry;
+  const tabId = params.tab || "images";
+  const base = `/registries/${enc(name)}`;
+  setTitle(name);
+  const crumbs = breadcrumbs([{ label: "Registries", href: "/registries" }, { label: name }]);
+  const body = h("div", { class: "page" }, loading(`Loading ${name}…`));
+  const root = h("div", { class: "page" }, crumbs, body);
+
+  async function show() {
+    let registry;
+    try {
+      registry = await api.get(`/registries/${enc(name)}`, undefined, { signal });
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error.status === 404) {
+        clear(
+          body,
+          h("h1", { tabindex: "-1", class: "visually-hidden" }, "Registry not found"),
+          emptyState({
+            iconName: "search",
+            title: `There is no registry named ${name}.`,
+            body: "It may have been deleted, or you may not be a member of its project.",
+            actions: link("/registries", "Back to registries", "btn btn-primary"),
+          }),
+        );
+      } else {
+        clear(body, h("h1", { tabindex: "-1" }, name), alertBox(messageOf(error), { title: "Could not load the registry.", retry: show }));
+      }
+      ready();
+      return;
+    }
+    if (signal.aborted) return;
+    const summaryBox = h("div", { class: "card card-summary" }, summary(registry));
+    const refreshRegistry = async () => {
+      try {
+        registry = await api.get(`/registries/${enc(name)}`, undefined, { signal });
+        context.registry = registry;
+        clear(summaryBox, summary(registry));
+      } catch {
+        // The summary keeps its last values; the tab shows its own errors.
+      }
+    };
+    const context = { registry, session, signal, navigate, refreshRegistry };
+    const visibleTabs = REGISTRY_TABS.filter((tab) => !tab.visible || tab.visible(context));
+    const active = visibleTabs.find((tab) => tab.id === tabId);
+    const panel = active
+      ? active.render(context)
+      : emptyState({ iconName: "search", title: `This registry has no “${tabId}” tab.`, actions: link(base, "Show its images", "btn btn-secondary") });
+    if (active && active.id !== "images") setTitle(`${active.label} · ${name}`);
+    clear(
+      body,
+      pageHead({
+        title: name,
+        iconName: "box",
+        subtitle: h("span", {}, "Registry in project ", h("strong", {}, registry.project)),
+        actions: [
+          button("Push commands", { iconName: "terminal", onClick: () => openPushCommands(registry) }),
+          button("Delete registry", {
+            kind: "danger-outline",
+            iconName: "trash",
+            onClick: () => confirmDeleteRegistry(registry, { onDeleted: () => navigate("/registries") }),
+          }),
+        ],
+      }),
+      summaryBox,
+      tabs({
+        label: `${name} sections`,
+        active: active ? active.id : null,
+        items: visibleTabs.map((tab) => ({ id: tab.id, label: tab.label, iconName: tab.iconName, href: tab.id === "images" ? base : `${base}/${tab.id}` })),
+        panel,
+      }),
+    );
+    ready();
+  }
+
+  show();
+  return root;
+}

@@ -1,0 +1,69 @@
+// Registry tab: the registry's images.
+
+import { api } from "./api.js";
+import { enc, h, plural, timeCell } from "./dom.js";
+import { confirmAction, dataTable, emptyState, toast } from "./widgets.js";
+import { pushSteps } from "./registry-actions.js";
+
+function render({ registry, signal, refreshRegistry }) {
+  const base = `/registries/${enc(registry.name)}`;
+  const table = dataTable({
+    label: `Images in ${registry.name}`,
+    noun: ["image", "images"],
+    urlKey: "",
+    signal,
+    selectable: true,
+    search: { label: "Search images", placeholder: "Search by name" },
+    defaultSort: "name",
+    load: (params) => api.get(`${base}/images`, params, { signal }),
+    rowKey: (row) => row.name,
+    rowLabel: (row) => row.name,
+    bulk: [
+      {
+        label: "Delete",
+        iconName: "trash",
+        danger: true,
+        run: (rows) =>
+          confirmAction({
+            title: rows.length === 1 ? `Delete image ${rows[0].name}?` : `Delete ${rows.length} images?`,
+            message: h(
+              "p",
+              {},
+              `This deletes every artifact and tag of ${rows.length === 1 ? "this image" : "these images"} in ${registry.name}. Pulls of them will fail. This cannot be undone.`,
+            ),
+            items: rows.map((row) => `${registry.name}/${row.name}`),
+            confirmLabel: rows.length === 1 ? "Delete image" : `Delete ${rows.length} images`,
+            action: () => api.delete(`${base}/images`, { names: rows.map((row) => row.name) }),
+          }).then((done) => {
+            if (!done) return;
+            toast(`${plural(rows.length, "image")} deleted.`);
+            table.reload();
+            refreshRegistry();
+          }),
+      },
+    ],
+    columns: [
+      {
+        id: "name",
+        label: "Name",
+        sort: "name",
+        className: "col-name",
+        render: (row) => h("a", { href: `${base}/images/${enc(row.name)}`, class: "row-link" }, row.name),
+      },
+      { id: "artifact_count", label: "Artifacts", className: "num", render: (row) => row.artifact_count.toLocaleString() },
+      { id: "tag_count", label: "Tags", className: "num", render: (row) => row.tag_count.toLocaleString() },
+      { id: "pushed_at", label: "Last push", render: (row) => timeCell(row.pushed_at) },
+      { id: "pulled_at", label: "Last pull", render: (row) => timeCell(row.pulled_at) },
+      { id: "created_at", label: "Created", sort: "created_at", descFirst: true, render: (row) => timeCell(row.created_at, { absolute: true }) },
+    ],
+    empty: () =>
+      emptyState({
+        iconName: "layers",
+        title: "No images yet — push one with:",
+        body: pushSteps(registry),
+      }),
+  });
+  return table.el;
+}
+
+export default { id: "images", label: "Images", iconName: "layers", render };

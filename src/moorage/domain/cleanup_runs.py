@@ -1,0 +1,279 @@
+"""Cleanup runs: test runs and real runs, by hand or on a schedule, with their history.
+
+A run snapshots the registry's policies when it starts (a policy changed during a run applies
+from the next one), evaluates them with the pure `cleanup.evaluate`, and, unless it is a test
+run, deletes each doomed artifact in its own transaction — where protection is checked once
+more, so a tag protected after the plan was made still wins. Index children and referrers
+(signatures, SBOMs) are not judged on their own: they go with the artifact they belong to.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from moorage.domain import cleanup
+from moorage.domain.artifacts import ArtifactService
+from moorage.domain.errors import DomainError, NotFound
+from moorage.domain.model import CleanupCandidateRow, Execution, ExecutionTask, Page, Schedule
+from moorage.domain.policies import cleanup_policy, protection_for
+from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
+from moorage.domain.registries import CLEANUP_SCHEDULE
+from moorage.domain.repositories import Clock, existing_registry, utcnow
+from moorage.domain.schedules import parse_cron
+
+log = logging.getLogger("moorage.cleanup")
+KIND = CLEANUP_SCHEDULE
+JOB_KIND = "cleanup_run"
+
+Progress = Callable[[int, int, str], None]
+"""(images done, images in all, current image) — for progress bars."""
+
+
+class ExecutionNotFound(NotFound):
+    def __init__(self, execution_id: int) -> None:
+        super().__init__(f"cleanup run {execution_id} does not exist in this registry")
+
+
+@dataclass(frozen=True, slots=True)
+class RunDetail:
+    execution: Execution
+    tasks: list[ExecutionTask]
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _line(verdict: cleanup.Verdict, outcome: str, error: str | None = None) -> dict[str, Any]:
+    candidate = verdict.candidate
+    return {
+        "digest": candidate.digest,
+        "tags": list(candidate.tags),
+        "pushed_at": _stamp(candidate.pushed_at),
+        "pulled_at": _stamp(candidate.pulled_at),
+        "verdict": outcome,
+        "kept_by": list(verdict.kept_by),
+        "protected_by": verdict.protected_by,
+        "error": error,
+    }
+
+
+def _top_level(rows: Iterable[CleanupCandidateRow]) -> list[CleanupCandidateRow]:
+    """Artifacts judged on their own: not an index's child, not a referrer in the image."""
+    rows = list(rows)
+    present = {(r.image_id, r.digest) for r in rows}
+    return [
+        r
+        for r in rows
+        if not r.child_of
+        and (r.subject_digest is None or (r.image_id, r.subject_digest) not in present)
+    ]
+
+
+def _dependents(rows: list[CleanupCandidateRow], image: str, digest: str) -> list[str]:
+    """Children only this artifact lists, and referrers of it, recursively: they go with it."""
+    found: list[str] = []
+    frontier = [digest]
+    in_image = [r for r in rows if r.image == image]
+    while frontier:
+        parent = frontier.pop()
+        for row in in_image:
+            owned = row.child_of == (parent,) or row.subject_digest == parent
+            if owned and row.digest not in found and row.digest != digest:
+                found.append(row.digest)
+                frontier.append(row.digest)
+    return found
+
+
+class CleanupRunService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, artifacts: ArtifactService, clock: Clock = utcnow
+    ) -> None:
+        self._uow = uow
+        self._artifacts = artifacts
+        self._clock = clock
+
+    # starting -------------------------------------------------------------------------
+
+    def start(self, registry: str, *, dry_run: bool, enqueue: bool = True) -> Execution:
+        """Record a run and (unless the caller runs it itself) queue it, in one transaction."""
+        with self._uow(write=True) as store:
+            found = existing_registry(store, registry)
+            return self._create(store, found.id, "manual", dry_run, enqueue)
+
+    def _create(
+        self, store: MetadataStore, registry_id: int, trigger: str, dry_run: bool, enqueue: bool
+    ) -> Execution:
+        now = self._clock()
+        execution = store.create_execution(KIND, registry_id, trigger, dry_run, now)
+        if enqueue:
+            store.enqueue_job(
+                JOB_KIND,
+                {"execution_id": execution.id},
+                now,
+                dedupe_key=f"{JOB_KIND}:{execution.id}",
+                max_attempts=3,
+            )
+        return execution
+
+    def fire_schedule(self, store: MetadataStore, schedule: Schedule, now: datetime) -> None:
+        """The scheduler's trigger: a real run of the registry named by the schedule."""
+        registry = store.get_registry(schedule.subject)
+        if registry is not None:
+            self._create(store, registry.id, "schedule", False, True)
+
+    # running --------------------------------------------------------------------------
+
+    def run(self, execution_id: int, progress: Progress | None = None) -> Execution:
+        """Carry out a run (the job handler). Safe to repeat: it starts over."""
+        now = self._clock()
+        with self._uow(write=True) as store:
+            execution = store.get_execution(execution_id)
+            if execution is None or execution.status in ("succeeded", "failed"):
+                return execution or self._missing(execution_id)
+            assert execution.registry_id is not None
+            store.clear_execution_tasks(execution_id)
+            store.update_execution(execution_id, status="running", started_at=now)
+            registry_id = execution.registry_id
+            policies = [cleanup_policy(r) for r in store.cleanup_policies(registry_id)]
+            protection = protection_for(store, registry_id)
+            rows = store.cleanup_candidates(registry_id)
+            registry = next(
+                (u.registry.name for u in store.list_registries() if u.registry.id == registry_id),
+                None,
+            )
+        try:
+            assert registry is not None
+            counts = self._carry_out(execution, registry, rows, policies, protection, progress)
+        except Exception as exc:
+            log.exception("cleanup run %d failed", execution_id)
+            self._finish(execution_id, "failed", {}, f"{type(exc).__name__}: {exc}")
+            raise
+        self._finish(execution_id, "succeeded", counts, None)
+        with self._uow() as store:
+            done = store.get_execution(execution_id)
+        assert done is not None
+        return done
+
+    @staticmethod
+    def _missing(execution_id: int) -> Execution:
+        raise ExecutionNotFound(execution_id)
+
+    def _carry_out(
+        self,
+        execution: Execution,
+        registry: str,
+        rows: list[CleanupCandidateRow],
+        policies: list[cleanup.CleanupPolicy],
+        protection: list[Any],
+        progress: Progress | None,
+    ) -> dict[str, int]:
+        candidates = [
+            cleanup.Candidate(r.image, r.digest, r.tags, r.pushed_at, r.pulled_at)
+            for r in _top_level(rows)
+        ]
+        plan = cleanup.evaluate(candidates, policies, protection, self._clock())
+        counts = {
+            "images": len(plan.images),
+            "artifacts": 0,
+            "deleted": 0,
+            "kept": 0,
+            "protected": 0,
+            "failed": 0,
+        }
+        for done, image_plan in enumerate(plan.images):
+            if progress:
+                progress(done, len(plan.images), image_plan.image)
+            started = self._clock()
+            lines = [
+                self._judge(execution, registry, rows, image_plan.image, verdict, counts)
+                for verdict in image_plan.verdicts
+            ]
+            status = "failed" if any(x["verdict"] == "failed" for x in lines) else "succeeded"
+            with self._uow(write=True) as store:
+                store.add_execution_task(
+                    execution.id, image_plan.image, status, lines, None, started, self._clock()
+                )
+        if progress:
+            progress(len(plan.images), len(plan.images), "")
+        return counts
+
+    def _judge(
+        self,
+        execution: Execution,
+        registry: str,
+        rows: list[CleanupCandidateRow],
+        image: str,
+        verdict: cleanup.Verdict,
+        counts: dict[str, int],
+    ) -> dict[str, Any]:
+        counts["artifacts"] += 1
+        if verdict.outcome is cleanup.Outcome.KEPT:
+            counts["kept"] += 1
+            return _line(verdict, "kept")
+        if verdict.outcome is cleanup.Outcome.KEPT_PROTECTED:
+            counts["protected"] += 1
+            return _line(verdict, "kept_protected")
+        if execution.dry_run:
+            counts["deleted"] += 1
+            return _line(verdict, "deleted")
+        digest = verdict.candidate.digest
+        try:
+            self._artifacts.delete_artifacts(
+                f"{registry}/{image}", [digest, *_dependents(rows, image, digest)]
+            )
+        except DomainError as exc:
+            counts["failed"] += 1
+            return _line(verdict, "failed", str(exc))
+        counts["deleted"] += 1
+        return _line(verdict, "deleted")
+
+    def _finish(
+        self, execution_id: int, status: str, counts: dict[str, int], error: str | None
+    ) -> None:
+        with self._uow(write=True) as store:
+            store.update_execution(
+                execution_id,
+                status=status,
+                counts=counts,
+                error=error,
+                finished_at=self._clock(),
+            )
+
+    # history and schedule ---------------------------------------------------------------
+
+    def history(self, registry: str, page: int, page_size: int) -> Page[Execution]:
+        with self._uow() as store:
+            registry_id = existing_registry(store, registry).id
+            items, total = store.list_executions(
+                KIND, registry_id, (page - 1) * page_size, page_size
+            )
+        return Page(items, total)
+
+    def detail(self, registry: str, execution_id: int) -> RunDetail:
+        with self._uow() as store:
+            registry_id = existing_registry(store, registry).id
+            execution = store.get_execution(execution_id)
+            if execution is None or execution.kind != KIND or execution.registry_id != registry_id:
+                raise ExecutionNotFound(execution_id)
+            return RunDetail(execution, store.list_execution_tasks(execution_id))
+
+    def schedule(self, registry: str) -> Schedule | None:
+        with self._uow() as store:
+            existing_registry(store, registry)
+            return store.get_schedule(KIND, registry)
+
+    def set_schedule(self, registry: str, cron: str | None) -> Schedule | None:
+        """Set (validated 5-field cron) or remove (None) the registry's one schedule."""
+        parsed = parse_cron(cron) if cron is not None else None
+        now = self._clock()
+        with self._uow(write=True) as store:
+            existing_registry(store, registry)
+            if parsed is None:
+                store.delete_schedule(KIND, registry)
+                return None
+            return store.put_schedule(KIND, registry, str(parsed), parsed.next_after(now), now)
