@@ -30,7 +30,13 @@ from moorage.domain.errors import (
 )
 from moorage.domain.model import Blob, Image, UploadSession
 from moorage.domain.ports import BlobStore, MetadataStore, UnitOfWorkFactory, blob_key
-from moorage.domain.repositories import Clock, existing_image, image_for_push, utcnow
+from moorage.domain.repositories import (
+    Clock,
+    existing_image,
+    image_for_push,
+    split_name,
+    utcnow,
+)
 from moorage.oci.digest import Digest
 
 T = TypeVar("T")
@@ -181,7 +187,12 @@ class UploadService:
         return UploadStatus(session.id, session.size)
 
     async def _append(
-        self, session: UploadSession, chunks: AsyncIterator[bytes], length: int | None
+        self,
+        session: UploadSession,
+        chunks: AsyncIterator[bytes],
+        length: int | None,
+        *,
+        persist: bool = True,
     ) -> UploadSession:
         hasher = self._hashers.take(session.id, session.size)
         size, state = await self._blobs.append(session.driver_state, _hashing(chunks, hasher))
@@ -190,7 +201,8 @@ class UploadService:
                 f"received {size - session.size} bytes but Content-Length said {length}"
             )
         now = self._clock()
-        await self._db(lambda s: s.update_upload(session.id, size, state, now), write=True)
+        if persist:  # not when finishing at once: the session row is deleted anyway
+            await self._db(lambda s: s.update_upload(session.id, size, state, now), write=True)
         if hasher is not None:
             self._hashers.keep(session.id, size, hasher)
         return replace(session, size=size, driver_state=state, updated_at=now)
@@ -202,22 +214,61 @@ class UploadService:
         expected = parse_digest(digest)
         session = await self._session(repository, upload_id)
         if chunks is not None:
-            session = await self._append(session, chunks, None)
-        size = session.size
+            session = await self._append(session, chunks, None, persist=False)
         actual = await self._verify(session, expected)
         if actual != expected:
             await self._discard(session)
             raise DigestMismatch(str(expected), str(actual))
-        await self._blobs.commit(session.driver_state, blob_key(expected))
+        return await self._publish(session, expected)
+
+    async def upload_whole(
+        self, repository: str, digest: str, chunks: AsyncIterator[bytes]
+    ) -> Blob:
+        """A blob in one request (POST ?digest=): no session row, one write at the end."""
+        expected = parse_digest(digest)
+        now = self._clock()
+
+        found = await self._image_for_push(repository)
+        session = UploadSession(
+            uuid.uuid4().hex, found, 0, await self._blobs.begin_upload(), now, now
+        )
+        try:
+            session = await self._append(session, chunks, None, persist=False)
+            actual = await self._verify(session, expected)
+        except BaseException:
+            await self._blobs.abort(session.driver_state)
+            raise
+        if actual != expected:
+            await self._blobs.abort(session.driver_state)
+            raise DigestMismatch(str(expected), str(actual))
+        return await self._publish(session, expected)
+
+    async def _image_for_push(self, repository: str) -> int:
+        """The image's id, created (in a write transaction) only on its first push."""
+
+        def existing(store: MetadataStore) -> int | None:
+            registry, image = split_name(repository)
+            found = store.get_image(registry, image)
+            return found.id if found else None
+
+        found = await self._db(existing)
+        if found is not None:
+            return found
+        now = self._clock()
+        return await self._db(lambda s: image_for_push(s, repository, now).id, write=True)
+
+    async def _publish(self, session: UploadSession, digest: Digest) -> Blob:
+        """Make a verified upload the blob `digest`, readable in the session's image."""
+        await self._blobs.commit(session.driver_state, blob_key(digest))
         now = self._clock()
 
         def record(store: MetadataStore) -> None:
-            store.add_blob(str(expected), size, now)
-            store.link_blob(session.image_id, str(expected), now)
+            store.add_blob(str(digest), session.size, now)
+            store.link_blob(session.image_id, str(digest), now)
             store.delete_upload(session.id)
 
         await self._db(record, write=True)
-        return Blob(str(expected), size, now)
+        return Blob(str(digest), session.size, now)
 
     async def _verify(self, session: UploadSession, expected: Digest) -> Digest:
         hasher = self._hashers.take(session.id, session.size)

@@ -7,6 +7,7 @@ a read lock; pysqlite's own transaction handling is switched off so that works.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -50,13 +51,27 @@ def create_metadata_engine(url: str) -> Engine:
 
 
 class SqlUnitOfWork:
-    """`UnitOfWorkFactory`: `with uow(write=True) as store: …` commits on success."""
+    """`UnitOfWorkFactory`: `with uow(write=True) as store: …` commits on success.
+
+    On SQLite, writers of this process also queue on a lock before BEGIN IMMEDIATE: SQLite's
+    busy handler makes waiting writers sleep and poll, which under many concurrent pushes
+    gives some of them multi-second tails; a lock hands the database over in order. Other
+    processes (admin commands) still meet the busy timeout.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._writer = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def __call__(self, *, write: bool = False) -> Iterator[SqlMetadataStore]:
+        if write and self._writer is not None:
+            with self._writer:
+                yield from self._transaction(write)
+        else:
+            yield from self._transaction(write)
+
+    def _transaction(self, write: bool) -> Iterator[SqlMetadataStore]:
         with self.engine.connect() as conn:
             conn.info["write"] = write
             with conn.begin():

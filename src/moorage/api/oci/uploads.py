@@ -63,12 +63,11 @@ async def start(ctx: OciContext, request: Request, name: str) -> Response:
         blob = await ctx.uploads.mount(name, mount, source)
         if blob is not None:
             return _created(name, blob.digest)
-    status = await ctx.uploads.start(name)
     digest = params.get("digest")
     if digest:  # monolithic: POST ?digest= with the whole blob as the body
-        blob = await ctx.uploads.finish(name, status.id, digest, body_chunks(request))
+        blob = await ctx.uploads.upload_whole(name, digest, body_chunks(request))
         return _created(name, blob.digest)
-    return _progress(name, status, 202)
+    return _progress(name, await ctx.uploads.start(name), 202)
 
 
 async def _may_read(ctx: OciContext, request: Request, repository: str) -> bool:

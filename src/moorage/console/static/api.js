@@ -22,7 +22,7 @@ export class ApiError extends Error {
 
 let onSignedOut = () => {};
 
-/** Called with a reason when the server says the session is gone (401, or a lost CSRF token). */
+/** Called with a reason ("expired", "tab") when the session is gone (401, or a lost CSRF token). */
 export function whenSignedOut(handler) {
   onSignedOut = handler;
 }
@@ -76,9 +76,9 @@ export async function request(method, path, { query: params, body, signal, signe
   const problem = data && typeof data === "object" ? data : { detail: `${response.status} ${response.statusText}` };
   const error = new ApiError(response.status, problem);
   if (!signedOutOk && response.status === 401) {
-    onSignedOut("Your session has ended. Sign in again to continue.");
+    onSignedOut("expired");
   } else if (!signedOutOk && response.status === 403 && error.kind === "csrf-failed") {
-    onSignedOut("Sign in again to make changes in this browser tab.");
+    onSignedOut("tab");
   }
   throw error;
 }

@@ -150,6 +150,8 @@ async function loadMe() {
 
 async function render({ focus = false } = {}) {
   current?.controller.abort();
+  // Dialogs belong to the page they were opened on.
+  document.querySelectorAll("dialog[open]").forEach((dialog) => dialog.close());
   const controller = new AbortController();
   current = { controller };
   const { route, params, redirect } = match(location.pathname);

@@ -129,7 +129,7 @@ export function render({ signal, setTitle, session, ready }) {
       },
       {
         id: "created_at",
-        label: "Created",
+        label: "Age",
         render: (row) =>
           h(
             "span",

@@ -118,12 +118,13 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       { id: "tags", label: "Tags", render: (row) => tagList(row.tags) },
       {
         id: "type",
-        label: "Type",
+        label: "Media type",
         render: (row) =>
           h(
             "span",
-            { title: [row.media_type, row.artifact_type].filter(Boolean).join("\n"), class: isIndex(row.media_type) ? "kind kind-index" : "kind" },
-            artifactKind(row.media_type, row.artifact_type),
+            { class: "type-cell", title: [row.media_type, row.artifact_type].filter(Boolean).join("\n") },
+            h("span", { class: isIndex(row.media_type) ? "kind kind-index" : "kind" }, artifactKind(row.media_type, row.artifact_type)),
+            h("code", { class: "type-raw" }, row.media_type),
           ),
       },
       { id: "size", label: "Size", sort: "size", descFirst: true, className: "num", render: (row) => formatBytes(row.size) },

@@ -4,12 +4,17 @@ import { api, csrf } from "./api.js";
 import { clear, h, icon } from "./dom.js";
 import { alertBox, field, messageOf } from "./widgets.js";
 
+const REASONS = {
+  expired: "Your session has ended. Sign in again to continue.",
+  tab: "Sign in again to make changes in this browser tab.",
+};
+
 export function render({ query, onSignedIn }) {
   const username = field({ label: "User name", name: "username", autocomplete: "username", required: true, requiredMessage: "Enter your user name.", spellcheck: false });
   const password = field({ label: "Password", name: "password", type: "password", autocomplete: "current-password", required: true, requiredMessage: "Enter your password." });
   const status = h("div", { class: "signin-status" });
   const submit = h("button", { type: "submit", class: "btn btn-primary btn-block" }, h("span", { class: "btn-label" }, "Sign in"));
-  const reason = query.get("reason");
+  const reason = REASONS[query.get("reason")];
   if (reason) clear(status, alertBox(reason, { kind: "info" }));
   else if (query.get("signed_out")) clear(status, alertBox("You have signed out.", { kind: "info" }));
 
@@ -41,6 +46,11 @@ export function render({ query, onSignedIn }) {
       csrf.set(created.csrf_token);
       await onSignedIn(query.get("next"));
     } catch (error) {
+      if (error.kind === "auth-disabled") {
+        // Open mode: every request is already allowed.
+        await onSignedIn(query.get("next"));
+        return;
+      }
       const message = messageOf(error);
       clear(status, alertBox(message, { title: "Sign-in failed." }));
       password.input.value = "";

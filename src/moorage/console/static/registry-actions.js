@@ -27,7 +27,9 @@ export function pushSteps(registry) {
       "li",
       {},
       h("p", { class: "step-title" }, "Tag a local image and push it"),
-      commandBlock(registry.docker_push_example, `Copy the docker push command for ${registry.name}`),
+      registry.docker_push_example
+        .split(" && ")
+        .map((command) => commandBlock(command, `Copy the ${command.split(" ").slice(0, 2).join(" ")} command for ${registry.name}`)),
       h("p", { class: "step-hint" }, "Replace IMAGE with the local image name and TAG with a version, for example app:1.0."),
     ),
   );

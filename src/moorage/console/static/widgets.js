@@ -30,7 +30,8 @@ export function toast(message, kind = "success") {
   const remove = () => item.remove();
   close.addEventListener("click", remove);
   region.append(item);
-  window.setTimeout(remove, 6000);
+  while (region.children.length > 3) region.firstElementChild.remove();
+  window.setTimeout(remove, 5000);
 }
 
 // Small pieces ---------------------------------------------------------------------------------
@@ -385,7 +386,7 @@ export function openDialog({
     const close = (result) => {
       if (done) return;
       done = true;
-      dialog.close();
+      if (dialog.open) dialog.close();
       dialog.remove();
       const target = opener && opener.isConnected ? opener : document.querySelector("main h1");
       if (target instanceof HTMLElement) target.focus();
@@ -423,6 +424,8 @@ export function openDialog({
       event.preventDefault();
       if (!busy) close(null);
     });
+    // The browser may close a modal itself (a repeated Escape); finish the same way.
+    dialog.addEventListener("close", () => close(null));
     dialog.addEventListener("keydown", (event) => {
       if (event.key === "Tab") {
         const items = focusables(dialog);
