@@ -43,6 +43,17 @@ export function uid(prefix = "id") {
   return `${prefix}-${sequence}`;
 }
 
+/** Text with line-break opportunities after "/" and "@" (long references wrap at parts). */
+export function breakable(text) {
+  const parts = String(text).split(/(?<=[/@])/);
+  const out = [];
+  parts.forEach((part, i) => {
+    if (i > 0) out.push(document.createElement("wbr"));
+    out.push(part);
+  });
+  return out;
+}
+
 /** Percent-encodes one path segment (an image name's "/" becomes %2F). */
 export const enc = encodeURIComponent;
 

@@ -132,7 +132,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
           ["Digest", copyable(detail.digest, "Copy the digest", { className: "copyable-wrap" }), { wide: true }],
           ["Type", h("span", { title: detail.media_type }, artifactKind(detail.media_type, detail.artifact_type))],
           ["Media type", h("code", { class: "mono small" }, detail.media_type), { wide: true }],
-          detail.artifact_type && ["Artifact type", h("code", { class: "mono small" }, detail.artifact_type)],
+          detail.artifact_type && ["Artifact type", h("code", { class: "mono small" }, detail.artifact_type), { wide: true }],
           ["Size", formatBytes(detail.size)],
           ["Platforms", platformList(detail.platforms)],
           ["Pushed", h("time", { datetime: detail.pushed_at }, formatDate(detail.pushed_at))],

@@ -1,7 +1,7 @@
 // Shared building blocks: dialogs, forms, tables, tabs, alerts, copy buttons.
 
 import { ApiError } from "./api.js";
-import { append, clear, copyText, h, icon, plural, uid } from "./dom.js";
+import { append, breakable, clear, copyText, h, icon, plural, uid } from "./dom.js";
 
 // Announcements and toasts ---------------------------------------------------------------------
 
@@ -119,7 +119,7 @@ export function copyable(text, label, { display, className } = {}) {
   return h(
     "span",
     { class: ["copyable", className] },
-    h("code", { class: "mono", title: text }, display || text),
+    h("code", { class: "mono", title: text }, display || breakable(text)),
     copyButton(text, label),
   );
 }
@@ -847,6 +847,7 @@ export function dataTable({
   }
 
   async function refresh({ keepSelection = false } = {}) {
+    if (signal?.aborted) return; // the page is gone; leave the new page's address alone
     const id = ++requestId;
     if (url) url.write(state, { sort: defaultSort, pageSize: defaultPageSize });
     renderHead();
