@@ -28,6 +28,7 @@ import {
 } from "./widgets.js";
 import { hostOf } from "./registry-actions.js";
 import { platformList, tagList } from "./page-image.js";
+import { protectedBadge } from "./tab-protection.js";
 
 const TAG_RULE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
@@ -206,7 +207,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       rowKey: (row) => row.name,
       toolbar: [button("Add tag", { kind: "primary", iconName: "plus", size: "sm", onClick: addTag })],
       columns: [
-        { id: "name", label: "Tag", sort: "name", className: "col-name", render: (row) => h("span", { class: "tag-cell" }, badge(row.name, "tag")) },
+        { id: "name", label: "Tag", sort: "name", className: "col-name", render: (row) => h("span", { class: "tag-cell" }, badge(row.name, "tag"), row.protected && protectedBadge("Protected: it cannot be moved, overwritten or deleted")) },
         {
           id: "pull",
           label: "Pull command",

@@ -16,6 +16,7 @@ import {
   toast,
 } from "./widgets.js";
 import { hostOf } from "./registry-actions.js";
+import { protectedBadge } from "./tab-protection.js";
 
 export function tagList(tags, limit = 3) {
   if (!tags.length) return h("span", { class: "muted" }, "untagged");
@@ -115,7 +116,14 @@ export function render({ params, signal, setTitle, navigate, ready }) {
             copyButton(row.digest, `Copy digest ${shortDigest(row.digest)}`),
           ),
       },
-      { id: "tags", label: "Tags", render: (row) => tagList(row.tags) },
+      {
+        id: "tags",
+        label: "Tags",
+        render: (row) =>
+          row.protected
+            ? h("span", { class: "chips" }, tagList(row.tags), protectedBadge("Protected: a tag of it is protected, so it cannot be deleted"))
+            : tagList(row.tags),
+      },
       {
         id: "type",
         label: "Media type",

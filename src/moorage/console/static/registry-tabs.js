@@ -4,5 +4,7 @@
 
 import images from "./tab-images.js";
 import members from "./tab-members.js";
+import protection from "./tab-protection.js";
+import cleanup from "./tab-cleanup.js";
 
-export const REGISTRY_TABS = [images, members];
+export const REGISTRY_TABS = [images, members, protection, cleanup];

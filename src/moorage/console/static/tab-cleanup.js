@@ -1,0 +1,703 @@
+// Registry tab: image cleanup — policies of what to keep, test runs and real runs, the
+// schedule, and the history of runs with a verdict for every artifact.
+
+import { api } from "./api.js";
+import { clear, enc, formatDate, h, plural, shortDigest, timeCell } from "./dom.js";
+import {
+  alertBox,
+  badge,
+  button,
+  card,
+  confirmAction,
+  copyButton,
+  dataTable,
+  emptyState,
+  facts,
+  field,
+  iconButton,
+  loading,
+  messageOf,
+  openDialog,
+  setFieldError,
+  staticTable,
+  toast,
+} from "./widgets.js";
+import { tagList } from "./page-image.js";
+import {
+  canChange,
+  checkField,
+  enabledSwitch,
+  policyLimit,
+  rowActions,
+  selectorCell,
+  selectorFields,
+  selectorWords,
+  wholeList,
+} from "./tab-protection.js";
+
+const RULES = [
+  { kind: "latest_pushed", label: "the N most recently pushed", unit: "count" },
+  { kind: "latest_pulled", label: "the N most recently pulled", unit: "count" },
+  { kind: "pushed_within", label: "those pushed in the last N days", unit: "days" },
+  { kind: "pulled_within", label: "those pulled in the last N days", unit: "days" },
+  { kind: "always", label: "all of them", unit: null },
+];
+const MAX_COUNT = 10000;
+const MAX_DAYS = 3650;
+const ACTIVE = new Set(["queued", "running"]);
+const POLL_MS = 1000;
+const CRON_FIELDS = ["minute", "hour", "day of month", "month", "day of week"];
+const UTC_FORMAT = new Intl.DateTimeFormat(undefined, {
+  weekday: "short",
+  year: "numeric",
+  month: "short",
+  day: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  hourCycle: "h23",
+  timeZone: "UTC",
+});
+
+/** "keep the 3 most recently pushed", "keep those pulled within 30 days", "keep all". */
+export function ruleWords(rule) {
+  const latest = (what) => (rule.count === 1 ? `keep the most recently ${what}` : `keep the ${rule.count} most recently ${what}`);
+  switch (rule.kind) {
+    case "latest_pushed":
+      return latest("pushed");
+    case "latest_pulled":
+      return latest("pulled");
+    case "pushed_within":
+      return `keep those pushed in the last ${plural(rule.days, "day")}`;
+    case "pulled_within":
+      return `keep those pulled in the last ${plural(rule.days, "day")}`;
+    case "always":
+      return "keep all";
+    default:
+      return rule.kind;
+  }
+}
+
+const sentence = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+function tagSelectorWords(tag) {
+  let tagged;
+  if (tag.include && /^\*\*?$/.test(tag.pattern)) tagged = "tagged artifacts";
+  else if (tag.include) tagged = `artifacts with a tag matching ${tag.pattern}`;
+  else tagged = `artifacts with a tag not matching ${tag.pattern}`;
+  return tag.untagged ? `${tagged} and untagged ones` : tagged;
+}
+
+function utc(iso) {
+  return `${UTC_FORMAT.format(new Date(iso))} UTC`;
+}
+
+function policyBody(image, tag, rule, enabled) {
+  const out = { kind: rule.kind };
+  if (rule.kind === "latest_pushed" || rule.kind === "latest_pulled") out.count = rule.count;
+  if (rule.kind === "pushed_within" || rule.kind === "pulled_within") out.days = rule.days;
+  return { image, tag, rule: out, enabled };
+}
+
+// Runs -----------------------------------------------------------------------------------------
+
+const STATUS = {
+  queued: ["Queued", "neutral"],
+  running: ["Running", "info"],
+  succeeded: ["Succeeded", "success"],
+  failed: ["Failed", "danger"],
+};
+
+function statusBadge(status) {
+  const [label, kind] = STATUS[status] || [status, "neutral"];
+  const el = badge(label, kind);
+  if (status === "running") el.prepend(h("span", { class: "spinner badge-spinner", "aria-hidden": "true" }));
+  return el;
+}
+
+const runName = (run) => `${run.dry_run ? "Test run" : "Run"} ${run.id}`;
+
+function runKind(run) {
+  return run.dry_run ? badge("Test run", "neutral", "Deletes nothing: records what a real run would delete") : badge("Real run", "warning", "Deletes what the policies do not keep");
+}
+
+function triggerWords(trigger) {
+  return { manual: "By hand", schedule: "Schedule" }[trigger] || trigger;
+}
+
+function countsCell(run) {
+  const c = run.counts || {};
+  if (!Object.keys(c).length) {
+    if (run.error) return h("span", { class: "run-error", title: run.error }, "Failed before judging");
+    return h("span", { class: "muted" }, ACTIVE.has(run.status) ? "…" : "—");
+  }
+  const deleted = c.deleted || 0;
+  return h(
+    "span",
+    { class: "run-counts", title: `${plural(c.artifacts || 0, "artifact")} in ${plural(c.images || 0, "image")}` },
+    h("span", { class: deleted ? (run.dry_run ? "count-would" : "count-deleted") : null }, `${deleted} ${run.dry_run ? "would be deleted" : "deleted"}`),
+    h("span", {}, `${c.kept || 0} kept`),
+    c.protected ? h("span", { class: "count-protected" }, `${c.protected} protected`) : null,
+    c.failed ? h("span", { class: "count-failed" }, `${c.failed} failed`) : null,
+  );
+}
+
+function verdictCell(line, run) {
+  switch (line.verdict) {
+    case "deleted":
+      return run.dry_run ? badge("Would be deleted", "warning") : badge("Deleted", "danger");
+    case "kept": {
+      const ids = line.kept_by || [];
+      return badge(ids.length ? `Kept by ${ids.length === 1 ? "policy" : "policies"} ${ids.join(", ")}` : "Kept", "success");
+    }
+    case "kept_protected":
+      return badge(`Kept: protected by policy ${line.protected_by}`, "protected");
+    case "failed":
+      return h("span", { class: "verdict-failed" }, badge("Failed", "danger"), h("span", { class: "verdict-error" }, line.error || "unknown error"));
+    default:
+      return line.verdict;
+  }
+}
+
+function runDetail(run) {
+  const parts = [
+    facts([
+      ["Type", runKind(run)],
+      ["Trigger", triggerWords(run.trigger)],
+      ["Status", statusBadge(run.status)],
+      ["Started", timeCell(run.started_at, { never: "Not yet", absolute: true })],
+      ["Finished", timeCell(run.finished_at, { never: "Not yet", absolute: true })],
+      ["Result", countsCell(run), { wide: true }],
+    ]),
+  ];
+  if (run.error) parts.push(alertBox(run.error, { title: "The run failed." }));
+  if (ACTIVE.has(run.status)) parts.push(loading(run.status === "queued" ? "Waiting to start… this view updates by itself." : "Running… this view updates by itself."));
+  if (!run.tasks.length && !ACTIVE.has(run.status) && !run.error) {
+    parts.push(
+      emptyState({
+        iconName: "layers",
+        title: "No image was touched",
+        body: "No enabled policy selected an image of this registry, so nothing was judged.",
+      }),
+    );
+  }
+  for (const task of run.tasks) {
+    parts.push(
+      h(
+        "section",
+        { class: "run-image", "aria-label": `Image ${task.image}` },
+        h(
+          "h3",
+          { class: "run-image-head" },
+          h("span", { class: "mono" }, task.image),
+          task.status === "failed" && badge("Failed", "danger"),
+          h("span", { class: "muted run-image-count" }, plural(task.artifacts.length, "artifact")),
+        ),
+        staticTable({
+          label: `Verdicts for ${task.image}`,
+          rows: task.artifacts,
+          columns: [
+            {
+              label: "Digest",
+              className: "col-digest",
+              render: (line) =>
+                h(
+                  "span",
+                  { class: "digest-cell" },
+                  h("code", { class: "mono", title: line.digest }, shortDigest(line.digest)),
+                  copyButton(line.digest, `Copy digest ${shortDigest(line.digest)}`),
+                ),
+            },
+            { label: "Tags", render: (line) => tagList(line.tags, 3) },
+            { label: "Pushed", render: (line) => timeCell(line.pushed_at, { absolute: true }) },
+            { label: "Last pull", render: (line) => timeCell(line.pulled_at) },
+            { label: "Verdict", render: (line) => verdictCell(line, run) },
+          ],
+          empty: () => h("p", { class: "muted card-empty" }, "No artifacts."),
+        }),
+      ),
+    );
+  }
+  return parts;
+}
+
+// The tab --------------------------------------------------------------------------------------
+
+function warning() {
+  return alertBox(
+    h(
+      "span",
+      {},
+      "In every image that an enabled policy selects, each policy keeps what its rule says and ",
+      h("strong", {}, "every other artifact of that image is deleted"),
+      ", with all its tags. Protected tags are always kept. ",
+      "So all images with a tag pattern that no tag uses and “keep all” deletes every artifact of every image, and untagged artifacts that no policy selects are deleted. Start with a test run.",
+    ),
+    { kind: "warning", title: "Cleanup deletes what the policies do not keep." },
+  );
+}
+
+function render({ registry, session, signal, refreshRegistry }) {
+  const root = `/registries/${enc(registry.name)}`;
+  const base = `${root}/cleanup-policies`;
+  const manage = canChange(session, registry);
+  const addButton = button("Add policy", { kind: "primary", iconName: "plus", onClick: () => edit(null) });
+  const limit = policyLimit("cleanup", addButton);
+
+  // Policies -----------------------------------------------------------------------------------
+  async function edit(policy) {
+    const images = selectorFields({
+      name: "image",
+      label: "Images",
+      patternLabel: "Image pattern",
+      selector: policy?.image || { pattern: "**", include: true },
+      placeholder: "**",
+      hint: h("span", {}, "Names without the registry: ", h("code", {}, "*"), " stays within a part of the path, ", h("code", {}, "**"), " crosses ", h("code", {}, "/"), "."),
+    });
+    const tags = selectorFields({
+      name: "tag",
+      label: "Tags",
+      patternLabel: "Tag pattern",
+      selector: policy?.tag || { pattern: "**", include: true },
+      placeholder: "**",
+      hint: "An artifact is selected when any of its tags matches (excluding: when any does not).",
+    });
+    const untagged = checkField("untagged", "Untagged artifacts are selected too", policy ? policy.tag.untagged : false);
+    const kind = field({
+      label: "Keep",
+      name: "rule_kind",
+      options: RULES.map((rule) => ({ value: rule.kind, label: rule.label })),
+      value: policy?.rule.kind || "latest_pushed",
+    });
+    const count = field({ label: "How many (N)", name: "count", type: "number", value: String(policy?.rule.count ?? 10), hint: `Per image, 1 to ${MAX_COUNT.toLocaleString()}.` });
+    const days = field({ label: "Days (N)", name: "days", type: "number", value: String(policy?.rule.days ?? 30), hint: `1 to ${MAX_DAYS.toLocaleString()}.` });
+    const preview = h("p", { class: "policy-preview", "aria-live": "polite" });
+
+    const readRule = () => ({ kind: kind.input.value, count: Number(count.input.value), days: Number(days.input.value) });
+    const readTag = () => ({ ...tags.read(), untagged: untagged.querySelector("input").checked });
+    const update = () => {
+      const unit = RULES.find((rule) => rule.kind === kind.input.value)?.unit;
+      count.el.hidden = unit !== "count";
+      days.el.hidden = unit !== "days";
+      count.input.required = unit === "count";
+      days.input.required = unit === "days";
+      const image = images.read();
+      const tag = readTag();
+      if (!image.pattern || !tag.pattern) {
+        preview.replaceChildren(h("span", { class: "muted" }, "Enter both patterns to see what the policy does."));
+        return;
+      }
+      const rule = readRule();
+      const valid = unit === null || (unit === "count" ? rule.count >= 1 : rule.days >= 1);
+      preview.replaceChildren(
+        h(
+          "span",
+          {},
+          `In ${selectorWords(image, "images")}: of the ${tagSelectorWords(tag)}, `,
+          h("strong", {}, valid ? ruleWords(rule) : "keep …"),
+          ". Everything else in those images is deleted unless another policy keeps it or it is protected.",
+        ),
+      );
+    };
+    const inputs = [images.mode, images.pattern, tags.mode, tags.pattern, untagged.querySelector("input"), kind.input, count.input, days.input];
+    inputs.forEach((input) => {
+      input.addEventListener("input", update);
+      input.addEventListener("change", update);
+    });
+    [count.input, days.input].forEach((input) => input.addEventListener("input", () => setFieldError(input, null)));
+    update();
+
+    const saved = await openDialog({
+      title: policy ? `Edit cleanup policy ${policy.id}` : "Add cleanup policy",
+      description: "A policy says what to keep of the artifacts it selects.",
+      body: h(
+        "div",
+        { class: "policy-form" },
+        images.el,
+        tags.el,
+        untagged,
+        h("div", { class: "rule-row" }, kind.el, count.el, days.el),
+        preview,
+        checkField("enabled", "Enabled", policy ? policy.enabled : true),
+      ),
+      submitLabel: policy ? "Save policy" : "Add policy",
+      wide: true,
+      onSubmit: ({ values }) => {
+        const rule = readRule();
+        const unit = RULES.find((r) => r.kind === rule.kind)?.unit;
+        const [input, value, high] = unit === "count" ? [count.input, rule.count, MAX_COUNT] : [days.input, rule.days, MAX_DAYS];
+        if (unit && !(Number.isInteger(value) && value >= 1 && value <= high)) {
+          setFieldError(input, `Enter a whole number from 1 to ${high.toLocaleString()}.`);
+          input.focus();
+          return Promise.reject(Object.assign(new Error("invalid number"), { quiet: true }));
+        }
+        const body = policyBody(images.read(), readTag(), rule, values.enabled);
+        return policy ? api.put(`${base}/${policy.id}`, body) : api.post(base, body);
+      },
+    });
+    if (saved && typeof saved === "object") {
+      toast(policy ? `Cleanup policy ${saved.id} saved.` : `Cleanup policy ${saved.id} added.`);
+      policies.reload();
+    }
+  }
+
+  function remove(policy) {
+    return confirmAction({
+      title: `Delete cleanup policy ${policy.id}?`,
+      message: h(
+        "p",
+        {},
+        "What it keeps is no longer kept by it: if another enabled policy still selects those images, the next run deletes what that policy does not keep.",
+      ),
+      confirmLabel: "Delete policy",
+      action: () => api.delete(`${base}/${policy.id}`),
+    }).then((done) => {
+      if (done) {
+        toast(`Cleanup policy ${policy.id} deleted.`);
+        policies.reload();
+      }
+    });
+  }
+
+  const policyColumns = [
+    { id: "id", label: "Policy", className: "col-policy", render: (row) => h("span", { title: `Cleanup policy ${row.id}` }, `#${row.id}`) },
+    { id: "image", label: "Images", render: (row) => selectorCell(row.image, "Images") },
+    {
+      id: "tag",
+      label: "Tags",
+      render: (row) =>
+        h(
+          "span",
+          { class: "selector-stack" },
+          selectorCell(row.tag, "Tags"),
+          row.tag.untagged
+            ? badge("+ untagged", "neutral", "Untagged artifacts are selected too")
+            : h("span", { class: "muted small", title: "Untagged artifacts are not selected" }, "tagged only"),
+        ),
+    },
+    { id: "rule", label: "Rule", render: (row) => h("span", { class: "rule-cell" }, sentence(ruleWords(row.rule))) },
+    {
+      id: "enabled",
+      label: "Status",
+      render: (row) =>
+        enabledSwitch({
+          row,
+          label: `Cleanup policy ${row.id} enabled`,
+          table: policies,
+          manage,
+          save: (enabled) => api.put(`${base}/${row.id}`, policyBody(row.image, row.tag, row.rule, enabled)),
+        }),
+    },
+  ];
+  if (manage) {
+    policyColumns.push({
+      id: "actions",
+      label: "Actions",
+      hideLabel: true,
+      className: "col-actions",
+      render: (row) => rowActions(`cleanup policy ${row.id}`, { onEdit: () => edit(row), onDelete: () => remove(row) }),
+    });
+  }
+
+  const testButton = button("Test run", { iconName: "search", onClick: startTest });
+  const runButton = button("Run now", { kind: "danger-outline", iconName: "trash", onClick: confirmRun });
+  const runNote = h("p", { class: "field-hint run-note", hidden: true }, "Add or enable a policy first: with no enabled policy a run touches nothing.");
+  const policies = dataTable({
+    label: "Cleanup policies",
+    noun: ["policy", "policies"],
+    signal,
+    load: wholeList(base, signal),
+    rowKey: (row) => row.id,
+    onLoaded: (result) => {
+      limit.update(result.total);
+      const active = result.items.some((p) => p.enabled);
+      testButton.disabled = !active;
+      runButton.disabled = !active;
+      runNote.hidden = active;
+    },
+    columns: policyColumns,
+    empty: () =>
+      emptyState({
+        iconName: "trash",
+        title: "No cleanup policies yet",
+        body: "Nothing is cleaned up. Add a policy that says what to keep, for example the 10 most recently pushed artifacts of every image.",
+      }),
+  });
+
+  // Runs ---------------------------------------------------------------------------------------
+  async function start(dryRun) {
+    const run = await api.post(`${root}/cleanup-runs`, { dry_run: dryRun });
+    toast(`${runName(run)} started.`);
+    history.reload();
+    return run;
+  }
+
+  async function startTest() {
+    testButton.disabled = true;
+    try {
+      await start(true);
+    } catch (error) {
+      history.showError(messageOf(error), "Could not start a test run.");
+    } finally {
+      testButton.disabled = false;
+    }
+  }
+
+  function confirmRun() {
+    return confirmAction({
+      title: "Run cleanup now?",
+      message: h(
+        "p",
+        {},
+        `In every image of ${registry.name} that an enabled policy selects, each artifact the policies do not keep is deleted with all its tags. Protected tags are kept. This cannot be undone.`,
+      ),
+      note: "Not sure what goes? Cancel and start a test run: it deletes nothing.",
+      confirmLabel: "Run cleanup",
+      action: () => start(false),
+    });
+  }
+
+
+  // Schedule -----------------------------------------------------------------------------------
+  const cron = field({
+    label: "Cron expression (UTC)",
+    name: "cron",
+    mono: true,
+    placeholder: "0 3 * * SUN",
+    spellcheck: false,
+    hint: h("span", {}, "In UTC. For example ", h("code", {}, "0 3 * * SUN"), " runs every Sunday at 03:00, ", h("code", {}, "30 1 * * *"), " every day at 01:30."),
+  });
+  const legend = h(
+    "div",
+    { class: "cron-legend", "aria-hidden": "true" },
+    CRON_FIELDS.map((name) => h("span", { class: "cron-part", dataset: { field: name } }, name)),
+  );
+  const saveSchedule = button("Save schedule", { kind: "primary", type: "submit" });
+  const removeSchedule = button("Remove schedule", { kind: "secondary", onClick: () => unschedule() });
+  const scheduleStatus = h("div", { class: "schedule-status", "aria-live": "polite" });
+  const cronRow = h("div", { class: "cron-row" });
+  cron.input.replaceWith(cronRow);
+  cronRow.append(cron.input, manage && saveSchedule, manage && removeSchedule);
+  cron.input.readOnly = !manage;
+  cronRow.after(legend);
+
+  const markField = (message) => {
+    const named = CRON_FIELDS.filter((name) => message && message.toLowerCase().startsWith(`${name}:`)).pop();
+    legend.querySelectorAll(".cron-part").forEach((part) => part.classList.toggle("is-invalid", part.dataset.field === named));
+  };
+
+  function showSchedule(schedule) {
+    removeSchedule.hidden = !schedule.cron;
+    if (!schedule.cron) {
+      clear(scheduleStatus, h("p", { class: "muted" }, "No schedule: cleanup runs only when started here."));
+      return;
+    }
+    cron.input.value = schedule.cron;
+    clear(
+      scheduleStatus,
+      h(
+        "p",
+        { class: "schedule-next" },
+        h("span", { class: "schedule-label" }, "Next run"),
+        schedule.next_run_at
+          ? h("time", { class: "schedule-when", datetime: schedule.next_run_at, title: `Your time: ${formatDate(schedule.next_run_at)}` }, utc(schedule.next_run_at))
+          : h("span", { class: "muted" }, "never"),
+        schedule.next_run_at && h("span", { class: "muted" }, " · ", timeCell(schedule.next_run_at)),
+      ),
+      h(
+        "p",
+        { class: "schedule-last" },
+        h("span", { class: "schedule-label" }, "Last scheduled run"),
+        schedule.last_run_at ? timeCell(schedule.last_run_at) : h("span", { class: "muted" }, "none yet"),
+      ),
+    );
+  }
+
+  async function loadSchedule() {
+    try {
+      showSchedule(await api.get(`${root}/cleanup-schedule`, undefined, { signal }));
+    } catch (error) {
+      if (error.name === "AbortError" || signal.aborted) return;
+      clear(scheduleStatus, alertBox(messageOf(error), { title: "Could not load the schedule.", retry: loadSchedule }));
+    }
+  }
+
+  async function unschedule() {
+    setFieldError(cron.input, null);
+    markField(null);
+    removeSchedule.disabled = true;
+    try {
+      await api.delete(`${root}/cleanup-schedule`);
+      cron.input.value = "";
+      showSchedule({ cron: null });
+      toast("Schedule removed: cleanup runs only when started here.");
+    } catch (error) {
+      setFieldError(cron.input, messageOf(error));
+    } finally {
+      removeSchedule.disabled = false;
+    }
+  }
+
+  const scheduleForm = h("form", { class: "cleanup-schedule", novalidate: true }, h("h3", {}, "Schedule"), cron.el, scheduleStatus);
+  scheduleForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = cron.input.value.trim();
+    setFieldError(cron.input, null);
+    markField(null);
+    if (!value) {
+      setFieldError(cron.input, "Enter five fields, for example 0 3 * * SUN; use Remove schedule to stop running on a schedule.");
+      cron.input.focus();
+      return;
+    }
+    saveSchedule.disabled = true;
+    saveSchedule.classList.add("is-busy");
+    try {
+      const schedule = await api.put(`${root}/cleanup-schedule`, { cron: value });
+      showSchedule(schedule);
+      toast(schedule.next_run_at ? `Schedule saved. Next run: ${utc(schedule.next_run_at)}.` : "Schedule saved.");
+    } catch (error) {
+      const message = error.errors?.length ? error.errors.map((item) => item.message).join("; ") : messageOf(error);
+      setFieldError(cron.input, message);
+      markField(message);
+      cron.input.focus();
+    } finally {
+      saveSchedule.disabled = false;
+      saveSchedule.classList.remove("is-busy");
+    }
+  });
+
+  const runBox = h(
+    "div",
+    { class: "cleanup-run" },
+    h(
+      "div",
+      { class: "cleanup-now" },
+      h("h3", {}, "Run by hand"),
+      h("p", { class: "muted" }, "A test run deletes nothing: its details show exactly what a real run would delete. Run now deletes, after you confirm."),
+      manage ? h("div", { class: "btn-row" }, testButton, runButton) : h("p", { class: "muted" }, "Members who may push can start runs."),
+      manage && runNote,
+    ),
+    scheduleForm,
+  );
+
+  // History ------------------------------------------------------------------------------------
+  let lastQuery = null;
+  let lastItems = "";
+  let pollTimer = 0;
+  const seen = new Map();
+
+  function watch(result) {
+    let finishedReal = false;
+    for (const run of result.items) {
+      const before = seen.get(run.id);
+      if (before && ACTIVE.has(before) && !ACTIVE.has(run.status)) {
+        if (!run.dry_run) finishedReal = true;
+        toast(`${runName(run)} ${run.status === "succeeded" ? "finished" : "failed"}.`, run.status === "succeeded" ? "success" : "info");
+      }
+      seen.set(run.id, run.status);
+    }
+    if (finishedReal) {
+      refreshRegistry?.();
+      loadSchedule();
+    }
+    window.clearTimeout(pollTimer);
+    if (result.items.some((run) => ACTIVE.has(run.status))) pollTimer = window.setTimeout(poll, POLL_MS);
+  }
+
+  async function poll() {
+    if (signal.aborted || !lastQuery) return;
+    try {
+      const fresh = await api.get(`${root}/cleanup-runs`, lastQuery, { signal });
+      if (JSON.stringify(fresh.items) !== lastItems) history.reload({ keepSelection: true });
+      else pollTimer = window.setTimeout(poll, POLL_MS);
+    } catch (error) {
+      if (error.name !== "AbortError" && !signal.aborted) pollTimer = window.setTimeout(poll, POLL_MS * 3);
+    }
+  }
+  signal.addEventListener("abort", () => window.clearTimeout(pollTimer));
+
+  async function showRun(summary) {
+    const body = h("div", { class: "run-detail" }, loading("Loading the run…"));
+    let open = true;
+    let timer = 0;
+    const fill = async () => {
+      if (!open || signal.aborted) return;
+      try {
+        const run = await api.get(`${root}/cleanup-runs/${summary.id}`, undefined, { signal });
+        if (!open) return;
+        clear(body, runDetail(run));
+        if (ACTIVE.has(run.status)) timer = window.setTimeout(fill, POLL_MS);
+      } catch (error) {
+        if (!open || error.name === "AbortError") return;
+        clear(body, alertBox(messageOf(error), { title: "Could not load the run.", retry: fill }));
+      }
+    };
+    fill();
+    await openDialog({
+      title: `${runName(summary)} details`,
+      body,
+      submitLabel: "Done",
+      cancelLabel: null,
+      wide: true,
+    });
+    open = false;
+    window.clearTimeout(timer);
+  }
+
+  const history = dataTable({
+    label: "Cleanup runs",
+    noun: ["run", "runs"],
+    urlKey: "runs",
+    signal,
+    pageSize: 10,
+    load: async ({ page, page_size: pageSize }) => {
+      lastQuery = { page, page_size: pageSize };
+      const result = await api.get(`${root}/cleanup-runs`, lastQuery, { signal });
+      lastItems = JSON.stringify(result.items);
+      return result;
+    },
+    rowKey: (row) => row.id,
+    onLoaded: watch,
+    columns: [
+      { id: "id", label: "Run", className: "col-policy", render: (row) => `#${row.id}` },
+      { id: "dry_run", label: "Type", render: runKind },
+      { id: "trigger", label: "Trigger", render: (row) => triggerWords(row.trigger) },
+      { id: "status", label: "Status", render: (row) => statusBadge(row.status) },
+      { id: "started_at", label: "Started", render: (row) => timeCell(row.started_at, { never: "Not yet", absolute: true }) },
+      { id: "finished_at", label: "Finished", render: (row) => timeCell(row.finished_at, { never: "—", absolute: true }) },
+      { id: "counts", label: "Result", render: countsCell },
+      {
+        id: "actions",
+        label: "Actions",
+        hideLabel: true,
+        className: "col-actions",
+        render: (row) => button("Details", { size: "sm", ariaLabel: `Details of ${runName(row).toLowerCase()}`, onClick: () => showRun(row) }),
+      },
+    ],
+    empty: () =>
+      emptyState({
+        iconName: "refresh",
+        title: "No runs yet",
+        body: "Test runs, runs started here and scheduled runs are listed here, each with what it deleted or would delete.",
+      }),
+  });
+
+  loadSchedule();
+  policies.el.classList.add("policy-list"); // at most 15 rows: the counter replaces the pager
+
+  return h(
+    "div",
+    { class: "tab-policies" },
+    warning(),
+    card("Cleanup policies", [manage && limit.note, policies.el], {
+      description: "Each policy selects artifacts by image and tag, and keeps some of them.",
+      actions: manage ? [limit.counter, addButton] : null,
+    }),
+    card("Run and schedule", runBox),
+    card("Run history", history.el, {
+      description: "Open a run to see the verdict for every artifact.",
+      actions: iconButton("refresh", "Refresh the run history", { onClick: () => history.reload() }),
+    }),
+  );
+}
+
+export default { id: "cleanup", label: "Image cleanup", iconName: "trash", render };
