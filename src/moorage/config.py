@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     schedule_tick_seconds: float = Field(5.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     upload_expiry_hours: float = Field(24.0, gt=0)
+    allow_private_targets: bool = Field(
+        False,
+        description="let webhooks call loopback, link-local and private addresses "
+        "(refused by default, so webhooks cannot reach inside the network)",
+    )
+    webhook_retry_base_seconds: float = Field(
+        5.0, gt=0, le=3600, description="delay before a failed webhook delivery's first retry"
+    )
 
     @field_validator("listen")
     @classmethod

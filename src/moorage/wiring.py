@@ -12,10 +12,12 @@ from argon2 import PasswordHasher as Argon2Hasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine
 
+from moorage import __version__
 from moorage.config import Settings
 from moorage.domain.ports import BlobStore, Services
 from moorage.metadata import migrate
 from moorage.metadata.uow import SqlUnitOfWork, create_metadata_engine
+from moorage.outbound.webhook_sender import HttpWebhookSender
 from moorage.storage.drivers import build_blob_store
 
 
@@ -82,10 +84,15 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Built:
         uow=SqlUnitOfWork(engine),
         blobs=build_blobs(settings),
         password_hasher=hasher,
+        webhook_sender=HttpWebhookSender(
+            allow_private_targets=settings.allow_private_targets,
+            user_agent=f"moorage/{__version__}",
+        ),
         token_key=token_key(settings) if settings.auth == "token" else b"",
         public_host=settings.public_host,
         private_host=settings.private_host,
         local_metadata=engine.dialect.name == "sqlite",
+        webhook_retry_base_seconds=settings.webhook_retry_base_seconds,
     )
     return Built(services, engine, hasher)
 

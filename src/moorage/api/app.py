@@ -35,6 +35,7 @@ from moorage.domain.ports import Services
 from moorage.domain.registries import RegistryService
 from moorage.domain.throttle import LoginThrottle
 from moorage.domain.uploads import UploadService
+from moorage.domain.webhooks import WebhookService
 
 log = logging.getLogger("moorage.api")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -109,6 +110,9 @@ def create_app(
             identities=identities,
             policies=PolicyService(services.uow),
             cleanup_runs=CleanupRunService(services.uow, artifacts),
+            webhooks=WebhookService(
+                services.uow, services.webhook_sender, public_host=services.public_host
+            ),
             public_host=services.public_host,
             private_host=services.private_host,
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import time
 from datetime import UTC, datetime
 
 import anyio
@@ -28,6 +29,7 @@ from moorage.oci import errors as oci
 
 log = logging.getLogger("moorage.auth")
 TOKEN_PATH = "/auth/token"
+REVALIDATE_SECONDS = 10.0
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -82,6 +84,7 @@ class TokenAuthorizer:
         self.identities = sign_in.identities
         self.sign_in = sign_in
         self.signer = signer
+        self._validity: dict[tuple[int, str | None], tuple[bool, float, int]] = {}
 
     # /v2/ --------------------------------------------------------------------------------
 
@@ -125,6 +128,8 @@ class TokenAuthorizer:
             raise self._challenge(request, repository, actions, "invalid_token") from None
         if token.identity is None:
             raise self._challenge(request, repository, actions, "insufficient_scope")
+        if not await self._still_valid(token.identity):
+            raise self._challenge(request, repository, actions, "invalid_token")
         if repository is None or actions <= token.actions_on(repository):
             return token.identity
         # The token does not carry the right: either the client should ask for a wider
@@ -133,6 +138,24 @@ class TokenAuthorizer:
         if actions <= allowed:
             raise self._challenge(request, repository, actions, "insufficient_scope")
         raise await self._denied(repository, actions)
+
+    async def _still_valid(self, identity: Identity) -> bool:
+        """Whether the token's user (and access key) still exist and are enabled.
+
+        Answers are cached for REVALIDATE_SECONDS (and dropped at once when this process
+        disables a key or deletes a user), so revoking a caller stops even tokens already
+        issued within that time on every node, without a query per request."""
+        key = (identity.user_id, identity.access_key_id)
+        now = time.monotonic()
+        generation = self.identities.revocations
+        cached = self._validity.get(key)
+        if cached is not None and now - cached[1] < REVALIDATE_SECONDS and cached[2] == generation:
+            return cached[0]
+        valid = await run_in_threadpool(self.identities.still_valid, identity)
+        if len(self._validity) > 10_000:
+            self._validity.clear()
+        self._validity[key] = (valid, now, generation)
+        return valid
 
     def _allowed(self, identity: Identity, repository: str) -> frozenset[Action]:
         return self.identities.allowed(identity, repository.split("/", 1)[0])

@@ -21,6 +21,13 @@ from moorage.jobs.handlers import run_background
 log = logging.getLogger("moorage")
 
 
+class _QuietEmbedding(logging.Filter):
+    """granian warns that embedding it is experimental on every start: moorage chose to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "experimental" not in record.getMessage()
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
@@ -104,6 +111,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         interface=Interfaces.ASGI,
         log_level=settings.log_level,  # type: ignore[arg-type]
     )
+    logging.getLogger("_granian").addFilter(_QuietEmbedding())  # after granian set up its logs
     print(f"moorage listening on http://{settings.listen}", flush=True)
     try:
         asyncio.run(_serve(server, built, settings))

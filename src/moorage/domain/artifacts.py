@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from moorage.domain.errors import (
     ManifestNotFound,
     NotFound,
 )
-from moorage.domain.model import ArtifactHead, Image, NewArtifact, Referrer
+from moorage.domain.model import ArtifactHead, Image, NewArtifact, Referrer, Webhook
 from moorage.domain.policies import protection_for
 from moorage.domain.ports import MetadataStore, PullRecord, UnitOfWorkFactory
 from moorage.domain.protection import check_artifact_delete, check_tag_update
@@ -27,8 +28,18 @@ from moorage.domain.repositories import (
     split_name,
     utcnow,
 )
+from moorage.domain.webhook_events import (
+    PullEvent,
+    record_artifact_event,
+    record_pull_events,
+    subscribers,
+)
+from moorage.domain.webhook_payloads import EventType
 from moorage.oci import manifests, names
 from moorage.oci.digest import Digest, DigestError
+
+log = logging.getLogger("moorage.artifacts")
+DELETED = EventType.DELETE_ARTIFACT
 
 
 class InvalidManifest(InvalidInput):
@@ -136,9 +147,15 @@ class ArtifactService:
         self._cache = _ManifestCache()
 
     def put_manifest(
-        self, repository: str, reference: str, content_type: str, body: bytes
+        self,
+        repository: str,
+        reference: str,
+        content_type: str,
+        body: bytes,
+        operator: str | None = None,
     ) -> PushedManifest:
-        """Validate and store a manifest, then point the tag (if any) at it."""
+        """Validate and store a manifest, then point the tag (if any) at it; the push event
+        is recorded in the same transaction."""
         try:
             parsed = manifests.parse(body, content_type)
         except manifests.ManifestError as exc:
@@ -167,6 +184,8 @@ class ArtifactService:
             if tag is not None:
                 self._move_tag(store, image, tag, artifact.digest)
                 store.put_tag(image.id, tag, artifact_id, now)
+            tags = [tag] if tag is not None else []
+            self._event(store, image, EventType.PUSH_ARTIFACT, artifact.digest, tags, operator)
         self._cache.put(artifact.digest, body)
         return PushedManifest(artifact.digest, artifact.subject_digest)
 
@@ -208,39 +227,56 @@ class ArtifactService:
         with self._uow() as store:
             return existing_image(store, repository).id
 
-    def delete_manifest(self, repository: str, reference: str) -> None:
-        """By digest: delete the artifact with all its tags. By tag: delete just the tag."""
+    def delete_manifest(self, repository: str, reference: str, operator: str | None = None) -> None:
+        """By digest: delete the artifact with all its tags. By tag: delete just the tag.
+        Either way a delete event is recorded in the same transaction."""
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
             store.lock_image(image.id)
             if is_digest(reference):
-                self._delete_artifacts(store, image, [parse_digest(reference)])
+                self._delete_artifacts(store, image, [parse_digest(reference)], operator)
                 return
             found = store.get_tag(image.id, reference) if is_valid_tag(reference) else None
             if found is None:
                 raise ManifestNotFound(repository, reference)
             self._move_tag(store, image, reference, None)
             store.delete_tag(image.id, reference)
+            self._event(store, image, DELETED, found.digest, [reference], operator)
 
-    def delete_artifacts(self, repository: str, references: Sequence[str]) -> None:
+    def delete_artifacts(
+        self, repository: str, references: Sequence[str], operator: str | None = None
+    ) -> None:
         """Delete several artifacts (by digest or tag) at once: all of them or none."""
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
             store.lock_image(image.id)
             digests = [self._resolve_digest(store, image, ref) for ref in references]
-            self._delete_artifacts(store, image, digests)
+            self._delete_artifacts(store, image, digests, operator)
 
-    def delete_images(self, registry: str, images: Sequence[str]) -> None:
+    def delete_images(
+        self, registry: str, images: Sequence[str], operator: str | None = None
+    ) -> None:
         """Delete whole images with every artifact and tag: all of them or none."""
         with self._uow(write=True) as store:
             for name in images:
                 image = existing_image(store, f"{registry}/{name}")
                 store.lock_image(image.id)
-                policies = protection_for(store, image.registry_id)
-                for artifact_id in store.image_artifact_ids(image.id):
-                    check_artifact_delete(policies, image.name, store.artifact_tags(artifact_id))
-                    store.delete_artifact(artifact_id)
-                store.delete_image_if_empty(image.id)
+                self._delete_image(store, image, operator)
+
+    def _delete_image(self, store: MetadataStore, image: Image, operator: str | None) -> None:
+        policies = protection_for(store, image.registry_id)
+        webhooks = store.webhooks(image.registry_id)
+        ids = store.image_artifact_ids(image.id)
+        digests = {}  # looked up only when a webhook wants delete events
+        if subscribers(webhooks, DELETED):
+            digests = {a.id: a.digest for a in store.artifact_summaries(image.id, ids)}
+        for artifact_id in ids:
+            tags = store.artifact_tags(artifact_id)
+            check_artifact_delete(policies, image.name, tags)
+            store.delete_artifact(artifact_id)
+            if artifact_id in digests:
+                self._event(store, image, DELETED, digests[artifact_id], tags, operator, webhooks)
+        store.delete_image_if_empty(image.id)
 
     def tag_artifact(self, repository: str, reference: str, tag: str) -> None:
         """Point a (new or existing) tag at an artifact of the image, without a client."""
@@ -254,7 +290,13 @@ class ArtifactService:
             self._move_tag(store, image, tag, artifact.digest)
             store.put_tag(image.id, tag, artifact.id, self._clock())
 
-    def delete_tag(self, repository: str, tag: str, reference: str | None = None) -> None:
+    def delete_tag(
+        self,
+        repository: str,
+        tag: str,
+        reference: str | None = None,
+        operator: str | None = None,
+    ) -> None:
         """Delete a tag; with `reference`, only if the tag points at that artifact."""
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
@@ -267,7 +309,9 @@ class ArtifactService:
                 and str(self._resolve_digest(store, image, reference)) != found.digest
             ):
                 raise TagNotFound(repository, tag)
+            self._move_tag(store, image, tag, None)
             store.delete_tag(image.id, tag)
+            self._event(store, image, DELETED, found.digest, [tag], operator)
 
     @staticmethod
     def _resolve_digest(store: MetadataStore, image: Image, reference: str) -> Digest:
@@ -288,8 +332,38 @@ class ArtifactService:
         policies = protection_for(store, image.registry_id)
         check_tag_update(policies, image.name, tag, current.digest if current else None, new_digest)
 
-    @staticmethod
-    def _delete_artifacts(store: MetadataStore, image: Image, digests: Sequence[Digest]) -> None:
+    def _event(
+        self,
+        store: MetadataStore,
+        image: Image,
+        event_type: EventType,
+        digest: str,
+        tags: Sequence[str],
+        operator: str | None,
+        webhooks: Sequence[Webhook] | None = None,
+    ) -> None:
+        """Record an event in the caller's transaction; about `tags[0]` when there are tags."""
+        tag = tags[0] if tags else None
+        now = self._clock()
+        record_artifact_event(
+            store,
+            image,
+            event_type,
+            digest,
+            tag=tag,
+            tags=tags,
+            operator=operator,
+            now=now,
+            webhooks=webhooks,
+        )
+
+    def _delete_artifacts(
+        self,
+        store: MetadataStore,
+        image: Image,
+        digests: Sequence[Digest],
+        operator: str | None = None,
+    ) -> None:
         doomed = {str(d) for d in digests}
         policies = protection_for(store, image.registry_id)
         for digest in sorted(doomed):
@@ -302,8 +376,10 @@ class ArtifactService:
                     f"manifest {digest} is part of index {sorted(parents)[0]}: "
                     "delete the index first"
                 )
-            check_artifact_delete(policies, image.name, store.artifact_tags(artifact.id))
+            tags = store.artifact_tags(artifact.id)
+            check_artifact_delete(policies, image.name, tags)
             store.delete_artifact(artifact.id)
+            self._event(store, image, DELETED, digest, tags, operator)
 
     def list_tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
         with self._uow() as store:
@@ -323,32 +399,78 @@ class ArtifactService:
 
 
 class PullRecorder:
-    """Collects pulls in memory and writes them in batches, off the pull path (SPEC §4)."""
+    """Collects pulls in memory and writes them in batches, off the pull path (SPEC §4).
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utcnow) -> None:
+    Pull times are merged per artifact and tag; pull events (for webhooks) are not — each
+    pull is one event — so they wait in a bounded list, and beyond `max_events` new ones
+    are dropped (and counted in the log) rather than let memory grow while the database
+    is unreachable.
+    """
+
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock = utcnow, max_events: int = 10_000
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._pending: dict[tuple[int, str | None], PullRecord] = {}
+        self._events: list[PullEvent] = []
+        self._max_events = max_events
+        self._dropped = 0
         self._lock = threading.Lock()
 
-    def record(self, image_id: int, artifact_id: int, tag: str | None) -> None:
+    def record(
+        self,
+        image_id: int,
+        artifact_id: int,
+        tag: str | None,
+        *,
+        repository: str | None = None,
+        digest: str | None = None,
+        operator: str | None = None,
+    ) -> None:
+        """Note a pull; with `repository` and `digest` also its event."""
         with self._lock:
+            now = self._clock()
             key = (artifact_id, tag)
             self._pending.pop(key, None)  # re-insert: the batch stays in time order
-            self._pending[key] = PullRecord(artifact_id, tag, image_id, self._clock())
+            self._pending[key] = PullRecord(artifact_id, tag, image_id, now)
+            if repository is not None and digest is not None:
+                self._keep_event(PullEvent(repository, digest, tag, operator, now))
+
+    def _keep_event(self, event: PullEvent) -> None:
+        if len(self._events) < self._max_events:
+            self._events.append(event)
+        else:
+            self._dropped += 1
 
     def flush(self) -> int:
         with self._lock:
             batch: Sequence[PullRecord] = list(self._pending.values())
+            events, self._events = self._events, []
+            dropped, self._dropped = self._dropped, 0
             self._pending.clear()
-        if not batch:
+        if dropped:
+            log.warning(
+                "pull events dropped count=%d reason=more than %d waiting",
+                dropped,
+                self._max_events,
+            )
+        if not batch and not events:
             return 0
         try:
             with self._uow(write=True) as store:
                 store.record_pulls(batch)
+                record_pull_events(store, events)
         except BaseException:
-            with self._lock:  # keep them for the next flush; newer pulls of a key win
-                for pull in batch:
-                    self._pending.setdefault((pull.artifact_id, pull.tag), pull)
+            self._restore(batch, events)
             raise
         return len(batch)
+
+    def _restore(self, batch: Sequence[PullRecord], events: list[PullEvent]) -> None:
+        """Keep a failed batch for the next flush; newer pulls of a key win."""
+        with self._lock:
+            for pull in batch:
+                self._pending.setdefault((pull.artifact_id, pull.tag), pull)
+            newer, self._events = self._events, []
+            for event in [*events, *newer]:
+                self._keep_event(event)

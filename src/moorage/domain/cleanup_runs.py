@@ -24,6 +24,7 @@ from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
 from moorage.domain.registries import CLEANUP_SCHEDULE
 from moorage.domain.repositories import Clock, existing_registry, utcnow
 from moorage.domain.schedules import parse_cron
+from moorage.domain.webhook_events import record_cleanup_event
 
 log = logging.getLogger("moorage.cleanup")
 KIND = CLEANUP_SCHEDULE
@@ -151,9 +152,9 @@ class CleanupRunService:
             counts = self._carry_out(execution, registry, rows, policies, protection, progress)
         except Exception as exc:
             log.exception("cleanup run %d failed", execution_id)
-            self._finish(execution_id, "failed", {}, f"{type(exc).__name__}: {exc}")
+            self._finish(execution, registry, "failed", {}, f"{type(exc).__name__}: {exc}")
             raise
-        self._finish(execution_id, "succeeded", counts, None)
+        self._finish(execution, registry, "succeeded", counts, None)
         with self._uow() as store:
             done = store.get_execution(execution_id)
         assert done is not None
@@ -224,7 +225,7 @@ class CleanupRunService:
         digest = verdict.candidate.digest
         try:
             self._artifacts.delete_artifacts(
-                f"{registry}/{image}", [digest, *_dependents(rows, image, digest)]
+                f"{registry}/{image}", [digest, *_dependents(rows, image, digest)], "cleanup"
             )
         except DomainError as exc:
             counts["failed"] += 1
@@ -233,16 +234,21 @@ class CleanupRunService:
         return _line(verdict, "deleted")
 
     def _finish(
-        self, execution_id: int, status: str, counts: dict[str, int], error: str | None
+        self,
+        execution: Execution,
+        registry: str | None,
+        status: str,
+        counts: dict[str, int],
+        error: str | None,
     ) -> None:
+        """Close the run; a real run's end is an event for webhooks, in the same transaction."""
+        now = self._clock()
         with self._uow(write=True) as store:
             store.update_execution(
-                execution_id,
-                status=status,
-                counts=counts,
-                error=error,
-                finished_at=self._clock(),
+                execution.id, status=status, counts=counts, error=error, finished_at=now
             )
+            if not execution.dry_run and registry is not None:
+                record_cleanup_event(store, execution, registry, status, counts, now)
 
     # history and schedule ---------------------------------------------------------------
 

@@ -84,6 +84,9 @@ class IdentityService:
         self._hasher = hasher
         self._clock = clock
         self._verified = _VerifiedPasswords()
+        # Bumped by every change that can revoke a caller (keys, users), so caches of
+        # "still valid" answers in this process can tell they are stale.
+        self.revocations = 0
 
     # signing in -----------------------------------------------------------------------
 
@@ -188,6 +191,7 @@ class IdentityService:
         return user
 
     def delete_user(self, username: str) -> None:
+        self.revocations += 1
         with self._uow(write=True) as store:
             user = self._user(store, username)
             if user.is_admin and sum(u.is_admin for u in store.list_users()) == 1:
@@ -270,11 +274,13 @@ class IdentityService:
         return key
 
     def set_access_key_enabled(self, key_id: str, enabled: bool, owner: str | None = None) -> None:
+        self.revocations += 1
         with self._uow(write=True) as store:
             self._owned_key(store, owner, key_id)
             store.set_access_key_enabled(key_id, enabled)
 
     def delete_access_key(self, key_id: str, owner: str | None = None) -> None:
+        self.revocations += 1
         with self._uow(write=True) as store:
             self._owned_key(store, owner, key_id)
             store.delete_access_key(key_id)

@@ -249,7 +249,9 @@ class ExecutionTask:
 
 
 @dataclass(frozen=True, slots=True)
-class ProtectionPolicyRecord:
+class PolicyRecord:
+    """A stored policy of a registry: image and tag selectors and whether it is on."""
+
     id: int
     registry_id: int
     image_pattern: str
@@ -262,19 +264,15 @@ class ProtectionPolicyRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class CleanupPolicyRecord:
-    id: int
-    registry_id: int
-    image_pattern: str
-    image_include: bool
-    tag_pattern: str
-    tag_include: bool
+class ProtectionPolicyRecord(PolicyRecord):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupPolicyRecord(PolicyRecord):
     untagged: bool
     rule_kind: str
     rule_value: int | None
-    enabled: bool
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,3 +288,63 @@ class CleanupCandidateRow:
     pulled_at: datetime | None
     subject_digest: str | None
     child_of: tuple[str, ...]  # digests of indexes in the image that list it
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A registry's webhook: where to send which events, and how."""
+
+    id: int
+    registry_id: int
+    name: str
+    kind: str  # http, slack
+    address: str
+    auth_header: str | None  # sent as `Authorization`; never shown back in full
+    skip_tls_verify: bool
+    event_types: tuple[str, ...]
+    payload_format: str  # default, cloudevents
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened in a registry, stored with the change that caused it."""
+
+    id: str  # a UUID: the CloudEvents id and half of each delivery's idempotency key
+    registry_id: int
+    type: str
+    occurred_at: datetime
+    operator: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One event on its way to one webhook."""
+
+    id: int
+    webhook_id: int
+    event_id: str
+    event_type: str
+    status: str  # pending, succeeded, failed, skipped
+    attempts: int
+    max_attempts: int
+    body: str | None  # frozen at the first attempt: every retry sends the same bytes
+    content_type: str | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    number: int
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    succeeded: bool

@@ -32,6 +32,13 @@ def _extend(store: MetadataStore, *, job_id: int, worker: str, until: datetime) 
     return store.extend_lease(job_id, worker, until)
 
 
+def _unwrap(exc: Exception) -> Exception:
+    """The handler's own exception, not the task group's wrapper around it."""
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -112,19 +119,20 @@ class Runner:
     async def execute(self, job: Job) -> None:
         kind = self._catalog.get(job.kind)
         if kind is None:  # claimed kinds are the catalog's, so only a renamed kind gets here
-            await self._db(lambda s: s.fail_job(job.id, self.worker, "unknown kind", utcnow()))
+            now = self._clock()
+            await self._db(lambda s: s.fail_job(job.id, self.worker, "unknown kind", now))
             return
         if job.attempts > kind.max_attempts:
             await self._give_up(job, "too many attempts (the worker died during each)")
             return
         try:
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(self._renew_lease, job)
-                with anyio.fail_after(kind.timeout_seconds):
+            with anyio.fail_after(kind.timeout_seconds):
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(self._renew_lease, job)
                     await kind.handler(job.payload)
-                tasks.cancel_scope.cancel()
+                    tasks.cancel_scope.cancel()
         except Exception as exc:
-            await self._failed(job, kind, exc)
+            await self._failed(job, kind, _unwrap(exc))
             return
         now = self._clock()
         await self._db(lambda s: s.finish_job(job.id, self.worker, now))

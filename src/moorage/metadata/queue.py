@@ -21,6 +21,7 @@ from moorage.domain.model import Execution, ExecutionTask, Job, Schedule
 from moorage.metadata import tables as t
 
 _CLAIM_CANDIDATES = 8
+_CLAIM_ROUNDS = 3
 
 
 def _claimable(now: datetime) -> Any:
@@ -74,31 +75,40 @@ class QueueQueries:
     def claim_job(
         self, kinds: Sequence[str], worker: str, now: datetime, lease: timedelta
     ) -> Job | None:
-        candidates = self.conn.execute(
-            select(t.job.c.id, t.job.c.attempts)
-            .where(t.job.c.kind.in_(list(kinds)), _claimable(now))
-            .order_by(t.job.c.available_at, t.job.c.id)
-            .limit(_CLAIM_CANDIDATES)
-        ).all()
-        for candidate in candidates:
-            claimed = self.conn.execute(
-                update(t.job)
-                .where(
-                    t.job.c.id == candidate.id,
-                    t.job.c.attempts == candidate.attempts,
-                    _claimable(now),
-                )
-                .values(
-                    state="running",
-                    attempts=candidate.attempts + 1,
-                    lease_until=now + lease,
-                    claimed_by=worker,
-                )
-            )
-            if claimed.rowcount == 1:
-                row = self.conn.execute(select(t.job).where(t.job.c.id == candidate.id)).one()
-                return Job(row.id, row.kind, dict(row.payload), row.attempts, row.max_attempts)
+        # Several rounds: under contention other workers may win every candidate of a round
+        # while more work is queued behind them.
+        for _ in range(_CLAIM_ROUNDS):
+            candidates = self.conn.execute(
+                select(t.job.c.id, t.job.c.attempts)
+                .where(t.job.c.kind.in_(list(kinds)), _claimable(now))
+                .order_by(t.job.c.available_at, t.job.c.id)
+                .limit(_CLAIM_CANDIDATES)
+            ).all()
+            if not candidates:
+                return None
+            for candidate in candidates:
+                job = self._try_claim(candidate.id, candidate.attempts, worker, now, lease)
+                if job is not None:
+                    return job
         return None
+
+    def _try_claim(
+        self, job_id: int, attempts: int, worker: str, now: datetime, lease: timedelta
+    ) -> Job | None:
+        claimed = self.conn.execute(
+            update(t.job)
+            .where(t.job.c.id == job_id, t.job.c.attempts == attempts, _claimable(now))
+            .values(
+                state="running",
+                attempts=attempts + 1,
+                lease_until=now + lease,
+                claimed_by=worker,
+            )
+        )
+        if claimed.rowcount != 1:
+            return None
+        row = self.conn.execute(select(t.job).where(t.job.c.id == job_id)).one()
+        return Job(row.id, row.kind, dict(row.payload), row.attempts, row.max_attempts)
 
     def _owned(self, job_id: int, worker: str) -> Any:
         return and_(t.job.c.id == job_id, t.job.c.claimed_by == worker, t.job.c.state == "running")

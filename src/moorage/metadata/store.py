@@ -47,6 +47,7 @@ from moorage.metadata import tables as t
 from moorage.metadata.browse import BrowseQueries
 from moorage.metadata.policies import PolicyQueries
 from moorage.metadata.queue import QueueQueries
+from moorage.metadata.webhooks import WebhookQueries
 
 
 def _resolve_statement(by_digest: bool) -> Select[Any]:
@@ -102,7 +103,7 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
     return "UNIQUE constraint failed" in str(exc.orig)  # SQLite
 
 
-class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries):
+class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQueries):
     """`MetadataStore` over one SQLAlchemy connection inside an open transaction."""
 
     def __init__(self, conn: Connection) -> None:

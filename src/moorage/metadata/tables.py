@@ -283,35 +283,106 @@ execution_task = Table(
     Index("ix_execution_task_execution", "execution_id"),
 )
 
+
+def _policy_columns(*extra: Column[Any]) -> list[Column[Any]]:
+    """A registry's policy: image selector, tag selector, what else the kind needs, state."""
+    return [
+        _id(),
+        _fk("registry_id", "registry.id"),
+        Column("image_pattern", String(255), nullable=False),
+        Column("image_include", Boolean, nullable=False),
+        Column("tag_pattern", String(255), nullable=False),
+        Column("tag_include", Boolean, nullable=False),
+        *extra,
+        Column("enabled", Boolean, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+    ]
+
+
 protection_policy = Table(
     "protection_policy",
     metadata,
-    _id(),
-    _fk("registry_id", "registry.id"),
-    Column("image_pattern", String(255), nullable=False),
-    Column("image_include", Boolean, nullable=False),
-    Column("tag_pattern", String(255), nullable=False),
-    Column("tag_include", Boolean, nullable=False),
-    Column("enabled", Boolean, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
+    *_policy_columns(),
     Index("ix_protection_policy_registry", "registry_id"),
 )
 
 cleanup_policy = Table(
     "cleanup_policy",
     metadata,
+    *_policy_columns(
+        Column("untagged", Boolean, nullable=False),
+        Column("rule_kind", String(32), nullable=False),
+        Column("rule_value", Integer, nullable=True),
+    ),
+    Index("ix_cleanup_policy_registry", "registry_id"),
+)
+
+# Webhooks. (Not named `webhook`: the migration tests use that name for a scratch table.)
+registry_webhook = Table(
+    "registry_webhook",
+    metadata,
     _id(),
     _fk("registry_id", "registry.id"),
-    Column("image_pattern", String(255), nullable=False),
-    Column("image_include", Boolean, nullable=False),
-    Column("tag_pattern", String(255), nullable=False),
-    Column("tag_include", Boolean, nullable=False),
-    Column("untagged", Boolean, nullable=False),
-    Column("rule_kind", String(32), nullable=False),
-    Column("rule_value", Integer, nullable=True),
+    Column("name", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # http, slack
+    Column("address", String(2048), nullable=False),
+    Column("auth_header", Text, nullable=True),
+    Column("skip_tls_verify", Boolean, nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("payload_format", String(16), nullable=False),
     Column("enabled", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_cleanup_policy_registry", "registry_id"),
+    UniqueConstraint("registry_id", "name"),
+)
+
+# The outbox: an event is written in the transaction of the change that caused it, with a
+# delivery per subscribed webhook and a job per delivery, so nothing is lost on a crash.
+event = Table(
+    "event",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _fk("registry_id", "registry.id"),
+    Column("type", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("operator", String(255), nullable=True),
+    Column("data", JSON, nullable=False),
+    Index("ix_event_registry", "registry_id"),
+    Index("ix_event_occurred_at", "occurred_at"),
+)
+
+webhook_delivery = Table(
+    "webhook_delivery",
+    metadata,
+    _id(),
+    _fk("webhook_id", "registry_webhook.id"),
+    Column("event_id", String(36), ForeignKey("event.id", ondelete="CASCADE"), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # pending, succeeded, failed, skipped
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("body", Text, nullable=True),
+    Column("content_type", String(128), nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    UniqueConstraint("webhook_id", "event_id"),  # one delivery per event and webhook
+    Index("ix_webhook_delivery_event", "event_id"),
+)
+
+webhook_attempt = Table(
+    "webhook_attempt",
+    metadata,
+    _id(),
+    _fk("delivery_id", "webhook_delivery.id"),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("succeeded", Boolean, nullable=False),
+    Index("ix_webhook_attempt_delivery", "delivery_id"),
 )

@@ -13,15 +13,23 @@ from moorage.oci import errors as oci
 from moorage.oci.manifests import MAX_MANIFEST_BYTES
 
 
+def _operator(request: Request) -> str | None:
+    """Who is calling, for events (None without authentication)."""
+    identity = getattr(request.state, "identity", None)
+    return identity.username if identity is not None else None
+
+
 async def get(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
-    return await _fetch(ctx, name, reference, with_body=True)
+    return await _fetch(ctx, name, reference, with_body=True, operator=_operator(request))
 
 
 async def head(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
     return await _fetch(ctx, name, reference, with_body=False)
 
 
-async def _fetch(ctx: OciContext, name: str, reference: str, *, with_body: bool) -> Response:
+async def _fetch(
+    ctx: OciContext, name: str, reference: str, *, with_body: bool, operator: str | None = None
+) -> Response:
     found = await ctx.read(ctx.artifacts.get_manifest, name, reference, with_body=with_body)
     headers = {
         "Docker-Content-Digest": found.head.digest,
@@ -30,7 +38,15 @@ async def _fetch(ctx: OciContext, name: str, reference: str, *, with_body: bool)
     }
     if found.body is None:
         return Response(None, headers=headers, media_type=found.head.media_type)
-    ctx.pulls.record(found.image_id, found.head.id, None if is_digest(reference) else reference)
+    tag = None if is_digest(reference) else reference
+    ctx.pulls.record(
+        found.image_id,
+        found.head.id,
+        tag,
+        repository=name,
+        digest=found.head.digest,
+        operator=operator,
+    )
     return Response(found.body, headers=headers, media_type=found.head.media_type)
 
 
@@ -50,7 +66,7 @@ async def put(ctx: OciContext, request: Request, name: str, reference: str) -> R
     body = await _read_capped(request, MAX_MANIFEST_BYTES)
     content_type = request.headers.get("content-type", "")
     pushed = await run_in_threadpool(
-        ctx.artifacts.put_manifest, name, reference, content_type, body
+        ctx.artifacts.put_manifest, name, reference, content_type, body, _operator(request)
     )
     headers = {
         "Location": f"/v2/{name}/manifests/{pushed.digest}",
@@ -62,5 +78,5 @@ async def put(ctx: OciContext, request: Request, name: str, reference: str) -> R
 
 
 async def delete(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
-    await run_in_threadpool(ctx.artifacts.delete_manifest, name, reference)
+    await run_in_threadpool(ctx.artifacts.delete_manifest, name, reference, _operator(request))
     return Response(None, status_code=202)

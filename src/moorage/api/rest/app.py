@@ -2,22 +2,97 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moorage import __version__
-from moorage.api.rest import identity, images, policies, problems, registries
+from moorage.api.rest import identity, images, policies, problems, registries, webhooks
 from moorage.api.rest.deps import RestServices
 from moorage.api.rest.security import RestSecurity
 
-DESCRIPTION = """The management API of moorage: registries, images, artifacts, tags, projects,
-members, users and access keys. Authenticate with HTTP Basic (user name and password, or
-access key ID and secret), or with the console's session cookie plus `X-CSRF-Token`.
-Errors are RFC 9457 problem details. Lists are paged (`page`, `page_size` ≤ 100) and report
-their `total`. Image names go into paths percent-encoded (`/` as `%2F`)."""
+DESCRIPTION = """The management API of moorage: registries, images, artifacts, tags, protection,
+cleanup, webhooks, projects, members, users and access keys. Authenticate with HTTP Basic
+(user name and password, or access key ID and secret), or with the console's session cookie
+plus `X-CSRF-Token`. Errors are RFC 9457 problem details. Lists are paged (`page`,
+`page_size` ≤ 100) and report their `total`. Image names go into paths percent-encoded (`/`
+as `%2F`)."""
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "location": {"type": "array", "items": {"type": "string"}},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+ERROR_RESPONSES = {
+    "400": "invalid input (a rule of moorage's)",
+    "401": "no or wrong credentials",
+    "403": "the caller's role does not allow this",
+    "404": "not found",
+    "409": "conflicts with the current state",
+    "412": "refused by a protection policy",
+    "422": "the request does not match the schema",
+}
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's document, with the errors as served: problem details, and the schemes."""
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = doc.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        schemas["Problem"] = PROBLEM_SCHEMA
+        components["securitySchemes"] = {
+            "basic": {"type": "http", "scheme": "basic", "description": _BASIC},
+            "session": {"type": "apiKey", "in": "cookie", "name": "moorage_session"},
+        }
+        doc["security"] = [{"basic": []}, {"session": []}]
+        reference = {"$ref": "#/components/schemas/Problem"}
+        for operations in doc.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, text in ERROR_RESPONSES.items():
+                    responses[status] = {
+                        "description": text,
+                        "content": {"application/problem+json": {"schema": reference}},
+                    }
+        app.openapi_schema = doc
+        return doc
+
+    return document
+
+
+_BASIC = "user name and password, or access key ID and secret"
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -36,9 +111,10 @@ def create_rest_app(services: RestServices, security: RestSecurity) -> FastAPI:
     )
     app.state.services = services
     app.state.security = security
-    for module in (registries, images, policies, identity):
+    for module in (registries, images, policies, webhooks, identity):
         app.include_router(module.router)
     problems.install(app)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
 
 

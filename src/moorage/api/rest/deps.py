@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote
 
 from fastapi import Depends, Path, Query, Request
 
 from moorage.domain.artifacts import ArtifactService
-from moorage.domain.browse import BrowseService
+from moorage.domain.browse import BrowseService, check_page
 from moorage.domain.cleanup_runs import CleanupRunService
 from moorage.domain.identity import IdentityService
 from moorage.domain.model import PageRequest
 from moorage.domain.policies import PolicyService
 from moorage.domain.registries import RegistryService
+from moorage.domain.webhooks import WebhookService
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,7 @@ class RestServices:
     identities: IdentityService
     policies: PolicyService
     cleanup_runs: CleanupRunService
+    webhooks: WebhookService
     public_host: str | None
     private_host: str | None
 
@@ -43,6 +48,22 @@ def page_request(
     ] = None,
 ) -> PageRequest:
     return PageRequest(page=page, page_size=page_size, search=q or None, sort=sort)
+
+
+def page_of(
+    items: Sequence[T],
+    paging: PageRequest,
+    sorts: Mapping[str, Callable[[T], Any]],
+    text: Callable[[T], str],
+) -> tuple[list[T], int]:
+    """Search, sort and page a short list held in memory (projects, members, keys…).
+
+    The first of `sorts` is the default order; an unknown sort field is refused (400)."""
+    check_page(paging, tuple(sorts))
+    found = [item for item in items if not paging.search or paging.search in text(item)]
+    name = paging.sort or next(iter(sorts))
+    found.sort(key=sorts[name.lstrip("-")], reverse=name.startswith("-"))
+    return found[paging.offset : paging.offset + paging.page_size], len(found)
 
 
 def image_name(

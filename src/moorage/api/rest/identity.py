@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from moorage.api.rest.deps import Paging, Services
+from moorage.api.rest.deps import Paging, Services, page_of
 from moorage.api.rest.problems import ApiError
 from moorage.api.rest.schemas import (
     AccessKeyCreated,
@@ -28,10 +30,28 @@ from moorage.api.rest.schemas import (
 )
 from moorage.api.rest.security import SESSION_COOKIE, SESSION_SECONDS, Caller, Security
 from moorage.domain.access import Action
-from moorage.domain.model import AccessKey, Role
+from moorage.domain.model import AccessKey, Member, Project, Role, User
 
 router = APIRouter()
 ROTATION_DAYS = 90
+PROJECT_SORTS: dict[str, Callable[[Project], Any]] = {
+    "name": lambda p: p.name,
+    "created_at": lambda p: p.created_at,
+}
+MEMBER_SORTS: dict[str, Callable[[Member], Any]] = {
+    "username": lambda m: m.username,
+    "role": lambda m: m.role.value,
+    "created_at": lambda m: m.created_at,
+}
+USER_SORTS: dict[str, Callable[[User], Any]] = {
+    "username": lambda u: u.username,
+    "created_at": lambda u: u.created_at,
+}
+KEY_SORTS: dict[str, Callable[[AccessKey], Any]] = {
+    "created_at": lambda k: k.created_at,
+    "key_id": lambda k: k.key_id,
+    "last_used_at": lambda k: k.last_used_at or datetime.min.replace(tzinfo=UTC),
+}
 
 
 # projects and members -------------------------------------------------------------------
@@ -46,11 +66,9 @@ async def list_projects(services: Services, caller: Caller, paging: Paging) -> P
     if not caller.is_admin:
         mine = {p for p, _ in await run_in_threadpool(services.identities.memberships, caller)}
         projects = [p for p in projects if p.name in mine]
-    if paging.search:
-        projects = [p for p in projects if paging.search in p.name]
-    items = [ProjectOut(name=p.name, created_at=p.created_at) for p in projects]
-    shown = items[paging.offset : paging.offset + paging.page_size]
-    return PageOut(items=shown, total=len(items), page=paging.page, page_size=paging.page_size)
+    shown, total = page_of(projects, paging, PROJECT_SORTS, lambda p: p.name)
+    items = [ProjectOut(name=p.name, created_at=p.created_at) for p in shown]
+    return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
 @router.post(
@@ -89,9 +107,9 @@ async def list_members(
 ) -> PageOut[MemberOut]:
     await security.require_in_project(caller, project, Action.PULL)
     members = await run_in_threadpool(services.identities.list_members, project)
-    items = [MemberOut(username=m.username, role=m.role, created_at=m.created_at) for m in members]
-    shown = items[paging.offset : paging.offset + paging.page_size]
-    return PageOut(items=shown, total=len(items), page=paging.page, page_size=paging.page_size)
+    shown, total = page_of(members, paging, MEMBER_SORTS, lambda m: m.username)
+    items = [MemberOut(username=m.username, role=m.role, created_at=m.created_at) for m in shown]
+    return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
 @router.put(
@@ -138,11 +156,9 @@ async def list_users(
 ) -> PageOut[UserOut]:
     security.require_admin(caller)
     users = await run_in_threadpool(services.identities.list_users)
-    if paging.search:
-        users = [u for u in users if paging.search in u.username]
-    items = [_user(u) for u in users]
-    shown = items[paging.offset : paging.offset + paging.page_size]
-    return PageOut(items=shown, total=len(items), page=paging.page, page_size=paging.page_size)
+    shown, total = page_of(users, paging, USER_SORTS, lambda u: u.username)
+    items = [_user(u) for u in shown]
+    return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
 @router.post("/users", name="create_user", tags=["users"], status_code=201, response_model=UserOut)
@@ -219,9 +235,9 @@ async def list_my_access_keys(
     services: Services, caller: Caller, paging: Paging
 ) -> PageOut[AccessKeyOut]:
     keys = await run_in_threadpool(services.identities.list_access_keys, caller.username)
-    items = [_key(k) for k in keys]
-    shown = items[paging.offset : paging.offset + paging.page_size]
-    return PageOut(items=shown, total=len(items), page=paging.page, page_size=paging.page_size)
+    shown, total = page_of(keys, paging, KEY_SORTS, lambda k: k.key_id)
+    items = [_key(k) for k in shown]
+    return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
 @router.post(
@@ -294,6 +310,22 @@ async def create_session(
     return SessionOut(
         username=identity.username,
         is_admin=identity.is_admin,
+        csrf_token=session.csrf_token,
+        expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+    )
+
+
+@router.get("/session", name="get_session", tags=["session"], response_model=SessionOut)
+async def get_session(request: Request, security: Security) -> SessionOut:
+    """The current console session and its CSRF token (for a new browser tab). SameSite
+    cookies and the same-origin policy keep other sites from reading it."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = security.sessions.verify(cookie) if cookie else None
+    if session is None:
+        raise ApiError(401, "unauthenticated", "no console session")
+    return SessionOut(
+        username=session.identity.username,
+        is_admin=session.identity.is_admin,
         csrf_token=session.csrf_token,
         expires_at=datetime.fromtimestamp(session.expires_at, UTC),
     )

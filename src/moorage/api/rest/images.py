@@ -76,7 +76,7 @@ async def delete_images(
 ) -> Response:
     """Delete several images with all their artifacts and tags: all of them or none."""
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.artifacts.delete_images, registry, body.names)
+    await run_in_threadpool(services.artifacts.delete_images, registry, body.names, caller.username)
     return Response(status_code=204)
 
 
@@ -85,7 +85,7 @@ async def delete_image(
     registry: str, image: ImageName, services: Services, security: Security, caller: Caller
 ) -> Response:
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.artifacts.delete_images, registry, [image])
+    await run_in_threadpool(services.artifacts.delete_images, registry, [image], caller.username)
     return Response(status_code=204)
 
 
@@ -118,7 +118,7 @@ async def delete_artifacts(
     """Delete several artifacts (digests or tags) with all their tags: all or none."""
     await security.require(caller, registry, Action.DELETE)
     await run_in_threadpool(
-        services.artifacts.delete_artifacts, f"{registry}/{image}", body.references
+        services.artifacts.delete_artifacts, f"{registry}/{image}", body.references, caller.username
     )
     return Response(status_code=204)
 
@@ -159,7 +159,9 @@ async def delete_artifact(
 ) -> Response:
     """Delete one artifact (by digest or tag) with every tag on it."""
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.artifacts.delete_artifacts, f"{registry}/{image}", [reference])
+    await run_in_threadpool(
+        services.artifacts.delete_artifacts, f"{registry}/{image}", [reference], caller.username
+    )
     return Response(status_code=204)
 
 
@@ -234,5 +236,7 @@ async def delete_tag(
     caller: Caller,
 ) -> Response:
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.artifacts.delete_tag, f"{registry}/{image}", tag, reference)
+    await run_in_threadpool(
+        services.artifacts.delete_tag, f"{registry}/{image}", tag, reference, caller.username
+    )
     return Response(status_code=204)

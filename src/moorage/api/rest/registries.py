@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from moorage.api.rest.deps import Paging, Services
+from moorage.api.rest.deps import Paging, Services, page_of
 from moorage.api.rest.schemas import PageOut, RegistryCreate, RegistryOut
 from moorage.api.rest.security import Caller, Security
 from moorage.domain.access import Action
 from moorage.domain.model import RegistryUsage
 
 router = APIRouter(prefix="/registries", tags=["registries"])
+REGISTRY_SORTS: dict[str, Callable[[RegistryUsage], Any]] = {
+    "name": lambda u: u.registry.name,
+    "created_at": lambda u: u.registry.created_at,
+    "stored_bytes": lambda u: u.stored_bytes,
+    "image_count": lambda u: u.image_count,
+}
 
 
 def registry_out(usage: RegistryUsage, services: Services, request: Request) -> RegistryOut:
@@ -42,19 +49,9 @@ async def list_registries(
     readable = await run_in_threadpool(services.identities.readable_registries, caller)
     usages = await run_in_threadpool(services.registries.list)
     visible = [u for u in usages if readable is None or u.registry.name in readable]
-    if paging.search:
-        visible = [u for u in visible if paging.search in u.registry.name]
-    reverse = bool(paging.sort and paging.sort.startswith("-"))
-    key = (paging.sort or "name").lstrip("-")
-    if key == "created_at":
-        visible.sort(key=lambda u: u.registry.created_at, reverse=reverse)
-    elif key == "stored_bytes":
-        visible.sort(key=lambda u: u.stored_bytes, reverse=reverse)
-    else:
-        visible.sort(key=lambda u: u.registry.name, reverse=reverse)
-    start = paging.offset
-    items = [registry_out(u, services, request) for u in visible[start : start + paging.page_size]]
-    return PageOut(items=items, total=len(visible), page=paging.page, page_size=paging.page_size)
+    shown, total = page_of(visible, paging, REGISTRY_SORTS, lambda u: u.registry.name)
+    items = [registry_out(u, services, request) for u in shown]
+    return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
 @router.post("", name="create_registry", status_code=201, response_model=RegistryOut)

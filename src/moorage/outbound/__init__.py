@@ -1,0 +1,1 @@
+"""Talking to the outside world: adapters for the domain's outbound ports."""
