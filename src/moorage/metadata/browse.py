@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, literal, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.sql import ColumnElement
 
 from moorage.domain.model import ArtifactSummary, ImageSummary, Page, PageRequest, Tag
@@ -165,21 +165,25 @@ class BrowseQueries:
         return sizes
 
     def list_tag_page(self, image_id: int, artifact_id: int | None, page: PageRequest) -> Page[Tag]:
-        query = (
+        # Page over the tag table alone (an index range scan, even deep into 100,000 tags),
+        # then join the page's rows to their artifacts.
+        tags = select(t.tag.c.id).where(t.tag.c.image_id == image_id)
+        if artifact_id is not None:
+            tags = tags.where(t.tag.c.artifact_id == artifact_id)
+        if page.search:
+            tags = tags.where(t.tag.c.name.like(_like(page.search), escape="\\"))
+        total = self.conn.execute(select(func.count()).select_from(tags.subquery())).scalar_one()
+        order = _order(TAG_SORTS, page.sort, "name")
+        ids = list(
+            self.conn.execute(
+                tags.order_by(*order).offset(page.offset).limit(page.page_size)
+            ).scalars()
+        )
+        rows = self.conn.execute(
             select(t.tag, t.artifact.c.digest)
             .join(t.artifact, t.artifact.c.id == t.tag.c.artifact_id)
-            .where(t.tag.c.image_id == image_id)
-        )
-        if artifact_id is not None:
-            query = query.where(t.tag.c.artifact_id == artifact_id)
-        if page.search:
-            query = query.where(t.tag.c.name.like(_like(page.search), escape="\\"))
-        count = select(func.count()).select_from(query.with_only_columns(literal(1)).subquery())
-        total = self.conn.execute(count).scalar_one()
-        rows = self.conn.execute(
-            query.order_by(*_order(TAG_SORTS, page.sort, "name"))
-            .offset(page.offset)
-            .limit(page.page_size)
+            .where(t.tag.c.id.in_(ids))
+            .order_by(*order)
         )
         items = [Tag(r.name, r.artifact_id, r.digest, r.pushed_at, r.pulled_at) for r in rows]
         return Page(items, int(total))
