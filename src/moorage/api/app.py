@@ -6,6 +6,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 
 import anyio
 from starlette.applications import Starlette
@@ -144,7 +146,10 @@ def create_app(
             tasks.start_soon(
                 _every, opts.pull_flush_seconds, lambda: run_in_threadpool(pulls.flush), "pulls"
             )
-            tasks.start_soon(_every, opts.upload_purge_seconds, uploads.purge_expired, "purge")
+            expiry = timedelta(hours=settings.upload_expiry_hours)
+            tasks.start_soon(
+                _every, opts.upload_purge_seconds, partial(uploads.purge_expired, expiry), "purge"
+            )
             try:
                 yield
             finally:
