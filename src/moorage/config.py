@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default: SQLite in the data directory"
     )
+    sqlite_synchronous: Literal["normal", "full"] = Field(
+        "normal",
+        description="normal: commits survive process crashes; full: power loss too, slower",
+    )
     listen: str = Field("127.0.0.1:5000", description="HOST:PORT to serve on")
     public_host: str | None = Field(
         None, description="public registry address, e.g. reg.example.com"

@@ -57,7 +57,7 @@ def build_blobs(settings: Settings) -> BlobStore:
 def build_engine(settings: Settings) -> Engine:
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return create_metadata_engine(settings.effective_database_url)
+    return create_metadata_engine(settings.effective_database_url, settings.sqlite_synchronous)
 
 
 def token_key(settings: Settings) -> bytes:

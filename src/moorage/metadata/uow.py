@@ -8,7 +8,7 @@ a read lock; pysqlite's own transaction handling is switched off so that works.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,25 +18,34 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from moorage.metadata.store import SqlMetadataStore
 
 
-def _sqlite_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
-    dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
-    cursor = dbapi_conn.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "synchronous=FULL",
-        "busy_timeout=30000",
-        "foreign_keys=ON",
-    ):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+def _sqlite_pragmas(synchronous: str) -> Callable[[Any, ConnectionPoolEntry], None]:
+    def connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
+        cursor = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            f"synchronous={synchronous}",
+            "busy_timeout=30000",
+            "foreign_keys=ON",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return connect
 
 
 def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
 
-def create_metadata_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets the pragmas and locking described above."""
+def create_metadata_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
+    """An engine for the URL; SQLite gets the pragmas and locking described above.
+
+    `sqlite_synchronous`: NORMAL (in WAL mode: every commit survives a process crash; the
+    last commits may roll back on power loss) or FULL (an fsync per commit: survives power
+    loss too, at several times the cost of a commit)."""
+    if sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
+        raise ValueError("sqlite_synchronous must be NORMAL or FULL")
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -44,7 +53,7 @@ def create_metadata_engine(url: str) -> Engine:
             pool_size=8,
             max_overflow=32,
         )
-        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous.upper()))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)

@@ -6,5 +6,6 @@ import images from "./tab-images.js";
 import members from "./tab-members.js";
 import protection from "./tab-protection.js";
 import cleanup from "./tab-cleanup.js";
+import webhooks from "./tab-webhooks.js";
 
-export const REGISTRY_TABS = [images, members, protection, cleanup];
+export const REGISTRY_TABS = [images, members, protection, cleanup, webhooks];
