@@ -96,7 +96,7 @@ def create_app(
     authorizer = _authorizer(sign_in, services, settings)
     artifacts = ArtifactService(services.uow)
     pulls = PullRecorder(services.uow)
-    uploads = UploadService(services.uow, services.blobs)
+    uploads = UploadService(services.uow, services.blobs, inline_reads=services.local_metadata)
     ctx = OciContext(
         artifacts=artifacts,
         uploads=uploads,

@@ -173,6 +173,9 @@ class MetadataStore(Protocol):
 
     def get_upload(self, upload_id: str) -> UploadSession | None: ...
 
+    def get_upload_in(self, registry: str, image: str, upload_id: str) -> UploadSession | None:
+        """The upload if it belongs to `registry/image` (one round trip on the push path)."""
+
     def update_upload(
         self, upload_id: str, size: int, driver_state: DriverState, now: datetime
     ) -> None: ...

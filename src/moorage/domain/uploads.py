@@ -79,10 +79,20 @@ async def _hashing(chunks: AsyncIterator[bytes], hasher: Any | None) -> AsyncIte
 
 
 class UploadService:
-    def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        blobs: BlobStore,
+        clock: Clock = utcnow,
+        *,
+        inline_reads: bool = False,
+    ) -> None:
         self._uow = uow
         self._blobs = blobs
         self._clock = clock
+        # Reads of a local SQLite file in WAL mode never wait on writers: cheaper on the
+        # event loop than a thread hop. Writes always go to a thread (they may wait).
+        self._inline_reads = inline_reads
         self._hashers = _LiveHashers()
 
     async def _db(self, fn: Callable[[MetadataStore], T], *, write: bool = False) -> T:
@@ -90,6 +100,8 @@ class UploadService:
             with self._uow(write=write) as store:
                 return fn(store)
 
+        if self._inline_reads and not write:
+            return run()
         return await anyio.to_thread.run_sync(run)
 
     # reading --------------------------------------------------------------------------
@@ -156,9 +168,11 @@ class UploadService:
 
     async def _session(self, repository: str, upload_id: str) -> UploadSession:
         def lookup(store: MetadataStore) -> UploadSession | None:
-            image = existing_image(store, repository)
-            session = store.get_upload(upload_id)
-            return session if session is not None and session.image_id == image.id else None
+            registry, image = split_name(repository)
+            session = store.get_upload_in(registry, image, upload_id)
+            if session is None:
+                existing_image(store, repository)  # NAME_UNKNOWN when the image is missing
+            return session
 
         session = await self._db(lookup) if _plausible_id(upload_id) else None
         if session is None:

@@ -89,6 +89,16 @@ _ROLE_IN_REGISTRY = (
 )
 # Images count and list only while they hold artifacts (their blob links outlive them).
 _HAS_ARTIFACTS = exists().where(t.artifact.c.image_id == t.image.c.id)
+_UPLOAD_IN_IMAGE = (
+    select(t.upload)
+    .join(t.image, t.image.c.id == t.upload.c.image_id)
+    .join(t.registry, t.registry.c.id == t.image.c.registry_id)
+    .where(
+        t.upload.c.id == bindparam("id"),
+        t.registry.c.name == bindparam("registry"),
+        t.image.c.name == bindparam("image"),
+    )
+)
 _MANIFEST_BODY = select(t.artifact.c.manifest).where(t.artifact.c.id == bindparam("id"))
 
 
@@ -325,6 +335,12 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQuerie
 
     def get_upload(self, upload_id: str) -> UploadSession | None:
         row = self.conn.execute(select(t.upload).where(t.upload.c.id == upload_id)).first()
+        return self._upload(row) if row else None
+
+    def get_upload_in(self, registry: str, image: str, upload_id: str) -> UploadSession | None:
+        row = self.conn.execute(
+            _UPLOAD_IN_IMAGE, {"registry": registry, "image": image, "id": upload_id}
+        ).first()
         return self._upload(row) if row else None
 
     def update_upload(
