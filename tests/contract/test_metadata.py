@@ -28,6 +28,7 @@ from moorage.domain.model import (
     Image,
     Member,
     NewArtifact,
+    PageRequest,
     Registry,
     Role,
     UploadSession,
@@ -581,6 +582,25 @@ def test_artifact_parents(uow: SqlUnitOfWork) -> None:
             [first.digest, second.digest]
         )
         assert store.artifact_parents(image.id, lonely.digest) == []
+
+
+def test_artifact_pages_list_an_index_but_not_its_children(uow: SqlUnitOfWork) -> None:
+    amd, arm, single = manifest("amd"), manifest("arm"), manifest("single")
+    index = manifest("index", children=(amd.digest, arm.digest))
+    with uow(write=True) as store:
+        image = new_image(store, "reg", "app")
+        other = new_image(store, "reg", "other")
+        for artifact in (amd, arm, single):
+            push(store, image, artifact)
+        push(store, image, index, "multi")
+        push(store, other, amd)  # not a child in the other image: listed there
+    with uow() as store:
+        page = store.list_artifacts(image.id, PageRequest(page_size=10))
+        assert sorted(a.digest for a in page.items) == sorted([index.digest, single.digest])
+        assert page.total == 2
+        assert [a.digest for a in store.list_artifacts(other.id, PageRequest()).items] == [
+            amd.digest
+        ]
 
 
 def test_referrers_with_and_without_an_artifact_type(uow: SqlUnitOfWork) -> None:

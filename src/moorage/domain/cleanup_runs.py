@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from moorage.domain import cleanup
 from moorage.domain.artifacts import ArtifactService
-from moorage.domain.errors import DomainError, NotFound
+from moorage.domain.errors import Conflict, DomainError, NotFound
 from moorage.domain.model import CleanupCandidateRow, Execution, ExecutionTask, Page, Schedule
 from moorage.domain.policies import cleanup_policy, protection_for
 from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
@@ -29,6 +29,7 @@ from moorage.domain.webhook_events import record_cleanup_event
 log = logging.getLogger("moorage.cleanup")
 KIND = CLEANUP_SCHEDULE
 JOB_KIND = "cleanup_run"
+JOB_TIMEOUT_SECONDS = 6 * 3600
 
 Progress = Callable[[int, int, str], None]
 """(images done, images in all, current image) — for progress bars."""
@@ -101,10 +102,28 @@ class CleanupRunService:
     # starting -------------------------------------------------------------------------
 
     def start(self, registry: str, *, dry_run: bool, enqueue: bool = True) -> Execution:
-        """Record a run and (unless the caller runs it itself) queue it, in one transaction."""
+        """Record a run and (unless the caller runs it itself) queue it, in one transaction.
+
+        A real run is refused (Conflict) while another real run of the registry is queued or
+        running: two would judge the same artifacts at once."""
         with self._uow(write=True) as store:
             found = existing_registry(store, registry)
+            if not dry_run and (active := self._active_real_run(store, found.id)) is not None:
+                raise Conflict(f"cleanup run {active.id} of {registry!r} is still {active.status}")
             return self._create(store, found.id, "manual", dry_run, enqueue)
+
+    def _active_real_run(self, store: MetadataStore, registry_id: int) -> Execution | None:
+        # A run older than the job's time limit is stale (its worker died for good).
+        since = self._clock() - timedelta(seconds=JOB_TIMEOUT_SECONDS)
+        recent, _ = store.list_executions(KIND, registry_id, 0, 50)
+        return next(
+            (
+                e
+                for e in recent
+                if not e.dry_run and e.status in ("queued", "running") and e.created_at > since
+            ),
+            None,
+        )
 
     def _create(
         self, store: MetadataStore, registry_id: int, trigger: str, dry_run: bool, enqueue: bool
@@ -124,8 +143,18 @@ class CleanupRunService:
     def fire_schedule(self, store: MetadataStore, schedule: Schedule, now: datetime) -> None:
         """The scheduler's trigger: a real run of the registry named by the schedule."""
         registry = store.get_registry(schedule.subject)
-        if registry is not None:
-            self._create(store, registry.id, "schedule", False, True)
+        if registry is None:
+            return
+        active = self._active_real_run(store, registry.id)
+        if active is not None:
+            log.warning(
+                "scheduled cleanup of %s skipped: run %d is still %s",
+                schedule.subject,
+                active.id,
+                active.status,
+            )
+            return
+        self._create(store, registry.id, "schedule", False, True)
 
     # running --------------------------------------------------------------------------
 

@@ -35,7 +35,12 @@ def build_catalog(services: Services) -> JobCatalog:
 
     catalog = JobCatalog()
     catalog.register(
-        JobKind(cleanup_runs.JOB_KIND, run_cleanup, max_attempts=3, timeout_seconds=6 * 3600)
+        JobKind(
+            cleanup_runs.JOB_KIND,
+            run_cleanup,
+            max_attempts=3,
+            timeout_seconds=cleanup_runs.JOB_TIMEOUT_SECONDS,
+        )
     )
     catalog.register(
         JobKind(

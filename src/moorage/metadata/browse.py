@@ -85,7 +85,17 @@ class BrowseQueries:
         return Page(items, int(total))
 
     def list_artifacts(self, image_id: int, page: PageRequest) -> Page[ArtifactSummary]:
-        query = select(t.artifact.c.id).where(t.artifact.c.image_id == image_id)
+        # Top-level artifacts only, as in Harbor: an index's children are shown in the
+        # index's detail (its `children`), not as untagged artifacts of their own.
+        parent = t.artifact.alias("parent")
+        listed_by_index = (
+            select(t.artifact_child.c.digest)
+            .join(parent, parent.c.id == t.artifact_child.c.artifact_id)
+            .where(parent.c.image_id == image_id)
+        )
+        query = select(t.artifact.c.id).where(
+            t.artifact.c.image_id == image_id, t.artifact.c.digest.not_in(listed_by_index)
+        )
         if page.search:  # a digest prefix or a tag
             like = _like(page.search)
             tagged = select(t.tag.c.artifact_id).where(

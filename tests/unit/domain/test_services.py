@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from moorage.domain.artifacts import ArtifactService, PullRecorder
+from moorage.domain.cleanup_runs import CleanupRunService
 from moorage.domain.errors import (
     BlobNotFound,
     Conflict,
@@ -573,3 +574,16 @@ async def test_the_artifact_pull_time_is_its_latest_pull_within_a_batch(env: Env
     assert tag.pulled_at == T0 + timedelta(seconds=10)
     assert artifact is not None
     assert artifact.pulled_at == T0 + timedelta(seconds=20)
+
+
+# --- cleanup runs ----------------------------------------------------------------------------
+
+
+def test_a_second_real_cleanup_run_waits_for_the_first(env: Env) -> None:
+    runs = CleanupRunService(env.uow, env.artifacts, env.clock)
+    first = runs.start("reg", dry_run=False)
+    with pytest.raises(Conflict, match=f"cleanup run {first.id} of 'reg' is still queued"):
+        runs.start("reg", dry_run=False)
+    assert runs.start("reg", dry_run=True).dry_run  # test runs delete nothing: always allowed
+    assert runs.run(first.id).status == "succeeded"
+    assert runs.start("reg", dry_run=False).id > first.id
