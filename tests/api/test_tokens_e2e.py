@@ -163,6 +163,27 @@ def test_wrong_credentials_on_the_token_endpoint(
     expect_error(manifest_with(live_server, anonymous["token"], pushed), 401, "UNAUTHORIZED")
 
 
+def test_the_oauth2_password_grant_gives_a_token_too(
+    live_server: ServerProcess, admin: Account, pushed: Pushed
+) -> None:
+    """containerd-based clients POST a form (grant_type=password) instead of a Basic GET."""
+    form = {
+        "grant_type": "password",
+        "username": admin.username,
+        "password": admin.password,
+        "service": "moorage",
+        "scope": scope_of(pushed),
+    }
+    token = expect_json(httpx.post(f"{live_server.url}/auth/token", data=form))["token"]
+    assert manifest_with(live_server, token, pushed).status_code == 200
+    malformed = httpx.post(
+        f"{live_server.url}/auth/token",
+        content=b"\xff\xfe%%%",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert malformed.status_code < 500, describe(malformed)
+
+
 def test_repeated_failed_sign_ins_from_one_address_slow_down(live_server: ServerProcess) -> None:
     source = isolated_address()
     timings = []

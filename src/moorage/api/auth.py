@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from moorage.api.oci.errors import OciError, error_response
+from moorage.api.oci.errors import OciError, error_response, to_response
 from moorage.api.tokens import ResourceGrant, TokenError, TokenSigner
 from moorage.domain.access import Action, Identity, parse_actions
 from moorage.domain.errors import RegistryNotFound
@@ -189,7 +189,10 @@ class TokenAuthorizer:
     # /auth/token -------------------------------------------------------------------------
 
     async def token_endpoint(self, request: Request) -> Response:
-        creds, scopes = await self._token_request(request)
+        try:
+            creds, scopes = await self._token_request(request)
+        except OciError as exc:
+            return to_response(exc)
         identity = None
         if creds is not None:
             identity = await self.sign_in(request, *creds)
@@ -209,8 +212,13 @@ class TokenAuthorizer:
         """Credentials and scopes from a GET (Basic auth) or an OAuth2 password-grant POST."""
         scopes = [s for value in request.query_params.getlist("scope") for s in value.split(" ")]
         creds = basic_credentials(request.headers.get("authorization"))
-        if request.method == "POST":
-            form = await request.form()
+        if request.method == "POST" and request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            try:
+                form = await request.form()
+            except Exception:  # a malformed body is the client's
+                raise OciError(oci.UNSUPPORTED, "malformed form body", status=400) from None
             scopes += list(str(form.get("scope", "")).split(" "))
             if form.get("grant_type") == "password" and form.get("username"):
                 creds = (str(form.get("username")), str(form.get("password", "")))
