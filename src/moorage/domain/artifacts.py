@@ -366,10 +366,13 @@ class ArtifactService:
     ) -> None:
         doomed = {str(d) for d in digests}
         policies = protection_for(store, image.registry_id)
-        for digest in sorted(doomed):
-            artifact = store.get_artifact(image.id, digest)
-            if artifact is None:
-                raise ManifestNotFound(image.repository, digest)
+        found = {digest: store.get_artifact(image.id, digest) for digest in doomed}
+        missing = sorted(d for d, a in found.items() if a is None)
+        if missing:
+            raise ManifestNotFound(image.repository, missing[0])
+        # In id order: every writer locks artifact rows in one order (no deadlocks).
+        for artifact in sorted((a for a in found.values() if a is not None), key=lambda a: a.id):
+            digest = artifact.digest
             parents = set(store.artifact_parents(image.id, digest)) - doomed
             if parents:
                 raise Conflict(

@@ -85,6 +85,11 @@ class Unsupported(DomainError):
     pass
 
 
+class Busy(DomainError):
+    """The metadata store gave up on a transaction that a retry may pass (a deadlock, a
+    serialization failure); never the caller's fault."""
+
+
 class StorageFailure(DomainError):
     """The blob store failed; never the caller's fault."""
 

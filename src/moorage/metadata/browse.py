@@ -199,5 +199,9 @@ class BrowseQueries:
         return Page(items, int(total))
 
     def image_artifact_ids(self, image_id: int) -> list[int]:
-        query = select(t.artifact.c.id).where(t.artifact.c.image_id == image_id)
+        query = (
+            select(t.artifact.c.id)
+            .where(t.artifact.c.image_id == image_id)
+            .order_by(t.artifact.c.id)
+        )
         return list(self.conn.execute(query).scalars())

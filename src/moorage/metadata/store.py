@@ -474,6 +474,10 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQuerie
         return bool(result.rowcount)
 
     def delete_artifact(self, artifact_id: int) -> None:
+        if self._postgres:  # the artifact row first, then its tags: see record_pulls
+            self.conn.execute(
+                select(t.artifact.c.id).where(t.artifact.c.id == artifact_id).with_for_update()
+            )
         for table in (t.tag, t.artifact_blob, t.artifact_child):
             self.conn.execute(delete(table).where(table.c.artifact_id == artifact_id))
         self.conn.execute(delete(t.artifact).where(t.artifact.c.id == artifact_id))
@@ -533,20 +537,23 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQuerie
 
     def record_pulls(self, pulls: Sequence[PullRecord]) -> None:
         # Never move a pull time backwards: batches from several nodes arrive in any order.
-        for pull in pulls:
+        # Rows are locked in one order everywhere (artifacts by id, then their tags), the
+        # order deletes take them in, so a flush and a delete cannot deadlock.
+        for pull in sorted(pulls, key=lambda p: (p.artifact_id, p.at)):
             self.conn.execute(
                 update(t.artifact)
                 .where(t.artifact.c.id == pull.artifact_id)
                 .where(_earlier(t.artifact.c.pulled_at, pull.at))
                 .values(pulled_at=pull.at)
             )
-            if pull.tag is not None:
-                self.conn.execute(
-                    update(t.tag)
-                    .where(t.tag.c.image_id == pull.image_id, t.tag.c.name == pull.tag)
-                    .where(_earlier(t.tag.c.pulled_at, pull.at))
-                    .values(pulled_at=pull.at)
-                )
+        tagged = sorted((p for p in pulls if p.tag), key=lambda p: (p.artifact_id, p.tag, p.at))
+        for pull in tagged:
+            self.conn.execute(
+                update(t.tag)
+                .where(t.tag.c.image_id == pull.image_id, t.tag.c.name == pull.tag)
+                .where(_earlier(t.tag.c.pulled_at, pull.at))
+                .values(pulled_at=pull.at)
+            )
 
     # users ----------------------------------------------------------------------------
 

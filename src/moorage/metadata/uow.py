@@ -13,9 +13,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from moorage.domain.errors import Busy
 from moorage.metadata.store import SqlMetadataStore
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction may be retried.
+_RETRYABLE = frozenset({"40P01", "40001"})
 
 
 def _sqlite_pragmas(synchronous: str) -> Callable[[Any, ConnectionPoolEntry], None]:
@@ -81,7 +86,12 @@ class SqlUnitOfWork:
             yield from self._transaction(write)
 
     def _transaction(self, write: bool) -> Iterator[SqlMetadataStore]:
-        with self.engine.connect() as conn:
-            conn.info["write"] = write
-            with conn.begin():
-                yield SqlMetadataStore(conn)
+        try:
+            with self.engine.connect() as conn:
+                conn.info["write"] = write
+                with conn.begin():
+                    yield SqlMetadataStore(conn)
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
+                raise Busy(f"the database gave up a transaction: {exc.orig}") from exc
+            raise

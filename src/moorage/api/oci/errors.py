@@ -82,6 +82,11 @@ def to_response(exc: Exception) -> JSONResponse:
     for cls, code, status in _DOMAIN_CODES:
         if isinstance(exc, cls):
             return error_response(code, str(exc), status=status)
+    if isinstance(exc, d.Busy):
+        log.warning("database busy: %s", exc)
+        return error_response(
+            oci.TOO_MANY_REQUESTS, "busy, retry shortly", status=503, headers={"Retry-After": "1"}
+        )
     if isinstance(exc, d.StorageFailure):
         log.error("storage failure", exc_info=exc)
         return error_response(oci.UNSUPPORTED, "storage failure", status=503)

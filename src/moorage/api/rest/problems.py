@@ -61,6 +61,15 @@ def _domain_error(request: Request, exc: Exception) -> Response:
     for cls, status, kind in _STATUS:
         if isinstance(exc, cls):
             return problem(status, kind, str(exc), instance=request.url.path)
+    if isinstance(exc, d.Busy):
+        log.warning("database busy: %s", exc)
+        return problem(
+            503,
+            "busy",
+            "busy, retry shortly",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, d.StorageFailure):
         log.error("storage failure", exc_info=exc)
         return problem(503, "storage-unavailable", "storage failure", instance=request.url.path)
