@@ -316,7 +316,7 @@ def test_list_artifacts_with_sorting_and_search(
     assert_fields(item, ARTIFACT_FIELDS)
     assert item["media_type"] == OCI_MANIFEST
     assert item["artifact_type"] == OCI_CONFIG  # no artifactType: the config's media type
-    assert item["platforms"] == []
+    assert item["platforms"] == ["linux/amd64"]  # read from the image config at push
     assert item["tags"] == ["v1"]
     assert item["pulled_at"] is None
     assert item["size"] >= len(small.manifest) + 64

@@ -123,8 +123,12 @@ def _platform(desc: manifests.Descriptor) -> str | None:
     return "/".join(str(p) for p in parts if p)
 
 
-def _new_artifact(body: bytes, digest: Digest, parsed: manifests.ParsedManifest) -> NewArtifact:
+def _new_artifact(
+    body: bytes, digest: Digest, parsed: manifests.ParsedManifest, platform: str | None
+) -> NewArtifact:
     platforms = tuple(p for p in (_platform(c) for c in parsed.children) if p)
+    if platform and not parsed.is_index:
+        platforms = (platform,)
     return NewArtifact(
         digest=str(digest),
         media_type=parsed.media_type,
@@ -153,9 +157,11 @@ class ArtifactService:
         content_type: str,
         body: bytes,
         operator: str | None = None,
+        platform: str | None = None,
     ) -> PushedManifest:
         """Validate and store a manifest, then point the tag (if any) at it; the push event
-        is recorded in the same transaction."""
+        is recorded in the same transaction. `platform` is an image's `os/arch` as its
+        config says (see `config_to_read`)."""
         try:
             parsed = manifests.parse(body, content_type)
         except manifests.ManifestError as exc:
@@ -169,7 +175,7 @@ class ArtifactService:
         else:
             tag = check_tag(reference)
             digest = Digest.of(body)
-        artifact = _new_artifact(body, digest, parsed)
+        artifact = _new_artifact(body, digest, parsed, platform)
         now = self._clock()
         with self._uow(write=True) as store:
             image = image_for_push(store, repository, now)
@@ -188,6 +194,15 @@ class ArtifactService:
             self._event(store, image, EventType.PUSH_ARTIFACT, artifact.digest, tags, operator)
         self._cache.put(artifact.digest, body)
         return PushedManifest(artifact.digest, artifact.subject_digest)
+
+    @staticmethod
+    def config_to_read(body: bytes, content_type: str) -> str | None:
+        """The digest of the image config whose platform a push should record, if any."""
+        try:
+            config = manifests.image_config(manifests.parse(body, content_type))
+        except manifests.ManifestError:
+            return None  # put_manifest will say what is wrong
+        return str(config.digest) if config else None
 
     @staticmethod
     def _check_references(store: MetadataStore, image_id: int, artifact: NewArtifact) -> None:

@@ -118,6 +118,22 @@ class UploadService:
             raise BlobNotFound(digest)
         return blob
 
+    async def read_small(self, repository: str, digest: str, limit: int) -> bytes | None:
+        """A small blob the image may read (an image config), or None."""
+        try:
+            blob = await self.stat_blob(repository, digest)
+        except DomainError:
+            return None
+        if blob.size > limit:
+            return None
+        data = bytearray()
+        try:
+            async for chunk in self._blobs.read(blob_key(Digest.parse(digest)), 0, blob.size):
+                data += chunk
+        except (KeyError, OSError, DomainError):
+            return None
+        return bytes(data)
+
     def blob_store(self) -> BlobStore:
         return self._blobs
 

@@ -161,3 +161,31 @@ def parse(body: bytes, content_type: str) -> ParsedManifest:
         artifact_type=artifact_type,
         annotations=annotations,
     )
+
+
+IMAGE_CONFIGS = frozenset(
+    {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
+)
+MAX_CONFIG_BYTES = 64 * 1024  # image configs are a few KiB; larger ones are not read
+
+
+def image_config(parsed: ParsedManifest) -> Descriptor | None:
+    """The config of an image manifest worth reading for its platform, if any."""
+    config = parsed.config
+    if config is None or parsed.is_index or config.media_type not in IMAGE_CONFIGS:
+        return None
+    return config if config.size <= MAX_CONFIG_BYTES else None
+
+
+def platform_of_config(data: bytes) -> str | None:
+    """`os/architecture[/variant]` from an image config, or None when it says nothing."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    parts = [doc.get("os"), doc.get("architecture"), doc.get("variant")]
+    if not all(isinstance(p, str) for p in parts[:2]):
+        return None
+    return "/".join(p for p in parts if isinstance(p, str) and p)

@@ -7,7 +7,14 @@ import pytest
 
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
-from moorage.oci.manifests import MAX_MANIFEST_BYTES, ManifestError, parse
+from moorage.oci.manifests import (
+    MAX_CONFIG_BYTES,
+    MAX_MANIFEST_BYTES,
+    ManifestError,
+    image_config,
+    parse,
+    platform_of_config,
+)
 
 CONFIG = {
     "mediaType": "application/vnd.oci.image.config.v1+json",
@@ -95,3 +102,26 @@ def test_index_with_platforms_and_subject() -> None:
 def test_refused(raw: bytes, content_type: str, reason: str) -> None:
     with pytest.raises(ManifestError, match=reason):
         parse(raw, content_type)
+
+
+@pytest.mark.parametrize(
+    ("config", "platform"),
+    [
+        ({"os": "linux", "architecture": "amd64"}, "linux/amd64"),
+        ({"os": "linux", "architecture": "arm64", "variant": "v8"}, "linux/arm64/v8"),
+        ({"os": "linux"}, None),
+        ({"architecture": 7, "os": "linux"}, None),
+        ([], None),
+    ],
+)
+def test_platform_of_an_image_config(config: object, platform: str | None) -> None:
+    assert platform_of_config(json.dumps(config).encode()) == platform
+    assert platform_of_config(b"\xff not json") is None
+
+
+def test_only_small_image_configs_are_read() -> None:
+    assert image_config(parse(body(manifest()), mt.OCI_MANIFEST)) is not None
+    big = {**CONFIG, "size": MAX_CONFIG_BYTES + 1}
+    assert image_config(parse(body(manifest(config=big)), mt.OCI_MANIFEST)) is None
+    helm = {**CONFIG, "mediaType": "application/vnd.cncf.helm.config.v1+json"}
+    assert image_config(parse(body(manifest(config=helm)), mt.OCI_MANIFEST)) is None

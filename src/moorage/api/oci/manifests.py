@@ -10,7 +10,7 @@ from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
 from moorage.domain.artifacts import is_digest
 from moorage.oci import errors as oci
-from moorage.oci.manifests import MAX_MANIFEST_BYTES
+from moorage.oci.manifests import MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, platform_of_config
 
 
 def _operator(request: Request) -> str | None:
@@ -62,11 +62,26 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+async def _platform(ctx: OciContext, name: str, body: bytes, content_type: str) -> str | None:
+    """An image's `os/arch[/variant]` from its config blob, so lists can show it."""
+    config = ctx.artifacts.config_to_read(body, content_type)
+    if config is None:
+        return None
+    data = await ctx.uploads.read_small(name, config, MAX_CONFIG_BYTES)
+    return platform_of_config(data) if data else None
+
+
 async def put(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
     body = await _read_capped(request, MAX_MANIFEST_BYTES)
     content_type = request.headers.get("content-type", "")
     pushed = await run_in_threadpool(
-        ctx.artifacts.put_manifest, name, reference, content_type, body, _operator(request)
+        ctx.artifacts.put_manifest,
+        name,
+        reference,
+        content_type,
+        body,
+        _operator(request),
+        await _platform(ctx, name, body, content_type),
     )
     headers = {
         "Location": f"/v2/{name}/manifests/{pushed.digest}",
