@@ -62,6 +62,14 @@ def parse_digest(value: str) -> Digest:
         raise InvalidDigest(str(exc)) from None
 
 
+def parse_manifest(body: bytes, content_type: str) -> manifests.ParsedManifest:
+    """Parse a manifest body; InvalidManifest says why it cannot be accepted."""
+    try:
+        return manifests.parse(body, content_type)
+    except manifests.ManifestError as exc:
+        raise InvalidManifest(str(exc)) from None
+
+
 def is_digest(reference: str) -> bool:
     return ":" in reference
 
@@ -158,14 +166,12 @@ class ArtifactService:
         body: bytes,
         operator: str | None = None,
         platform: str | None = None,
+        parsed: manifests.ParsedManifest | None = None,
     ) -> PushedManifest:
         """Validate and store a manifest, then point the tag (if any) at it; the push event
         is recorded in the same transaction. `platform` is an image's `os/arch` as its
         config says (see `config_to_read`)."""
-        try:
-            parsed = manifests.parse(body, content_type)
-        except manifests.ManifestError as exc:
-            raise InvalidManifest(str(exc)) from None
+        parsed = parse_manifest(body, content_type)
         if is_digest(reference):
             expected = parse_digest(reference)
             digest = Digest.of(body, expected.algorithm)
@@ -196,12 +202,9 @@ class ArtifactService:
         return PushedManifest(artifact.digest, artifact.subject_digest)
 
     @staticmethod
-    def config_to_read(body: bytes, content_type: str) -> str | None:
+    def config_to_read(parsed: manifests.ParsedManifest) -> str | None:
         """The digest of the image config whose platform a push should record, if any."""
-        try:
-            config = manifests.image_config(manifests.parse(body, content_type))
-        except manifests.ManifestError:
-            return None  # put_manifest will say what is wrong
+        config = manifests.image_config(parsed)
         return str(config.digest) if config else None
 
     @staticmethod

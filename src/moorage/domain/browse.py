@@ -13,7 +13,6 @@ from moorage.domain.model import (
     ImageSummary,
     Page,
     PageRequest,
-    RegistryUsage,
     Tag,
 )
 from moorage.domain.policies import protection_for
@@ -75,14 +74,6 @@ def _flag_artifact(
 class BrowseService:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
-
-    def registry(self, name: str) -> RegistryUsage:
-        with self._uow() as store:
-            registry = existing_registry(store, name)
-            for usage in store.list_registries():
-                if usage.registry.id == registry.id:
-                    return usage
-        raise AssertionError("unreachable")
 
     def images(self, registry: str, page: PageRequest) -> Page[ImageSummary]:
         check_page(page, IMAGE_SORTS)

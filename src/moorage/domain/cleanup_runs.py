@@ -172,10 +172,8 @@ class CleanupRunService:
             policies = [cleanup_policy(r) for r in store.cleanup_policies(registry_id)]
             protection = protection_for(store, registry_id)
             rows = store.cleanup_candidates(registry_id)
-            registry = next(
-                (u.registry.name for u in store.list_registries() if u.registry.id == registry_id),
-                None,
-            )
+            usage = store.registry_usage(registry_id)
+            registry = usage.registry.name if usage else None
         try:
             assert registry is not None
             counts = self._carry_out(execution, registry, rows, policies, protection, progress)

@@ -131,6 +131,9 @@ class MetadataStore(Protocol):
     def list_registries(self) -> list[RegistryUsage]:
         """Every registry with its image count and stored bytes (distinct blobs linked)."""
 
+    def registry_usage(self, registry_id: int) -> RegistryUsage | None:
+        """One registry with its image count and stored bytes."""
+
     def delete_registry(self, registry_id: int) -> None:
         """Delete a registry with its images, artifacts, tags, links and uploads."""
 

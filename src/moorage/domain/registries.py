@@ -40,12 +40,11 @@ class RegistryService:
             return store.list_registries()
 
     def get(self, name: str) -> RegistryUsage:
-        for usage in self.list():
-            if usage.registry.name == name:
-                return usage
+        """One registry with its usage; RegistryNotFound when it does not exist."""
         with self._uow() as store:
-            existing_registry(store, name)  # raises RegistryNotFound
-        raise AssertionError("unreachable")
+            usage = store.registry_usage(existing_registry(store, name).id)
+        assert usage is not None  # it exists in this transaction
+        return usage
 
     def delete(self, name: str, *, force: bool = False) -> None:
         """Delete a registry; one that still holds images needs `force`."""

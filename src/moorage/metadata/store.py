@@ -151,6 +151,13 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQuerie
         return Registry(row.id, row.name, row.created_at, row.project) if row else None
 
     def list_registries(self) -> list[RegistryUsage]:
+        return self._registry_usages(None)
+
+    def registry_usage(self, registry_id: int) -> RegistryUsage | None:
+        found = self._registry_usages(registry_id)
+        return found[0] if found else None
+
+    def _registry_usages(self, registry_id: int | None) -> list[RegistryUsage]:
         images = (
             select(t.image.c.registry_id, func.count().label("n"))
             .where(_HAS_ARTIFACTS)
@@ -169,13 +176,16 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQuerie
             .group_by(linked.c.registry_id)
             .subquery()
         )
-        rows = self.conn.execute(
+        query = (
             select(t.registry, t.project.c.name.label("project"), images.c.n, blob_bytes.c.bytes)
             .join(t.project, t.project.c.id == t.registry.c.project_id)
             .outerjoin(images, images.c.registry_id == t.registry.c.id)
             .outerjoin(blob_bytes, blob_bytes.c.registry_id == t.registry.c.id)
             .order_by(t.registry.c.name)
         )
+        if registry_id is not None:
+            query = query.where(t.registry.c.id == registry_id)
+        rows = self.conn.execute(query)
         return [
             RegistryUsage(
                 Registry(r.id, r.name, r.created_at, r.project), int(r.n or 0), int(r.bytes or 0)

@@ -8,9 +8,14 @@ from starlette.responses import Response
 
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
-from moorage.domain.artifacts import is_digest
+from moorage.domain.artifacts import is_digest, parse_manifest
 from moorage.oci import errors as oci
-from moorage.oci.manifests import MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, platform_of_config
+from moorage.oci.manifests import (
+    MAX_CONFIG_BYTES,
+    MAX_MANIFEST_BYTES,
+    ParsedManifest,
+    platform_of_config,
+)
 
 
 def _operator(request: Request) -> str | None:
@@ -62,9 +67,9 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _platform(ctx: OciContext, name: str, body: bytes, content_type: str) -> str | None:
+async def _platform(ctx: OciContext, name: str, parsed: ParsedManifest) -> str | None:
     """An image's `os/arch[/variant]` from its config blob, so lists can show it."""
-    config = ctx.artifacts.config_to_read(body, content_type)
+    config = ctx.artifacts.config_to_read(parsed)
     if config is None:
         return None
     data = await ctx.uploads.read_small(name, config, MAX_CONFIG_BYTES)
@@ -74,6 +79,7 @@ async def _platform(ctx: OciContext, name: str, body: bytes, content_type: str) 
 async def put(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
     body = await _read_capped(request, MAX_MANIFEST_BYTES)
     content_type = request.headers.get("content-type", "")
+    parsed = await run_in_threadpool(parse_manifest, body, content_type)  # up to 4 MiB of JSON
     pushed = await run_in_threadpool(
         ctx.artifacts.put_manifest,
         name,
@@ -81,7 +87,8 @@ async def put(ctx: OciContext, request: Request, name: str, reference: str) -> R
         content_type,
         body,
         _operator(request),
-        await _platform(ctx, name, body, content_type),
+        await _platform(ctx, name, parsed),
+        parsed,
     )
     headers = {
         "Location": f"/v2/{name}/manifests/{pushed.digest}",

@@ -177,9 +177,7 @@ async def list_tags(
 ) -> PageOut[TagOut]:
     """Tags of one artifact; `q` searches; sort by `name`, `pushed_at` or `pulled_at`."""
     await security.require(caller, registry, Action.PULL)
-    page = await run_in_threadpool(services.browse.tags, f"{registry}/{image}", reference, paging)
-    items = [_tag(t) for t in page.items]
-    return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
+    return await _tag_page(services, f"{registry}/{image}", reference, paging)
 
 
 @router.get("/{image}/tags", name="list_image_tags", response_model=PageOut[TagOut])
@@ -193,7 +191,13 @@ async def list_image_tags(
 ) -> PageOut[TagOut]:
     """Every tag of an image, paged (fast even with 100,000 tags)."""
     await security.require(caller, registry, Action.PULL)
-    page = await run_in_threadpool(services.browse.tags, f"{registry}/{image}", None, paging)
+    return await _tag_page(services, f"{registry}/{image}", None, paging)
+
+
+async def _tag_page(
+    services: Services, repository: str, reference: str | None, paging: PageRequest
+) -> PageOut[TagOut]:
+    page = await run_in_threadpool(services.browse.tags, repository, reference, paging)
     items = [_tag(t) for t in page.items]
     return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
 

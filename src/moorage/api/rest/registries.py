@@ -68,7 +68,7 @@ async def get_registry(
     registry: str, request: Request, services: Services, security: Security, caller: Caller
 ) -> RegistryOut:
     await security.require(caller, registry, Action.PULL)
-    usage = await run_in_threadpool(services.browse.registry, registry)
+    usage = await run_in_threadpool(services.registries.get, registry)
     return registry_out(usage, services, request)
 
 
