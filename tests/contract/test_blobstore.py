@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import boto3
 import httpx
 import pytest
 
-from moorage.domain.errors import StorageFailure
+from moorage.domain.errors import StorageFailure, UploadLocked
 from moorage.domain.ports import BlobStore, DriverState
 from moorage.oci.digest import Digest
 from moorage.storage.drivers import build_blob_store
@@ -362,6 +363,17 @@ async def test_commit_to_an_existing_key_keeps_one_blob(store: BlobStore) -> Non
     assert [k async for k in store.walk("")] == [key]
 
 
+async def test_commit_replaces_wrong_bytes_under_its_key(store: BlobStore) -> None:
+    # The caller commits verified bytes only: whatever the key held before (a crash's
+    # leftover, bytes found not to match) is replaced, never kept.
+    content = data(PART + 5, 15)
+    key = key_of(content)
+    await store.commit(await upload(store, b"wrong bytes under the digest"), key)
+    await store.commit(await upload(store, content), key)
+    assert await collect(store.read(key)) == content
+    assert [k async for k in store.walk("")] == [key]
+
+
 async def test_commit_of_an_unknown_upload_fails(store: BlobStore) -> None:
     state = await upload(store, b"abc")
     await store.abort(state)
@@ -577,3 +589,31 @@ async def test_s3_upload_survives_a_smaller_part_size(moto_server: MotoServer) -
     key = key_of(head + rest)
     await store.commit(state, key)
     assert await collect(store.read(key)) == head + rest
+
+
+async def test_filesystem_refuses_a_second_writer_while_one_appends(tmp_path: Path) -> None:
+    """Behind the metadata store's claim, the file lock makes interleaved writes impossible."""
+    store = build_blob_store("filesystem", {"root": tmp_path / "blobs"})
+    state = await store.begin_upload()
+    first_started, release_first = anyio.Event(), anyio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"first "
+        first_started.set()
+        await release_first.wait()
+        yield b"writer"
+
+    written: list[DriverState] = []
+
+    async def first_writer() -> None:
+        written.append((await store.append(state, slow_body()))[1])
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(first_writer)
+        await first_started.wait()
+        with pytest.raises(UploadLocked):
+            await store.append(state, chunks(b"second writer"))
+        with pytest.raises(UploadLocked):  # nor may it be sealed into a blob meanwhile
+            await store.commit(state, key_of(b"second writer"))
+        release_first.set()
+    assert await collect(store.read_upload(written[0])) == b"first writer"

@@ -346,6 +346,26 @@ def test_add_blob_is_idempotent(uow: SqlUnitOfWork) -> None:
         assert store.get_blob(digest("other")) is None
 
 
+def test_a_quarantined_blob_is_not_served_until_verified_bytes_replace_it(
+    uow: SqlUnitOfWork,
+) -> None:
+    layer = digest("layer")
+    with uow(write=True) as store:
+        image = new_image(store)
+        store.add_blob(layer, 42, T0)
+        store.link_blob(image.id, layer, T0)
+        assert store.quarantine_blob(layer) is True
+        assert store.quarantine_blob(layer) is False  # already quarantined
+    with uow(write=True) as store:
+        assert store.get_blob(layer) is None
+        assert store.get_linked_blob(image.id, layer) is None
+        assert store.linked_digests(image.id, [layer]) == set()
+        store.add_blob(layer, 42, T1)  # a verified push of the same digest
+    with uow() as store:
+        assert store.get_linked_blob(image.id, layer) == Blob(layer, 42, T0)
+        assert store.linked_digests(image.id, [layer]) == {layer}
+
+
 def test_link_and_unlink_blobs(uow: SqlUnitOfWork) -> None:
     layer, config, unknown = digest("layer"), digest("config"), digest("unknown")
     with uow(write=True) as store:
@@ -385,13 +405,56 @@ def test_upload_lifecycle(uow: SqlUnitOfWork) -> None:
         assert store.get_upload(upload_id) == session
         assert store.get_upload("f" * 32) is None
         state = {"upload_id": upload_id, "size": 7, "parts": [{"n": 1, "etag": "x"}]}
-        store.update_upload(upload_id, 7, state, T1)
+        assert store.claim_upload(upload_id, 0, "w1", T1, T0)
+        assert store.release_upload(upload_id, "w1", 7, state, T1)
     with uow(write=True) as store:
         assert store.get_upload(upload_id) == UploadSession(upload_id, image.id, 7, state, T0, T1)
-        store.delete_upload(upload_id)
-        store.delete_upload(upload_id)  # deleting a missing upload is not an error
+        assert store.delete_upload(upload_id)
+        assert not store.delete_upload(upload_id)  # deleting a missing upload is no error
     with uow() as store:
         assert store.get_upload(upload_id) is None
+
+
+def test_an_upload_has_one_writer_at_a_time(uow: SqlUnitOfWork) -> None:
+    upload_id = "0123456789abcdef" * 2
+    lease = timedelta(minutes=2)
+    with uow(write=True) as store:
+        store.create_upload(upload_session(new_image(store), upload_id, T0))
+    with uow(write=True) as store:
+        assert store.claim_upload(upload_id, 0, "first", T1, T1 - lease)
+        # A second writer is refused while the claim is held, whatever size it expects.
+        assert not store.claim_upload(upload_id, 0, "second", T1, T1 - lease)
+        assert store.get_upload(upload_id).writer == "first"  # type: ignore[union-attr]
+        # Only the claimant renews or releases it.
+        assert not store.renew_upload_claim(upload_id, "second", T1)
+        assert not store.release_upload(upload_id, "second", 9, {"size": 9}, T1)
+        assert store.renew_upload_claim(upload_id, "first", T1 + timedelta(minutes=1))
+        assert store.release_upload(upload_id, "first", 4, {"size": 4}, T1)
+    with uow(write=True) as store:
+        # Released at size 4: a claim that expects another size is refused.
+        assert not store.claim_upload(upload_id, 0, "second", T1, T1 - lease)
+        assert store.claim_upload(upload_id, 4, "second", T1, T1 - lease)
+        # A failed write releases without recording anything.
+        assert store.release_upload(upload_id, "second", None, None, T1)
+        session = store.get_upload(upload_id)
+        assert session is not None
+        assert (session.size, session.driver_state, session.writer) == (4, {"size": 4}, None)
+
+
+def test_an_abandoned_claim_lapses_after_the_lease(uow: SqlUnitOfWork) -> None:
+    upload_id = "0123456789abcdef" * 2
+    lease = timedelta(minutes=2)
+    with uow(write=True) as store:
+        store.create_upload(upload_session(new_image(store), upload_id, T0))
+        assert store.claim_upload(upload_id, 0, "dead", T0, T0 - lease)
+    later = T0 + lease + timedelta(seconds=1)
+    with uow(write=True) as store:
+        assert store.claim_upload(upload_id, 0, "alive", later, later - lease)
+        # The dead writer can neither renew nor record anything any more.
+        assert not store.renew_upload_claim(upload_id, "dead", later)
+        assert not store.release_upload(upload_id, "dead", 10, {"size": 10}, later)
+        assert not store.delete_upload(upload_id, "dead")
+        assert store.delete_upload(upload_id, "alive")
 
 
 def test_expired_uploads(uow: SqlUnitOfWork) -> None:
@@ -400,7 +463,9 @@ def test_expired_uploads(uow: SqlUnitOfWork) -> None:
         image = new_image(store)
         for n, upload_id in enumerate(ids):
             store.create_upload(upload_session(image, upload_id, T0 + timedelta(hours=n)))
-        store.update_upload(ids[0], 5, {"upload_id": ids[0], "size": 5}, T0 + timedelta(hours=5))
+        later_still = T0 + timedelta(hours=5)
+        assert store.claim_upload(ids[0], 0, "w", later_still, T0)
+        assert store.release_upload(ids[0], "w", 5, {"upload_id": ids[0], "size": 5}, later_still)
     with uow() as store:
         before = T0 + timedelta(hours=2)
         assert {s.id for s in store.expired_uploads(before, 10)} == {ids[1]}

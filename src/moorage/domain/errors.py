@@ -73,6 +73,27 @@ class RangeInvalid(InvalidInput):
         self.offset = offset
 
 
+class UploadBusy(RangeInvalid):
+    """Another request is writing to the upload: one writer at a time."""
+
+    def __init__(self, upload_id: str, offset: int) -> None:
+        super().__init__(
+            f"upload {upload_id[:64]!r} is being written by another request; it holds "
+            f"{offset} bytes",
+            offset,
+        )
+
+
+class UploadClaimLost(InvalidInput):
+    """The upload was cancelled, expired or taken over while this request wrote to it."""
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(
+            f"upload {upload_id[:64]!r} was cancelled or taken over while this request wrote "
+            "to it; what this request sent was not recorded"
+        )
+
+
 class TooLarge(InvalidInput):
     pass
 
@@ -92,6 +113,11 @@ class Busy(DomainError):
 
 class StorageFailure(DomainError):
     """The blob store failed; never the caller's fault."""
+
+
+class UploadLocked(StorageFailure):
+    """The blob store found the upload's bytes held by another writer (a second line of
+    defence behind the claim in the metadata store)."""
 
 
 class Protected(DomainError):

@@ -114,6 +114,8 @@ class UploadSession:
     driver_state: DriverState
     started_at: datetime
     updated_at: datetime
+    writer: str | None = None
+    """The claim token of the request writing to it now, or None."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,7 +106,11 @@ class BlobStore(Protocol):
         """
 
     async def commit(self, state: DriverState, key: str) -> None:
-        """Make the upload visible under key, atomically: readers see all of it or nothing."""
+        """Make the upload visible under key, atomically: readers see all of it or nothing.
+
+        The caller commits verified bytes only, so they replace whatever the key held (a
+        crash's leftover, or bytes found not to match their digest). A retried commit of an
+        upload that already succeeded succeeds too."""
 
     async def abort(self, state: DriverState) -> None:
         """Throw an unfinished upload away; idempotent."""
@@ -155,13 +159,19 @@ class MetadataStore(Protocol):
     def delete_image_if_empty(self, image_id: int) -> bool: ...
 
     # blobs
-    def get_blob(self, digest: str) -> Blob | None: ...
-
     def get_linked_blob(self, image_id: int, digest: str) -> Blob | None:
         """The blob if this image may read it (pushed or mounted here)."""
 
+    def get_blob(self, digest: str) -> Blob | None:
+        """The blob unless it is unknown or quarantined."""
+
     def add_blob(self, digest: str, size: int, now: datetime) -> None:
-        """Record a committed blob; a no-op when it is already known."""
+        """Record a committed, verified blob: a no-op when it is already known and live; a
+        quarantined one becomes live again (its bytes were just replaced)."""
+
+    def quarantine_blob(self, digest: str) -> bool:
+        """Stop serving a blob whose stored bytes do not hash to its digest; False when it
+        was not live."""
 
     def link_blob(self, image_id: int, digest: str, now: datetime) -> None:
         """Let the image read the blob; idempotent."""
@@ -179,11 +189,35 @@ class MetadataStore(Protocol):
     def get_upload_in(self, registry: str, image: str, upload_id: str) -> UploadSession | None:
         """The upload if it belongs to `registry/image` (one round trip on the push path)."""
 
-    def update_upload(
-        self, upload_id: str, size: int, driver_state: DriverState, now: datetime
-    ) -> None: ...
+    def claim_upload(
+        self,
+        upload_id: str,
+        size: int,
+        writer: str,
+        now: datetime,
+        stale_before: datetime,
+        dead_writer: str | None = None,
+    ) -> bool:
+        """Make `writer` the upload's only writer, if it still holds `size` bytes and no
+        other writer holds it (a claim not renewed since `stale_before` is abandoned, and
+        so is one held by `dead_writer`)."""
 
-    def delete_upload(self, upload_id: str) -> None: ...
+    def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
+        """Keep `writer`'s claim alive; False when the claim was lost (or the upload gone)."""
+
+    def release_upload(
+        self,
+        upload_id: str,
+        writer: str,
+        size: int | None,
+        driver_state: DriverState | None,
+        now: datetime,
+    ) -> bool:
+        """End `writer`'s claim, recording the new size and state unless `size` is None;
+        False when the claim had been lost (nothing is recorded then)."""
+
+    def delete_upload(self, upload_id: str, writer: str | None = None) -> bool:
+        """Delete the upload (only while `writer` holds it, when given)."""
 
     def expired_uploads(self, before: datetime, limit: int) -> list[UploadSession]: ...
 

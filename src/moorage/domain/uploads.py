@@ -4,19 +4,35 @@ Digests are computed while the bytes stream. A live hasher is kept in memory per
 and offset, so a multi-PATCH upload needs no second pass; when this process does not hold
 it (another node, a restart), `finish` re-reads the assembled upload to verify it before
 the blob becomes visible. Hash state is never serialised.
+
+One writer at a time: every request that changes an upload session (PATCH, PUT, DELETE,
+expiry) first claims it in the metadata store by compare-and-set on (size, no other
+writer), on every node alike, and releases it with the new size in another compare-and-set
+that only the claimant can make. A second concurrent request is refused (416 with the
+upload's size) instead of interleaving its bytes, so the live hasher always describes
+exactly the bytes stored for the session. A claim is renewed while the bytes stream; one
+not renewed for the lease period belongs to a dead process and may be taken over.
+
+A verified upload is always committed over whatever object its key holds: a leftover of a
+crash, or bytes found not to match their digest, never outlive a correct push.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from moorage.domain.artifacts import parse_digest
@@ -26,6 +42,9 @@ from moorage.domain.errors import (
     DomainError,
     RangeInvalid,
     SizeMismatch,
+    UploadBusy,
+    UploadClaimLost,
+    UploadLocked,
     UploadNotFound,
 )
 from moorage.domain.model import Blob, Image, UploadSession
@@ -37,10 +56,17 @@ from moorage.domain.repositories import (
     split_name,
     utcnow,
 )
+from moorage.domain.writers import WriterTokens
 from moorage.oci.digest import Digest
 
 T = TypeVar("T")
+log = logging.getLogger("moorage.uploads")
+
 UPLOAD_EXPIRY = timedelta(hours=24)
+CLAIM_LEASE = timedelta(minutes=2)
+"""How long a writer's claim on an upload lasts without renewal. Longer than any body
+inactivity timeout, so only a dead process's claim ever lapses."""
+CLAIM_RENEW_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +90,10 @@ class _LiveHashers:
             return hashlib.sha256() if size == 0 else None
         return item[1] if item[0] == size else None
 
+    def forget(self, upload_id: str) -> None:
+        with self._lock:
+            self._items.pop(upload_id, None)
+
     def keep(self, upload_id: str, size: int, hasher: Any) -> None:
         with self._lock:
             self._items[upload_id] = (size, hasher)
@@ -78,6 +108,15 @@ async def _hashing(chunks: AsyncIterator[bytes], hasher: Any | None) -> AsyncIte
         yield chunk
 
 
+@dataclass(slots=True)
+class _Claim:
+    """This request's exclusive right to write one upload session."""
+
+    upload_id: str
+    writer: str
+    settled: bool = False
+
+
 class UploadService:
     def __init__(
         self,
@@ -86,10 +125,14 @@ class UploadService:
         clock: Clock = utcnow,
         *,
         inline_reads: bool = False,
+        claim_lease: timedelta = CLAIM_LEASE,
+        writers: WriterTokens | None = None,
     ) -> None:
         self._uow = uow
         self._blobs = blobs
         self._clock = clock
+        self._claim_lease = claim_lease
+        self._writers = writers or WriterTokens()
         # Reads of a local SQLite file in WAL mode never wait on writers: cheaper on the
         # event loop than a thread hop. Writes always go to a thread (they may wait).
         self._inline_reads = inline_reads
@@ -126,11 +169,16 @@ class UploadService:
             return None
         if blob.size > limit:
             return None
+        parsed = Digest.parse(digest)
         data = bytearray()
         try:
-            async for chunk in self._blobs.read(blob_key(Digest.parse(digest)), 0, blob.size):
+            async for chunk in self._blobs.read(blob_key(parsed), 0, blob.size):
                 data += chunk
         except (KeyError, OSError, DomainError):
+            return None
+        actual = hashlib.new(parsed.algorithm, data).hexdigest()
+        if actual != parsed.hex:
+            await self.quarantine(digest, f"its bytes hash to {parsed.algorithm}:{actual}")
             return None
         return bytes(data)
 
@@ -213,29 +261,119 @@ class UploadService:
             raise RangeInvalid(
                 f"chunk starts at {start} but the upload holds {session.size} bytes", session.size
             )
-        session = await self._append(session, chunks, length)
-        return UploadStatus(session.id, session.size)
+        async with self._claimed(session) as claim:
+            grown = await self._append(session, chunks, length, claim)
+            now = self._clock()
+            released = await self._db(
+                lambda s: s.release_upload(
+                    session.id, claim.writer, grown.size, grown.driver_state, now
+                ),
+                write=True,
+            )
+            claim.settled = True
+            if not released:
+                self._hashers.forget(session.id)
+                raise UploadClaimLost(session.id)
+        return UploadStatus(grown.id, grown.size)
 
     async def _append(
         self,
         session: UploadSession,
         chunks: AsyncIterator[bytes],
         length: int | None,
-        *,
-        persist: bool = True,
+        claim: _Claim | None,
     ) -> UploadSession:
+        """Stream chunks into the session's upload (held by `claim`, or private to this
+        request when None); the returned session is not recorded yet."""
         hasher = self._hashers.take(session.id, session.size)
-        size, state = await self._blobs.append(session.driver_state, _hashing(chunks, hasher))
+        if claim is not None:
+            chunks = self._renewing(chunks, claim)
+        try:
+            size, state = await self._blobs.append(session.driver_state, _hashing(chunks, hasher))
+        except UploadLocked:
+            raise UploadBusy(session.id, session.size) from None
         if length is not None and size - session.size != length:
             raise SizeMismatch(
                 f"received {size - session.size} bytes but Content-Length said {length}"
             )
-        now = self._clock()
-        if persist:  # not when finishing at once: the session row is deleted anyway
-            await self._db(lambda s: s.update_upload(session.id, size, state, now), write=True)
         if hasher is not None:
             self._hashers.keep(session.id, size, hasher)
-        return replace(session, size=size, driver_state=state, updated_at=now)
+        return replace(session, size=size, driver_state=state, updated_at=self._clock())
+
+    @asynccontextmanager
+    async def _claimed(self, session: UploadSession) -> AsyncIterator[_Claim]:
+        """Hold the session as its only writer; refused with UploadBusy while another
+        request holds it or once it has grown past `session`. The body must settle the
+        claim (release or delete the session); if it raises first, the claim is released
+        and the session keeps the size and state recorded before."""
+        claim = _Claim(session.id, self._writers.new())
+        now = self._clock()
+        stale_before = now - self._claim_lease
+
+        def take(store: MetadataStore) -> bool | UploadSession | None:
+            if store.claim_upload(session.id, session.size, claim.writer, now, stale_before):
+                return True
+            return store.get_upload(session.id)
+
+        taken = await self._db(take, write=True)
+        if isinstance(taken, UploadSession) and self._held_by_the_dead(taken, session.size):
+            assert taken.writer is not None
+            dead = taken.writer
+
+            def take_over(store: MetadataStore) -> bool | UploadSession | None:
+                if store.claim_upload(
+                    session.id, session.size, claim.writer, now, stale_before, dead
+                ):
+                    log.info("upload %s taken over from a writer that died", session.id)
+                    return True
+                return store.get_upload(session.id)
+
+            taken = await self._db(take_over, write=True)
+        if taken is None:
+            raise UploadNotFound(session.id)
+        if taken is not True:
+            assert isinstance(taken, UploadSession)
+            raise UploadBusy(session.id, taken.size)
+        try:
+            yield claim
+        except BaseException:
+            if not claim.settled:
+                self._hashers.forget(session.id)
+                await self._release_quietly(claim)
+            raise
+
+    def _held_by_the_dead(self, current: UploadSession, size: int) -> bool:
+        """Whether the upload, as the request saw it, is held by a process that died."""
+        return (
+            current.size == size
+            and current.writer is not None
+            and self._writers.holder_is_dead(current.writer)
+        )
+
+    async def _release_quietly(self, claim: _Claim) -> None:
+        """Give a failed request's claim back, keeping the recorded size and state."""
+        now = self._clock()
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._db(
+                    lambda s: s.release_upload(claim.upload_id, claim.writer, None, None, now),
+                    write=True,
+                )
+            except Exception:  # the claim then lapses after the lease
+                log.warning("could not release upload %s", claim.upload_id, exc_info=True)
+
+    async def _renewing(self, chunks: AsyncIterator[bytes], claim: _Claim) -> AsyncIterator[bytes]:
+        """The chunks, renewing the claim while they stream; stops at once if it was lost."""
+        renewed = time.monotonic()
+        async for chunk in chunks:
+            if time.monotonic() - renewed >= CLAIM_RENEW_SECONDS:
+                still_ours = await self._db(
+                    partial(_renew, claim=claim, now=self._clock()), write=True
+                )
+                if not still_ours:
+                    raise UploadClaimLost(claim.upload_id)
+                renewed = time.monotonic()
+            yield chunk
 
     async def finish(
         self, repository: str, upload_id: str, digest: str, chunks: AsyncIterator[bytes] | None
@@ -243,18 +381,22 @@ class UploadService:
         """Append the last bytes, verify the digest and make the blob readable in the image."""
         expected = parse_digest(digest)
         session = await self._session(repository, upload_id)
-        if chunks is not None:
-            session = await self._append(session, chunks, None, persist=False)
-        actual = await self._verify(session, expected)
-        if actual != expected:
-            await self._discard(session)
-            raise DigestMismatch(str(expected), str(actual))
-        return await self._publish(session, expected)
+        async with self._claimed(session) as claim:
+            if chunks is not None:
+                session = await self._append(session, chunks, None, claim)
+            actual = await self._verify(session, expected)
+            if actual != expected:
+                await self._discard(session, claim)
+                raise DigestMismatch(str(expected), str(actual))
+            return await self._publish(session, expected, claim)
 
     async def upload_whole(
         self, repository: str, digest: str, chunks: AsyncIterator[bytes]
     ) -> Blob:
-        """A blob in one request (POST ?digest=): no session row, one write at the end."""
+        """A blob in one request (POST ?digest=): no session row, one write at the end.
+
+        The upload is private to this request (no row names it), so nothing else can write
+        to it."""
         expected = parse_digest(digest)
         now = self._clock()
 
@@ -263,7 +405,7 @@ class UploadService:
             uuid.uuid4().hex, found, 0, await self._blobs.begin_upload(), now, now
         )
         try:
-            session = await self._append(session, chunks, None, persist=False)
+            session = await self._append(session, chunks, None, None)
             actual = await self._verify(session, expected)
         except BaseException:
             await self._blobs.abort(session.driver_state)
@@ -271,7 +413,7 @@ class UploadService:
         if actual != expected:
             await self._blobs.abort(session.driver_state)
             raise DigestMismatch(str(expected), str(actual))
-        return await self._publish(session, expected)
+        return await self._publish(session, expected, None)
 
     async def _image_for_push(self, repository: str) -> int:
         """The image's id, created (in a write transaction) only on its first push."""
@@ -287,17 +429,24 @@ class UploadService:
         now = self._clock()
         return await self._db(lambda s: image_for_push(s, repository, now).id, write=True)
 
-    async def _publish(self, session: UploadSession, digest: Digest) -> Blob:
-        """Make a verified upload the blob `digest`, readable in the session's image."""
+    async def _publish(self, session: UploadSession, digest: Digest, claim: _Claim | None) -> Blob:
+        """Make a verified upload the blob `digest`, readable in the session's image.
+
+        The verified bytes replace any object already under the key: it may be a crash's
+        leftover or quarantined bytes, and replacing costs a rename (or one server-side copy).
+        """
         await self._blobs.commit(session.driver_state, blob_key(digest))
         now = self._clock()
 
         def record(store: MetadataStore) -> None:
             store.add_blob(str(digest), session.size, now)
             store.link_blob(session.image_id, str(digest), now)
-            store.delete_upload(session.id)
+            if claim is not None:
+                store.delete_upload(session.id, claim.writer)
 
         await self._db(record, write=True)
+        if claim is not None:
+            claim.settled = True
         return Blob(str(digest), session.size, now)
 
     async def _verify(self, session: UploadSession, expected: Digest) -> Digest:
@@ -308,20 +457,74 @@ class UploadService:
                 hasher.update(chunk)
         return Digest(expected.algorithm, hasher.hexdigest())
 
-    async def _discard(self, session: UploadSession) -> None:
+    async def _discard(self, session: UploadSession, claim: _Claim) -> None:
         await self._blobs.abort(session.driver_state)
-        await self._db(lambda s: s.delete_upload(session.id), write=True)
+        await self._db(lambda s: s.delete_upload(session.id, claim.writer), write=True)
+        claim.settled = True
 
     async def cancel(self, repository: str, upload_id: str) -> None:
-        await self._discard(await self._session(repository, upload_id))
+        session = await self._session(repository, upload_id)
+        async with self._claimed(session) as claim:
+            await self._discard(session, claim)
 
     async def purge_expired(self, max_age: timedelta = UPLOAD_EXPIRY) -> int:
         """Throw away uploads untouched for `max_age`; returns how many."""
         before = self._clock() - max_age
         expired = await self._db(lambda s: s.expired_uploads(before, 1000))
+        purged = 0
         for session in expired:
-            await self._discard(session)
-        return len(expired)
+            try:
+                async with self._claimed(session) as claim:
+                    await self._discard(session, claim)
+                purged += 1
+            except (UploadBusy, UploadNotFound):
+                continue  # written to (or finished) since it was listed
+        return purged
+
+    # verifying stored blobs -----------------------------------------------------------
+
+    async def verify_blob(self, digest: str) -> bool:
+        """Re-hash a stored blob; quarantine it (and log) when its bytes do not match.
+        True when it matches; False when it was quarantined or is missing."""
+        parsed = parse_digest(digest)
+        blob = await self._db(lambda s: s.get_blob(digest))
+        if blob is None:
+            return False
+        hasher = hashlib.new(parsed.algorithm)
+        try:
+            async for chunk in self._blobs.read(blob_key(parsed)):
+                hasher.update(chunk)
+        except KeyError:
+            await self.quarantine(digest, "its object is missing")
+            return False
+        if hasher.hexdigest() != parsed.hex:
+            await self.quarantine(
+                digest, f"its bytes hash to {parsed.algorithm}:{hasher.hexdigest()}"
+            )
+            return False
+        return True
+
+    async def quarantine(self, digest: str, why: str) -> None:
+        """Stop serving a blob whose stored bytes are wrong, until a verified push replaces them."""
+        if await self._db(lambda s: s.quarantine_blob(digest), write=True):
+            log.error("blob %s quarantined: %s", digest, why)
+
+    async def read_verified(self, digest: str, size: int) -> AsyncIterator[bytes]:
+        """Stream a whole blob, hashing it on the way: a mismatch quarantines it (the bytes
+        already sent cannot be taken back; the client's own check rejects them)."""
+        parsed = parse_digest(digest)
+        hasher = hashlib.new(parsed.algorithm)
+        sent = 0
+        async for chunk in self._blobs.read(blob_key(parsed), 0, size):
+            hasher.update(chunk)
+            sent += len(chunk)
+            yield chunk
+        if sent == size and hasher.hexdigest() != parsed.hex:
+            await self.quarantine(digest, "its bytes do not hash to its digest")
+
+
+def _renew(store: MetadataStore, *, claim: _Claim, now: datetime) -> bool:
+    return store.renew_upload_claim(claim.upload_id, claim.writer, now)
 
 
 def _plausible_id(upload_id: str) -> bool:

@@ -47,6 +47,7 @@ from moorage.metadata import tables as t
 from moorage.metadata.browse import BrowseQueries
 from moorage.metadata.policies import PolicyQueries
 from moorage.metadata.queue import QueueQueries
+from moorage.metadata.tables import BLOB_LIVE, BLOB_QUARANTINED
 from moorage.metadata.webhooks import WebhookQueries
 
 
@@ -89,6 +90,8 @@ _ROLE_IN_REGISTRY = (
 )
 # Images count and list only while they hold artifacts (their blob links outlive them).
 _HAS_ARTIFACTS = exists().where(t.artifact.c.image_id == t.image.c.id)
+_LIVE_BLOB = t.blob.c.status == BLOB_LIVE
+
 _UPLOAD_IN_IMAGE = (
     select(t.upload)
     .join(t.image, t.image.c.id == t.upload.c.image_id)
@@ -274,24 +277,43 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQuerie
     # blobs ----------------------------------------------------------------------------
 
     def get_blob(self, digest: str) -> Blob | None:
-        row = self.conn.execute(select(t.blob).where(t.blob.c.digest == digest)).first()
+        row = self.conn.execute(select(t.blob).where(t.blob.c.digest == digest, _LIVE_BLOB)).first()
         return Blob(row.digest, row.size, row.created_at) if row else None
 
     def get_linked_blob(self, image_id: int, digest: str) -> Blob | None:
         row = self.conn.execute(
             select(t.blob)
             .join(t.image_blob, t.image_blob.c.digest == t.blob.c.digest)
-            .where(t.image_blob.c.image_id == image_id, t.blob.c.digest == digest)
+            .where(t.image_blob.c.image_id == image_id, t.blob.c.digest == digest, _LIVE_BLOB)
         ).first()
         return Blob(row.digest, row.size, row.created_at) if row else None
 
     def add_blob(self, digest: str, size: int, now: datetime) -> None:
-        if self.get_blob(digest) is None:
+        row = self.conn.execute(
+            select(t.blob.c.size, t.blob.c.status).where(t.blob.c.digest == digest)
+        ).first()
+        if row is None:
             # Committed concurrently by another upload of the same content: same row.
             with contextlib.suppress(Conflict):
                 self._insert_unique(
-                    insert(t.blob).values(digest=digest, size=size, created_at=now), "blob"
+                    insert(t.blob).values(
+                        digest=digest, size=size, created_at=now, status=BLOB_LIVE
+                    ),
+                    "blob",
                 )
+        elif row.status != BLOB_LIVE or row.size != size:
+            # Verified bytes replaced a quarantined (or mis-sized) object: live again.
+            self.conn.execute(
+                update(t.blob).where(t.blob.c.digest == digest).values(size=size, status=BLOB_LIVE)
+            )
+
+    def quarantine_blob(self, digest: str) -> bool:
+        result = self.conn.execute(
+            update(t.blob)
+            .where(t.blob.c.digest == digest, _LIVE_BLOB)
+            .values(status=BLOB_QUARANTINED)
+        )
+        return bool(result.rowcount)
 
     def link_blob(self, image_id: int, digest: str, now: datetime) -> None:
         linked = exists().where(
@@ -317,8 +339,12 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQuerie
         if not digests:
             return set()
         rows = self.conn.execute(
-            select(t.image_blob.c.digest).where(
-                t.image_blob.c.image_id == image_id, t.image_blob.c.digest.in_(list(digests))
+            select(t.image_blob.c.digest)
+            .join(t.blob, t.blob.c.digest == t.image_blob.c.digest)
+            .where(
+                t.image_blob.c.image_id == image_id,
+                t.image_blob.c.digest.in_(list(digests)),
+                _LIVE_BLOB,
             )
         )
         return {row.digest for row in rows}
@@ -340,7 +366,13 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQuerie
     @staticmethod
     def _upload(row: Any) -> UploadSession:
         return UploadSession(
-            row.id, row.image_id, row.size, row.driver_state, row.started_at, row.updated_at
+            row.id,
+            row.image_id,
+            row.size,
+            row.driver_state,
+            row.started_at,
+            row.updated_at,
+            row.writer,
         )
 
     def get_upload(self, upload_id: str) -> UploadSession | None:
@@ -353,17 +385,58 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQuerie
         ).first()
         return self._upload(row) if row else None
 
-    def update_upload(
-        self, upload_id: str, size: int, driver_state: DriverState, now: datetime
-    ) -> None:
-        self.conn.execute(
+    def claim_upload(
+        self,
+        upload_id: str,
+        size: int,
+        writer: str,
+        now: datetime,
+        stale_before: datetime,
+        dead_writer: str | None = None,
+    ) -> bool:
+        # Compare-and-set: PostgreSQL re-evaluates the WHERE clause after waiting for a
+        # concurrent claim's row lock, SQLite serialises writers, so exactly one wins.
+        unclaimed = or_(t.upload.c.writer.is_(None), t.upload.c.updated_at < stale_before)
+        if dead_writer is not None:
+            unclaimed = or_(unclaimed, t.upload.c.writer == dead_writer)
+        result = self.conn.execute(
             update(t.upload)
-            .where(t.upload.c.id == upload_id)
-            .values(size=size, driver_state=driver_state, updated_at=now)
+            .where(t.upload.c.id == upload_id, t.upload.c.size == size, unclaimed)
+            .values(writer=writer, updated_at=now)
         )
+        return bool(result.rowcount)
 
-    def delete_upload(self, upload_id: str) -> None:
-        self.conn.execute(delete(t.upload).where(t.upload.c.id == upload_id))
+    def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
+        result = self.conn.execute(
+            update(t.upload)
+            .where(t.upload.c.id == upload_id, t.upload.c.writer == writer)
+            .values(updated_at=now)
+        )
+        return bool(result.rowcount)
+
+    def release_upload(
+        self,
+        upload_id: str,
+        writer: str,
+        size: int | None,
+        driver_state: DriverState | None,
+        now: datetime,
+    ) -> bool:
+        values: dict[str, Any] = {"writer": None, "updated_at": now}
+        if size is not None:
+            values.update(size=size, driver_state=driver_state)
+        result = self.conn.execute(
+            update(t.upload)
+            .where(t.upload.c.id == upload_id, t.upload.c.writer == writer)
+            .values(**values)
+        )
+        return bool(result.rowcount)
+
+    def delete_upload(self, upload_id: str, writer: str | None = None) -> bool:
+        stmt = delete(t.upload).where(t.upload.c.id == upload_id)
+        if writer is not None:
+            stmt = stmt.where(t.upload.c.writer == writer)
+        return bool(self.conn.execute(stmt).rowcount)
 
     def expired_uploads(self, before: datetime, limit: int) -> list[UploadSession]:
         rows = self.conn.execute(

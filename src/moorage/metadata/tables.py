@@ -101,12 +101,18 @@ image = Table(
     UniqueConstraint("registry_id", "name"),
 )
 
+BLOB_LIVE = "live"
+BLOB_QUARANTINED = "quarantined"
+
 blob = Table(
     "blob",
     metadata,
     Column("digest", DIGEST, primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # "live", or "quarantined": its stored bytes were found not to hash to the digest, so it
+    # is not served (BLOB_UNKNOWN) until a verified push of the same digest replaces them.
+    Column("status", String(16), nullable=False, server_default=BLOB_LIVE),
 )
 
 image_blob = Table(
@@ -128,6 +134,11 @@ upload = Table(
     Column("driver_state", JSON, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False, index=True),
+    # The request writing to the upload right now (a claim token), or NULL. Claimed and
+    # released by compare-and-set, so one upload has one writer at a time on every node;
+    # the writer renews updated_at while it streams; a claim not renewed for the lease
+    # period, or whose process is known to have died, is abandoned.
+    Column("writer", String(64), nullable=True),
 )
 
 artifact = Table(

@@ -6,6 +6,14 @@ complete, fsynced upload file, so a crash (SIGKILL, power loss) at any point lea
 the whole blob at its key or nothing there. `root/uploads` and the blobs must therefore be on
 one filesystem (a cross-device rename fails with a StorageError).
 
+Only one request writes to an upload at a time: the metadata store's claim says so across
+nodes, and an exclusive `flock(2)` on the upload file, held while appending or sealing, makes
+it impossible on this node even for a request whose claim lapsed (the lock dies with its
+process, so a crash never leaves it held). A second writer gets UploadLocked.
+
+A commit renames the upload over whatever the key holds: the caller commits only verified
+bytes, so a crash's leftover or bytes found wrong are replaced, never kept.
+
 Appends write through as they stream (in ≤ 1 MiB writes, never buffering a whole blob) and do
 not fsync: a process crash loses nothing the kernel has, and `commit` fsyncs before the
 rename. After a power loss an upload may be shorter than its recorded size; the next append
@@ -14,6 +22,7 @@ or commit then fails with a StorageError rather than producing a blob with a hol
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -22,6 +31,7 @@ from pathlib import Path
 
 from anyio import to_thread
 
+from moorage.domain.errors import UploadLocked
 from moorage.domain.ports import BlobInfo, DriverState
 from moorage.storage.driver import (
     CHUNK_SIZE,
@@ -142,10 +152,8 @@ class FilesystemBlobStore:
 
     def _commit_sync(self, upload: UploadState, target: Path) -> None:
         source = self._uploads / upload.upload_id
-        if _stat_file(target) is not None:
-            # Content-addressed: an existing blob already holds these bytes.
-            _unlink_quietly(source)
-            return
+        if _stat_file(source) is None and _stat_file(target) is not None:
+            return  # a retried commit that already succeeded
         try:
             _seal(source, upload)
             self._make_dirs(target.parent)
@@ -238,6 +246,7 @@ def _open_upload_at(path: Path, size: int) -> int:
     except OSError as exc:
         raise StorageError(f"cannot open upload {path.name}: {exc}") from exc
     try:
+        _lock(fd, path.name)
         actual = os.fstat(fd).st_size
         if actual < size:
             raise StorageError(f"upload {path.name} holds {actual} bytes, state says {size}")
@@ -257,6 +266,7 @@ def _seal(path: Path, upload: UploadState) -> None:
     except FileNotFoundError:
         raise StorageError(f"upload {upload.upload_id} does not exist") from None
     try:
+        _lock(fd, upload.upload_id)
         actual = os.fstat(fd).st_size
         if actual < upload.size:
             raise StorageError(
@@ -266,6 +276,14 @@ def _seal(path: Path, upload: UploadState) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _lock(fd: int, upload_id: str) -> None:
+    """Hold the upload exclusively until `fd` is closed; UploadLocked if another writer does."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UploadLocked(f"upload {upload_id} is being written by another request") from None
 
 
 def _open_regular(path: Path) -> int | None:

@@ -84,7 +84,7 @@ class MemoryBlobStore:
             if key in self._blobs:
                 return  # a retried commit that already succeeded
             raise StorageError(f"upload {upload.upload_id} does not exist")
-        self._blobs.setdefault(key, bytes(buffer[: upload.size]))
+        self._blobs[key] = bytes(buffer[: upload.size])  # verified bytes replace any others
 
     async def abort(self, state: DriverState) -> None:
         self._uploads.pop(UploadState.load(state).upload_id, None)

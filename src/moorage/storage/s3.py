@@ -4,17 +4,22 @@ Objects, relative to the bucket and the configured prefix:
 
     blobs/...                    committed blobs (see `layout`)
     uploads/<id>/data            an upload's multipart upload, completed into this key
-    uploads/<id>/tail-<size>     bytes past the last full part, as they stood at <size>
+    uploads/<id>/tail-<size>-<tag>  bytes past the last full part, as they stood at <size>
 
 Why the tail: S3 parts must be at least 5 MiB (except the last), but clients PATCH chunks of
 any size. Every `append` reads the previous tail back, fills whole parts of `part_size`
 bytes from it and the incoming stream, uploads each as soon as it is full, and writes what
 is left as a new tail. Memory stays at about one part per append, whatever the blob's size.
 
-Why the tail is named by size: the caller may retry an append from the state recorded
-before a failed one, and that state must still find its own tail. A failed attempt can only
-have written tails under other sizes and re-upload part numbers the retry overwrites; the
-tail a state names is deleted by the append after next, once a newer state has been recorded.
+Why the tail is named by size and a random tag: the caller may retry an append from the
+state recorded before a failed one, and that state must still find its own tail. A failed
+attempt can only have written tails under other names and re-upload part numbers the retry
+overwrites; the tail a state names is deleted by the append after next, once a newer state
+has been recorded. The tag also means no other writer (one whose claim on the upload lapsed
+while it was stalled) can ever overwrite the tail a recorded state names.
+
+Only one request appends to an upload at a time (the metadata store's claim); the parts of a
+completed upload are named by their ETags, so a stray part upload cannot slip in unnoticed.
 
 A blob becomes visible by a server-side copy from the staging object to its key (S3 creates
 objects atomically, so readers see all of it or nothing); the managed copy switches to a
@@ -26,6 +31,7 @@ uploads whose session row was lost are never visited again.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -63,6 +69,8 @@ DELETE_BATCH = 1000
 """The most keys one DeleteObjects request takes."""
 DEFAULT_COPY_PART_SIZE = 256 * MiB
 DEFAULT_REDIRECT_EXPIRES = 900
+_TAG_LENGTH = 12
+_TAG_RE = re.compile(rf"^[0-9a-f]{{0,{_TAG_LENGTH}}}$")
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
@@ -211,9 +219,11 @@ class S3BlobStore:
                     buffer.clear()
         if grown.size == upload.size:
             return upload.size, upload.dump()
+        grown.tail_tag = new_upload_id()[:_TAG_LENGTH] if buffer else ""
         if buffer:
             await self._put(self._tail_name(grown), bytes(buffer))
         grown.previous_tail = upload.size if upload.tail_size else 0
+        grown.previous_tail_tag = upload.tail_tag if upload.tail_size else ""
         await self._forget_tail(upload)
         return grown.size, grown.dump()
 
@@ -235,14 +245,18 @@ class S3BlobStore:
     async def commit(self, state: DriverState, key: str) -> None:
         name = self._blob(key)
         upload = _S3Upload.load(state)
-        # Content-addressed: an existing object already holds these bytes (this also makes
-        # a retried commit succeed).
-        if await self._head(name) is None:
+        # The caller commits verified bytes only, so they replace whatever object the key
+        # holds (a crash's leftover, or bytes found not to match): one server-side copy.
+        try:
             source = await self._assemble(upload)
-            if source is None:
-                await self._put(name, b"")
-            else:
-                await self._copy(source, name)
+        except StorageError:
+            if await self._head(name) is not None:
+                return  # a retried commit that already succeeded (its upload is gone)
+            raise
+        if source is None:
+            await self._put(name, b"")
+        else:
+            await self._copy(source, name)
         await self._discard(upload.upload_id)
 
     async def abort(self, state: DriverState) -> None:
@@ -259,8 +273,14 @@ class S3BlobStore:
     def _data_name(self, upload: _S3Upload) -> str:
         return self._staging(upload.upload_id) + "data"
 
-    def _tail_name(self, upload: _S3Upload, size: int | None = None) -> str:
-        return f"{self._staging(upload.upload_id)}tail-{upload.size if size is None else size}"
+    def _tail_name(self, upload: _S3Upload, previous: bool = False) -> str:
+        size, tag = (
+            (upload.previous_tail, upload.previous_tail_tag)
+            if previous
+            else (upload.size, upload.tail_tag)
+        )
+        suffix = f"-{tag}" if tag else ""  # states written before tags existed have none
+        return f"{self._staging(upload.upload_id)}tail-{size}{suffix}"
 
     # -- upload internals ------------------------------------------------------------------
 
@@ -284,7 +304,7 @@ class S3BlobStore:
     async def _forget_tail(self, upload: _S3Upload) -> None:
         """Delete the tail this state replaced: being given this state proves it was recorded."""
         if upload.previous_tail:
-            name = self._tail_name(upload, upload.previous_tail)
+            name = self._tail_name(upload, previous=True)
             # Best effort: a leftover tail only costs space until commit or abort.
             with suppress(ClientError, BotoCoreError):
                 await _run(self._client.delete_object, Bucket=self._bucket, Key=name)
@@ -451,6 +471,9 @@ class _S3Upload:
     """(ETag, size) of every uploaded part, in part-number order."""
     previous_tail: int = 0
     """Size whose tail the append that made this state replaced (0: none)."""
+    tail_tag: str = ""
+    """The random tag in the name of this state's tail object."""
+    previous_tail_tag: str = ""
 
     @property
     def tail_size(self) -> int:
@@ -458,7 +481,13 @@ class _S3Upload:
 
     def copy(self) -> _S3Upload:
         return _S3Upload(
-            self.upload_id, self.size, self.multipart_id, list(self.parts), self.previous_tail
+            self.upload_id,
+            self.size,
+            self.multipart_id,
+            list(self.parts),
+            self.previous_tail,
+            self.tail_tag,
+            self.previous_tail_tag,
         )
 
     @classmethod
@@ -473,12 +502,16 @@ class _S3Upload:
             raise StorageError("upload state has invalid parts")
         if not isinstance(previous_tail, int) or isinstance(previous_tail, bool):
             raise StorageError("upload state has an invalid previous_tail")
+        tags = (state.get("tail_tag", ""), state.get("previous_tail_tag", ""))
+        if not all(isinstance(tag, str) and _TAG_RE.match(tag) for tag in tags):
+            raise StorageError("upload state has an invalid tail tag")
         upload = cls(
             common.upload_id,
             common.size,
             multipart_id,
             [(etag, size) for etag, size in parts],
             previous_tail,
+            *tags,
         )
         if upload.tail_size < 0 or (upload.parts and upload.multipart_id is None):
             raise StorageError("upload state is inconsistent")
@@ -490,6 +523,8 @@ class _S3Upload:
             "multipart_id": self.multipart_id,
             "parts": [[etag, size] for etag, size in self.parts],
             "previous_tail": self.previous_tail,
+            "tail_tag": self.tail_tag,
+            "previous_tail_tag": self.previous_tail_tag,
         }
 
 

@@ -64,7 +64,8 @@ async def get(ctx: OciContext, request: Request, name: str, digest: str) -> Resp
         return FileResponse(path, headers=headers, media_type=OCTET)
     byte_range = _byte_range(request.headers.get("range"), blob.size)
     if byte_range is None:
-        return StreamingResponse(store.read(key), headers=headers, media_type=OCTET)
+        chunks = ctx.uploads.read_verified(blob.digest, blob.size)
+        return StreamingResponse(chunks, headers=headers, media_type=OCTET)
     start, end = byte_range
     headers["Content-Length"] = str(end - start + 1)
     headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"

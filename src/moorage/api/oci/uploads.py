@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from starlette.requests import Request
+import anyio
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from moorage.api.oci.context import OciContext, body_chunks, has_body
@@ -14,6 +15,8 @@ from moorage.domain.errors import RangeInvalid
 from moorage.domain.uploads import UploadStatus
 from moorage.oci import errors as oci
 
+_DRAIN_BYTES = 64 * 1024 * 1024
+_DRAIN_SECONDS = 30.0
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(\d+|\*))?$")
 
 
@@ -93,7 +96,26 @@ def _range(request: Request) -> tuple[int, int] | None:
     return first, last
 
 
-async def _out_of_order(ctx: OciContext, name: str, upload_id: str, exc: RangeInvalid) -> Response:
+async def _discard_body(request: Request) -> None:
+    """Read what is left of a refused request's body (bounded in bytes and time), so the
+    client, still sending, receives the error instead of a reset connection."""
+    if not has_body(request):
+        return
+    drained = 0
+    with anyio.move_on_after(_DRAIN_SECONDS):
+        try:
+            async for chunk in request.stream():
+                drained += len(chunk)
+                if drained > _DRAIN_BYTES:
+                    return
+        except (RuntimeError, ClientDisconnect):  # already read, or the client left
+            return
+
+
+async def _out_of_order(
+    ctx: OciContext, request: Request, name: str, upload_id: str, exc: RangeInvalid
+) -> Response:
+    await _discard_body(request)
     status = UploadStatus(upload_id, exc.offset)
     headers = dict(_progress(name, status, 416).headers)
     headers.pop("content-length", None)
@@ -119,7 +141,7 @@ async def patch(ctx: OciContext, request: Request, name: str, upload_id: str) ->
             length=length,
         )
     except RangeInvalid as exc:
-        return await _out_of_order(ctx, name, upload_id, exc)
+        return await _out_of_order(ctx, request, name, upload_id, exc)
     return _progress(name, status, 202)
 
 
@@ -129,13 +151,13 @@ async def finish(ctx: OciContext, request: Request, name: str, upload_id: str) -
         raise OciError(oci.DIGEST_INVALID, "the digest query parameter is required")
     chunks = body_chunks(request) if has_body(request) else None
     content_range = _range(request)
-    if content_range is not None and chunks is not None:
-        try:
+    try:
+        if content_range is not None and chunks is not None:
             await ctx.uploads.append(name, upload_id, chunks, start=content_range[0])
-        except RangeInvalid as exc:
-            return await _out_of_order(ctx, name, upload_id, exc)
-        chunks = None
-    blob = await ctx.uploads.finish(name, upload_id, digest, chunks)
+            chunks = None
+        blob = await ctx.uploads.finish(name, upload_id, digest, chunks)
+    except RangeInvalid as exc:  # out of order, or another request is writing to it
+        return await _out_of_order(ctx, request, name, upload_id, exc)
     return _created(name, blob.digest)
 
 
@@ -144,5 +166,8 @@ async def status(ctx: OciContext, request: Request, name: str, upload_id: str) -
 
 
 async def cancel(ctx: OciContext, request: Request, name: str, upload_id: str) -> Response:
-    await ctx.uploads.cancel(name, upload_id)
+    try:
+        await ctx.uploads.cancel(name, upload_id)
+    except RangeInvalid as exc:  # another request is writing to it
+        return await _out_of_order(ctx, request, name, upload_id, exc)
     return Response(None, status_code=204)
