@@ -4,8 +4,40 @@ const BASE = "/api/v1";
 const CSRF_KEY = "moorage.csrf";
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
+/**
+ * An RFC 9457 problem body, as far as the console reads it.
+ * @typedef {object} Problem
+ * @property {string} [type]
+ * @property {string} [title]
+ * @property {string} [detail]
+ * @property {Array<{location?: Array<string | number>, message: string}>} [errors] one per field at fault
+ */
+
+/**
+ * One page of a list endpoint.
+ * @template T
+ * @typedef {{items: T[], total: number}} Page
+ */
+
+/**
+ * The query of a paged list: page number and size, search text and sort order.
+ * @typedef {{page: number, page_size: number, q?: string, sort?: string}} PageQuery
+ */
+
+/**
+ * @typedef {object} RequestOptions
+ * @property {Record<string, unknown>} [query] added to the address (empty values left out)
+ * @property {unknown} [body] sent as JSON
+ * @property {AbortSignal} [signal]
+ * @property {boolean} [signedOutOk] a 401 is an ordinary error, not a reason to leave the page
+ */
+
 /** An RFC 9457 problem (or a network failure, status 0); `detail` is the message to show. */
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {Problem} problem
+   */
   constructor(status, problem) {
     super(problem.detail || problem.title || `request failed (${status})`);
     this.status = status;
@@ -20,19 +52,32 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Whether a failure is a request given up on purpose (its page is gone), not an error to show.
+ * @param {unknown} error
+ */
+export function isAbortError(error) {
+  return typeof error === "object" && error !== null && /** @type {{name?: unknown}} */ (error).name === "AbortError";
+}
+
+/** @type {(reason: string) => void} */
 let onSignedOut = () => {};
 
-/** Called with a reason ("expired", "tab") when the session is gone (401, or a lost CSRF token). */
+/**
+ * Called with a reason ("expired", "tab") when the session is gone (401, or a lost CSRF token).
+ * @param {(reason: string) => void} handler
+ */
 export function whenSignedOut(handler) {
   onSignedOut = handler;
 }
 
 export const csrf = {
   get: () => sessionStorage.getItem(CSRF_KEY),
-  set: (token) => sessionStorage.setItem(CSRF_KEY, token),
+  set: (/** @type {string} */ token) => sessionStorage.setItem(CSRF_KEY, token),
   clear: () => sessionStorage.removeItem(CSRF_KEY),
 };
 
+/** @param {Record<string, unknown> | undefined} params */
 function query(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params || {})) {
@@ -45,8 +90,15 @@ function query(params) {
 /**
  * request("GET", "/registries", {query: {page: 1}}) → parsed JSON (null for 204).
  * `signedOutOk`: a 401 is an ordinary error (the sign-in form), not a reason to leave the page.
+ * The answer is not checked: callers say what they expect (`any` unless they do).
+ * @template [T=any]
+ * @param {string} method
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ * @returns {Promise<T>}
  */
 export async function request(method, path, { query: params, body, signal, signedOutOk } = {}) {
+  /** @type {Record<string, string>} */
   const headers = { Accept: "application/json", "X-Moorage-Console": "1" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const token = csrf.get();
@@ -61,10 +113,10 @@ export async function request(method, path, { query: params, body, signal, signe
       signal,
     });
   } catch (error) {
-    if (error.name === "AbortError") throw error;
+    if (isAbortError(error)) throw error;
     throw new ApiError(0, { detail: "Cannot reach the server. Check your connection and try again." });
   }
-  if (response.status === 204) return null;
+  if (response.status === 204) return /** @type {T} */ (null);
   const text = await response.text();
   let data = null;
   try {
@@ -83,10 +135,17 @@ export async function request(method, path, { query: params, body, signal, signe
   throw error;
 }
 
+/** @typedef {Omit<RequestOptions, "body">} Options */
+
 export const api = {
+  /** @type {<T = any>(path: string, params?: Record<string, unknown>, options?: Options) => Promise<T>} */
   get: (path, params, options = {}) => request("GET", path, { ...options, query: params }),
+  /** @type {<T = any>(path: string, body?: unknown, options?: Options) => Promise<T>} */
   post: (path, body, options = {}) => request("POST", path, { ...options, body }),
+  /** @type {<T = any>(path: string, body?: unknown, options?: Options) => Promise<T>} */
   put: (path, body, options = {}) => request("PUT", path, { ...options, body }),
+  /** @type {<T = any>(path: string, body?: unknown, options?: Options) => Promise<T>} */
   patch: (path, body, options = {}) => request("PATCH", path, { ...options, body }),
+  /** @type {<T = any>(path: string, body?: unknown, options?: Options) => Promise<T>} */
   delete: (path, body, options = {}) => request("DELETE", path, { ...options, body }),
 };

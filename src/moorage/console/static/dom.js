@@ -1,21 +1,42 @@
 // Building DOM nodes, formatting values, icons and the clipboard.
 
+/**
+ * What may stand as a child of h(): nodes, text, numbers, and nested lists of them;
+ * null, undefined and false stand for nothing (so `cond && node` works).
+ * @typedef {Node | string | number | boolean | null | undefined | Children} Child
+ */
+/** @typedef {Child[]} Children */
+
+/**
+ * The props of h(): "class" (a string or a list, falsy entries dropped), "dataset",
+ * "onClick"-style listeners, the DOM properties in PROPERTIES, and attributes (true → "").
+ * A null, undefined or false value is left out.
+ * @typedef {Record<string, unknown>} Props
+ */
+
 const PROPERTIES = new Set(["value", "checked", "disabled", "selected", "indeterminate", "hidden", "open"]);
 
-/** h("a", {href, class, onClick}, child, [children], "text") → Element. */
+/**
+ * h("a", {href, class, onClick}, child, [children], "text") → Element.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Props | null} [props]
+ * @param {...Child} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
   append(el, children);
   for (const [key, value] of Object.entries(props || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (key === "class") {
-      el.className = Array.isArray(value) ? value.filter(Boolean).join(" ") : value;
+      el.className = Array.isArray(value) ? value.filter(Boolean).join(" ") : String(value);
     } else if (key.startsWith("on") && typeof value === "function") {
-      el.addEventListener(key.slice(2).toLowerCase(), value);
+      el.addEventListener(key.slice(2).toLowerCase(), /** @type {EventListener} */ (value));
     } else if (key === "dataset") {
       Object.assign(el.dataset, value);
     } else if (PROPERTIES.has(key)) {
-      el[key] = value;
+      /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (el))[key] = value;
     } else {
       el.setAttribute(key, value === true ? "" : String(value));
     }
@@ -23,29 +44,48 @@ export function h(tag, props, ...children) {
   return el;
 }
 
+/**
+ * @template {ParentNode} P
+ * @param {P} parent
+ * @param {Child[]} children
+ * @returns {P}
+ */
 export function append(parent, children) {
-  for (const child of children.flat(Infinity)) {
+  for (const child of /** @type {unknown[]} */ (children).flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     parent.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return parent;
 }
 
+/**
+ * @template {ParentNode} P
+ * @param {P} el
+ * @param {...Child} children
+ * @returns {P}
+ */
 export function clear(el, ...children) {
   el.replaceChildren();
   return append(el, children);
 }
 
 let sequence = 0;
-/** A document-unique id for label/aria wiring. */
+/**
+ * A document-unique id for label/aria wiring.
+ * @param {string} [prefix]
+ */
 export function uid(prefix = "id") {
   sequence += 1;
   return `${prefix}-${sequence}`;
 }
 
-/** Text with line-break opportunities after "/" and "@" (long references wrap at parts). */
+/**
+ * Text with line-break opportunities after "/" and "@" (long references wrap at parts).
+ * @param {string} text
+ */
 export function breakable(text) {
   const parts = String(text).split(/(?<=[/@])/);
+  /** @type {Array<string | HTMLElement>} */
   const out = [];
   parts.forEach((part, i) => {
     if (i > 0) out.push(document.createElement("wbr"));
@@ -61,6 +101,7 @@ export const enc = encodeURIComponent;
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 
+/** @param {number | null | undefined} bytes */
 export function formatBytes(bytes) {
   if (bytes === null || bytes === undefined) return "—";
   let value = Number(bytes);
@@ -78,17 +119,21 @@ const DATE_FORMAT = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", ti
 const DAY_FORMAT = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
 const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 
+/** @param {string | null | undefined} iso */
 export function formatDate(iso) {
   return iso ? DATE_FORMAT.format(new Date(iso)) : "—";
 }
 
+/** @param {string | null | undefined} iso */
 export function formatDay(iso) {
   return iso ? DAY_FORMAT.format(new Date(iso)) : "—";
 }
 
+/** @param {string | null | undefined} iso */
 export function formatRelative(iso) {
   if (!iso) return "Never";
   const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
+  /** @type {Array<[number, Intl.RelativeTimeFormatUnit]>} */
   const steps = [
     [60, "second"],
     [60, "minute"],
@@ -108,7 +153,11 @@ export function formatRelative(iso) {
   return formatDate(iso);
 }
 
-/** <time> showing a relative time, with the exact time as its tooltip. */
+/**
+ * <time> showing a relative time, with the exact time as its tooltip.
+ * @param {string | null | undefined} iso
+ * @param {{never?: string, absolute?: boolean}} [options]
+ */
 export function timeCell(iso, { never = "Never", absolute = false } = {}) {
   if (!iso) return h("span", { class: "muted" }, never);
   return h(
@@ -118,13 +167,17 @@ export function timeCell(iso, { never = "Never", absolute = false } = {}) {
   );
 }
 
-/** sha256:0123456789ab — the algorithm and the first 12 hex digits. */
+/**
+ * sha256:0123456789ab — the algorithm and the first 12 hex digits.
+ * @param {string | null | undefined} digest
+ */
 export function shortDigest(digest) {
   if (!digest) return "";
   const [algorithm, hex] = digest.split(":");
   return hex ? `${algorithm}:${hex.slice(0, 12)}` : digest;
 }
 
+/** @type {Record<string, string>} */
 const MEDIA_TYPES = {
   "application/vnd.oci.image.index.v1+json": "OCI image index",
   "application/vnd.oci.image.manifest.v1+json": "OCI image",
@@ -133,6 +186,7 @@ const MEDIA_TYPES = {
   "application/vnd.docker.distribution.manifest.v1+prettyjws": "Docker image (schema 1)",
 };
 
+/** @type {Record<string, string | null>} */
 const ARTIFACT_TYPES = {
   "application/vnd.oci.image.config.v1+json": null,
   "application/vnd.docker.container.image.v1+json": null,
@@ -144,7 +198,11 @@ const ARTIFACT_TYPES = {
   "application/vnd.cyclonedx+json": "CycloneDX SBOM",
 };
 
-/** A readable name for an artifact's kind; the raw media type goes in the tooltip. */
+/**
+ * A readable name for an artifact's kind; the raw media type goes in the tooltip.
+ * @param {string} mediaType
+ * @param {string | null | undefined} [artifactType]
+ */
 export function artifactKind(mediaType, artifactType) {
   if (artifactType && ARTIFACT_TYPES[artifactType] !== null) {
     return ARTIFACT_TYPES[artifactType] || "Artifact";
@@ -152,6 +210,7 @@ export function artifactKind(mediaType, artifactType) {
   return MEDIA_TYPES[mediaType] || mediaType || "Unknown";
 }
 
+/** @param {string} mediaType */
 export function isIndex(mediaType) {
   return (
     mediaType === "application/vnd.oci.image.index.v1+json" ||
@@ -159,12 +218,18 @@ export function isIndex(mediaType) {
   );
 }
 
+/**
+ * @param {number} count
+ * @param {string} one
+ * @param {string} [many]
+ */
 export function plural(count, one, many = `${one}s`) {
   return `${count.toLocaleString()} ${count === 1 ? one : many}`;
 }
 
 // Icons (hand-drawn, 24×24, stroked with currentColor) ----------------------------------------
 
+/** @type {Record<string, string[]>} */
 const ICONS = {
   copy: ["rect 8 8 12 12 2", "path M16 8V6a2 2 0 0 0-2-2H6a2 2 0 0 0-2 2v8a2 2 0 0 0 2 2h2"],
   check: ["path M5 12.5l4.5 4.5L19 7.5"],
@@ -205,6 +270,10 @@ const ICONS = {
 
 const SVG = "http://www.w3.org/2000/svg";
 
+/**
+ * @param {string} name one of ICONS' names
+ * @param {string} [className]
+ */
 export function icon(name, className = "icon") {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", "0 0 24 24");
@@ -230,7 +299,10 @@ export function icon(name, className = "icon") {
 
 // Clipboard ----------------------------------------------------------------------------------
 
-/** Copies text: the Clipboard API where the page may use it, else a selected textarea. */
+/**
+ * Copies text: the Clipboard API where the page may use it, else a selected textarea.
+ * @param {string} text
+ */
 export async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {
     try {

@@ -1,8 +1,11 @@
 // The console's shell: who is signed in, the header, and which page the address shows.
 
-import { api, csrf, whenSignedOut } from "./api.js";
+import { api, ApiError, csrf, whenSignedOut } from "./api.js";
 import { clear, h, icon } from "./dom.js";
-import { alertBox, breadcrumbs, emptyState, link, loading, messageOf } from "./widgets.js";
+import { alertBox, messageOf } from "./widgets/alert.js";
+import { link } from "./widgets/buttons.js";
+import { breadcrumbs } from "./widgets/layout.js";
+import { emptyState, loading } from "./widgets/placeholders.js";
 import * as signIn from "./page-sign-in.js";
 import * as registries from "./page-registries.js";
 import * as registry from "./page-registry.js";
@@ -10,9 +13,47 @@ import * as image from "./page-image.js";
 import * as artifact from "./page-artifact.js";
 import * as accessKeys from "./page-access-keys.js";
 
+/**
+ * The signed-in user: who, and their role in each project they are a member of.
+ * @typedef {object} Me
+ * @property {string} username
+ * @property {boolean} is_admin
+ * @property {Array<{project: string, role: string}>} projects
+ */
+
+/** @typedef {{me: Me | null}} Session */
+
+/**
+ * What a page's render() is given.
+ * @typedef {object} PageContext
+ * @property {Record<string, string>} params the address's segments, by the route's names
+ * @property {URLSearchParams} query
+ * @property {AbortSignal} signal aborted when the page is left
+ * @property {typeof navigate} navigate
+ * @property {Session} session
+ * @property {(title: string) => void} setTitle
+ * @property {() => void} ready call once the page's heading exists, to give it focus
+ */
+
+/**
+ * The sign-in page is given its own context: no header, and a way back once signed in.
+ * @typedef {Omit<PageContext, "ready"> & {onSignedIn: (next: string | null) => Promise<void>}} PublicPageContext
+ */
+
+/**
+ * @typedef {object} Route
+ * @property {string} path
+ * @property {{render: (context: any) => Node}} page
+ * @property {boolean} [public]
+ * @property {string} [nav] which item of the header's navigation is current
+ */
+
 const PRODUCT = "moorage";
 
-/** Paths are matched segment by segment; ":name" captures one (percent-decoded) segment. */
+/**
+ * Paths are matched segment by segment; ":name" captures one (percent-decoded) segment.
+ * @type {Route[]}
+ */
 const ROUTES = [
   { path: "/sign-in", page: signIn, public: true },
   { path: "/registries", page: registries, nav: "registries" },
@@ -23,16 +64,23 @@ const ROUTES = [
   { path: "/access-keys", page: accessKeys, nav: "access-keys" },
 ];
 
+/** @type {Session} */
 const session = { me: null };
-let current = null; // {controller}
-const app = document.getElementById("app");
+/** @type {{controller: AbortController} | null} */
+let current = null;
+const app = /** @type {HTMLElement} */ (document.getElementById("app"));
 
+/**
+ * @param {string} pathname
+ * @returns {{route: Route | null, params: Record<string, string>, redirect?: string}}
+ */
 function match(pathname) {
-  if (pathname === "/" || pathname === "") return { redirect: "/registries" };
+  if (pathname === "/" || pathname === "") return { route: null, params: {}, redirect: "/registries" };
   const parts = pathname.replace(/\/+$/, "").split("/").slice(1);
   for (const route of ROUTES) {
     const pattern = route.path.split("/").slice(1);
     if (pattern.length !== parts.length) continue;
+    /** @type {Record<string, string>} */
     const params = {};
     let ok = true;
     for (let i = 0; i < pattern.length; i += 1) {
@@ -52,6 +100,10 @@ function match(pathname) {
   return { route: null, params: {} };
 }
 
+/**
+ * @param {string} href
+ * @param {{replace?: boolean}} [options]
+ */
 export function navigate(href, { replace = false } = {}) {
   if (replace) history.replaceState(null, "", href);
   else history.pushState(null, "", href);
@@ -62,6 +114,7 @@ function currentLocation() {
   return `${location.pathname}${location.search}`;
 }
 
+/** @param {string} [reason] */
 function signInHref(reason) {
   const here = currentLocation();
   const params = new URLSearchParams();
@@ -78,6 +131,7 @@ whenSignedOut((reason) => {
   navigate(signInHref(reason), { replace: true });
 });
 
+/** @param {HTMLButtonElement} button */
 async function signOut(button) {
   button.disabled = true;
   try {
@@ -90,8 +144,15 @@ async function signOut(button) {
   navigate("/sign-in?signed_out=1", { replace: true });
 }
 
+/** @param {string | undefined} nav */
 function header(nav) {
-  const me = session.me;
+  const me = /** @type {Me} */ (session.me);
+  /**
+   * @param {string} href
+   * @param {string} label
+   * @param {string} id
+   * @param {string} iconName
+   */
   const item = (href, label, id, iconName) =>
     h("a", { href, class: ["nav-link", nav === id && "is-active"], "aria-current": nav === id ? "page" : null }, icon(iconName), h("span", {}, label));
   const signOutButton = h(
@@ -134,6 +195,7 @@ function notFound() {
   );
 }
 
+/** @param {string} title */
 function setTitle(title) {
   document.title = title ? `${title} · ${PRODUCT}` : PRODUCT;
 }
@@ -143,15 +205,19 @@ async function loadMe() {
     session.me = await api.get("/users/me", undefined, { signedOutOk: true });
   } catch (error) {
     session.me = null;
-    if (error.status !== 401) throw error;
+    if (!(error instanceof ApiError && error.status === 401)) throw error;
   }
   return session.me;
 }
 
+/**
+ * @param {{focus?: boolean}} [options]
+ * @returns {Promise<undefined>}
+ */
 async function render({ focus = false } = {}) {
   current?.controller.abort();
   // Dialogs belong to the page they were opened on.
-  document.querySelectorAll("dialog[open]").forEach((dialog) => dialog.close());
+  /** @type {NodeListOf<HTMLDialogElement>} */ (document.querySelectorAll("dialog[open]")).forEach((dialog) => dialog.close());
   const controller = new AbortController();
   current = { controller };
   const { route, params, redirect } = match(location.pathname);
@@ -159,22 +225,20 @@ async function render({ focus = false } = {}) {
     history.replaceState(null, "", redirect);
     return render({ focus });
   }
+  // What every page is given; the query is read from the address when the page renders.
+  const common = () => ({ params, query: new URLSearchParams(location.search), signal: controller.signal, navigate, session, setTitle });
   if (route && route.public) {
     document.body.classList.add("is-public");
     setTitle("Sign in");
-    const view = route.page.render({
-      params,
-      query: new URLSearchParams(location.search),
-      signal: controller.signal,
-      navigate,
-      session,
-      setTitle,
+    /** @type {PublicPageContext} */
+    const context = {
+      ...common(),
       onSignedIn: async (next) => {
         await loadMe();
         navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/registries", { replace: true });
       },
-    });
-    clear(app, view);
+    };
+    clear(app, route.page.render(context));
     return undefined;
   }
   if (!session.me) {
@@ -200,19 +264,11 @@ async function render({ focus = false } = {}) {
     const active = document.activeElement;
     if (active && active !== document.body && main.contains(active) && active.tagName !== "H1") return;
     const heading = main.querySelector("h1");
-    if (heading) heading.focus({ preventScroll: true });
+    if (heading instanceof HTMLElement) heading.focus({ preventScroll: true });
   };
-  const view = route
-    ? route.page.render({
-        params,
-        query: new URLSearchParams(location.search),
-        signal: controller.signal,
-        navigate,
-        session,
-        setTitle,
-        ready,
-      })
-    : notFound();
+  /** @type {PageContext} */
+  const context = { ...common(), ready };
+  const view = route ? route.page.render(context) : notFound();
   if (!route) setTitle("Not found");
   main.append(view);
   if (focus) window.scrollTo(0, 0);
@@ -224,12 +280,12 @@ async function render({ focus = false } = {}) {
 document.addEventListener("click", (event) => {
   if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   const anchor = event.target instanceof Element ? event.target.closest("a[href]") : null;
-  if (!anchor || anchor.target || anchor.hasAttribute("download")) return;
-  const href = anchor.getAttribute("href");
+  if (!(anchor instanceof HTMLAnchorElement) || anchor.target || anchor.hasAttribute("download")) return;
+  const href = anchor.getAttribute("href") || "";
   if (href.startsWith("#")) {
     if (href === "#main") {
       event.preventDefault();
-      document.querySelector("main h1")?.focus();
+      /** @type {HTMLElement | null} */ (document.querySelector("main h1"))?.focus();
     }
     return;
   }

@@ -2,29 +2,36 @@
 
 import { api } from "./api.js";
 import { enc, formatDate, h, timeCell } from "./dom.js";
-import {
-  alertBox,
-  badge,
-  breadcrumbs,
-  button,
-  commandBlock,
-  confirmAction,
-  copyButton,
-  copyable,
-  dataTable,
-  emptyState,
-  iconButton,
-  messageOf,
-  openDialog,
-  pageHead,
-  setSwitch,
-  toast,
-  toggleSwitch,
-} from "./widgets.js";
+import { alertBox, messageOf } from "./widgets/alert.js";
+import { badge } from "./widgets/badge.js";
+import { button } from "./widgets/buttons.js";
+import { commandBlock, copyButton, copyable } from "./widgets/copy.js";
+import { openDialog } from "./widgets/dialog.js";
+import { breadcrumbs, pageHead } from "./widgets/layout.js";
+import { limitCounter } from "./widgets/limit.js";
+import { emptyState } from "./widgets/placeholders.js";
+import { pagedSource, resourceList } from "./widgets/resource-list.js";
+
+/**
+ * An access key as listed (its secret is never shown again).
+ * @typedef {object} AccessKey
+ * @property {string} key_id
+ * @property {boolean} enabled
+ * @property {string} created_at
+ * @property {number} age_days
+ * @property {boolean} rotation_due
+ * @property {string | null} last_used_at
+ */
 
 const MAX_KEYS = 5;
 const ROTATION_DAYS = 90;
 
+/**
+ * @param {string} label
+ * @param {string} value
+ * @param {string} name
+ * @param {string} copyLabel
+ */
 function secretField(label, value, name, copyLabel) {
   const id = `${name}-value`;
   return h(
@@ -34,12 +41,13 @@ function secretField(label, value, name, copyLabel) {
     h(
       "div",
       { class: "input-with-button" },
-      h("input", { id, class: "input mono", readonly: true, value, spellcheck: "false", autocomplete: "off", onFocus: (event) => event.target.select() }),
+      h("input", { id, class: "input mono", readonly: true, value, spellcheck: "false", autocomplete: "off", onFocus: (/** @type {FocusEvent} */ event) => /** @type {HTMLInputElement} */ (event.target).select() }),
       copyButton(value, copyLabel),
     ),
   );
 }
 
+/** @param {{key_id: string, secret: string}} key a key just created, with its secret */
 function showCreated(key) {
   return openDialog({
     title: "Access key created",
@@ -56,20 +64,29 @@ function showCreated(key) {
     ],
     submitLabel: "I have copied the secret",
     cancelLabel: null,
-    initialFocus: (dialog) => dialog.querySelector("#secret-value"),
+    initialFocus: (dialog) => /** @type {HTMLElement | null} */ (dialog.querySelector("#secret-value")),
   });
 }
 
+/** @param {import("./main.js").PageContext} context */
 export function render({ signal, setTitle, session, ready }) {
   setTitle("Access keys");
-  const counter = h("span", { class: "key-counter", "aria-live": "polite" });
-  const limitNote = h("p", { class: "limit-note", id: "key-limit-note" });
   const createButton = button("Create access key", { kind: "primary", iconName: "plus" });
-  createButton.setAttribute("aria-describedby", "key-limit-note");
+  const limit = limitCounter({
+    max: MAX_KEYS,
+    button: createButton,
+    noteId: "key-limit-note",
+    counter: (total) => `${total} of ${MAX_KEYS} keys`,
+    note: (full) =>
+      full
+        ? `You have ${MAX_KEYS} keys, the most one user may have. Delete a key you no longer use to create another.`
+        : `Each user may have up to ${MAX_KEYS} keys, so you can rotate one without downtime: create a new key, switch your clients, then delete the old one.`,
+  });
 
   async function create() {
     table.clearError();
     createButton.disabled = true;
+    /** @type {{key_id: string, secret: string}} */
     let key;
     try {
       key = await api.post("/users/me/access-keys", undefined);
@@ -83,48 +100,37 @@ export function render({ signal, setTitle, session, ready }) {
   }
   createButton.addEventListener("click", create);
 
-  function updateLimit(total) {
-    const full = total >= MAX_KEYS;
-    counter.textContent = `${total} of ${MAX_KEYS} keys`;
-    createButton.disabled = full;
-    limitNote.textContent = full
-      ? `You have ${MAX_KEYS} keys, the most one user may have. Delete a key you no longer use to create another.`
-      : `Each user may have up to ${MAX_KEYS} keys, so you can rotate one without downtime: create a new key, switch your clients, then delete the old one.`;
-    limitNote.classList.toggle("is-full", full);
-  }
-
-  const table = dataTable({
+  /** @type {import("./widgets/resource-list.js").ResourceList<AccessKey>} */
+  const table = resourceList({
     label: "Access keys",
     noun: ["access key", "access keys"],
     signal,
     pageSize: 25,
-    load: (params) => api.get("/users/me/access-keys", params, { signal }),
+    load: pagedSource("/users/me/access-keys", signal),
     rowKey: (row) => row.key_id,
-    onLoaded: (result) => updateLimit(result.total),
-    toolbar: [counter, createButton],
+    onLoaded: (result) => limit.update(result.total),
+    toolbar: [limit.counter, createButton],
+    name: (row) => `access key ${row.key_id}`,
+    remove: {
+      confirm: (row) => ({
+        title: "Delete this access key?",
+        message: h("p", {}, "Clients that sign in with it (docker, skopeo, CI jobs) fail from now on. This cannot be undone."),
+        items: [row.key_id],
+        confirmLabel: "Delete key",
+        action: () => api.delete(`/users/me/access-keys/${enc(row.key_id)}`),
+      }),
+      done: (row) => `Access key ${row.key_id} deleted.`,
+    },
     columns: [
       { id: "key_id", label: "Access key ID", className: "col-name", render: (row) => copyable(row.key_id, `Copy key ID ${row.key_id}`) },
       {
         id: "enabled",
         label: "Status",
-        render: (row) => {
-          const control = toggleSwitch({
-            checked: row.enabled,
-            label: `Key ${row.key_id} enabled`,
-            onChange: async (next) => {
-              table.clearError();
-              try {
-                const updated = await api.patch(`/users/me/access-keys/${enc(row.key_id)}`, { enabled: next });
-                row.enabled = updated.enabled;
-                setSwitch(control, updated.enabled);
-                table.reload({ keepSelection: true });
-                toast(updated.enabled ? `Key ${row.key_id} enabled.` : `Key ${row.key_id} disabled: it stops working at once.`);
-              } catch (error) {
-                table.showError(messageOf(error), `Could not ${next ? "enable" : "disable"} key ${row.key_id}.`);
-              }
-            },
-          });
-          return control;
+        toggle: {
+          label: (row) => `Key ${row.key_id} enabled`,
+          save: (row, enabled) => api.patch(`/users/me/access-keys/${enc(row.key_id)}`, { enabled }),
+          done: (updated, row) => (updated.enabled ? `Key ${row.key_id} enabled.` : `Key ${row.key_id} disabled: it stops working at once.`),
+          failed: (row, next) => `Could not ${next ? "enable" : "disable"} key ${row.key_id}.`,
         },
       },
       {
@@ -139,29 +145,6 @@ export function render({ signal, setTitle, session, ready }) {
           ),
       },
       { id: "last_used_at", label: "Last used", render: (row) => timeCell(row.last_used_at, { never: "Never used" }) },
-      {
-        id: "actions",
-        label: "Actions",
-        hideLabel: true,
-        className: "col-actions",
-        render: (row) =>
-          iconButton("trash", `Delete access key ${row.key_id}`, {
-            kind: "danger",
-            onClick: () =>
-              confirmAction({
-                title: "Delete this access key?",
-                message: h("p", {}, "Clients that sign in with it (docker, skopeo, CI jobs) fail from now on. This cannot be undone."),
-                items: [row.key_id],
-                confirmLabel: "Delete key",
-                action: () => api.delete(`/users/me/access-keys/${enc(row.key_id)}`),
-              }).then((done) => {
-                if (done) {
-                  toast(`Access key ${row.key_id} deleted.`);
-                  table.reload();
-                }
-              }),
-          }),
-      },
     ],
     empty: () =>
       emptyState({
@@ -181,12 +164,12 @@ export function render({ signal, setTitle, session, ready }) {
       subtitle: h(
         "span",
         {},
-        `Keys of ${session.me.username}. Use the key ID as the user name and the secret as the password with `,
+        `Keys of ${session.me?.username}. Use the key ID as the user name and the secret as the password with `,
         h("code", { class: "mono" }, "docker login"),
         ", skopeo, podman or your CI.",
       ),
     }),
-    h("section", { class: "card card-table", "aria-label": "Access key list" }, limitNote, table.el),
+    h("section", { class: "card card-table", "aria-label": "Access key list" }, limit.note, table.el),
     h(
       "aside",
       { class: "card card-note", "aria-label": "About access keys" },

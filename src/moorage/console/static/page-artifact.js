@@ -1,42 +1,61 @@
 // One artifact: summary, pull command, tags, layers or platforms, annotations, raw manifest.
 
-import { api } from "./api.js";
+import { api, ApiError } from "./api.js";
 import { artifactKind, clear, enc, formatBytes, formatDate, h, isIndex, shortDigest, timeCell } from "./dom.js";
-import {
-  alertBox,
-  badge,
-  breadcrumbs,
-  button,
-  card,
-  commandBlock,
-  confirmAction,
-  copyButton,
-  copyable,
-  dataTable,
-  emptyState,
-  facts,
-  field,
-  iconButton,
-  link,
-  loading,
-  messageOf,
-  openDialog,
-  pageHead,
-  setFieldError,
-  staticTable,
-  toast,
-} from "./widgets.js";
-import { hostOf } from "./registry-actions.js";
 import { platformList, tagList } from "./page-image.js";
-import { protectedBadge } from "./tab-protection.js";
+import { protectedBadge } from "./policies.js";
+import { hostOf } from "./registry-actions.js";
+import { alertBox, messageOf } from "./widgets/alert.js";
+import { badge } from "./widgets/badge.js";
+import { button, link } from "./widgets/buttons.js";
+import { confirmThen } from "./widgets/confirm.js";
+import { commandBlock, copyButton, copyable } from "./widgets/copy.js";
+import { openDialog } from "./widgets/dialog.js";
+import { field, quietError, setFieldError } from "./widgets/form.js";
+import { breadcrumbs, card, facts, pageHead } from "./widgets/layout.js";
+import { emptyState, loading } from "./widgets/placeholders.js";
+import { pagedSource, resourceList } from "./widgets/resource-list.js";
+import { staticTable } from "./widgets/static-table.js";
+
+/**
+ * @typedef {object} Descriptor an entry of an index's manifest list
+ * @property {string} digest
+ * @property {string} mediaType
+ * @property {string} [artifactType]
+ * @property {number} size
+ * @property {{os?: string, architecture?: string, variant?: string}} [platform]
+ */
+
+/**
+ * One artifact, with its contents.
+ * @typedef {object} ArtifactDetail
+ * @property {string} digest
+ * @property {string[]} tags
+ * @property {string} media_type
+ * @property {string | null} artifact_type
+ * @property {number} size
+ * @property {string[]} platforms
+ * @property {string} pushed_at
+ * @property {string | null} pulled_at
+ * @property {string | null} config_digest
+ * @property {string | null} subject_digest
+ * @property {Descriptor[]} children
+ * @property {Array<{digest: string, media_type: string, size: number}>} layers
+ * @property {Record<string, string> | null} annotations
+ * @property {unknown} manifest
+ */
+
+/** @typedef {{name: string, protected: boolean, pushed_at: string | null, pulled_at: string | null}} Tag */
 
 const TAG_RULE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
+/** @param {Descriptor} child */
 function platformOf(child) {
   const p = child.platform || {};
   return [p.os, p.architecture, p.variant].filter(Boolean).join("/") || "—";
 }
 
+/** @param {import("./main.js").PageContext} context */
 export function render({ params, signal, setTitle, navigate, ready }) {
   const { registry, image } = params;
   let reference = params.reference;
@@ -47,7 +66,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
   const crumbs = h("div", {});
   const body = h("div", { class: "page" }, loading("Loading the artifact…"));
   const root = h("div", { class: "page" }, crumbs, body);
-  const setCrumbs = (label) =>
+  const setCrumbs = (/** @type {string} */ label) =>
     clear(
       crumbs,
       breadcrumbs([
@@ -60,7 +79,9 @@ export function render({ params, signal, setTitle, navigate, ready }) {
   setCrumbs(reference.startsWith("sha256:") ? shortDigest(reference) : reference);
 
   async function show() {
+    /** @type {ArtifactDetail} */
     let detail;
+    /** @type {string | null} */
     let host = null;
     try {
       const [found, reg] = await Promise.all([
@@ -71,7 +92,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       host = reg ? hostOf(reg) : location.host;
     } catch (error) {
       if (signal.aborted) return;
-      if (error.status === 404) {
+      if (error instanceof ApiError && error.status === 404) {
         clear(
           body,
           h("h1", { tabindex: "-1", class: "visually-hidden" }, "Artifact not found"),
@@ -101,6 +122,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
 
     const refreshSummary = async () => {
       try {
+        /** @type {ArtifactDetail} */
         const fresh = await api.get(`${apiBase}/${enc(detail.digest)}`, undefined, { signal });
         headTags.replaceChildren(tagList(fresh.tags, 6));
       } catch {
@@ -109,7 +131,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
     };
 
     const deleteArtifact = () =>
-      confirmAction({
+      confirmThen({
         title: "Delete this artifact?",
         message: h(
           "p",
@@ -119,11 +141,8 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         items: [detail.digest],
         confirmLabel: "Delete artifact",
         action: () => api.delete(`${apiBase}/${enc(detail.digest)}`),
-      }).then((done) => {
-        if (done) {
-          toast(`Artifact ${shortDigest(detail.digest)} deleted.`);
-          navigate(imageHref);
-        }
+        done: `Artifact ${shortDigest(detail.digest)} deleted.`,
+        then: () => navigate(imageHref),
       });
 
     const summary = card(
@@ -150,7 +169,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
     );
 
     // Tags ------------------------------------------------------------------------------------
-    async function addTag() {
+    function addTag() {
       const name = field({
         label: "Tag name",
         name: "name",
@@ -160,7 +179,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         placeholder: "v1.0",
         spellcheck: false,
       });
-      const created = await openDialog({
+      return openDialog({
         title: "Add tag",
         description: h("span", {}, "Point a new tag at ", h("code", { class: "mono" }, shortDigest(detail.digest)), "."),
         body: name.el,
@@ -169,33 +188,16 @@ export function render({ params, signal, setTitle, navigate, ready }) {
           if (!TAG_RULE.test(values.name)) {
             setFieldError(name.input, "A tag starts with a letter, digit or '_' and has only letters, digits, '_', '.' and '-'.");
             name.input.focus();
-            return Promise.reject(Object.assign(new Error("invalid tag"), { quiet: true }));
+            return Promise.reject(quietError("invalid tag"));
           }
           return api.post(`${apiBase}/${enc(detail.digest)}/tags`, { name: values.name });
         },
       });
-      if (created && typeof created === "object") {
-        toast(`Tag ${created.name} added.`);
-        tags.reload();
-        refreshSummary();
-      }
     }
 
-    const deleteTag = (tag) =>
-      confirmAction({
-        title: `Delete tag ${tag.name}?`,
-        message: h("p", {}, `${registry}/${image}:${tag.name} stops resolving. The artifact stays and can still be pulled by digest.`),
-        confirmLabel: "Delete tag",
-        action: () => api.delete(`${apiBase}/${enc(detail.digest)}/tags/${enc(tag.name)}`),
-      }).then((done) => {
-        if (done) {
-          toast(`Tag ${tag.name} deleted.`);
-          tags.reload();
-          refreshSummary();
-        }
-      });
-
-    const tags = dataTable({
+    const addTagButton = button("Add tag", { kind: "primary", iconName: "plus", size: "sm" });
+    /** @type {import("./widgets/resource-list.js").ResourceList<Tag>} */
+    const tags = resourceList({
       label: "Tags",
       noun: ["tag", "tags"],
       signal,
@@ -203,9 +205,21 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       pageSize: 10,
       search: { label: "Search tags", placeholder: "Search tags" },
       defaultSort: "name",
-      load: (query) => api.get(`${apiBase}/${enc(detail.digest)}/tags`, query, { signal }),
+      load: pagedSource(`${apiBase}/${enc(detail.digest)}/tags`, signal),
       rowKey: (row) => row.name,
-      toolbar: [button("Add tag", { kind: "primary", iconName: "plus", size: "sm", onClick: addTag })],
+      toolbar: [addTagButton],
+      form: { open: addTag, saved: (created) => `Tag ${created.name} added.`, createButton: addTagButton },
+      name: (row) => `tag ${row.name}`,
+      remove: {
+        confirm: (tag) => ({
+          title: `Delete tag ${tag.name}?`,
+          message: h("p", {}, `${registry}/${image}:${tag.name} stops resolving. The artifact stays and can still be pulled by digest.`),
+          confirmLabel: "Delete tag",
+          action: () => api.delete(`${apiBase}/${enc(detail.digest)}/tags/${enc(tag.name)}`),
+        }),
+        done: (tag) => `Tag ${tag.name} deleted.`,
+      },
+      onChange: refreshSummary,
       columns: [
         { id: "name", label: "Tag", sort: "name", className: "col-name", render: (row) => h("span", { class: "tag-cell" }, badge(row.name, "tag"), row.protected && protectedBadge("Protected: it cannot be moved, overwritten or deleted")) },
         {
@@ -216,13 +230,6 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         },
         { id: "pushed_at", label: "Pushed", sort: "pushed_at", descFirst: true, render: (row) => timeCell(row.pushed_at) },
         { id: "pulled_at", label: "Last pull", sort: "pulled_at", descFirst: true, render: (row) => timeCell(row.pulled_at) },
-        {
-          id: "actions",
-          label: "Actions",
-          hideLabel: true,
-          className: "col-actions",
-          render: (row) => iconButton("trash", `Delete tag ${row.name}`, { kind: "danger", onClick: () => deleteTag(row) }),
-        },
       ],
       empty: () =>
         emptyState({

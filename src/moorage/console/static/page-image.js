@@ -2,22 +2,34 @@
 
 import { api } from "./api.js";
 import { artifactKind, enc, formatBytes, h, isIndex, plural, shortDigest, timeCell } from "./dom.js";
-import {
-  badge,
-  breadcrumbs,
-  button,
-  commandBlock,
-  confirmAction,
-  copyButton,
-  copyable,
-  dataTable,
-  emptyState,
-  pageHead,
-  toast,
-} from "./widgets.js";
+import { protectedBadge } from "./policies.js";
 import { hostOf } from "./registry-actions.js";
-import { protectedBadge } from "./tab-protection.js";
+import { badge } from "./widgets/badge.js";
+import { button } from "./widgets/buttons.js";
+import { confirmThen } from "./widgets/confirm.js";
+import { commandBlock, copyButton, copyable } from "./widgets/copy.js";
+import { breadcrumbs, pageHead } from "./widgets/layout.js";
+import { emptyState } from "./widgets/placeholders.js";
+import { resourceList } from "./widgets/resource-list.js";
 
+/**
+ * An artifact of an image as listed.
+ * @typedef {object} ArtifactSummary
+ * @property {string} digest
+ * @property {string[]} tags
+ * @property {string} media_type
+ * @property {string | null} artifact_type
+ * @property {number} size
+ * @property {string[]} platforms
+ * @property {string | null} pushed_at
+ * @property {string | null} pulled_at
+ * @property {boolean} protected
+ */
+
+/**
+ * @param {string[]} tags
+ * @param {number} [limit] how many to show; a "+N" badge stands for the rest
+ */
 export function tagList(tags, limit = 3) {
   if (!tags.length) return h("span", { class: "muted" }, "untagged");
   const shown = tags.slice(0, limit).map((tag) => badge(tag, "tag"));
@@ -25,11 +37,13 @@ export function tagList(tags, limit = 3) {
   return h("span", { class: "chips" }, shown);
 }
 
+/** @param {string[]} platforms */
 export function platformList(platforms) {
   if (!platforms.length) return h("span", { class: "muted" }, "—");
   return h("span", { class: "chips" }, platforms.map((p) => badge(p, "platform")));
 }
 
+/** @param {import("./main.js").PageContext} context */
 export function render({ params, signal, setTitle, navigate, ready }) {
   const { registry, image } = params;
   const registryHref = `/registries/${enc(registry)}`;
@@ -41,7 +55,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
   let host = "HOST";
   const registryLoaded = api
     .get(registryHref, undefined, { signal })
-    .then((reg) => {
+    .then((/** @type {import("./registry-actions.js").Registry} */ reg) => {
       host = hostOf(reg);
       subtitle.replaceChildren(copyable(`${host}/${registry}/${image}`, "Copy the image reference"));
       pullBox.replaceChildren(
@@ -52,24 +66,21 @@ export function render({ params, signal, setTitle, navigate, ready }) {
     .catch(() => {});
 
   const deleteImage = () =>
-    confirmAction({
+    confirmThen({
       title: `Delete image ${image}?`,
       message: h("p", {}, `This deletes every artifact and tag of ${registry}/${image}. Pulls of it will fail. This cannot be undone.`),
       confirmLabel: "Delete image",
       action: () => api.delete(`${registryHref}/images/${enc(image)}`),
-    }).then((done) => {
-      if (done) {
-        toast(`Image ${image} deleted.`);
-        navigate(registryHref);
-      }
+      done: `Image ${image} deleted.`,
+      then: () => navigate(registryHref),
     });
 
-  const table = dataTable({
+  /** @type {import("./widgets/resource-list.js").ResourceList<ArtifactSummary>} */
+  const table = resourceList({
     label: `Artifacts of ${image}`,
     noun: ["artifact", "artifacts"],
     urlKey: "",
     signal,
-    selectable: true,
     search: { label: "Search artifacts", placeholder: "Search by tag or digest" },
     defaultSort: "-pushed_at",
     load: async (query) => {
@@ -78,30 +89,20 @@ export function render({ params, signal, setTitle, navigate, ready }) {
     },
     rowKey: (row) => row.digest,
     rowLabel: (row) => shortDigest(row.digest),
-    bulk: [
-      {
-        label: "Delete",
-        iconName: "trash",
-        danger: true,
-        run: (rows) =>
-          confirmAction({
-            title: rows.length === 1 ? "Delete this artifact?" : `Delete ${rows.length} artifacts?`,
-            message: h(
-              "p",
-              {},
-              `The selected ${rows.length === 1 ? "artifact is" : "artifacts are"} deleted from ${registry}/${image} with every tag on ${rows.length === 1 ? "it" : "them"}. This cannot be undone.`,
-            ),
-            items: rows.map((row) => (row.tags.length ? `${shortDigest(row.digest)} (${row.tags.join(", ")})` : shortDigest(row.digest))),
-            confirmLabel: rows.length === 1 ? "Delete artifact" : `Delete ${rows.length} artifacts`,
-            action: () =>
-              api.delete(`/registries/${enc(registry)}/images/${enc(image)}/artifacts`, { references: rows.map((row) => row.digest) }),
-          }).then((done) => {
-            if (!done) return;
-            toast(`${plural(rows.length, "artifact")} deleted.`);
-            table.reload();
-          }),
-      },
-    ],
+    bulkRemove: {
+      confirm: (rows) => ({
+        title: rows.length === 1 ? "Delete this artifact?" : `Delete ${rows.length} artifacts?`,
+        message: h(
+          "p",
+          {},
+          `The selected ${rows.length === 1 ? "artifact is" : "artifacts are"} deleted from ${registry}/${image} with every tag on ${rows.length === 1 ? "it" : "them"}. This cannot be undone.`,
+        ),
+        items: rows.map((row) => (row.tags.length ? `${shortDigest(row.digest)} (${row.tags.join(", ")})` : shortDigest(row.digest))),
+        confirmLabel: rows.length === 1 ? "Delete artifact" : `Delete ${rows.length} artifacts`,
+        action: () => api.delete(`/registries/${enc(registry)}/images/${enc(image)}/artifacts`, { references: rows.map((row) => row.digest) }),
+      }),
+      done: (rows) => `${plural(rows.length, "artifact")} deleted.`,
+    },
     columns: [
       {
         id: "digest",

@@ -1,29 +1,40 @@
 // The registry list: every registry the signed-in user may see.
 
-import { api } from "./api.js";
 import { enc, formatBytes, h, timeCell } from "./dom.js";
-import { badge, breadcrumbs, button, copyable, dataTable, emptyState, iconButton, pageHead } from "./widgets.js";
-import { confirmDeleteRegistry, openCreateRegistry, openPushCommands } from "./registry-actions.js";
+import { deleteRegistryConfirmation, openCreateRegistry, openPushCommands, registryDeleted } from "./registry-actions.js";
+import { badge } from "./widgets/badge.js";
+import { button, iconButton } from "./widgets/buttons.js";
+import { copyable } from "./widgets/copy.js";
+import { breadcrumbs, pageHead } from "./widgets/layout.js";
+import { emptyState } from "./widgets/placeholders.js";
+import { pagedSource, resourceList } from "./widgets/resource-list.js";
 
-export function render({ signal, setTitle, navigate }) {
+/** @typedef {import("./registry-actions.js").Registry} Registry */
+
+/** @param {import("./main.js").PageContext} context */
+export function render({ signal, setTitle }) {
   setTitle("Registries");
-  const createButton = () =>
-    button("Create registry", {
-      kind: "primary",
-      iconName: "plus",
-      onClick: () => openCreateRegistry({ onCreated: () => table.reload() }),
-    });
+  const createButton = button("Create registry", { kind: "primary", iconName: "plus" });
 
-  const table = dataTable({
+  /** @type {import("./widgets/resource-list.js").ResourceList<Registry>} */
+  const table = resourceList({
     label: "Registries",
     noun: ["registry", "registries"],
     urlKey: "",
     signal,
     search: { label: "Search registries", placeholder: "Search by name" },
     defaultSort: "name",
-    load: (params) => api.get("/registries", params, { signal }),
+    load: pagedSource("/registries", signal),
     rowKey: (row) => row.name,
-    toolbar: [createButton()],
+    toolbar: [createButton],
+    form: {
+      open: openCreateRegistry,
+      saved: (created) => `Registry ${created.name} created.`,
+      createButton,
+    },
+    name: (row) => `registry ${row.name}`,
+    rowActions: (row) => [iconButton("terminal", `Push commands for ${row.name}`, { onClick: () => openPushCommands(row) })],
+    remove: { confirm: deleteRegistryConfirmation, done: registryDeleted },
     columns: [
       {
         id: "name",
@@ -51,22 +62,6 @@ export function render({ signal, setTitle, navigate }) {
       { id: "image_count", label: "Images", className: "num", render: (row) => row.image_count.toLocaleString() },
       { id: "stored_bytes", label: "Stored", sort: "stored_bytes", descFirst: true, className: "num", render: (row) => formatBytes(row.stored_bytes) },
       { id: "created_at", label: "Created", sort: "created_at", descFirst: true, render: (row) => timeCell(row.created_at, { absolute: true }) },
-      {
-        id: "actions",
-        label: "Actions",
-        hideLabel: true,
-        className: "col-actions",
-        render: (row) =>
-          h(
-            "div",
-            { class: "row-actions" },
-            iconButton("terminal", `Push commands for ${row.name}`, { onClick: () => openPushCommands(row) }),
-            iconButton("trash", `Delete registry ${row.name}`, {
-              kind: "danger",
-              onClick: () => confirmDeleteRegistry(row, { onDeleted: () => table.reload() }),
-            }),
-          ),
-      },
     ],
     empty: () =>
       emptyState({

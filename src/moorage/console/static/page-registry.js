@@ -1,24 +1,21 @@
 // One registry: its addresses and usage, then its tabs (images, members, …).
 
-import { api } from "./api.js";
+import { api, ApiError } from "./api.js";
 import { clear, enc, formatBytes, formatDate, h } from "./dom.js";
-import {
-  alertBox,
-  badge,
-  breadcrumbs,
-  button,
-  copyable,
-  emptyState,
-  facts,
-  link,
-  loading,
-  messageOf,
-  pageHead,
-  tabs,
-} from "./widgets.js";
-import { confirmDeleteRegistry, openPushCommands } from "./registry-actions.js";
+import { deleteRegistryConfirmation, openPushCommands, registryDeleted } from "./registry-actions.js";
 import { REGISTRY_TABS } from "./registry-tabs.js";
+import { alertBox, messageOf } from "./widgets/alert.js";
+import { badge } from "./widgets/badge.js";
+import { button, link } from "./widgets/buttons.js";
+import { confirmThen } from "./widgets/confirm.js";
+import { copyable } from "./widgets/copy.js";
+import { breadcrumbs, facts, pageHead } from "./widgets/layout.js";
+import { emptyState, loading } from "./widgets/placeholders.js";
+import { tabs } from "./widgets/tabs.js";
 
+/** @typedef {import("./registry-actions.js").Registry} Registry */
+
+/** @param {Registry} registry */
 function summary(registry) {
   return facts([
     ["Project", badge(registry.project, "project")],
@@ -35,6 +32,7 @@ function summary(registry) {
   ]);
 }
 
+/** @param {import("./main.js").PageContext} context */
 export function render({ params, signal, setTitle, navigate, session, ready }) {
   const name = params.registry;
   const tabId = params.tab || "images";
@@ -45,12 +43,13 @@ export function render({ params, signal, setTitle, navigate, session, ready }) {
   const root = h("div", { class: "page" }, crumbs, body);
 
   async function show() {
+    /** @type {Registry} */
     let registry;
     try {
       registry = await api.get(`/registries/${enc(name)}`, undefined, { signal });
     } catch (error) {
       if (signal.aborted) return;
-      if (error.status === 404) {
+      if (error instanceof ApiError && error.status === 404) {
         clear(
           body,
           h("h1", { tabindex: "-1", class: "visually-hidden" }, "Registry not found"),
@@ -78,6 +77,7 @@ export function render({ params, signal, setTitle, navigate, session, ready }) {
         // The summary keeps its last values; the tab shows its own errors.
       }
     };
+    /** @type {import("./registry-tabs.js").TabContext} */
     const context = { registry, session, signal, navigate, refreshRegistry };
     const visibleTabs = REGISTRY_TABS.filter((tab) => !tab.visible || tab.visible(context));
     const active = visibleTabs.find((tab) => tab.id === tabId);
@@ -96,7 +96,7 @@ export function render({ params, signal, setTitle, navigate, session, ready }) {
           button("Delete registry", {
             kind: "danger-outline",
             iconName: "trash",
-            onClick: () => confirmDeleteRegistry(registry, { onDeleted: () => navigate("/registries") }),
+            onClick: () => confirmThen({ ...deleteRegistryConfirmation(registry), done: registryDeleted(registry), then: () => navigate("/registries") }),
           }),
         ],
       }),

@@ -1,20 +1,23 @@
 // Sign-in: a session cookie plus a CSRF token kept for this browser tab.
 
-import { api, csrf } from "./api.js";
+import { api, ApiError, csrf } from "./api.js";
 import { clear, h, icon } from "./dom.js";
-import { alertBox, field, messageOf } from "./widgets.js";
+import { alertBox, messageOf } from "./widgets/alert.js";
+import { textField } from "./widgets/form.js";
 
+/** @type {Record<string, string>} */
 const REASONS = {
   expired: "Your session has ended. Sign in again to continue.",
   tab: "Sign in again to make changes in this browser tab.",
 };
 
+/** @param {import("./main.js").PublicPageContext} context */
 export function render({ query, onSignedIn }) {
-  const username = field({ label: "User name", name: "username", autocomplete: "username", required: true, requiredMessage: "Enter your user name.", spellcheck: false });
-  const password = field({ label: "Password", name: "password", type: "password", autocomplete: "current-password", required: true, requiredMessage: "Enter your password." });
+  const username = textField({ label: "User name", name: "username", autocomplete: "username", required: true, requiredMessage: "Enter your user name.", spellcheck: false });
+  const password = textField({ label: "Password", name: "password", type: "password", autocomplete: "current-password", required: true, requiredMessage: "Enter your password." });
   const status = h("div", { class: "signin-status" });
   const submit = h("button", { type: "submit", class: "btn btn-primary btn-block" }, h("span", { class: "btn-label" }, "Sign in"));
-  const reason = REASONS[query.get("reason")];
+  const reason = REASONS[query.get("reason") || ""];
   if (reason) clear(status, alertBox(reason, { kind: "info" }));
   else if (query.get("signed_out")) clear(status, alertBox("You have signed out.", { kind: "info" }));
 
@@ -42,11 +45,12 @@ export function render({ query, onSignedIn }) {
     submit.disabled = true;
     submit.classList.add("is-busy");
     try {
+      /** @type {{csrf_token: string}} */
       const created = await api.post("/session", { username: name, password: secret }, { signedOutOk: true });
       csrf.set(created.csrf_token);
       await onSignedIn(query.get("next"));
     } catch (error) {
-      if (error.kind === "auth-disabled") {
+      if (error instanceof ApiError && error.kind === "auth-disabled") {
         // Open mode: every request is already allowed.
         await onSignedIn(query.get("next"));
         return;

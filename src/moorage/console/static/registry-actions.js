@@ -2,16 +2,38 @@
 
 import { api } from "./api.js";
 import { enc, h, plural } from "./dom.js";
-import { commandBlock, confirmAction, field, openDialog, setFieldError, toast } from "./widgets.js";
+import { commandBlock } from "./widgets/copy.js";
+import { openDialog } from "./widgets/dialog.js";
+import { field, quietError, setFieldError } from "./widgets/form.js";
+
+/**
+ * A registry as the API shows it.
+ * @typedef {object} Registry
+ * @property {string} name
+ * @property {string} project
+ * @property {string} public_uri HOST/REGISTRY
+ * @property {string | null} private_uri
+ * @property {number} image_count
+ * @property {number | null} stored_bytes
+ * @property {string} created_at
+ * @property {string} docker_login
+ * @property {string} docker_push_example commands joined with " && "
+ */
+
+/** @typedef {import("./widgets/confirm.js").ConfirmOptions} ConfirmOptions */
 
 const NAME_RULE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
-/** The registry's host, from its public URI (HOST/REGISTRY). */
+/**
+ * The registry's host, from its public URI (HOST/REGISTRY).
+ * @param {Registry} registry
+ */
 export function hostOf(registry) {
   const uri = registry.public_uri || "";
   return uri.endsWith(`/${registry.name}`) ? uri.slice(0, -registry.name.length - 1) : uri.split("/")[0];
 }
 
+/** @param {Registry} registry */
 export function pushSteps(registry) {
   return h(
     "ol",
@@ -35,6 +57,7 @@ export function pushSteps(registry) {
   );
 }
 
+/** @param {Registry} registry */
 export function openPushCommands(registry) {
   return openDialog({
     title: `Push to ${registry.name}`,
@@ -46,7 +69,11 @@ export function openPushCommands(registry) {
   });
 }
 
-export async function openCreateRegistry({ onCreated }) {
+/**
+ * The create dialog; resolves with the new registry, or null when cancelled.
+ * @returns {Promise<unknown>}
+ */
+export function openCreateRegistry() {
   const name = field({
     label: "Name",
     name: "name",
@@ -67,7 +94,7 @@ export async function openCreateRegistry({ onCreated }) {
   project.input.disabled = true;
   api
     .get("/projects", { page_size: 100 })
-    .then((page) => {
+    .then((/** @type {import("./api.js").Page<{name: string}>} */ page) => {
       project.input.replaceChildren(...page.items.map((p) => h("option", { value: p.name }, p.name)));
       project.input.value = page.items.some((p) => p.name === "default") ? "default" : page.items[0]?.name || "";
       project.input.disabled = false;
@@ -78,7 +105,7 @@ export async function openCreateRegistry({ onCreated }) {
       setFieldError(project.input, `Could not load projects: ${error.detail || error.message}`);
     });
 
-  const created = await openDialog({
+  return openDialog({
     title: "Create registry",
     body: [name.el, project.el],
     submitLabel: "Create",
@@ -86,25 +113,26 @@ export async function openCreateRegistry({ onCreated }) {
       if (!NAME_RULE.test(values.name)) {
         setFieldError(name.input, "Use lowercase letters and digits, separated by single '-', '_' or '.'.");
         name.input.focus();
-        throw Object.assign(new Error("Fix the name and try again."), { quiet: true });
+        throw quietError("Fix the name and try again.");
       }
       if (!values.project) {
         setFieldError(project.input, "Choose a project.");
-        throw Object.assign(new Error("Choose a project."), { quiet: true });
+        throw quietError("Choose a project.");
       }
       return api.post("/registries", { name: values.name, project: values.project });
     },
   });
-  if (created && typeof created === "object") {
-    toast(`Registry ${created.name} created.`);
-    onCreated?.(created);
-  }
-  return created;
 }
 
-export function confirmDeleteRegistry(registry, { onDeleted }) {
+/**
+ * The confirmation of deleting a registry: one that still holds images is deleted only with
+ * them, after a tick in the box that says so.
+ * @param {Registry} registry
+ * @returns {ConfirmOptions}
+ */
+export function deleteRegistryConfirmation(registry) {
   const holds = registry.image_count > 0;
-  return confirmAction({
+  return {
     title: `Delete registry ${registry.name}?`,
     message: holds
       ? h("p", {}, `${registry.name} still holds ${plural(registry.image_count, "image")}. Deleting it deletes them too, with every tag; pulls of them will fail. This cannot be undone.`)
@@ -114,11 +142,8 @@ export function confirmDeleteRegistry(registry, { onDeleted }) {
     action: async () => {
       await api.delete(`/registries/${enc(registry.name)}`, undefined, { query: holds ? { force: "true" } : undefined });
     },
-  }).then(async (done) => {
-    if (done) {
-      toast(`Registry ${registry.name} deleted.`);
-      onDeleted?.();
-    }
-    return done;
-  });
+  };
 }
+
+/** @param {Registry} registry */
+export const registryDeleted = (registry) => `Registry ${registry.name} deleted.`;

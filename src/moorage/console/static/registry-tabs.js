@@ -8,4 +8,23 @@ import protection from "./tab-protection.js";
 import cleanup from "./tab-cleanup.js";
 import webhooks from "./tab-webhooks.js";
 
+/**
+ * @typedef {object} TabContext
+ * @property {import("./registry-actions.js").Registry} registry
+ * @property {import("./main.js").Session} session
+ * @property {AbortSignal} signal gone with the page
+ * @property {(href: string, options?: {replace?: boolean}) => void} navigate
+ * @property {() => Promise<void>} refreshRegistry loads the registry's summary again
+ */
+
+/**
+ * @typedef {object} RegistryTab
+ * @property {string} id
+ * @property {string} label
+ * @property {string} iconName
+ * @property {(context: TabContext) => Node} render
+ * @property {(context: TabContext) => boolean} [visible]
+ */
+
+/** @type {RegistryTab[]} */
 export const REGISTRY_TABS = [images, members, protection, cleanup, webhooks];

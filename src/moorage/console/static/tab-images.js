@@ -2,46 +2,49 @@
 
 import { api } from "./api.js";
 import { enc, h, plural, timeCell } from "./dom.js";
-import { confirmAction, dataTable, emptyState, toast } from "./widgets.js";
 import { pushSteps } from "./registry-actions.js";
+import { emptyState } from "./widgets/placeholders.js";
+import { pagedSource, resourceList } from "./widgets/resource-list.js";
 
+/**
+ * @typedef {object} ImageSummary
+ * @property {string} name
+ * @property {number} artifact_count
+ * @property {number} tag_count
+ * @property {string | null} pushed_at
+ * @property {string | null} pulled_at
+ * @property {string} created_at
+ */
+
+/** @param {import("./registry-tabs.js").TabContext} context */
 function render({ registry, signal, refreshRegistry }) {
   const base = `/registries/${enc(registry.name)}`;
-  const table = dataTable({
+  /** @type {import("./widgets/resource-list.js").ResourceList<ImageSummary>} */
+  const table = resourceList({
     label: `Images in ${registry.name}`,
     noun: ["image", "images"],
     urlKey: "",
     signal,
-    selectable: true,
     search: { label: "Search images", placeholder: "Search by name" },
     defaultSort: "name",
-    load: (params) => api.get(`${base}/images`, params, { signal }),
+    load: pagedSource(`${base}/images`, signal),
     rowKey: (row) => row.name,
     rowLabel: (row) => row.name,
-    bulk: [
-      {
-        label: "Delete",
-        iconName: "trash",
-        danger: true,
-        run: (rows) =>
-          confirmAction({
-            title: rows.length === 1 ? `Delete image ${rows[0].name}?` : `Delete ${rows.length} images?`,
-            message: h(
-              "p",
-              {},
-              `This deletes every artifact and tag of ${rows.length === 1 ? "this image" : "these images"} in ${registry.name}. Pulls of them will fail. This cannot be undone.`,
-            ),
-            items: rows.map((row) => `${registry.name}/${row.name}`),
-            confirmLabel: rows.length === 1 ? "Delete image" : `Delete ${rows.length} images`,
-            action: () => api.delete(`${base}/images`, { names: rows.map((row) => row.name) }),
-          }).then((done) => {
-            if (!done) return;
-            toast(`${plural(rows.length, "image")} deleted.`);
-            table.reload();
-            refreshRegistry();
-          }),
-      },
-    ],
+    bulkRemove: {
+      confirm: (rows) => ({
+        title: rows.length === 1 ? `Delete image ${rows[0].name}?` : `Delete ${rows.length} images?`,
+        message: h(
+          "p",
+          {},
+          `This deletes every artifact and tag of ${rows.length === 1 ? "this image" : "these images"} in ${registry.name}. Pulls of them will fail. This cannot be undone.`,
+        ),
+        items: rows.map((row) => `${registry.name}/${row.name}`),
+        confirmLabel: rows.length === 1 ? "Delete image" : `Delete ${rows.length} images`,
+        action: () => api.delete(`${base}/images`, { names: rows.map((row) => row.name) }),
+      }),
+      done: (rows) => `${plural(rows.length, "image")} deleted.`,
+    },
+    onChange: refreshRegistry,
     columns: [
       {
         id: "name",

@@ -2,7 +2,15 @@
 
 import { api } from "./api.js";
 import { enc, h, timeCell, uid } from "./dom.js";
-import { alertBox, button, confirmAction, dataTable, emptyState, field, iconButton, messageOf, openDialog, toast } from "./widgets.js";
+import { alertBox, messageOf } from "./widgets/alert.js";
+import { button } from "./widgets/buttons.js";
+import { openDialog } from "./widgets/dialog.js";
+import { field } from "./widgets/form.js";
+import { toast } from "./widgets/notify.js";
+import { emptyState } from "./widgets/placeholders.js";
+import { pagedSource, resourceList } from "./widgets/resource-list.js";
+
+/** @typedef {{username: string, role: string, created_at: string}} Member */
 
 export const ROLES = [
   { value: "project_admin", label: "Project admin", description: "Manages members; pushes, pulls and deletes." },
@@ -11,8 +19,13 @@ export const ROLES = [
   { value: "service_viewer", label: "Service viewer", description: "Pulls and views only." },
 ];
 
+/** @param {string} value */
 const roleLabel = (value) => ROLES.find((role) => role.value === value)?.label || value;
 
+/**
+ * @param {import("./main.js").Session} session
+ * @param {string} project
+ */
 function canManage(session, project) {
   const me = session.me;
   if (!me) return false;
@@ -27,13 +40,15 @@ function roleHelp() {
   );
 }
 
+/** @param {import("./registry-tabs.js").TabContext} context */
 function render({ registry, session, signal }) {
   const project = registry.project;
   const base = `/projects/${enc(project)}/members`;
   const manage = canManage(session, project);
 
   async function addMember() {
-    const users = session.me.is_admin ? await api.get("/users", { page_size: 100 }, { signal }).catch(() => null) : null;
+    /** @type {import("./api.js").Page<{username: string}> | null} */
+    const users = session.me?.is_admin ? await api.get("/users", { page_size: 100 }, { signal }).catch(() => null) : null;
     const listId = uid("users");
     const user = field({
       label: "User name",
@@ -46,19 +61,16 @@ function render({ registry, session, signal }) {
     });
     const role = field({ label: "Role", name: "role", options: ROLES.map((r) => ({ value: r.value, label: r.label })), value: "project_member" });
     const datalist = users ? h("datalist", { id: listId }, users.items.map((u) => h("option", { value: u.username }))) : null;
-    const added = await openDialog({
+    return openDialog({
       title: `Add a member to ${project}`,
       description: `Members of project ${project} may use every registry in it, ${registry.name} included.`,
       body: [user.el, datalist, role.el, roleHelp()],
       submitLabel: "Add member",
       onSubmit: ({ values }) => api.put(`${base}/${enc(values.username)}`, { role: values.role }),
     });
-    if (added && typeof added === "object") {
-      toast(`${added.username} is now a ${roleLabel(added.role).toLowerCase()} of ${project}.`);
-      table.reload();
-    }
   }
 
+  /** @param {Member} row */
   function roleControl(row) {
     if (!manage) return roleLabel(row.role);
     const id = uid("role");
@@ -73,6 +85,7 @@ function render({ registry, session, signal }) {
       select.disabled = true;
       table.clearError();
       try {
+        /** @type {Member} */
         const updated = await api.put(`${base}/${enc(row.username)}`, { role: select.value });
         row.role = updated.role;
         toast(`${row.username} is now a ${roleLabel(updated.role).toLowerCase()}.`);
@@ -86,44 +99,36 @@ function render({ registry, session, signal }) {
     return select;
   }
 
-  const columns = [
-    { id: "username", label: "User", className: "col-name", render: (row) => h("span", { class: "user-cell" }, row.username, session.me?.username === row.username && h("span", { class: "badge badge-neutral" }, "you")) },
-    { id: "role", label: "Role", render: roleControl },
-    { id: "created_at", label: "Member since", render: (row) => timeCell(row.created_at, { absolute: true }) },
-  ];
-  if (manage) {
-    columns.push({
-      id: "actions",
-      label: "Actions",
-      hideLabel: true,
-      className: "col-actions",
-      render: (row) =>
-        iconButton("trash", `Remove ${row.username} from ${project}`, {
-          kind: "danger",
-          onClick: () =>
-            confirmAction({
-              title: `Remove ${row.username}?`,
-              message: h("p", {}, `${row.username} will lose access to every registry in project ${project}. Their access keys stop working there at once.`),
-              confirmLabel: "Remove member",
-              action: () => api.delete(`${base}/${enc(row.username)}`),
-            }).then((done) => {
-              if (done) {
-                toast(`${row.username} removed from ${project}.`);
-                table.reload();
-              }
-            }),
-        }),
-    });
-  }
-
-  const table = dataTable({
+  const addButton = button("Add member", { kind: "primary", iconName: "plus" });
+  /** @type {import("./widgets/resource-list.js").ResourceList<Member>} */
+  const table = resourceList({
     label: `Members of project ${project}`,
     noun: ["member", "members"],
     signal,
-    load: (params) => api.get(base, params, { signal }),
+    load: pagedSource(base, signal),
     rowKey: (row) => row.username,
-    toolbar: manage ? [button("Add member", { kind: "primary", iconName: "plus", onClick: addMember })] : [],
-    columns,
+    toolbar: manage ? [addButton] : [],
+    manage,
+    form: {
+      open: addMember,
+      saved: (added) => `${added.username} is now a ${roleLabel(added.role).toLowerCase()} of ${project}.`,
+      createButton: addButton,
+    },
+    remove: {
+      label: (row) => `Remove ${row.username} from ${project}`,
+      confirm: (row) => ({
+        title: `Remove ${row.username}?`,
+        message: h("p", {}, `${row.username} will lose access to every registry in project ${project}. Their access keys stop working there at once.`),
+        confirmLabel: "Remove member",
+        action: () => api.delete(`${base}/${enc(row.username)}`),
+      }),
+      done: (row) => `${row.username} removed from ${project}.`,
+    },
+    columns: [
+      { id: "username", label: "User", className: "col-name", render: (row) => h("span", { class: "user-cell" }, row.username, session.me?.username === row.username && h("span", { class: "badge badge-neutral" }, "you")) },
+      { id: "role", label: "Role", render: roleControl },
+      { id: "created_at", label: "Member since", render: (row) => timeCell(row.created_at, { absolute: true }) },
+    ],
     empty: () =>
       emptyState({
         iconName: "users",

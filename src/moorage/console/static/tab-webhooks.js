@@ -2,30 +2,82 @@
 // webhook, and each webhook's delivery log with every attempt and the body it sent.
 // The list is at /registries/R/webhooks; one webhook's log at …/webhooks?webhook=ID.
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, isAbortError } from "./api.js";
 import { clear, enc, formatDate, formatDay, h, icon, plural, timeCell, uid } from "./dom.js";
-import {
-  alertBox,
-  badge,
-  button,
-  card,
-  confirmAction,
-  copyable,
-  copyButton,
-  dataTable,
-  emptyState,
-  facts,
-  field,
-  iconButton,
-  link,
-  loading,
-  messageOf,
-  openDialog,
-  setFieldError,
-  staticTable,
-  toast,
-} from "./widgets.js";
-import { canChange, checkField, enabledSwitch, rowActions } from "./tab-protection.js";
+import { canChange } from "./policies.js";
+import { alertBox, messageOf } from "./widgets/alert.js";
+import { badge } from "./widgets/badge.js";
+import { button, iconButton, link } from "./widgets/buttons.js";
+import { confirmThen } from "./widgets/confirm.js";
+import { copyable, copyButton } from "./widgets/copy.js";
+import { dataTable } from "./widgets/data-table.js";
+import { openDialog } from "./widgets/dialog.js";
+import { checkField, field, quietError, setFieldError, textField } from "./widgets/form.js";
+import { card, facts } from "./widgets/layout.js";
+import { liveSource } from "./widgets/live-source.js";
+import { toast } from "./widgets/notify.js";
+import { emptyState, loading } from "./widgets/placeholders.js";
+import { resourceList, wholeSource } from "./widgets/resource-list.js";
+import { staticTable } from "./widgets/static-table.js";
+
+/** @typedef {import("./registry-actions.js").Registry} Registry */
+/** @typedef {import("./widgets/confirm.js").ConfirmOptions} ConfirmOptions */
+
+/**
+ * A webhook as the API shows it; the auth header only masked.
+ * @typedef {object} Webhook
+ * @property {number} id
+ * @property {string} name
+ * @property {"http" | "slack"} kind
+ * @property {string} address
+ * @property {string} payload_format
+ * @property {boolean} auth_header_set
+ * @property {string | null} auth_header masked: its first characters and its length
+ * @property {boolean} skip_tls_verify
+ * @property {string[]} event_types
+ * @property {boolean} enabled
+ * @property {string} created_at
+ */
+
+/**
+ * One try to deliver a delivery.
+ * @typedef {object} Attempt
+ * @property {number} number
+ * @property {string} started_at
+ * @property {number} duration_ms
+ * @property {boolean} succeeded
+ * @property {number | null} status_code
+ * @property {string | null} error
+ */
+
+/**
+ * One event sent (or being sent) to a webhook.
+ * @typedef {object} Delivery
+ * @property {number} id
+ * @property {string} event_id
+ * @property {string} event_type
+ * @property {string} status
+ * @property {number} attempts
+ * @property {number} max_attempts
+ * @property {number | null} last_status_code
+ * @property {string | null} last_error
+ * @property {string} created_at
+ * @property {string} updated_at
+ * @property {string | null} delivered_at
+ * @property {string | null} [content_type]
+ * @property {string | null} [body]
+ * @property {Attempt[]} history
+ */
+
+/**
+ * What both views of the tab are given.
+ * @typedef {object} WebhookViewContext
+ * @property {Registry} registry
+ * @property {AbortSignal} signal
+ * @property {boolean} manage
+ * @property {string} base the webhooks' API path
+ * @property {string} tabHref the list's address
+ */
 
 /** The event types a webhook may subscribe to, in the order the server keeps them. */
 const EVENTS = [
@@ -35,8 +87,10 @@ const EVENTS = [
   { type: "REPLICATION", label: "Replication", hint: "A replication finished." },
   { type: "CLEANUP", label: "Cleanup", hint: "A cleanup run finished (sent as Harbor's TAG_RETENTION)." },
 ];
+/** @type {Record<string, string>} */
 const EVENT_LABELS = Object.fromEntries(EVENTS.map((event) => [event.type, event.label]));
 
+/** @type {Record<string, [string, string, string]>} */
 const DELIVERY_STATUS = {
   pending: ["Pending", "info", "Not delivered yet: retried with backoff"],
   succeeded: ["Succeeded", "success", "The receiver answered 2xx"],
@@ -54,18 +108,20 @@ const LIST_PAGE_SIZE = 25;
 const POLL_PENDING_MS = 2000;
 const POLL_IDLE_MS = 10000;
 
-const kindLabel = (kind) => (kind === "slack" ? "Slack" : "HTTP");
+const kindLabel = (/** @type {string} */ kind) => (kind === "slack" ? "Slack" : "HTTP");
 
 /** The test action's deliveries make a single attempt; real ones are retried. */
-const isTest = (delivery) => delivery.max_attempts === 1;
+const isTest = (/** @type {Delivery} */ delivery) => delivery.max_attempts === 1;
 
+/** @param {string} status */
 function statusBadge(status) {
-  const [label, kind, title] = DELIVERY_STATUS[status] || [status, "neutral"];
+  const [label, kind, title] = DELIVERY_STATUS[status] || [status, "neutral", undefined];
   const el = badge(label, kind, title);
   if (status === "pending") el.prepend(h("span", { class: "spinner badge-spinner", "aria-hidden": "true" }));
   return el;
 }
 
+/** @param {string[]} types */
 function eventChips(types) {
   return h(
     "span",
@@ -74,6 +130,7 @@ function eventChips(types) {
   );
 }
 
+/** @param {Webhook} webhook */
 function kindCell(webhook) {
   return h(
     "span",
@@ -84,12 +141,20 @@ function kindCell(webhook) {
 }
 
 /** "HTTP 200", "HTTP 503: upstream down", "connection refused" — what the receiver said last. */
+/**
+ * @param {number | null} statusCode
+ * @param {string | null} error
+ */
 function responseWords(statusCode, error) {
   if (statusCode && error) return `HTTP ${statusCode}: ${error}`;
   if (statusCode) return `HTTP ${statusCode}`;
   return error || "";
 }
 
+/**
+ * @param {number | null} statusCode
+ * @param {string | null} error
+ */
 function responseCell(statusCode, error) {
   if (!statusCode && !error) return h("span", { class: "muted" }, "—");
   return h(
@@ -100,6 +165,7 @@ function responseCell(statusCode, error) {
   );
 }
 
+/** @param {string} text */
 function formatBody(text) {
   try {
     return JSON.stringify(JSON.parse(text), null, 2);
@@ -123,7 +189,10 @@ function explanation() {
   );
 }
 
-/** The settings sent back on PUT, without the auth header (left out, it is kept). */
+/**
+ * The settings sent back on PUT, without the auth header (left out, it is kept).
+ * @param {Webhook} webhook
+ */
 function settingsOf(webhook) {
   return {
     name: webhook.name,
@@ -140,6 +209,11 @@ function settingsOf(webhook) {
 
 const ADDRESS_PROBLEM = /address|https?:\/\/|host|port|private|allow_private_targets/i;
 
+/**
+ * The add (no webhook) or edit dialog; resolves with the saved webhook, or null when cancelled.
+ * @param {{base: string, webhook: Webhook | null}} options
+ * @returns {Promise<unknown>}
+ */
 function editWebhook({ base, webhook }) {
   const editing = Boolean(webhook);
   const name = field({ label: "Name", name: "name", value: webhook?.name || "", required: true, requiredMessage: "Enter a name, unique in this registry.", placeholder: "ci", hint: "Unique in this registry; shown in the delivery log." });
@@ -161,7 +235,7 @@ function editWebhook({ base, webhook }) {
       { value: "cloudevents", label: "CloudEvents 1.0" },
     ],
   });
-  const address = field({
+  const address = textField({
     label: "Address",
     name: "address",
     value: webhook?.address || "",
@@ -172,7 +246,7 @@ function editWebhook({ base, webhook }) {
     hint: "http:// or https:// only, without a user name or password in it: put credentials in the auth header.",
   });
   const authSet = Boolean(webhook?.auth_header_set);
-  const auth = field({
+  const auth = textField({
     label: "Auth header",
     name: "auth_header",
     type: "password",
@@ -181,19 +255,20 @@ function editWebhook({ base, webhook }) {
     mono: true,
     placeholder: authSet ? "set — leave empty to keep" : "Bearer 0123456789abcdef",
     hint: authSet
-      ? h("span", {}, "Currently ", h("code", {}, webhook.auth_header), ". Leave it empty to keep it, or type a new value to replace it.")
+      ? h("span", {}, "Currently ", h("code", {}, webhook?.auth_header), ". Leave it empty to keep it, or type a new value to replace it.")
       : h("span", {}, "Optional; sent as the ", h("code", {}, "Authorization"), " header. It is only ever shown masked."),
   });
   const removeAuth = authSet ? checkField("remove_auth_header", "Remove the auth header", false) : null;
   removeAuth?.classList.add("check-inline");
-  removeAuth?.querySelector("input").addEventListener("change", (event) => {
-    auth.input.disabled = event.target.checked;
-    if (event.target.checked) auth.input.value = "";
+  removeAuth?.querySelector("input")?.addEventListener("change", (event) => {
+    const checked = /** @type {HTMLInputElement} */ (event.target).checked;
+    auth.input.disabled = checked;
+    if (checked) auth.input.value = "";
   });
-  if (removeAuth) auth.el.querySelector(".field-hint").after(removeAuth);
+  if (removeAuth) auth.el.querySelector(".field-hint")?.after(removeAuth);
 
   const tls = checkField("skip_tls_verify", "Skip TLS certificate verification", Boolean(webhook?.skip_tls_verify));
-  const tlsBox = tls.querySelector("input");
+  const tlsBox = /** @type {HTMLInputElement} */ (tls.querySelector("input"));
   const tlsWarning = alertBox(
     "moorage then accepts any certificate from this address, so anyone on the way can read deliveries, the auth header included, or answer in the receiver's place. Use it only for a receiver with a self-signed certificate on a network you trust.",
     { kind: "warning", title: "Certificates are not checked." },
@@ -234,6 +309,7 @@ function editWebhook({ base, webhook }) {
     h("p", { class: "field-hint", id: `${eventsId}-hint` }, "Send test sends a sample of the first event type chosen here."),
     eventsError,
   );
+  /** @param {string | null} message */
   const setEventsError = (message) => {
     eventsError.hidden = !message;
     eventsError.replaceChildren(...(message ? [icon("error"), h("span", {}, message)] : []));
@@ -253,7 +329,7 @@ function editWebhook({ base, webhook }) {
   const enabled = checkField("enabled", "Enabled: send events to this webhook", webhook ? webhook.enabled : true);
 
   return openDialog({
-    title: editing ? `Edit webhook ${webhook.name}` : "Add webhook",
+    title: webhook ? `Edit webhook ${webhook.name}` : "Add webhook",
     description: editing ? null : "moorage sends the chosen events of this registry to the address, and retries failures with backoff.",
     body: h(
       "div",
@@ -275,8 +351,9 @@ function editWebhook({ base, webhook }) {
       if (!types.length) {
         setEventsError("Choose at least one event type.");
         boxes[0].box.focus();
-        throw Object.assign(new Error("no event type"), { quiet: true });
+        throw quietError("no event type");
       }
+      /** @type {Record<string, unknown>} */
       const body = {
         name: values.name,
         kind: values.kind,
@@ -289,7 +366,7 @@ function editWebhook({ base, webhook }) {
       if (values.remove_auth_header) body.auth_header = "";
       else if (auth.input.value) body.auth_header = auth.input.value;
       try {
-        return editing ? await api.put(`${base}/${webhook.id}`, body) : await api.post(base, body);
+        return webhook ? await api.put(`${base}/${webhook.id}`, body) : await api.post(base, body);
       } catch (error) {
         const target =
           error instanceof ApiError && (error.status === 409 || (error.status === 400 && /^the name/.test(error.detail)))
@@ -302,23 +379,34 @@ function editWebhook({ base, webhook }) {
         if (!target) throw error;
         setFieldError(target, messageOf(error));
         target.focus();
-        throw Object.assign(new Error(error.detail), { quiet: true });
+        throw quietError(/** @type {ApiError} */ (error).detail);
       }
     },
   });
 }
 
-function confirmDelete(base, webhook) {
-  return confirmAction({
+/**
+ * @param {string} base
+ * @param {Webhook} webhook
+ * @returns {ConfirmOptions}
+ */
+function deleteConfirmation(base, webhook) {
+  return {
     title: `Delete webhook ${webhook.name}?`,
     message: h("p", {}, "Its address stops receiving events from this registry. Its delivery log goes with it, and deliveries still waiting are dropped. This cannot be undone."),
     items: [webhook.address],
     confirmLabel: "Delete webhook",
     action: () => api.delete(`${base}/${webhook.id}`),
-  });
+  };
 }
 
-/** A small "last delivery" summary: status, what the receiver said, and when. */
+const deleted = (/** @type {Webhook} */ webhook) => `Webhook ${webhook.name} deleted.`;
+
+/**
+ * A small "last delivery" summary: status, what the receiver said, and when.
+ * @param {Delivery | undefined} delivery
+ * @param {{fresh?: boolean}} [options]
+ */
 function deliverySummary(delivery, { fresh = false } = {}) {
   if (!delivery) return h("span", { class: "muted" }, "None yet");
   const said = responseWords(delivery.last_status_code, delivery.last_error);
@@ -337,30 +425,18 @@ function deliverySummary(delivery, { fresh = false } = {}) {
 
 // The list ------------------------------------------------------------------------------------
 
+/** @param {WebhookViewContext} context */
 function renderList({ registry, signal, manage, base, tabHref }) {
+  /** @type {Map<number, HTMLElement>} */
   const lastCells = new Map();
-  const logHref = (webhook) => `${tabHref}?webhook=${webhook.id}`;
-  const addButton = button("Add webhook", { kind: "primary", iconName: "plus", onClick: () => edit(null) });
+  const logHref = (/** @type {Webhook} */ webhook) => `${tabHref}?webhook=${webhook.id}`;
+  const addButton = button("Add webhook", { kind: "primary", iconName: "plus" });
+  const everything = wholeSource(base, signal);
 
-  async function edit(webhook) {
-    table.clearError();
-    const saved = await editWebhook({ base, webhook });
-    if (saved && typeof saved === "object") {
-      toast(webhook ? `Webhook ${saved.name} saved.` : `Webhook ${saved.name} added.`);
-      table.reload();
-    }
-  }
-
-  function remove(webhook) {
-    table.clearError();
-    return confirmDelete(base, webhook).then((done) => {
-      if (done) {
-        toast(`Webhook ${webhook.name} deleted.`);
-        table.reload();
-      }
-    });
-  }
-
+  /**
+   * @param {Webhook} webhook
+   * @param {HTMLButtonElement} btn
+   */
   async function sendTest(webhook, btn) {
     table.clearError();
     btn.disabled = true;
@@ -368,6 +444,7 @@ function renderList({ registry, signal, manage, base, tabHref }) {
     const cell = lastCells.get(webhook.id);
     if (cell) clear(cell, h("span", { class: "muted" }, "Sending a test…"));
     try {
+      /** @type {Delivery} */
       const delivery = await api.post(`${base}/${webhook.id}/test`, undefined);
       if (cell) clear(cell, deliverySummary(delivery, { fresh: true }));
     } catch (error) {
@@ -379,93 +456,102 @@ function renderList({ registry, signal, manage, base, tabHref }) {
     }
   }
 
+  /** @param {Webhook} webhook */
   function lastDelivery(webhook) {
     const cell = h("span", { class: "last-delivery-cell", "aria-live": "polite" }, h("span", { class: "skeleton skeleton-short" }));
     lastCells.set(webhook.id, cell);
     api
       .get(`${base}/${webhook.id}/deliveries`, { page: 1, page_size: 1 }, { signal })
-      .then((page) => clear(cell, deliverySummary(page.items[0])))
+      .then((/** @type {import("./api.js").Page<Delivery>} */ page) => clear(cell, deliverySummary(page.items[0])))
       .catch((error) => {
-        if (error.name !== "AbortError") clear(cell, h("span", { class: "muted", title: messageOf(error) }, "—"));
+        if (!isAbortError(error)) clear(cell, h("span", { class: "muted", title: messageOf(error) }, "—"));
       });
     return cell;
   }
 
-  const columns = [
-    {
-      id: "name",
-      label: "Name",
-      className: "col-name",
-      render: (row) =>
-        h("span", { class: "webhook-cell" }, h("a", { href: logHref(row), title: `Delivery log of ${row.name}` }, row.name), kindCell(row)),
-    },
-    {
-      id: "address",
-      label: "Address",
-      className: "col-address",
-      render: (row) =>
-        h(
-          "span",
-          { class: "address-cell" },
-          h("code", { class: "mono address", title: row.address }, row.address),
-          (row.auth_header_set || row.skip_tls_verify) &&
-            h(
-              "span",
-              { class: "address-meta" },
-              row.auth_header_set && h("span", { class: "auth-mask", title: "Auth header (masked)" }, icon("key"), h("code", {}, row.auth_header)),
-              row.skip_tls_verify && badge("TLS not verified", "warning", "Certificates from this address are not checked"),
-            ),
-        ),
-    },
-    { id: "event_types", label: "Events", render: (row) => eventChips(row.event_types) },
-    {
-      id: "enabled",
-      label: "Status",
-      render: (row) =>
-        enabledSwitch({
-          row,
-          label: `Webhook ${row.name} enabled`,
-          table,
-          manage,
-          save: (enabled) => api.put(`${base}/${row.id}`, { ...settingsOf(row), enabled }),
-        }),
-    },
-    { id: "last", label: "Last delivery", className: "col-last", render: lastDelivery },
-    {
-      id: "created_at",
-      label: "Created",
-      className: "col-created",
-      render: (row) => h("time", { datetime: row.created_at, title: formatDate(row.created_at) }, formatDay(row.created_at)),
-    },
-    {
-      id: "actions",
-      label: "Actions",
-      hideLabel: true,
-      className: "col-actions",
-      render: (row) => {
-        const log = link(logHref(row), "Delivery log", "btn btn-secondary btn-sm");
-        log.setAttribute("aria-label", `Delivery log of ${row.name}`);
-        if (!manage) return h("span", { class: "row-actions" }, log);
-        const test = button("Send test", { size: "sm", ariaLabel: `Send test to ${row.name}`, onClick: () => sendTest(row, test) });
-        const actions = rowActions(`webhook ${row.name}`, { onEdit: () => edit(row), onDelete: () => remove(row) });
-        actions.prepend(test, log);
-        return actions;
-      },
-    },
-  ];
+  /** @param {Webhook} row */
+  function rowActions(row) {
+    const log = link(logHref(row), "Delivery log", "btn btn-secondary btn-sm");
+    log.setAttribute("aria-label", `Delivery log of ${row.name}`);
+    if (!manage) return [log];
+    const test = button("Send test", { size: "sm", ariaLabel: `Send test to ${row.name}`, onClick: () => sendTest(row, test) });
+    return [test, log];
+  }
 
-  const table = dataTable({
+  /** @type {import("./widgets/resource-list.js").ResourceList<Webhook>} */
+  const table = resourceList({
     label: "Webhooks",
     noun: ["webhook", "webhooks"],
     signal,
     pageSize: LIST_PAGE_SIZE,
-    load: async ({ page, page_size: pageSize }) => {
-      const items = await api.get(base, undefined, { signal });
+    load: async (query) => {
+      const page = await everything(query);
       lastCells.clear();
-      return { items: items.slice((page - 1) * pageSize, page * pageSize), total: items.length };
+      return page;
     },
     rowKey: (row) => row.id,
-    columns,
+    manage,
+    name: (row) => `webhook ${row.name}`,
+    rowActions,
+    form: {
+      open: (webhook) => {
+        table.clearError();
+        return editWebhook({ base, webhook });
+      },
+      saved: (saved, webhook) => (webhook ? `Webhook ${saved.name} saved.` : `Webhook ${saved.name} added.`),
+      createButton: addButton,
+      edit: true,
+    },
+    remove: {
+      confirm: (webhook) => {
+        table.clearError();
+        return deleteConfirmation(base, webhook);
+      },
+      done: deleted,
+    },
+    columns: [
+      {
+        id: "name",
+        label: "Name",
+        className: "col-name",
+        render: (row) =>
+          h("span", { class: "webhook-cell" }, h("a", { href: logHref(row), title: `Delivery log of ${row.name}` }, row.name), kindCell(row)),
+      },
+      {
+        id: "address",
+        label: "Address",
+        className: "col-address",
+        render: (row) =>
+          h(
+            "span",
+            { class: "address-cell" },
+            h("code", { class: "mono address", title: row.address }, row.address),
+            (row.auth_header_set || row.skip_tls_verify) &&
+              h(
+                "span",
+                { class: "address-meta" },
+                row.auth_header_set && h("span", { class: "auth-mask", title: "Auth header (masked)" }, icon("key"), h("code", {}, row.auth_header)),
+                row.skip_tls_verify && badge("TLS not verified", "warning", "Certificates from this address are not checked"),
+              ),
+          ),
+      },
+      { id: "event_types", label: "Events", render: (row) => eventChips(row.event_types) },
+      {
+        id: "enabled",
+        label: "Status",
+        toggle: {
+          label: (row) => `Webhook ${row.name} enabled`,
+          save: (row, enabled) => api.put(`${base}/${row.id}`, { ...settingsOf(row), enabled }),
+        },
+      },
+      { id: "last", label: "Last delivery", className: "col-last", render: lastDelivery },
+      {
+        id: "created_at",
+        label: "Created",
+        className: "col-created",
+        render: (row) => h("time", { datetime: row.created_at, title: formatDate(row.created_at) }, formatDay(row.created_at)),
+      },
+    ],
     empty: () =>
       emptyState({
         iconName: "webhook",
@@ -489,6 +575,7 @@ function renderList({ registry, signal, manage, base, tabHref }) {
 
 // One webhook's delivery log ------------------------------------------------------------------
 
+/** @param {Delivery} delivery */
 function attemptsTable(delivery) {
   return staticTable({
     label: `Attempts of delivery ${delivery.id}`,
@@ -505,6 +592,7 @@ function attemptsTable(delivery) {
   });
 }
 
+/** @param {Delivery} delivery */
 function deliveryDetail(delivery) {
   const body = delivery.body ? formatBody(delivery.body) : null;
   return h(
@@ -525,7 +613,7 @@ function deliveryDetail(delivery) {
       { class: "delivery-subhead body-head" },
       h("h4", {}, "Body sent"),
       delivery.content_type && h("code", { class: "muted" }, delivery.content_type),
-      body && copyButton(delivery.body, `Copy the body of delivery ${delivery.id}`),
+      body && copyButton(/** @type {string} */ (delivery.body), `Copy the body of delivery ${delivery.id}`),
     ),
     body
       ? h("pre", { class: "code-block delivery-body", tabindex: "0", "aria-label": `Body of delivery ${delivery.id}` }, h("code", {}, body))
@@ -533,6 +621,7 @@ function deliveryDetail(delivery) {
   );
 }
 
+/** @param {Webhook} webhook */
 function webhookFacts(webhook) {
   return facts([
     ["Address", copyable(webhook.address, "Copy the address"), { wide: true }],
@@ -545,18 +634,20 @@ function webhookFacts(webhook) {
   ]);
 }
 
+/** @param {WebhookViewContext & {webhookId: string, navigate: import("./registry-tabs.js").TabContext["navigate"]}} context */
 function renderLog({ registry, signal, manage, base, tabHref, webhookId, navigate }) {
   const holder = h("div", { class: "tab-policies tab-webhooks" }, loading("Loading the webhook…"));
   const back = h("nav", { class: "webhook-back", "aria-label": "Webhooks" }, h("a", { href: tabHref }, icon("left"), "All webhooks"));
   const path = `${base}/${enc(webhookId)}`;
 
   async function show() {
+    /** @type {Webhook} */
     let webhook;
     try {
       webhook = await api.get(path, undefined, { signal });
     } catch (error) {
-      if (error.name === "AbortError" || signal.aborted) return;
-      if (error.status === 404 || error.status === 422) {
+      if (isAbortError(error) || signal.aborted) return;
+      if (error instanceof ApiError && (error.status === 404 || error.status === 422)) {
         clear(
           holder,
           back,
@@ -576,6 +667,7 @@ function renderLog({ registry, signal, manage, base, tabHref, webhookId, navigat
     build(webhook);
   }
 
+  /** @param {Webhook} webhook */
   function build(webhook) {
     const summary = h("div", { class: "webhook-summary" }, webhookFacts(webhook));
     const testResult = h("div", { class: "test-result", "aria-live": "polite" });
@@ -589,6 +681,7 @@ function renderLog({ registry, signal, manage, base, tabHref, webhookId, navigat
       testButton.disabled = true;
       testButton.classList.add("is-busy");
       try {
+        /** @type {Delivery} */
         const delivery = await api.post(`${path}/test`, undefined);
         const took = delivery.history.length ? ` in ${delivery.history[delivery.history.length - 1].duration_ms.toLocaleString()} ms` : "";
         if (delivery.status === "succeeded") {
@@ -608,18 +701,14 @@ function renderLog({ registry, signal, manage, base, tabHref, webhookId, navigat
     async function edit() {
       const saved = await editWebhook({ base, webhook });
       if (saved && typeof saved === "object") {
-        toast(`Webhook ${saved.name} saved.`);
-        build(saved).focus();
+        const fresh = /** @type {Webhook} */ (saved);
+        toast(`Webhook ${fresh.name} saved.`);
+        build(fresh).focus();
       }
     }
 
     function remove() {
-      return confirmDelete(base, webhook).then((done) => {
-        if (done) {
-          toast(`Webhook ${webhook.name} deleted.`);
-          navigate(tabHref);
-        }
-      });
+      return confirmThen({ ...deleteConfirmation(base, webhook), done: deleted(webhook), then: () => navigate(tabHref) });
     }
 
     const log = deliveryLog({ path, signal, webhook });
@@ -642,16 +731,28 @@ function renderLog({ registry, signal, manage, base, tabHref, webhookId, navigat
   return holder;
 }
 
-/** The paged, filterable table of deliveries; rows open to show attempts and the body. */
+/**
+ * The paged, filterable table of deliveries; rows open to show attempts and the body.
+ * @param {{path: string, signal: AbortSignal, webhook: Webhook}} options
+ */
 function deliveryLog({ path, signal, webhook }) {
   const holder = h("div", { class: "delivery-log" });
+  /** @type {Set<number>} */
   const expanded = new Set();
   let status = new URLSearchParams(location.search).get("status") || "";
   if (!DELIVERY_STATUS[status]) status = "";
+  /** @type {import("./widgets/data-table.js").DataTable<Delivery> | null} */
   let table = null;
-  let lastQuery = null;
-  let lastItems = "";
-  let pollTimer = 0;
+  /** @type {import("./widgets/live-source.js").LiveSourceOptions<Delivery>["interval"]} */
+  const sooner = (result) => (result.items.some((d) => d.status === "pending") ? POLL_PENDING_MS : POLL_IDLE_MS);
+  const deliveries = liveSource({
+    path: `${path}/deliveries`,
+    signal,
+    interval: sooner,
+    retryAfter: POLL_IDLE_MS,
+    reload: () => table?.reload({ keepSelection: true }),
+    alive: () => holder.isConnected,
+  });
 
   const filterId = uid("status-filter");
   const filter = h(
@@ -663,6 +764,7 @@ function deliveryLog({ path, signal, webhook }) {
   filter.addEventListener("change", () => setStatus(filter.value));
   const filterEl = h("span", { class: "status-filter" }, h("label", { for: filterId }, "Status"), filter);
 
+  /** @param {string} next */
   function setStatus(next) {
     status = next;
     filter.value = next;
@@ -675,6 +777,12 @@ function deliveryLog({ path, signal, webhook }) {
     make();
   }
 
+  /**
+   * @param {HTMLTableRowElement} tr
+   * @param {HTMLButtonElement} toggle
+   * @param {Delivery} delivery
+   * @param {boolean} open
+   */
   function setOpen(tr, toggle, delivery, open) {
     toggle.setAttribute("aria-expanded", String(open));
     const next = tr.nextElementSibling;
@@ -691,44 +799,30 @@ function deliveryLog({ path, signal, webhook }) {
     }
   }
 
+  /** @param {Delivery} delivery */
   function toggleCell(delivery) {
     const toggle = h(
       "button",
       { type: "button", class: "icon-btn expand-btn", "aria-expanded": "false", "aria-label": `Attempts of delivery ${delivery.id}`, title: "Show the attempts and the body sent", dataset: { delivery: String(delivery.id) } },
       icon("right"),
     );
-    toggle.addEventListener("click", () => setOpen(toggle.closest("tr"), toggle, delivery, toggle.getAttribute("aria-expanded") !== "true"));
+    toggle.addEventListener("click", () =>
+      setOpen(/** @type {HTMLTableRowElement} */ (toggle.closest("tr")), toggle, delivery, toggle.getAttribute("aria-expanded") !== "true"),
+    );
     return toggle;
   }
 
+  /** @param {import("./api.js").Page<Delivery>} result */
   function reopen(result) {
     for (const delivery of result.items) {
       if (!expanded.has(delivery.id)) continue;
       const toggle = holder.querySelector(`.expand-btn[data-delivery="${delivery.id}"]`);
-      if (toggle) setOpen(toggle.closest("tr"), toggle, delivery, true);
+      if (toggle instanceof HTMLButtonElement) setOpen(/** @type {HTMLTableRowElement} */ (toggle.closest("tr")), toggle, delivery, true);
     }
   }
-
-  function schedule(result) {
-    window.clearTimeout(pollTimer);
-    const pending = result.items.some((d) => d.status === "pending");
-    pollTimer = window.setTimeout(poll, pending ? POLL_PENDING_MS : POLL_IDLE_MS);
-  }
-
-  async function poll() {
-    if (signal.aborted || !lastQuery || !holder.isConnected) return;
-    try {
-      const fresh = await api.get(`${path}/deliveries`, lastQuery, { signal });
-      if (JSON.stringify(fresh.items) !== lastItems || fresh.total !== table.total) table.reload({ keepSelection: true });
-      else schedule(fresh);
-    } catch (error) {
-      if (error.name !== "AbortError" && !signal.aborted) pollTimer = window.setTimeout(poll, POLL_IDLE_MS);
-    }
-  }
-  signal.addEventListener("abort", () => window.clearTimeout(pollTimer));
 
   function make() {
-    window.clearTimeout(pollTimer);
+    deliveries.stop();
     table = dataTable({
       label: `Deliveries of ${webhook.name}`,
       noun: ["delivery", "deliveries"],
@@ -736,16 +830,11 @@ function deliveryLog({ path, signal, webhook }) {
       signal,
       pageSize: 10,
       toolbar: [filterEl],
-      load: async ({ page, page_size: pageSize }) => {
-        lastQuery = { page, page_size: pageSize, status: status || undefined };
-        const result = await api.get(`${path}/deliveries`, lastQuery, { signal });
-        lastItems = JSON.stringify(result.items);
-        return result;
-      },
+      load: ({ page, page_size: pageSize }) => deliveries.load({ page, page_size: pageSize, status: status || undefined }),
       rowKey: (row) => row.id,
       onLoaded: (result) => {
         reopen(result);
-        schedule(result);
+        deliveries.watch(result);
       },
       columns: [
         { id: "expand", label: "Details", hideLabel: true, className: "col-expand", render: toggleCell },
@@ -788,12 +877,13 @@ function deliveryLog({ path, signal, webhook }) {
   make();
   return {
     el: holder,
-    reload: () => table.reload({ keepSelection: true }),
+    reload: () => table?.reload({ keepSelection: true }),
   };
 }
 
 // The tab -------------------------------------------------------------------------------------
 
+/** @param {import("./registry-tabs.js").TabContext} context */
 function render({ registry, session, signal, navigate }) {
   const base = `/registries/${enc(registry.name)}/webhooks`;
   const tabHref = `/registries/${enc(registry.name)}/webhooks`;

@@ -1,0 +1,266 @@
+// What the protection and cleanup tabs share: who may change policies, image and tag
+// selectors, the "Protected" badge, and a registry's list of policies of one kind — at most
+// MAX_POLICIES of them, in a card with a counter, an add/edit dialog and delete.
+
+import { api } from "./api.js";
+import { h } from "./dom.js";
+import { badge } from "./widgets/badge.js";
+import { button } from "./widgets/buttons.js";
+import { openDialog } from "./widgets/dialog.js";
+import { checkField, field } from "./widgets/form.js";
+import { card } from "./widgets/layout.js";
+import { limitCounter } from "./widgets/limit.js";
+import { resourceList, wholeSource } from "./widgets/resource-list.js";
+
+/** @typedef {import("./dom.js").Child} Child */
+/** @typedef {import("./main.js").Session} Session */
+/** @typedef {import("./registry-actions.js").Registry} Registry */
+/** @typedef {import("./widgets/form.js").FormValues} FormValues */
+/**
+ * @template T
+ * @typedef {import("./widgets/resource-list.js").ResourceColumn<T>} ResourceColumn
+ */
+/**
+ * @template T
+ * @typedef {import("./widgets/resource-list.js").ResourceList<T>} ResourceList
+ */
+/**
+ * @template T
+ * @typedef {import("./api.js").Page<T>} Page
+ */
+
+/** @typedef {{pattern: string, include: boolean}} Selector which names a policy selects: those matching the pattern, or those not */
+
+/**
+ * What protection and cleanup policies have in common (cleanup's tag selector also says
+ * whether untagged artifacts are selected, and it has a rule).
+ * @typedef {object} Policy
+ * @property {number} id
+ * @property {Selector} image
+ * @property {Selector & {untagged?: boolean}} tag
+ * @property {boolean} enabled
+ * @property {string} [created_at]
+ */
+
+/** @typedef {"protection" | "cleanup"} PolicyKind */
+
+export const MAX_POLICIES = 15;
+
+/**
+ * The lock badge of protected artifacts and tags.
+ * @param {string} [title]
+ */
+export function protectedBadge(title = "Protected: a protection policy forbids moving or deleting it") {
+  return badge("Protected", "protected", title);
+}
+
+/**
+ * Whether the signed-in user may change the registry's policies (anyone who may push).
+ * @param {Session} session
+ * @param {Registry} registry
+ */
+export function canChange(session, registry) {
+  const me = session.me;
+  if (!me) return false;
+  return me.is_admin || me.projects.some((m) => m.project === registry.project && m.role !== "service_viewer");
+}
+
+/**
+ * "matching app/*" or "excluding tmp-*": which way a selector works, then its pattern.
+ * @param {Selector} selector
+ * @param {string} what
+ */
+export function selectorCell(selector, what) {
+  const mode = selector.include ? "matching" : "excluding";
+  return h(
+    "span",
+    {
+      class: "selector",
+      title: selector.include ? `${what} matching ${selector.pattern}` : `${what} not matching ${selector.pattern}`,
+    },
+    h("span", { class: ["selector-mode", selector.include ? "is-include" : "is-exclude"] }, mode),
+    h("code", { class: "mono selector-pattern" }, selector.pattern),
+  );
+}
+
+/**
+ * The selector in a sentence: "tags matching v*" / "tags not matching v*".
+ * @param {Selector} selector
+ * @param {string} what
+ */
+export function selectorWords(selector, what) {
+  if (selector.include && /^\*\*?$/.test(selector.pattern)) return `all ${what}`;
+  return `${what} ${selector.include ? "matching" : "not matching"} ${selector.pattern}`;
+}
+
+/**
+ * Two fields side by side: matching/excluding, and the pattern.
+ * @param {{name: string, label: string, patternLabel: string, selector?: Selector, placeholder: string, hint: Child}} options
+ */
+function selectorFields({ name, label, patternLabel, selector, placeholder, hint }) {
+  const mode = field({
+    label,
+    name: `${name}_mode`,
+    options: [
+      { value: "include", label: "matching" },
+      { value: "exclude", label: "excluding" },
+    ],
+    value: selector && !selector.include ? "exclude" : "include",
+  });
+  const pattern = field({
+    label: patternLabel,
+    name: `${name}_pattern`,
+    value: selector ? selector.pattern : "",
+    required: true,
+    requiredMessage: "Enter a pattern; ** selects everything.",
+    placeholder,
+    hint,
+    mono: true,
+    spellcheck: false,
+  });
+  return {
+    el: h("div", { class: "selector-row" }, mode.el, pattern.el),
+    mode: mode.input,
+    pattern: pattern.input,
+    /** @returns {Selector} */
+    read: () => ({ pattern: pattern.input.value.trim(), include: mode.input.value === "include" }),
+  };
+}
+
+/**
+ * A policy's image and tag selectors as fields; images default to all of them.
+ * @param {{policy: Policy | null, imageHint: Child, tag: {selector?: Selector, placeholder: string, hint: Child}}} options
+ */
+export function selectorFieldPair({ policy, imageHint, tag }) {
+  const images = selectorFields({
+    name: "image",
+    label: "Images",
+    patternLabel: "Image pattern",
+    selector: policy?.image || { pattern: "**", include: true },
+    placeholder: "**",
+    hint: imageHint,
+  });
+  const tags = selectorFields({ name: "tag", label: "Tags", patternLabel: "Tag pattern", ...tag });
+  return { images, tags };
+}
+
+/** @param {PolicyKind} kind */
+const title = (kind) => kind.charAt(0).toUpperCase() + kind.slice(1);
+
+/**
+ * The add or edit dialog of a policy: `body` holds its fields, an "Enabled" box is added
+ * below them, and `payload(values)` makes what is sent (it may throw to keep the dialog open).
+ * @template {Policy} P
+ * @param {{kind: PolicyKind, base: string, policy: P | null, description: string, body: Child[], payload: (values: FormValues) => unknown}} options
+ * @returns {Promise<unknown>}
+ */
+export function policyDialog({ kind, base, policy, description, body, payload }) {
+  return openDialog({
+    title: policy ? `Edit ${kind} policy ${policy.id}` : `Add ${kind} policy`,
+    description,
+    body: h("div", { class: "policy-form" }, body, checkField("enabled", "Enabled", policy ? policy.enabled : true)),
+    submitLabel: policy ? "Save policy" : "Add policy",
+    wide: true,
+    onSubmit: ({ values }) => {
+      const sent = payload(values);
+      return policy ? api.put(`${base}/${policy.id}`, sent) : api.post(base, sent);
+    },
+  });
+}
+
+/**
+ * The policy number, the image selector and the tag selector: the columns every policy list starts with.
+ * @template {Policy} P
+ * @param {PolicyKind} kind
+ * @param {(row: P) => Child} [tagCell] the tag column's content, the tag selector by default
+ * @returns {Array<ResourceColumn<P>>}
+ */
+export function selectorColumns(kind, tagCell = (row) => selectorCell(row.tag, "Tags")) {
+  return [
+    { id: "id", label: "Policy", className: "col-policy", render: (row) => h("span", { title: `${title(kind)} policy ${row.id}` }, `#${row.id}`) },
+    { id: "image", label: "Images", render: (row) => selectorCell(row.image, "Images") },
+    { id: "tag", label: "Tags", render: tagCell },
+  ];
+}
+
+/**
+ * The "Enabled" switch column: `save(row, enabled)` sends the whole policy back.
+ * @template {Policy} P
+ * @param {PolicyKind} kind
+ * @param {(row: P, enabled: boolean) => Promise<P>} save
+ * @returns {ResourceColumn<P>}
+ */
+export function statusColumn(kind, save) {
+  return { id: "enabled", label: "Status", toggle: { label: (row) => `${title(kind)} policy ${row.id} enabled`, save } };
+}
+
+/**
+ * A registry's policies of one kind, in a card: the counter and the add button at its head
+ * (for those who may change them), the table, the add/edit dialog and delete.
+ * @template {Policy} P
+ * @param {object} options
+ * @param {PolicyKind} options.kind
+ * @param {string} options.base the policies' API path
+ * @param {boolean} options.manage
+ * @param {AbortSignal} options.signal
+ * @param {Array<ResourceColumn<P>>} options.columns
+ * @param {(policy: P | null) => Promise<unknown>} options.open the add (null) or edit dialog
+ * @param {(policy: P) => Child} options.deleteMessage what deleting the policy means
+ * @param {() => Node} options.empty
+ * @param {string} options.description the card's
+ * @param {(result: Page<P>) => void} [options.onLoaded]
+ * @returns {{el: HTMLElement, list: ResourceList<P>}}
+ */
+export function policyList({ kind, base, manage, signal, columns, open, deleteMessage, empty, description, onLoaded }) {
+  const addButton = button("Add policy", { kind: "primary", iconName: "plus" });
+  const limit = limitCounter({
+    max: MAX_POLICIES,
+    button: addButton,
+    title: `A registry may have up to ${MAX_POLICIES} ${kind} policies.`,
+    counter: (total) => `${total} of ${MAX_POLICIES} policies`,
+    note: (full) =>
+      full
+        ? `This registry has ${MAX_POLICIES} ${kind} policies, the most a registry may have. Delete one to add another.`
+        : `A registry may have up to ${MAX_POLICIES} ${kind} policies.`,
+    hideNoteBelowLimit: true, // below the limit, the counter says enough
+  });
+  const name = `${title(kind)} policy`;
+  const list = resourceList({
+    label: `${title(kind)} policies`,
+    noun: ["policy", "policies"],
+    signal,
+    load: wholeSource(base, signal),
+    rowKey: (row) => row.id,
+    onLoaded: (result) => {
+      limit.update(result.total);
+      onLoaded?.(result);
+    },
+    columns,
+    manage,
+    name: (row) => `${kind} policy ${row.id}`,
+    form: {
+      open,
+      saved: (saved, policy) => (policy ? `${name} ${saved.id} saved.` : `${name} ${saved.id} added.`),
+      createButton: addButton,
+      edit: true,
+    },
+    remove: {
+      confirm: (policy) => ({
+        title: `Delete ${kind} policy ${policy.id}?`,
+        message: h("p", {}, deleteMessage(policy)),
+        confirmLabel: "Delete policy",
+        action: () => api.delete(`${base}/${policy.id}`),
+      }),
+      done: (policy) => `${name} ${policy.id} deleted.`,
+    },
+    empty,
+  });
+  list.el.classList.add("policy-list"); // at most 15 rows: the counter replaces the pager
+  return {
+    el: card(`${title(kind)} policies`, [manage && limit.note, list.el], {
+      description,
+      actions: manage ? [limit.counter, addButton] : null,
+    }),
+    list,
+  };
+}
