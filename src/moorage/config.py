@@ -81,6 +81,42 @@ class Settings(BaseSettings):
         5.0, gt=0, le=3600, description="delay before a failed webhook delivery's first retry"
     )
 
+    # The HTTP server (granian): how long clients may dawdle, how many may be connected.
+    http_header_timeout_seconds: float = Field(
+        15.0,
+        ge=1,
+        le=600,
+        description="time a connection has to deliver a complete request head, counted from "
+        "its opening or from the end of the previous response: cuts slow headers "
+        "(slowloris) and idle keep-alive connections alike",
+    )
+    http_keep_alive: bool = Field(
+        True, description="keep connections open between requests (HTTP/1.1 keep-alive)"
+    )
+    http_body_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="a request body that sends nothing for this long is cut (an inactivity "
+        "timeout: a slow but progressing upload never is)",
+    )
+    http_max_connections: int = Field(
+        8192,
+        ge=16,
+        le=1_000_000,
+        description="connections served at once; lowered at start-up to what the open-file "
+        "limit allows",
+    )
+    http_backlog: int = Field(
+        4096,
+        ge=128,
+        le=65_535,
+        description="connections waiting to be accepted (the kernel caps it at somaxconn)",
+    )
+    http_threads: int = Field(
+        1, ge=1, le=64, description="granian's I/O runtime threads (the app has one event loop)"
+    )
+
     @field_validator("listen")
     @classmethod
     def _check_listen(cls, value: str) -> str:

@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import sys
 
-from granian.constants import Interfaces
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
 from granian.server.embed import Server
+from starlette.types import ASGIApp
 
 from moorage import wiring
 from moorage.api.app import create_app
@@ -19,6 +22,7 @@ from moorage.domain.users import UserService
 from moorage.jobs.handlers import run_background
 
 log = logging.getLogger("moorage")
+OPEN_FILES_CAP = 1 << 20  # Linux's default fs.nr_open: the most a soft limit may be
 
 
 class _QuietEmbedding(logging.Filter):
@@ -56,6 +60,68 @@ def _announce_admin(built: wiring.Built, settings: Settings) -> None:
             ]
         ),
         flush=True,
+    )
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (each connection is a descriptor);
+    returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return OPEN_FILES_CAP
+    target = OPEN_FILES_CAP if hard == resource.RLIM_INFINITY else hard
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, exc)
+    return soft
+
+
+def connection_limit(wanted: int, open_files: int) -> int:
+    """`wanted`, or fewer if the open-file limit cannot hold that many: a connection may hold
+    a socket and a blob file at once, and the process needs some descriptors of its own."""
+    reserve = min(1024, open_files // 4)
+    return max(16, min(wanted, (open_files - reserve) // 2))
+
+
+def build_server(app: ASGIApp, settings: Settings) -> Server:
+    """granian with moorage's limits: HTTP/1.1 only (h2c detection waits for a preface with no
+    timeout), header and keep-alive timeouts, and as many connections as descriptors allow."""
+    open_files = raise_open_file_limit()
+    connections = connection_limit(settings.http_max_connections, open_files)
+    if connections < settings.http_max_connections:
+        log.warning(
+            "http_max_connections lowered from %d to %d: the open-file limit is %d",
+            settings.http_max_connections,
+            connections,
+            open_files,
+        )
+    log.info(
+        "http: up to %d connections (open-file limit %d, backlog %d), header timeout %gs, "
+        "body timeout %gs, keep-alive %s",
+        connections,
+        open_files,
+        settings.http_backlog,
+        settings.http_header_timeout_seconds,
+        settings.http_body_timeout_seconds,
+        "on" if settings.http_keep_alive else "off",
+    )
+    return Server(
+        app,
+        address=settings.listen_host,
+        port=settings.listen_port,
+        interface=Interfaces.ASGI,
+        http=HTTPModes.http1,
+        backlog=settings.http_backlog,
+        backpressure=connections,
+        runtime_threads=settings.http_threads,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=round(settings.http_header_timeout_seconds * 1000),
+            keep_alive=settings.http_keep_alive,
+        ),
+        log_level=settings.log_level,  # type: ignore[arg-type]
     )
 
 
@@ -104,13 +170,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     built = wiring.build(settings, migrate_schema=settings.migrate_on_start)
     _announce_admin(built, settings)
     app = create_app(built.services, settings)
-    server = Server(
-        app,
-        address=settings.listen_host,
-        port=settings.listen_port,
-        interface=Interfaces.ASGI,
-        log_level=settings.log_level,  # type: ignore[arg-type]
-    )
+    server = build_server(app, settings)
     logging.getLogger("_granian").addFilter(_QuietEmbedding())  # after granian set up its logs
     print(f"moorage listening on http://{settings.listen}", flush=True)
     try:
