@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,14 +13,14 @@ from functools import partial
 import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moorage.api.access import Authorizer, OpenAccess
 from moorage.api.auth import TOKEN_PATH, SignIn, TokenAuthorizer
-from moorage.api.metrics import Metrics
+from moorage.api.metrics import AbortReason, Metrics
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.routes import dispatch
 from moorage.api.rest.app import EncodedSlashes, create_rest_app
@@ -76,6 +77,107 @@ class HostMarker:
                         break
             scope.setdefault("state", {})["private_host"] = private
         await self.app(scope, receive, send)
+
+
+class ClientWatch:
+    """Bounds how long a request body may stall, and makes a client that stalls or goes away
+    mid-request one info line and one count, never a 500 with a traceback.
+
+    Every receive of the request body waits at most `body_timeout` seconds, so the bound is on
+    inactivity: each chunk that arrives restarts it and a slow but progressing upload is never
+    cut. A stalled body is handed to the app as a disconnect: Starlette raises ClientDisconnect
+    where the body is read, and the handlers answer 400 (sent with `Connection: close`, so the
+    stalled connection ends). Once the body is complete, receives (Starlette waiting for a
+    disconnect while it streams a response) are not bounded.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, body_timeout: float) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.body_timeout = body_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_done = started = False
+        received = 0
+        aborted: AbortReason | None = None
+
+        def abort(reason: AbortReason) -> None:
+            nonlocal aborted
+            if aborted is not None:
+                return
+            aborted = reason
+            self.metrics.client_aborted(reason)
+            client = scope.get("client") or ("?", 0)
+            what = (
+                "went away"
+                if reason == "disconnect"
+                else f"sent nothing for {self.body_timeout:g}s"
+            )
+            log.info(
+                "client %s:%s %s during %s %s (%d body bytes received)",
+                client[0],
+                client[1],
+                what,
+                scope["method"],
+                scope["path"],
+                received,
+            )
+
+        async def watched_receive() -> Message:
+            nonlocal body_done, received
+            if body_done:
+                return await receive()
+            try:
+                with anyio.fail_after(self.body_timeout):
+                    message = await receive()
+            except TimeoutError:
+                body_done = True
+                abort("body_timeout")
+                return {"type": "http.disconnect"}
+            if message["type"] == "http.disconnect":
+                body_done = True
+                abort("disconnect")
+            else:
+                received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if aborted == "body_timeout":  # still connected, and its body is unread
+                    headers = [*message.get("headers", ()), (b"connection", b"close")]
+                    message = {**message, "headers": headers}
+            try:
+                await send(message)
+            except OSError:
+                abort("disconnect")
+                raise
+
+        try:
+            await self.app(scope, watched_receive, watched_send)
+        except Exception:
+            if aborted is None:
+                raise
+            # The client is gone or cut: whatever the app raised over it is no server fault.
+            log.debug("request of an aborted client ended in an exception", exc_info=True)
+            if not started:
+                with contextlib.suppress(OSError):
+                    await _incomplete_body(scope, watched_receive, watched_send)
+
+
+async def _incomplete_body(scope: Scope, receive: Receive, send: Send) -> None:
+    response = PlainTextResponse("the request body was not completed", status_code=400)
+    await response(scope, receive, send)
+
+
+async def _client_disconnect(request: Request, exc: Exception) -> Response:
+    """A body read outside the /v2 handlers (which map it themselves) that did not complete."""
+    return PlainTextResponse("the request body was not completed", status_code=400)
 
 
 def _authorizer(sign_in: SignIn | None, services: Services, settings: Settings) -> Authorizer:
@@ -166,5 +268,13 @@ def create_app(
     if isinstance(authorizer, TokenAuthorizer):
         routes.append(Route(TOKEN_PATH, authorizer.token_endpoint, methods=["GET", "POST"]))
     routes.append(Mount("/", app=create_console_app()))
-    app = Starlette(routes=routes, lifespan=lifespan)
-    return HostMarker(EncodedSlashes(app, REST_PREFIX), services.private_host)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ClientDisconnect: _client_disconnect},
+    )
+    return ClientWatch(
+        HostMarker(EncodedSlashes(app, REST_PREFIX), services.private_host),
+        metrics,
+        settings.http_body_timeout_seconds,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
 from moorage.domain import errors as d
@@ -82,6 +83,12 @@ def to_response(exc: Exception) -> JSONResponse:
     for cls, code, status in _DOMAIN_CODES:
         if isinstance(exc, cls):
             return error_response(code, str(exc), status=status)
+    if isinstance(exc, ClientDisconnect):
+        # The client went away or its body stalled: logged and counted once where that was
+        # noticed (`api.app.ClientWatch`). The answer reaches a stalled client, if anyone.
+        return error_response(
+            oci.BLOB_UPLOAD_INVALID, "the request body was not completed", status=400
+        )
     if isinstance(exc, d.Busy):
         log.warning("database busy: %s", exc)
         return error_response(
