@@ -299,3 +299,45 @@ def test_a_leftover_object_without_a_row_is_replaced_by_the_first_push(tmp_path:
         assert path.read_bytes() == content
     finally:
         server.stop()
+
+
+async def _put_whole(client: httpx.AsyncClient, location: str, data: bytes) -> httpx.Response:
+    return await client.put(
+        location,
+        params={"digest": sha256(data)},
+        content=_trickle(data, 4),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+
+
+async def _put_races(server: ServerProcess, rounds: int, size: int) -> Tally:
+    """A PUT carrying a whole blob races a PATCH, or another such PUT, on a fresh session."""
+    tally = Tally()
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=60) as one,
+        httpx.AsyncClient(base_url=server.url, timeout=60) as other,
+    ):
+        for number in range(rounds):
+            rng = random.Random(10_000 + number)
+            first, second = rng.randbytes(size), rng.randbytes(size)
+            location = (await one.post(f"/v2/{RACE}/img/blobs/uploads/")).headers["Location"]
+            rival = (
+                _patch(other, location, second, number % 4 == 0)
+                if number % 2
+                else _put_whole(other, location, second)
+            )
+            answers = await asyncio.gather(_put_whole(one, location, first), rival)
+            for answer, content in zip(answers, (first, second), strict=True):
+                assert answer.status_code < 500, answer.text
+                if answer.status_code == 201:
+                    tally.created[sha256(content)] = content
+                elif answer.status_code in (400, 404, 416):
+                    tally.refused_patches += 1
+    return tally
+
+
+def test_a_put_with_the_whole_blob_racing_other_writers(backend: Backend) -> None:
+    tally = asyncio.run(_put_races(backend.server, 60, 32 * 1024 + 1))
+    _check_created(backend, tally)
+    assert tally.created
+    assert "Traceback" not in backend.server.log()

@@ -381,6 +381,8 @@ class UploadService:
         """Append the last bytes, verify the digest and make the blob readable in the image."""
         expected = parse_digest(digest)
         session = await self._session(repository, upload_id)
+        if chunks is not None and session.size == 0 and session.writer is None:
+            return await self._finish_whole(session, expected, chunks)
         async with self._claimed(session) as claim:
             if chunks is not None:
                 session = await self._append(session, chunks, None, claim)
@@ -389,6 +391,41 @@ class UploadService:
                 await self._discard(session, claim)
                 raise DigestMismatch(str(expected), str(actual))
             return await self._publish(session, expected, claim)
+
+    async def _finish_whole(
+        self, session: UploadSession, expected: Digest, chunks: AsyncIterator[bytes]
+    ) -> Blob:
+        """The whole blob in the PUT of a session that holds nothing yet (POST, then PUT).
+
+        The bytes go to an upload private to this request, and the session is claimed and
+        deleted in the transaction that records the blob: one write fewer than claiming it
+        first. If another request wrote to the session meanwhile, this one fails (UploadBusy)
+        and records nothing; the object it committed holds verified bytes either way."""
+        now = self._clock()
+        private = UploadSession(
+            uuid.uuid4().hex, session.image_id, 0, await self._blobs.begin_upload(), now, now
+        )
+        try:
+            private = await self._append(private, chunks, None, None)
+            actual = await self._verify(private, expected)
+        except BaseException:
+            await self._blobs.abort(private.driver_state)
+            raise
+        if actual != expected:
+            await self._blobs.abort(private.driver_state)
+            await self._throw_away(session)
+            raise DigestMismatch(str(expected), str(actual))
+        blob = await self._publish(private, expected, None, retire=session)
+        await self._blobs.abort(session.driver_state)  # the session's own, empty, upload
+        return blob
+
+    async def _throw_away(self, session: UploadSession) -> None:
+        """Discard a session unless another request holds it (then that request decides)."""
+        try:
+            async with self._claimed(session) as claim:
+                await self._discard(session, claim)
+        except (UploadBusy, UploadNotFound):
+            pass
 
     async def upload_whole(
         self, repository: str, digest: str, chunks: AsyncIterator[bytes]
@@ -429,16 +466,33 @@ class UploadService:
         now = self._clock()
         return await self._db(lambda s: image_for_push(s, repository, now).id, write=True)
 
-    async def _publish(self, session: UploadSession, digest: Digest, claim: _Claim | None) -> Blob:
-        """Make a verified upload the blob `digest`, readable in the session's image.
+    async def _publish(
+        self,
+        session: UploadSession,
+        digest: Digest,
+        claim: _Claim | None,
+        *,
+        retire: UploadSession | None = None,
+    ) -> Blob:
+        """Make a verified upload the blob `digest`, readable in the session's image; the
+        claimed session (or `retire`, if no one holds it) is deleted in the same transaction.
 
         The verified bytes replace any object already under the key: it may be a crash's
         leftover or quarantined bytes, and replacing costs a rename (or one server-side copy).
         """
         await self._blobs.commit(session.driver_state, blob_key(digest))
         now = self._clock()
+        retiring = self._writers.new()
 
         def record(store: MetadataStore) -> None:
+            if retire is not None:
+                stale_before = now - self._claim_lease
+                if not store.claim_upload(retire.id, retire.size, retiring, now, stale_before):
+                    # Taken or finished by another request: record nothing (rolled back).
+                    if store.get_upload(retire.id) is None:
+                        raise UploadNotFound(retire.id)
+                    raise UploadBusy(retire.id, retire.size)
+                store.delete_upload(retire.id, retiring)
             store.add_blob(str(digest), session.size, now)
             store.link_blob(session.image_id, str(digest), now)
             if claim is not None:
