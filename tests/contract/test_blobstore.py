@@ -21,7 +21,7 @@ import boto3
 import httpx
 import pytest
 
-from moorage.domain.errors import StorageFailure, UploadLocked
+from moorage.domain.kernel.errors import StorageFailure, UploadLocked
 from moorage.domain.ports import BlobStore, DriverState
 from moorage.oci.digest import Digest
 from moorage.storage.drivers import build_blob_store

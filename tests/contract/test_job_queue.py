@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import select
 
-from moorage.domain.model import Job, Registry, Schedule
+from moorage.domain.content.registries import DEFAULT_PROJECT
+from moorage.domain.kernel.model import Job, Registry, Schedule
 from moorage.domain.ports import MetadataStore
-from moorage.domain.registries import DEFAULT_PROJECT
 from moorage.metadata import tables as t
 from moorage.metadata.uow import SqlUnitOfWork
 from tests.support.databases import (

@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import Table, func, select
 from sqlalchemy.exc import StatementError
 
-from moorage.domain.errors import Conflict
-from moorage.domain.model import (
+from moorage.domain.content.registries import DEFAULT_PROJECT
+from moorage.domain.kernel.errors import Conflict
+from moorage.domain.kernel.model import (
     Artifact,
     ArtifactHead,
     Blob,
@@ -34,7 +35,6 @@ from moorage.domain.model import (
     UploadSession,
 )
 from moorage.domain.ports import MetadataStore, PullRecord
-from moorage.domain.registries import DEFAULT_PROJECT
 from moorage.metadata import tables as t
 from moorage.metadata.uow import SqlUnitOfWork
 from moorage.oci import mediatypes as mt

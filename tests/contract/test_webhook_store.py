@@ -15,23 +15,21 @@ from typing import Any
 import pytest
 from sqlalchemy import Table, func, select
 
-from moorage.domain.artifacts import ArtifactService, PullRecorder
-from moorage.domain.cleanup_runs import CleanupRunService
-from moorage.domain.errors import Conflict, ManifestBlobUnknown
-from moorage.domain.model import DeliveryAttempt, Event, Image, Registry, Webhook
+from moorage.domain.content.artifacts import ArtifactService, PullRecorder
+from moorage.domain.content.registries import DEFAULT_PROJECT
+from moorage.domain.kernel.errors import Conflict, ManifestBlobUnknown
+from moorage.domain.kernel.model import DeliveryAttempt, Event, Image, Registry, Webhook
+from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.ports import MetadataStore, OutboundRequest, OutboundResponse
-from moorage.domain.registries import DEFAULT_PROJECT
-from moorage.domain.webhook_delivery import DeliveryFailed
-from moorage.domain.webhook_events import JOB_KIND, MAX_ATTEMPTS, record_event
-from moorage.domain.webhook_payloads import EventType
-from moorage.domain.webhooks import (
-    EVENT_RETENTION,
+from moorage.domain.webhooks.errors import (
+    DeliveryFailed,
     InvalidWebhook,
     RefusedAddress,
     WebhookNotFound,
-    WebhookService,
-    WebhookSpec,
 )
+from moorage.domain.webhooks.events import JOB_KIND, MAX_ATTEMPTS, record_event
+from moorage.domain.webhooks.payloads import EventType
+from moorage.domain.webhooks.subscriptions import EVENT_RETENTION, WebhookService, WebhookSpec
 from moorage.metadata import tables as t
 from moorage.metadata.uow import SqlUnitOfWork
 from moorage.oci import mediatypes as mt

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from starlette.requests import Request
 
-from moorage.domain.access import Action, Identity
+from moorage.domain.identity.access import Action, Identity
 
 __all__ = ["Action", "Authorizer", "Identity", "OpenAccess"]
 

@@ -29,16 +29,16 @@ from moorage.api.rest.security import RestSecurity, SessionCodec
 from moorage.api.tokens import TokenSigner
 from moorage.config import Settings
 from moorage.console.app import create_console_app
-from moorage.domain.artifacts import ArtifactService, PullRecorder
-from moorage.domain.browse import BrowseService
-from moorage.domain.cleanup_runs import CleanupRunService
-from moorage.domain.identity import IdentityService
-from moorage.domain.policies import PolicyService
+from moorage.domain.content.artifacts import ArtifactService, PullRecorder
+from moorage.domain.content.browse import BrowseService
+from moorage.domain.content.registries import RegistryService
+from moorage.domain.content.uploads import UploadService
+from moorage.domain.identity.service import IdentityService
+from moorage.domain.identity.throttle import LoginThrottle
+from moorage.domain.policies.runs import CleanupRunService
+from moorage.domain.policies.service import PolicyService
 from moorage.domain.ports import Services
-from moorage.domain.registries import RegistryService
-from moorage.domain.throttle import LoginThrottle
-from moorage.domain.uploads import UploadService
-from moorage.domain.webhooks import WebhookService
+from moorage.domain.webhooks.subscriptions import WebhookService
 
 log = logging.getLogger("moorage.api")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -21,10 +21,10 @@ from starlette.responses import JSONResponse, Response
 
 from moorage.api.oci.errors import OciError, error_response, to_response
 from moorage.api.tokens import ResourceGrant, TokenError, TokenSigner
-from moorage.domain.access import Action, Identity, parse_actions
-from moorage.domain.errors import RegistryNotFound
-from moorage.domain.identity import IdentityService, granted
-from moorage.domain.throttle import FREE_FAILURES, LoginThrottle
+from moorage.domain.identity.access import Action, Identity, parse_actions
+from moorage.domain.identity.service import IdentityService, granted
+from moorage.domain.identity.throttle import FREE_FAILURES, LoginThrottle
+from moorage.domain.kernel.errors import RegistryNotFound
 from moorage.oci import errors as oci
 
 log = logging.getLogger("moorage.auth")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from moorage.domain.access import Action, Identity, parse_actions
+from moorage.domain.identity.access import Action, Identity, parse_actions
 
 MAX_LIFETIME_SECONDS = 12 * 3600
 ISSUER = "moorage"

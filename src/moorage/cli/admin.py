@@ -7,8 +7,8 @@ import argparse
 from moorage import wiring
 from moorage.cli.output import emit, emit_one, human_bytes
 from moorage.config import Settings
-from moorage.domain.model import RegistryUsage
-from moorage.domain.registries import RegistryService
+from moorage.domain.content.registries import RegistryService
+from moorage.domain.kernel.model import RegistryUsage
 
 
 def _registries(settings: Settings) -> RegistryService:

@@ -9,8 +9,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from moorage import wiring
 from moorage.cli.output import emit, emit_one
 from moorage.config import Settings
-from moorage.domain.artifacts import ArtifactService
-from moorage.domain.cleanup_runs import CleanupRunService
+from moorage.domain.content.artifacts import ArtifactService
+from moorage.domain.policies.runs import CleanupRunService
 
 
 def _service(settings: Settings) -> CleanupRunService:

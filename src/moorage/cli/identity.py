@@ -9,8 +9,8 @@ import sys
 from moorage import wiring
 from moorage.cli.output import emit, emit_one
 from moorage.config import Settings
-from moorage.domain.identity import IdentityService
-from moorage.domain.model import AccessKey, Role
+from moorage.domain.identity.service import IdentityService
+from moorage.domain.kernel.model import AccessKey, Role
 
 
 def _identities(settings: Settings) -> IdentityService:

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from moorage import __version__
 from moorage.cli import admin, cleanup, identity, serve
 from moorage.config import Settings, load_settings
-from moorage.domain.errors import DomainError
-from moorage.domain.model import Role
+from moorage.domain.kernel.errors import DomainError
+from moorage.domain.kernel.model import Role
 
 Command = Callable[[argparse.Namespace, Settings], int]
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from moorage import wiring
 from moorage.api.app import create_app
 from moorage.config import Settings
-from moorage.domain.users import UserService
+from moorage.domain.identity.users import UserService
 from moorage.jobs.handlers import run_background
 
 log = logging.getLogger("moorage")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from moorage.oci.digest import Digest
 
 if TYPE_CHECKING:
-    from moorage.domain.model import (
+    from moorage.domain.kernel.model import (
         AccessKey,
         Artifact,
         ArtifactHead,

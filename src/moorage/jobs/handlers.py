@@ -8,12 +8,13 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from moorage.domain import cleanup_runs, webhook_events
-from moorage.domain.artifacts import ArtifactService
-from moorage.domain.cleanup_runs import CleanupRunService
+from moorage.domain.content.artifacts import ArtifactService
+from moorage.domain.policies import runs as cleanup_runs
+from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.ports import Services, UnitOfWorkFactory
-from moorage.domain.webhook_delivery import WebhookDeliverer
-from moorage.domain.webhooks import WebhookService
+from moorage.domain.webhooks import events as webhook_events
+from moorage.domain.webhooks.delivery import WebhookDeliverer
+from moorage.domain.webhooks.subscriptions import WebhookService
 from moorage.jobs.catalog import JobCatalog, JobKind
 from moorage.jobs.runner import Runner
 from moorage.jobs.scheduler import Scheduler

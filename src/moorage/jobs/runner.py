@@ -19,9 +19,9 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from moorage.domain.model import Job
+from moorage.domain.kernel.clock import utcnow
+from moorage.domain.kernel.model import Job
 from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
-from moorage.domain.repositories import utcnow
 from moorage.jobs.catalog import JobCatalog, JobKind
 
 log = logging.getLogger("moorage.jobs")

@@ -14,10 +14,10 @@ from datetime import datetime
 import anyio
 import anyio.to_thread
 
-from moorage.domain.model import Schedule
+from moorage.domain.kernel.clock import utcnow
+from moorage.domain.kernel.model import Schedule
+from moorage.domain.policies.schedules import parse_cron
 from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
-from moorage.domain.repositories import utcnow
-from moorage.domain.schedules import parse_cron
 
 log = logging.getLogger("moorage.jobs.scheduler")
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.sql import ColumnElement
 
-from moorage.domain.model import ArtifactSummary, ImageSummary, Page, PageRequest, Tag
+from moorage.domain.kernel.model import ArtifactSummary, ImageSummary, Page, PageRequest, Tag
 from moorage.metadata import tables as t
 
 IMAGE_SORTS = {"name": t.image.c.name, "created_at": t.image.c.created_at}

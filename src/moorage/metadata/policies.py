@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from moorage.domain.model import (
+from moorage.domain.kernel.model import (
     CleanupCandidateRow,
     CleanupPolicyRecord,
     ProtectionPolicyRecord,

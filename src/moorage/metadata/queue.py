@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
-from moorage.domain.errors import Conflict
-from moorage.domain.model import Execution, ExecutionTask, Job, Schedule
+from moorage.domain.kernel.errors import Conflict
+from moorage.domain.kernel.model import Execution, ExecutionTask, Job, Schedule
 from moorage.metadata import tables as t
 
 _CLAIM_CANDIDATES = 8

@@ -24,8 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from moorage.domain.errors import Conflict
-from moorage.domain.model import (
+from moorage.domain.kernel.errors import Conflict
+from moorage.domain.kernel.model import (
     AccessKey,
     Artifact,
     ArtifactHead,

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from moorage.domain.errors import Busy
+from moorage.domain.kernel.errors import Busy
 from moorage.metadata.store import SqlMetadataStore
 
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction may be retried.

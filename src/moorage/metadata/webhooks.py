@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
 
-from moorage.domain.model import DeliveryAttempt, Event, Webhook, WebhookDelivery
+from moorage.domain.kernel.model import DeliveryAttempt, Event, Webhook, WebhookDelivery
 from moorage.metadata import tables as t
 
 _PENDING = "pending"

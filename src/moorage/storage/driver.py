@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from moorage.domain.errors import StorageFailure
+from moorage.domain.kernel.errors import StorageFailure
 from moorage.domain.ports import DriverState
 from moorage.storage.layout import check_blob_key, check_key, check_prefix
 

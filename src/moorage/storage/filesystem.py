@@ -31,7 +31,7 @@ from pathlib import Path
 
 from anyio import to_thread
 
-from moorage.domain.errors import UploadLocked
+from moorage.domain.kernel.errors import UploadLocked
 from moorage.domain.ports import BlobInfo, DriverState
 from moorage.storage.driver import (
     CHUNK_SIZE,

@@ -6,7 +6,7 @@ import jwt
 import pytest
 
 from moorage.api.tokens import MAX_LIFETIME_SECONDS, ResourceGrant, TokenError, TokenSigner
-from moorage.domain.access import Action, Identity
+from moorage.domain.identity.access import Action, Identity
 
 KEY = b"k" * 32
 DEV = Identity(7, "dev", is_admin=False, access_key_id="MRGABCDEFGHIJKLMNOPQ")

@@ -2,9 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from moorage.domain.access import ALL_ACTIONS, Action, Identity, allowed_actions, parse_actions
-from moorage.domain.identity import granted
-from moorage.domain.model import Role
+from moorage.domain.identity.access import (
+    ALL_ACTIONS,
+    Action,
+    Identity,
+    allowed_actions,
+    parse_actions,
+)
+from moorage.domain.identity.service import granted
+from moorage.domain.kernel.model import Role
 
 USER = Identity(2, "dev", is_admin=False)
 ADMIN = Identity(1, "admin", is_admin=True)

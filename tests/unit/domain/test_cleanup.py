@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from moorage.domain.cleanup import (
+from moorage.domain.kernel.errors import Conflict, InvalidInput
+from moorage.domain.policies.cleanup import (
     MAX_COUNT,
     MAX_DAYS,
     MAX_POLICIES,
@@ -25,9 +26,8 @@ from moorage.domain.cleanup import (
     pulled_within,
     pushed_within,
 )
-from moorage.domain.errors import Conflict, InvalidInput
-from moorage.domain.protection import ProtectionPolicy
-from moorage.domain.selectors import Selector, TagSelector
+from moorage.domain.policies.protection import ProtectionPolicy
+from moorage.domain.policies.selectors import Selector, TagSelector
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from moorage.domain.errors import Conflict, DomainError, Protected
-from moorage.domain.protection import (
+from moorage.domain.kernel.errors import Conflict, DomainError, Protected
+from moorage.domain.policies.protection import (
     MAX_POLICIES,
     ProtectionPolicy,
     artifact_protection,
@@ -14,7 +14,7 @@ from moorage.domain.protection import (
     protected_tag,
     protecting_policy,
 )
-from moorage.domain.selectors import Selector
+from moorage.domain.policies.selectors import Selector
 
 
 def policy(

@@ -4,8 +4,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from moorage.domain.errors import InvalidInput
-from moorage.domain.schedules import CronSchedule, InvalidCron, parse_cron
+from moorage.domain.kernel.errors import InvalidInput
+from moorage.domain.policies.errors import InvalidCron
+from moorage.domain.policies.schedules import CronSchedule, parse_cron
 
 # (expression, normalised)
 VALID = [

@@ -4,11 +4,11 @@ import time
 
 import pytest
 
-from moorage.domain import selectors
-from moorage.domain.errors import InvalidInput
-from moorage.domain.selectors import (
+from moorage.domain.kernel.errors import InvalidInput
+from moorage.domain.policies import selectors
+from moorage.domain.policies.errors import InvalidPattern
+from moorage.domain.policies.selectors import (
     MAX_PATTERN_LENGTH,
-    InvalidPattern,
     Selector,
     TagSelector,
     compile_pattern,

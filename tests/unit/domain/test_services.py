@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 
-from moorage.domain.artifacts import ArtifactService, PullRecorder
-from moorage.domain.cleanup_runs import CleanupRunService
-from moorage.domain.errors import (
+from moorage.domain.content.artifacts import ArtifactService, PullRecorder
+from moorage.domain.content.errors import InvalidRegistryName, InvalidTag
+from moorage.domain.content.registries import RegistryService
+from moorage.domain.content.uploads import UploadService
+from moorage.domain.identity.users import ADMIN_USERNAME, UserService
+from moorage.domain.kernel.errors import (
     BlobNotFound,
     Conflict,
     DigestMismatch,
@@ -24,11 +27,8 @@ from moorage.domain.errors import (
     RegistryNotFound,
     UploadNotFound,
 )
+from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.ports import blob_key
-from moorage.domain.registries import InvalidRegistryName, RegistryService
-from moorage.domain.repositories import InvalidTag
-from moorage.domain.uploads import UploadService
-from moorage.domain.users import ADMIN_USERNAME, UserService
 from moorage.metadata.uow import SqlUnitOfWork
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from moorage.domain.throttle import FREE_FAILURES, MAX_DELAY_SECONDS, WINDOW_SECONDS, LoginThrottle
+from moorage.domain.identity.throttle import (
+    FREE_FAILURES,
+    MAX_DELAY_SECONDS,
+    WINDOW_SECONDS,
+    LoginThrottle,
+)
 
 
 class FakeClock:

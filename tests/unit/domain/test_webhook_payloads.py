@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from moorage.domain.model import Event, Webhook
-from moorage.domain.webhook_payloads import (
+from moorage.domain.kernel.model import Event, Webhook
+from moorage.domain.webhooks.errors import InvalidWebhook
+from moorage.domain.webhooks.payloads import (
     CLOUDEVENTS_JSON,
     JSON,
     EventType,
@@ -21,8 +22,7 @@ from moorage.domain.webhook_payloads import (
     render,
     slack_message,
 )
-from moorage.domain.webhooks import (
-    InvalidWebhook,
+from moorage.domain.webhooks.subscriptions import (
     WebhookSpec,
     check_address,
     literal_ip,

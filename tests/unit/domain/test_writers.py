@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from moorage.domain.writers import WriterTokens
+from moorage.domain.content.writers import WriterTokens
 
 
 def _namespace(token: str) -> str:
@@ -25,7 +25,7 @@ def test_a_holder_whose_process_ended_is_dead() -> None:
         [
             sys.executable,
             "-c",
-            "from moorage.domain.writers import WriterTokens; "
+            "from moorage.domain.content.writers import WriterTokens; "
             "print(WriterTokens().new(), flush=True); import time; time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

@@ -18,9 +18,9 @@ import anyio
 import pytest
 from sqlalchemy import select
 
-from moorage.domain.model import Schedule
+from moorage.domain.kernel.model import Schedule
+from moorage.domain.policies.schedules import parse_cron
 from moorage.domain.ports import MetadataStore
-from moorage.domain.schedules import parse_cron
 from moorage.jobs.catalog import Handler, JobCatalog, JobKind
 from moorage.jobs.runner import Runner
 from moorage.jobs.scheduler import Scheduler

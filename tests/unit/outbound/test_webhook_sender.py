@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from moorage.domain.ports import OutboundRequest
-from moorage.domain.webhooks import RefusedAddress
+from moorage.domain.webhooks.errors import RefusedAddress
 from moorage.outbound import webhook_sender
 from moorage.outbound.webhook_sender import HttpWebhookSender
 

@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from moorage.api.access import Authorizer
-from moorage.domain.artifacts import ArtifactService, PullRecorder
-from moorage.domain.uploads import UploadService
+from moorage.domain.content.artifacts import ArtifactService, PullRecorder
+from moorage.domain.content.uploads import UploadService
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -8,9 +8,8 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
-from moorage.domain import errors as d
-from moorage.domain.artifacts import InvalidDigest, InvalidManifest
-from moorage.domain.repositories import InvalidName, InvalidTag
+from moorage.domain.content.errors import InvalidDigest, InvalidManifest, InvalidName, InvalidTag
+from moorage.domain.kernel import errors as d
 from moorage.oci import errors as oci
 
 log = logging.getLogger("moorage.api.oci")

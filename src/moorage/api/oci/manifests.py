@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
-from moorage.domain.artifacts import is_digest, parse_manifest
+from moorage.domain.content.artifacts import is_digest, parse_manifest
 from moorage.oci import errors as oci
 from moorage.oci.manifests import (
     MAX_CONFIG_BYTES,

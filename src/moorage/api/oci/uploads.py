@@ -10,9 +10,9 @@ from starlette.responses import Response
 
 from moorage.api.oci.context import OciContext, body_chunks, has_body
 from moorage.api.oci.errors import OciError
-from moorage.domain.access import Action
-from moorage.domain.errors import RangeInvalid
-from moorage.domain.uploads import UploadStatus
+from moorage.domain.content.uploads import UploadStatus
+from moorage.domain.identity.access import Action
+from moorage.domain.kernel.errors import RangeInvalid
 from moorage.oci import errors as oci
 
 _DRAIN_BYTES = 64 * 1024 * 1024

@@ -9,14 +9,14 @@ from urllib.parse import unquote
 
 from fastapi import Depends, Path, Query, Request
 
-from moorage.domain.artifacts import ArtifactService
-from moorage.domain.browse import BrowseService, check_page
-from moorage.domain.cleanup_runs import CleanupRunService
-from moorage.domain.identity import IdentityService
-from moorage.domain.model import PageRequest
-from moorage.domain.policies import PolicyService
-from moorage.domain.registries import RegistryService
-from moorage.domain.webhooks import WebhookService
+from moorage.domain.content.artifacts import ArtifactService
+from moorage.domain.content.browse import BrowseService, check_page
+from moorage.domain.content.registries import RegistryService
+from moorage.domain.identity.service import IdentityService
+from moorage.domain.kernel.model import PageRequest
+from moorage.domain.policies.runs import CleanupRunService
+from moorage.domain.policies.service import PolicyService
+from moorage.domain.webhooks.subscriptions import WebhookService
 
 T = TypeVar("T")
 

@@ -29,8 +29,8 @@ from moorage.api.rest.schemas import (
     UserOut,
 )
 from moorage.api.rest.security import SESSION_COOKIE, SESSION_SECONDS, Caller, Security
-from moorage.domain.access import Action
-from moorage.domain.model import AccessKey, Member, Project, Role, User
+from moorage.domain.identity.access import Action
+from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
 
 router = APIRouter()
 ROTATION_DAYS = 90

@@ -18,8 +18,8 @@ from moorage.api.rest.schemas import (
     TagOut,
 )
 from moorage.api.rest.security import Caller, Security
-from moorage.domain.access import Action
-from moorage.domain.model import ArtifactSummary, PageRequest, Tag
+from moorage.domain.identity.access import Action
+from moorage.domain.kernel.model import ArtifactSummary, PageRequest, Tag
 
 router = APIRouter(prefix="/registries/{registry}/images", tags=["images"])
 

@@ -12,12 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from moorage.api.rest.deps import Services
 from moorage.api.rest.schemas import Body, PageOut
 from moorage.api.rest.security import Caller, Security
-from moorage.domain.access import Action
-from moorage.domain.cleanup import Rule
-from moorage.domain.errors import InvalidInput
-from moorage.domain.model import CleanupPolicyRecord, Execution, ProtectionPolicyRecord
-from moorage.domain.policies import CleanupSpec, ProtectionSpec
-from moorage.domain.selectors import Selector, TagSelector
+from moorage.domain.identity.access import Action
+from moorage.domain.kernel.errors import InvalidInput
+from moorage.domain.kernel.model import CleanupPolicyRecord, Execution, ProtectionPolicyRecord
+from moorage.domain.policies.cleanup import Rule
+from moorage.domain.policies.selectors import Selector, TagSelector
+from moorage.domain.policies.service import CleanupSpec, ProtectionSpec
 
 router = APIRouter(prefix="/registries/{registry}", tags=["protection and cleanup"])
 

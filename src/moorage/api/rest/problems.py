@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from moorage.domain import errors as d
+from moorage.domain.kernel import errors as d
 
 log = logging.getLogger("moorage.api.rest")
 PROBLEM_JSON = "application/problem+json"

@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from moorage.api.rest.deps import Paging, Services, page_of
 from moorage.api.rest.schemas import PageOut, RegistryCreate, RegistryOut
 from moorage.api.rest.security import Caller, Security
-from moorage.domain.access import Action
-from moorage.domain.model import RegistryUsage
+from moorage.domain.identity.access import Action
+from moorage.domain.kernel.model import RegistryUsage
 
 router = APIRouter(prefix="/registries", tags=["registries"])
 REGISTRY_SORTS: dict[str, Callable[[RegistryUsage], Any]] = {

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from moorage.domain.model import Role
+from moorage.domain.kernel.model import Role
 
 T = TypeVar("T")
 

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from moorage.api.auth import SignIn, basic_credentials
 from moorage.api.rest.problems import ApiError
-from moorage.domain.access import Action, Identity
-from moorage.domain.identity import IdentityService
+from moorage.domain.identity.access import Action, Identity
+from moorage.domain.identity.service import IdentityService
 
 SESSION_COOKIE = "moorage_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -12,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from moorage.api.rest.deps import Services
 from moorage.api.rest.schemas import Body, PageOut
 from moorage.api.rest.security import Caller, Security
-from moorage.domain.access import Action
-from moorage.domain.model import Webhook
-from moorage.domain.webhooks import DeliveryDetail, WebhookSpec, mask_secret
+from moorage.domain.identity.access import Action
+from moorage.domain.kernel.model import Webhook
+from moorage.domain.webhooks.subscriptions import DeliveryDetail, WebhookSpec, mask_secret
 
 router = APIRouter(prefix="/registries/{registry}/webhooks", tags=["webhooks"])
 

@@ -11,27 +11,19 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from moorage.domain.access import Action, Identity, allowed_actions
-from moorage.domain.errors import Conflict, InvalidInput, NotFound, UserNotFound
-from moorage.domain.model import AccessKey, Member, Project, Role, User
+from moorage.domain.content.names import existing_registry
+from moorage.domain.identity.access import Action, Identity, allowed_actions
+from moorage.domain.identity.errors import AccessKeyNotFound, ProjectNotFound
+from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.errors import Conflict, InvalidInput, NotFound, UserNotFound
+from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
 from moorage.domain.ports import MetadataStore, PasswordHasher, UnitOfWorkFactory
-from moorage.domain.repositories import Clock, existing_registry, utcnow
 from moorage.oci import names
 
 MAX_ACCESS_KEYS = 5
 KEY_ID_PREFIX = "MRG"
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
 MIN_PASSWORD_LENGTH = 8
-
-
-class ProjectNotFound(NotFound):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"project {name!r} does not exist")
-
-
-class AccessKeyNotFound(NotFound):
-    def __init__(self, key_id: str) -> None:
-        super().__init__(f"access key {key_id[:64]!r} does not exist")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,21 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from moorage.domain.errors import InvalidInput
+from moorage.domain.policies.errors import InvalidCron
 
 MAX_EXPRESSION_LENGTH = 255
 _HORIZON_YEARS = 400  # the Gregorian cycle: any possible day recurs within it
 _MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 _LONGEST_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February in a leap year
-
-
-class InvalidCron(InvalidInput):
-    """A malformed or never-firing schedule; `field` names the field at fault, if one is."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

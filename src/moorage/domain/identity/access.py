@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from moorage.domain.model import Role
+from moorage.domain.kernel.model import Role
 
 
 class Action(StrEnum):

@@ -20,24 +20,15 @@ from datetime import datetime
 
 import anyio.to_thread
 
-from moorage.domain.errors import DomainError
-from moorage.domain.model import DeliveryAttempt, Webhook, WebhookDelivery
-from moorage.domain.ports import (
-    OutboundRequest,
-    OutboundResponse,
-    UnitOfWorkFactory,
-    WebhookSender,
-)
-from moorage.domain.repositories import Clock, utcnow
-from moorage.domain.webhook_payloads import Rendered, render
+from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.model import DeliveryAttempt, Webhook, WebhookDelivery
+from moorage.domain.ports import OutboundRequest, OutboundResponse, UnitOfWorkFactory, WebhookSender
+from moorage.domain.webhooks.errors import DeliveryFailed
+from moorage.domain.webhooks.payloads import Rendered, render
 
 log = logging.getLogger("moorage.webhooks")
 
 PENDING, SUCCEEDED, FAILED, SKIPPED = "pending", "succeeded", "failed", "skipped"
-
-
-class DeliveryFailed(DomainError):
-    """An attempt failed and the delivery has attempts left: retry it later."""
 
 
 @dataclass(frozen=True, slots=True)

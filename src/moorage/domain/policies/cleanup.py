@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from moorage.domain.errors import Conflict, InvalidInput
-from moorage.domain.protection import ProtectionPolicy, artifact_protection
-from moorage.domain.selectors import Selector, TagSelector
+from moorage.domain.kernel.errors import Conflict, InvalidInput
+from moorage.domain.policies.protection import ProtectionPolicy, artifact_protection
+from moorage.domain.policies.selectors import Selector, TagSelector
 
 MAX_POLICIES = 15  # per registry: the guide's limit, as in Harbor
 MAX_COUNT = 10_000

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from moorage.domain.model import Event, Execution, Image, Webhook
+from moorage.domain.kernel.model import Event, Execution, Image, Webhook
 from moorage.domain.ports import MetadataStore
-from moorage.domain.webhook_payloads import EventType
+from moorage.domain.webhooks.payloads import EventType
 
 JOB_KIND = "webhook_delivery"
 MAX_ATTEMPTS = 8  # then the delivery is marked failed

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from moorage.domain.model import Event, Webhook
+from moorage.domain.kernel.model import Event, Webhook
 
 
 class EventType(StrEnum):

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
-from moorage.domain.errors import ImageNotFound, InvalidInput, RegistryNotFound
-from moorage.domain.model import Image, Registry
+from moorage.domain.content.errors import InvalidName, InvalidTag
+from moorage.domain.kernel.errors import ImageNotFound, RegistryNotFound
+from moorage.domain.kernel.model import Image, Registry
 from moorage.domain.ports import MetadataStore
 from moorage.oci import names
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class InvalidName(InvalidInput):
-    pass
-
-
-class InvalidTag(InvalidInput):
-    pass
 
 
 def split_name(repository: str, address: str = "") -> tuple[str, str]:

@@ -8,51 +8,31 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from moorage.domain.errors import (
+from moorage.domain.content.errors import InvalidDigest, InvalidManifest, TagNotFound
+from moorage.domain.content.names import check_tag, existing_image, image_for_push, split_name
+from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.errors import (
     Conflict,
     DigestMismatch,
-    InvalidInput,
     ManifestBlobUnknown,
     ManifestNotFound,
-    NotFound,
 )
-from moorage.domain.model import ArtifactHead, Image, NewArtifact, Referrer, Webhook
-from moorage.domain.policies import protection_for
+from moorage.domain.kernel.model import ArtifactHead, Image, NewArtifact, Referrer, Webhook
+from moorage.domain.policies.protection import check_artifact_delete, check_tag_update
+from moorage.domain.policies.service import protection_for
 from moorage.domain.ports import MetadataStore, PullRecord, UnitOfWorkFactory
-from moorage.domain.protection import check_artifact_delete, check_tag_update
-from moorage.domain.repositories import (
-    Clock,
-    check_tag,
-    existing_image,
-    image_for_push,
-    split_name,
-    utcnow,
-)
-from moorage.domain.webhook_events import (
+from moorage.domain.webhooks.events import (
     PullEvent,
     record_artifact_event,
     record_pull_events,
     subscribers,
 )
-from moorage.domain.webhook_payloads import EventType
+from moorage.domain.webhooks.payloads import EventType
 from moorage.oci import manifests, names
 from moorage.oci.digest import Digest, DigestError
 
 log = logging.getLogger("moorage.artifacts")
 DELETED = EventType.DELETE_ARTIFACT
-
-
-class InvalidManifest(InvalidInput):
-    pass
-
-
-class InvalidDigest(InvalidInput):
-    pass
-
-
-class TagNotFound(NotFound):
-    def __init__(self, repository: str, tag: str) -> None:
-        super().__init__(f"tag {tag[:128]!r} not found in {repository!r}")
 
 
 def parse_digest(value: str) -> Digest:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from moorage.domain.model import User
+from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.model import User
 from moorage.domain.ports import PasswordHasher, UnitOfWorkFactory
-from moorage.domain.repositories import Clock, utcnow
 
 ADMIN_USERNAME = "admin"
 

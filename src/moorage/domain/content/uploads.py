@@ -35,8 +35,11 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from moorage.domain.artifacts import parse_digest
-from moorage.domain.errors import (
+from moorage.domain.content.artifacts import parse_digest
+from moorage.domain.content.names import existing_image, image_for_push, split_name
+from moorage.domain.content.writers import WriterTokens
+from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.errors import (
     BlobNotFound,
     DigestMismatch,
     DomainError,
@@ -47,16 +50,8 @@ from moorage.domain.errors import (
     UploadLocked,
     UploadNotFound,
 )
-from moorage.domain.model import Blob, Image, UploadSession
+from moorage.domain.kernel.model import Blob, Image, UploadSession
 from moorage.domain.ports import BlobStore, MetadataStore, UnitOfWorkFactory, blob_key
-from moorage.domain.repositories import (
-    Clock,
-    existing_image,
-    image_for_push,
-    split_name,
-    utcnow,
-)
-from moorage.domain.writers import WriterTokens
 from moorage.oci.digest import Digest
 
 T = TypeVar("T")

@@ -6,19 +6,17 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from moorage.domain.artifacts import is_digest, is_valid_tag, parse_digest
-from moorage.domain.errors import InvalidInput, ManifestNotFound
-from moorage.domain.model import (
-    ArtifactSummary,
-    ImageSummary,
-    Page,
-    PageRequest,
-    Tag,
+from moorage.domain.content.artifacts import is_digest, is_valid_tag, parse_digest
+from moorage.domain.content.names import existing_image, existing_registry
+from moorage.domain.kernel.errors import InvalidInput, ManifestNotFound
+from moorage.domain.kernel.model import ArtifactSummary, ImageSummary, Page, PageRequest, Tag
+from moorage.domain.policies.protection import (
+    ProtectionPolicy,
+    artifact_protection,
+    protecting_policy,
 )
-from moorage.domain.policies import protection_for
+from moorage.domain.policies.service import protection_for
 from moorage.domain.ports import UnitOfWorkFactory
-from moorage.domain.protection import ProtectionPolicy, artifact_protection, protecting_policy
-from moorage.domain.repositories import existing_image, existing_registry
 
 MAX_PAGE_SIZE = 100
 IMAGE_SORTS = ("name", "created_at")

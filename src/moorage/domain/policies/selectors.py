@@ -24,21 +24,11 @@ import threading
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from moorage.domain.errors import InvalidInput
+from moorage.domain.policies.errors import InvalidPattern
 
 MAX_PATTERN_LENGTH = 255
 _MAX_NESTING = 10  # brace depth; deeper nesting is never needed to name images or tags
 _MAX_DFA_STATES = 2048  # per pattern; past this, matching steps through the NFA uncached
-
-
-class InvalidPattern(InvalidInput):
-    """A selector pattern that cannot be compiled; the message says where and why."""
-
-    def __init__(self, pattern: str, reason: str) -> None:
-        shown = pattern if len(pattern) <= 64 else pattern[:64] + "..."
-        super().__init__(f"invalid pattern {shown!r}: {reason}")
-        self.pattern = pattern
-        self.reason = reason
 
 
 # --- parsing: pattern text → a small syntax tree -------------------------------------------

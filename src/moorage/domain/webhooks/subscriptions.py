@@ -24,13 +24,15 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 
-from moorage.domain.errors import InvalidInput, NotFound
-from moorage.domain.model import DeliveryAttempt, Event, Page, Webhook, WebhookDelivery
+from moorage.domain.content.names import existing_registry
+from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.errors import InvalidInput
+from moorage.domain.kernel.model import DeliveryAttempt, Event, Page, Webhook, WebhookDelivery
 from moorage.domain.ports import MetadataStore, UnitOfWorkFactory, WebhookSender
-from moorage.domain.repositories import Clock, existing_registry, utcnow
-from moorage.domain.webhook_delivery import WebhookDeliverer
-from moorage.domain.webhook_events import enqueue_delivery
-from moorage.domain.webhook_payloads import ARTIFACT_EVENTS, EventType
+from moorage.domain.webhooks.delivery import WebhookDeliverer
+from moorage.domain.webhooks.errors import DeliveryNotFound, InvalidWebhook, WebhookNotFound
+from moorage.domain.webhooks.events import enqueue_delivery
+from moorage.domain.webhooks.payloads import ARTIFACT_EVENTS, EventType
 
 T = TypeVar("T")
 
@@ -42,23 +44,6 @@ EVENT_RETENTION = timedelta(days=30)  # finished deliveries are kept this long
 MAX_ADDRESS = 2048
 MAX_AUTH_HEADER = 4096
 MAX_NAME = 255
-
-
-class InvalidWebhook(InvalidInput):
-    pass
-
-
-class RefusedAddress(InvalidWebhook):
-    """The address is, or resolves to, one moorage must not call (SPEC §12)."""
-
-
-class WebhookNotFound(NotFound):
-    def __init__(self, webhook_id: int) -> None:
-        super().__init__(f"webhook {webhook_id} does not exist in this registry")
-
-
-class DeliveryNotFound(NotFound):
-    pass
 
 
 # addresses -------------------------------------------------------------------------------------

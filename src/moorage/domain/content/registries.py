@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from moorage.domain.errors import Conflict, InvalidInput, NotFound
-from moorage.domain.model import Registry, RegistryUsage
-from moorage.domain.policies import protection_for
+from moorage.domain.content.errors import InvalidRegistryName
+from moorage.domain.content.names import existing_registry
+from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.errors import Conflict, NotFound
+from moorage.domain.kernel.model import Registry, RegistryUsage
+from moorage.domain.policies.protection import check_tag_update
+from moorage.domain.policies.service import protection_for
 from moorage.domain.ports import UnitOfWorkFactory
-from moorage.domain.protection import check_tag_update
-from moorage.domain.repositories import Clock, existing_registry, utcnow
 from moorage.oci import names
 
 CLEANUP_SCHEDULE = "cleanup"  # the schedule kind of cleanup runs (see cleanup_runs.KIND)
 DEFAULT_PROJECT = "default"  # created by the migration that introduced projects
-
-
-class InvalidRegistryName(InvalidInput):
-    pass
 
 
 class RegistryService:

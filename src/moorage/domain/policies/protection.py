@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from moorage.domain.errors import Conflict, Protected
-from moorage.domain.selectors import Selector
+from moorage.domain.kernel.errors import Conflict, Protected
+from moorage.domain.policies.selectors import Selector
 
 MAX_POLICIES = 15  # per registry: the guide's limit, as in Harbor
 

@@ -15,16 +15,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from moorage.domain import cleanup
-from moorage.domain.artifacts import ArtifactService
-from moorage.domain.errors import Conflict, DomainError, NotFound
-from moorage.domain.model import CleanupCandidateRow, Execution, ExecutionTask, Page, Schedule
-from moorage.domain.policies import cleanup_policy, protection_for
+from moorage.domain.content.artifacts import ArtifactService
+from moorage.domain.content.names import existing_registry
+from moorage.domain.content.registries import CLEANUP_SCHEDULE
+from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.errors import Conflict, DomainError
+from moorage.domain.kernel.model import (
+    CleanupCandidateRow,
+    Execution,
+    ExecutionTask,
+    Page,
+    Schedule,
+)
+from moorage.domain.policies import cleanup
+from moorage.domain.policies.errors import ExecutionNotFound
+from moorage.domain.policies.schedules import parse_cron
+from moorage.domain.policies.service import cleanup_policy, protection_for
 from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
-from moorage.domain.registries import CLEANUP_SCHEDULE
-from moorage.domain.repositories import Clock, existing_registry, utcnow
-from moorage.domain.schedules import parse_cron
-from moorage.domain.webhook_events import record_cleanup_event
+from moorage.domain.webhooks.events import record_cleanup_event
 
 log = logging.getLogger("moorage.cleanup")
 KIND = CLEANUP_SCHEDULE
@@ -33,11 +41,6 @@ JOB_TIMEOUT_SECONDS = 6 * 3600
 
 Progress = Callable[[int, int, str], None]
 """(images done, images in all, current image) — for progress bars."""
-
-
-class ExecutionNotFound(NotFound):
-    def __init__(self, execution_id: int) -> None:
-        super().__init__(f"cleanup run {execution_id} does not exist in this registry")
 
 
 @dataclass(frozen=True, slots=True)

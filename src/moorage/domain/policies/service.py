@@ -10,19 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from moorage.domain import cleanup, protection
-from moorage.domain.errors import NotFound
-from moorage.domain.model import CleanupPolicyRecord, ProtectionPolicyRecord
+from moorage.domain.content.names import existing_registry
+from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.model import CleanupPolicyRecord, ProtectionPolicyRecord
+from moorage.domain.policies import cleanup, protection
+from moorage.domain.policies.errors import PolicyNotFound
+from moorage.domain.policies.selectors import Selector, TagSelector
 from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
-from moorage.domain.repositories import Clock, existing_registry, utcnow
-from moorage.domain.selectors import Selector, TagSelector
 
 T = TypeVar("T")
-
-
-class PolicyNotFound(NotFound):
-    def __init__(self, kind: str, policy_id: int) -> None:
-        super().__init__(f"{kind} policy {policy_id} does not exist in this registry")
 
 
 def protection_policy(record: ProtectionPolicyRecord) -> protection.ProtectionPolicy:

@@ -1,0 +1,1 @@
+"""Registry content: registries, images, blobs, uploads, artifacts, tags, browsing."""

@@ -1,0 +1,1 @@
+"""Identity: users, projects and roles, access keys, the rules tokens follow."""

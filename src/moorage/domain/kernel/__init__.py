@@ -1,0 +1,1 @@
+"""What every capability shares: the records (model), the errors, the clock."""

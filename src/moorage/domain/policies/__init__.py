@@ -1,0 +1,1 @@
+"""Policies: selectors, image protection, image cleanup (rules and runs), schedules."""

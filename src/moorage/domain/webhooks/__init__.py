@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, the events they are sent, durable deliveries."""

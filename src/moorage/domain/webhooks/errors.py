@@ -1,0 +1,26 @@
+"""Errors of webhooks: invalid or refused targets, unknown webhooks, failed deliveries."""
+
+from __future__ import annotations
+
+from moorage.domain.kernel.errors import DomainError, InvalidInput, NotFound
+
+
+class DeliveryFailed(DomainError):
+    """An attempt failed and the delivery has attempts left: retry it later."""
+
+
+class InvalidWebhook(InvalidInput):
+    pass
+
+
+class RefusedAddress(InvalidWebhook):
+    """The address is, or resolves to, one moorage must not call (SPEC §12)."""
+
+
+class WebhookNotFound(NotFound):
+    def __init__(self, webhook_id: int) -> None:
+        super().__init__(f"webhook {webhook_id} does not exist in this registry")
+
+
+class DeliveryNotFound(NotFound):
+    pass
