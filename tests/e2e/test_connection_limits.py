@@ -419,6 +419,8 @@ def assert_clean_log(server: ServerProcess) -> None:
     log = server.log()
     assert "Traceback" not in log, log[-4000:]
     assert "unexpected error" not in log, log[-4000:]
+    assert " ERROR " not in log, log[-4000:]
+    assert "[ERROR]" not in log, log[-4000:]
 
 
 def test_silent_body_is_cut_without_a_500(short_timeout_server: ServerProcess) -> None:
@@ -447,6 +449,7 @@ def test_silent_body_is_cut_without_a_500(short_timeout_server: ServerProcess) -
 def test_slow_progressing_upload_completes(short_timeout_server: ServerProcess) -> None:
     """A chunk every second for five seconds, with the inactivity timeout at two."""
     server = short_timeout_server
+    before = metric(metrics_text(server), "moorage_client_aborts_total", reason="body_timeout")
     path = start_upload(server)
     sent = 0
     with contextlib.closing(raw_patch(server, path, "Transfer-Encoding: chunked\r\n")) as sock:
@@ -459,6 +462,8 @@ def test_slow_progressing_upload_completes(short_timeout_server: ServerProcess) 
         head = sock.recv(65536)
     assert head.startswith(b"HTTP/1.1 202"), head
     assert f"range: 0-{sent - 1}\r\n".encode() in head.lower(), head
+    after = metric(metrics_text(server), "moorage_client_aborts_total", reason="body_timeout")
+    assert after == before
     assert_clean_log(server)
 
 
@@ -491,6 +496,6 @@ def test_vanished_client_is_one_info_line_and_a_count(short_timeout_server: Serv
     assert status.status_code == 204, status.text
 
 
-def test_listening_socket_and_limits_are_logged(short_timeout_server: ServerProcess) -> None:
+def test_limits_in_force_are_logged(short_timeout_server: ServerProcess) -> None:
     """The limits in force are in the log at start-up, for operators."""
     assert re.search(r"http: up to \d+ connections", short_timeout_server.log())
