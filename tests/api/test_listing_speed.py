@@ -76,7 +76,7 @@ def seed_tags(database_url: str, registry: str, image: str) -> None:
     engine = create_metadata_engine(database_url)
     try:
         with SqlUnitOfWork(engine)(write=True) as store:
-            found = store.resolve_artifact(registry, image, tag_name(0), by_digest=False)
+            found = store.artifacts.resolve_artifact(registry, image, tag_name(0), by_digest=False)
             assert found is not None
             image_id, head = found
             now = datetime.now(UTC)

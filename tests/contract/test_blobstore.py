@@ -21,8 +21,9 @@ import boto3
 import httpx
 import pytest
 
+from moorage.domain.content.ports import BlobStore
 from moorage.domain.kernel.errors import StorageFailure, UploadLocked
-from moorage.domain.ports import BlobStore, DriverState
+from moorage.domain.kernel.model import DriverState
 from moorage.oci.digest import Digest
 from moorage.storage.drivers import build_blob_store
 from moorage.storage.filesystem import FilesystemBlobStore

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from moorage.domain.content.registries import DEFAULT_PROJECT
 from moorage.domain.kernel.model import Job, Registry, Schedule
-from moorage.domain.ports import MetadataStore
+from moorage.domain.ports import Transaction
 from moorage.metadata import tables as t
 from moorage.metadata.uow import SqlUnitOfWork
 from tests.support.databases import (
@@ -61,7 +61,7 @@ def uow(db: MigratedDatabase) -> SqlUnitOfWork:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def write(uow: SqlUnitOfWork, fn: Callable[[MetadataStore], V]) -> V:
+def write(uow: SqlUnitOfWork, fn: Callable[[Transaction], V]) -> V:
     """`fn` in a write transaction of its own, committed."""
     with uow(write=True) as store:
         return fn(store)
@@ -69,17 +69,17 @@ def write(uow: SqlUnitOfWork, fn: Callable[[MetadataStore], V]) -> V:
 
 def enqueue_unless_queued(uow: SqlUnitOfWork, dedupe_key: str) -> int | None:
     """A job with a dedupe key: None when the same work is already queued or running."""
-    return write(uow, lambda s: s.enqueue_job(KIND, {"n": 1}, T0, dedupe_key=dedupe_key))
+    return write(uow, lambda s: s.jobs.enqueue_job(KIND, {"n": 1}, T0, dedupe_key=dedupe_key))
 
 
 def enqueue(uow: SqlUnitOfWork, now: datetime = T0, **options: Any) -> int:
-    job_id = write(uow, lambda s: s.enqueue_job(KIND, {"n": 1}, now, **options))
+    job_id = write(uow, lambda s: s.jobs.enqueue_job(KIND, {"n": 1}, now, **options))
     assert job_id is not None
     return job_id
 
 
 def claim(uow: SqlUnitOfWork, worker: str, now: datetime, lease: timedelta = LEASE) -> Job | None:
-    return write(uow, lambda s: s.claim_job(KINDS, worker, now, lease))
+    return write(uow, lambda s: s.jobs.claim_job(KINDS, worker, now, lease))
 
 
 def claimed(uow: SqlUnitOfWork, worker: str, now: datetime, lease: timedelta = LEASE) -> Job:
@@ -94,10 +94,10 @@ def job_row(db: MigratedDatabase, job_id: int) -> Any:
 
 
 def new_registry(uow: SqlUnitOfWork, name: str) -> Registry:
-    def create(store: MetadataStore) -> Registry:
-        project = store.get_project(DEFAULT_PROJECT)
+    def create(store: Transaction) -> Registry:
+        project = store.projects.get_project(DEFAULT_PROJECT)
         assert project is not None
-        return store.create_registry(name, project, T0)
+        return store.registries.create_registry(name, project, T0)
 
     return write(uow, create)
 
@@ -107,7 +107,8 @@ def new_registry(uow: SqlUnitOfWork, name: str) -> Registry:
 
 def test_enqueue_claim_and_finish(uow: SqlUnitOfWork, db: MigratedDatabase) -> None:
     job_id = write(
-        uow, lambda s: s.enqueue_job(KIND, {"execution_id": 7, "x": [1, "a"]}, T0, max_attempts=3)
+        uow,
+        lambda s: s.jobs.enqueue_job(KIND, {"execution_id": 7, "x": [1, "a"]}, T0, max_attempts=3),
     )
     assert job_id is not None
     row = job_row(db, job_id)
@@ -118,9 +119,9 @@ def test_enqueue_claim_and_finish(uow: SqlUnitOfWork, db: MigratedDatabase) -> N
     row = job_row(db, job_id)
     assert (row.state, row.claimed_by, row.lease_until) == ("running", "w1", T0 + LEASE)
     with uow() as store:
-        assert store.job_counts() == {"running": 1}
+        assert store.jobs.job_counts() == {"running": 1}
 
-    assert write(uow, lambda s: s.finish_job(job_id, "w1", T0 + timedelta(seconds=5)))
+    assert write(uow, lambda s: s.jobs.finish_job(job_id, "w1", T0 + timedelta(seconds=5)))
     row = job_row(db, job_id)
     assert (row.state, row.finished_at, row.lease_until) == (
         "done",
@@ -129,14 +130,14 @@ def test_enqueue_claim_and_finish(uow: SqlUnitOfWork, db: MigratedDatabase) -> N
     )
     assert claim(uow, "w2", T0 + timedelta(days=1)) is None, "a finished job is never claimed"
     with uow() as store:
-        assert store.job_counts() == {"done": 1}
+        assert store.jobs.job_counts() == {"done": 1}
 
 
 def test_claim_takes_only_the_kinds_asked_for(uow: SqlUnitOfWork) -> None:
-    write(uow, lambda s: s.enqueue_job("other_kind", {}, T0))
+    write(uow, lambda s: s.jobs.enqueue_job("other_kind", {}, T0))
     assert claim(uow, "w1", T0) is None
     with uow(write=True) as store:
-        found = store.claim_job(["other_kind", KIND], "w1", T0, LEASE)
+        found = store.jobs.claim_job(["other_kind", KIND], "w1", T0, LEASE)
     assert found is not None
     assert found.kind == "other_kind"
 
@@ -159,17 +160,17 @@ def test_dedupe_key_queues_the_same_work_once_until_it_ends(
 
     claimed(uow, "w1", T0)
     assert enqueue_unless_queued(uow, "run:1") is None, "running: a duplicate is dropped"
-    assert write(uow, lambda s: s.finish_job(first, "w1", T0))
+    assert write(uow, lambda s: s.jobs.finish_job(first, "w1", T0))
     again = enqueue_unless_queued(uow, "run:1")
     assert again is not None, "a finished job frees its key"
     assert again not in (first, other)
 
     assert claimed(uow, "w1", T0).id == other
-    assert write(uow, lambda s: s.fail_job(other, "w1", "boom", T0))
+    assert write(uow, lambda s: s.jobs.fail_job(other, "w1", "boom", T0))
     assert enqueue_unless_queued(uow, "run:2") is not None, "a failed job frees its key"
     assert enqueue(uow) != enqueue(uow), "no key: never deduplicated"
     with uow() as store:
-        assert store.job_counts() == {"done": 1, "failed": 1, "queued": 4}
+        assert store.jobs.job_counts() == {"done": 1, "failed": 1, "queued": 4}
     assert job_row(db, first).dedupe_key is None
 
 
@@ -204,12 +205,12 @@ def test_a_claimed_job_is_not_claimed_again_until_its_lease_expires(
     assert claim(uow, "w3", expired) is None
 
     # The worker that lost the lease can no longer settle the job, in any way.
-    assert not write(uow, lambda s: s.finish_job(job_id, "w1", expired))
-    assert not write(uow, lambda s: s.retry_job(job_id, "w1", "late", expired))
-    assert not write(uow, lambda s: s.fail_job(job_id, "w1", "late", expired))
-    assert not write(uow, lambda s: s.extend_lease(job_id, "w1", expired + LEASE * 10))
+    assert not write(uow, lambda s: s.jobs.finish_job(job_id, "w1", expired))
+    assert not write(uow, lambda s: s.jobs.retry_job(job_id, "w1", "late", expired))
+    assert not write(uow, lambda s: s.jobs.fail_job(job_id, "w1", "late", expired))
+    assert not write(uow, lambda s: s.jobs.extend_lease(job_id, "w1", expired + LEASE * 10))
     assert job_row(db, job_id).state == "running"
-    assert write(uow, lambda s: s.finish_job(job_id, "w2", expired))
+    assert write(uow, lambda s: s.jobs.finish_job(job_id, "w2", expired))
     assert job_row(db, job_id).state == "done"
 
 
@@ -217,7 +218,7 @@ def test_an_extended_lease_holds_the_job_longer(uow: SqlUnitOfWork) -> None:
     job_id = enqueue(uow)
     claimed(uow, "w1", T0)
     until = T0 + timedelta(minutes=10)
-    assert write(uow, lambda s: s.extend_lease(job_id, "w1", until))
+    assert write(uow, lambda s: s.jobs.extend_lease(job_id, "w1", until))
     assert claim(uow, "w2", T0 + LEASE + timedelta(seconds=1)) is None
     assert claim(uow, "w2", until) is None
     assert claimed(uow, "w2", until + timedelta(seconds=1)).id == job_id
@@ -227,7 +228,7 @@ def test_retry_job_makes_the_job_available_later(uow: SqlUnitOfWork, db: Migrate
     job_id = enqueue(uow)
     claimed(uow, "w1", T0)
     retry_at = T0 + timedelta(seconds=40)
-    assert write(uow, lambda s: s.retry_job(job_id, "w1", "RuntimeError: boom", retry_at))
+    assert write(uow, lambda s: s.jobs.retry_job(job_id, "w1", "RuntimeError: boom", retry_at))
     row = job_row(db, job_id)
     assert (row.state, row.available_at, row.lease_until, row.last_error) == (
         "queued",
@@ -244,7 +245,7 @@ def test_fail_job_ends_the_job_with_its_error(uow: SqlUnitOfWork, db: MigratedDa
     job_id = enqueue(uow)
     claimed(uow, "w1", T0)
     error = "x" * 5000
-    assert write(uow, lambda s: s.fail_job(job_id, "w1", error, T0 + timedelta(seconds=3)))
+    assert write(uow, lambda s: s.jobs.fail_job(job_id, "w1", error, T0 + timedelta(seconds=3)))
     row = job_row(db, job_id)
     assert (row.state, row.finished_at, row.lease_until) == (
         "failed",
@@ -253,30 +254,30 @@ def test_fail_job_ends_the_job_with_its_error(uow: SqlUnitOfWork, db: MigratedDa
     )
     assert row.last_error == error[:4000]
     assert claim(uow, "w1", T0 + timedelta(days=365)) is None
-    assert not write(uow, lambda s: s.finish_job(job_id, "w1", T0)), "failed stays failed"
+    assert not write(uow, lambda s: s.jobs.finish_job(job_id, "w1", T0)), "failed stays failed"
 
 
 def test_only_the_claiming_worker_settles_a_job(uow: SqlUnitOfWork, db: MigratedDatabase) -> None:
     job_id = enqueue(uow)
     claimed(uow, "w1", T0)
-    assert not write(uow, lambda s: s.finish_job(job_id, "w2", T0))
-    assert not write(uow, lambda s: s.retry_job(job_id, "w2", "no", T0))
-    assert not write(uow, lambda s: s.fail_job(job_id, "w2", "no", T0))
-    assert not write(uow, lambda s: s.extend_lease(job_id, "w2", T0 + LEASE * 2))
+    assert not write(uow, lambda s: s.jobs.finish_job(job_id, "w2", T0))
+    assert not write(uow, lambda s: s.jobs.retry_job(job_id, "w2", "no", T0))
+    assert not write(uow, lambda s: s.jobs.fail_job(job_id, "w2", "no", T0))
+    assert not write(uow, lambda s: s.jobs.extend_lease(job_id, "w2", T0 + LEASE * 2))
     row = job_row(db, job_id)
     assert (row.state, row.claimed_by, row.lease_until) == ("running", "w1", T0 + LEASE)
-    assert not write(uow, lambda s: s.finish_job(job_id + 1000, "w1", T0)), "no such job"
+    assert not write(uow, lambda s: s.jobs.finish_job(job_id + 1000, "w1", T0)), "no such job"
 
 
 def test_purge_finished_jobs_removes_only_old_finished_ones(uow: SqlUnitOfWork) -> None:
     for _ in range(4):
         enqueue(uow)
     done_id, failed_id, _running = (claimed(uow, "w1", T0).id for _ in range(3))
-    write(uow, lambda s: s.finish_job(done_id, "w1", T0))
-    write(uow, lambda s: s.fail_job(failed_id, "w1", "boom", T0 + timedelta(hours=2)))
-    assert write(uow, lambda s: s.purge_finished_jobs(T0 + timedelta(hours=1))) == 1
+    write(uow, lambda s: s.jobs.finish_job(done_id, "w1", T0))
+    write(uow, lambda s: s.jobs.fail_job(failed_id, "w1", "boom", T0 + timedelta(hours=2)))
+    assert write(uow, lambda s: s.jobs.purge_finished_jobs(T0 + timedelta(hours=1))) == 1
     with uow() as store:
-        assert store.job_counts() == {"failed": 1, "queued": 1, "running": 1}
+        assert store.jobs.job_counts() == {"failed": 1, "queued": 1, "running": 1}
 
 
 def test_concurrent_claims_never_hand_out_a_job_twice(uow: SqlUnitOfWork) -> None:
@@ -315,7 +316,7 @@ def test_concurrent_claims_never_hand_out_a_job_twice(uow: SqlUnitOfWork) -> Non
     assert [job_id for job_id, n in counts.items() if n > 1] == [], "claimed more than once"
     assert claim(uow, "late", T0 + timedelta(seconds=1)) is None
     with uow() as store:
-        assert store.job_counts() == {"running": jobs}
+        assert store.jobs.job_counts() == {"running": jobs}
 
 
 # --- schedules -----------------------------------------------------------------------------
@@ -323,42 +324,48 @@ def test_concurrent_claims_never_hand_out_a_job_twice(uow: SqlUnitOfWork) -> Non
 
 def test_schedules_put_get_update_and_delete(uow: SqlUnitOfWork) -> None:
     with uow() as store:
-        assert store.get_schedule("cleanup", "reg") is None
-    made = write(uow, lambda s: s.put_schedule("cleanup", "reg", "0 3 * * *", T0, T0))
+        assert store.schedules.get_schedule("cleanup", "reg") is None
+    made = write(uow, lambda s: s.schedules.put_schedule("cleanup", "reg", "0 3 * * *", T0, T0))
     assert made == Schedule(made.id, "cleanup", "reg", "0 3 * * *", T0, None)
     later = (T0 + timedelta(hours=1)).astimezone(KST)
-    changed = write(uow, lambda s: s.put_schedule("cleanup", "reg", "0 4 * * *", later, T0))
+    changed = write(
+        uow, lambda s: s.schedules.put_schedule("cleanup", "reg", "0 4 * * *", later, T0)
+    )
     assert changed == Schedule(made.id, "cleanup", "reg", "0 4 * * *", later, None)
     assert changed.next_run_at.tzinfo is not None
-    other = write(uow, lambda s: s.put_schedule("cleanup", "other", "* * * * *", T0, T0))
+    other = write(uow, lambda s: s.schedules.put_schedule("cleanup", "other", "* * * * *", T0, T0))
     assert other.id != made.id
     with uow() as store:
-        assert store.get_schedule("cleanup", "reg") == changed
-        assert store.get_schedule("replication", "reg") is None
-    assert write(uow, lambda s: s.delete_schedule("cleanup", "reg"))
-    assert not write(uow, lambda s: s.delete_schedule("cleanup", "reg"))
+        assert store.schedules.get_schedule("cleanup", "reg") == changed
+        assert store.schedules.get_schedule("replication", "reg") is None
+    assert write(uow, lambda s: s.schedules.delete_schedule("cleanup", "reg"))
+    assert not write(uow, lambda s: s.schedules.delete_schedule("cleanup", "reg"))
     with uow() as store:
-        assert store.get_schedule("cleanup", "reg") is None
-        assert store.get_schedule("cleanup", "other") == other
+        assert store.schedules.get_schedule("cleanup", "reg") is None
+        assert store.schedules.get_schedule("cleanup", "other") == other
 
 
 def test_due_schedules_are_those_at_or_before_now_earliest_first(uow: SqlUnitOfWork) -> None:
     with uow(write=True) as store:
-        store.put_schedule("k", "late", "* * * * *", T0 + timedelta(minutes=2), T0)
-        store.put_schedule("k", "early", "* * * * *", T0, T0)
-        store.put_schedule("k", "middle", "* * * * *", T0 + timedelta(minutes=1), T0)
-        store.put_schedule("k", "future", "* * * * *", T0 + timedelta(minutes=3), T0)
+        store.schedules.put_schedule("k", "late", "* * * * *", T0 + timedelta(minutes=2), T0)
+        store.schedules.put_schedule("k", "early", "* * * * *", T0, T0)
+        store.schedules.put_schedule("k", "middle", "* * * * *", T0 + timedelta(minutes=1), T0)
+        store.schedules.put_schedule("k", "future", "* * * * *", T0 + timedelta(minutes=3), T0)
     now = T0 + timedelta(minutes=2)
     with uow() as store:
-        assert [s.subject for s in store.due_schedules(now, 10)] == ["early", "middle", "late"]
-        assert [s.subject for s in store.due_schedules(now, 2)] == ["early", "middle"]
-        assert store.due_schedules(T0 - timedelta(seconds=1), 10) == []
+        assert [s.subject for s in store.schedules.due_schedules(now, 10)] == [
+            "early",
+            "middle",
+            "late",
+        ]
+        assert [s.subject for s in store.schedules.due_schedules(now, 2)] == ["early", "middle"]
+        assert store.schedules.due_schedules(T0 - timedelta(seconds=1), 10) == []
 
 
 def test_advance_schedule_succeeds_once_per_expected_time(
     uow: SqlUnitOfWork, db: MigratedDatabase
 ) -> None:
-    schedule = write(uow, lambda s: s.put_schedule("k", "reg", "* * * * *", T0, T0))
+    schedule = write(uow, lambda s: s.schedules.put_schedule("k", "reg", "* * * * *", T0, T0))
     following, now = T0 + timedelta(minutes=1), T0 + timedelta(seconds=2)
     nodes = 4
     results: list[bool] = []
@@ -367,7 +374,9 @@ def test_advance_schedule_succeeds_once_per_expected_time(
     def fire() -> None:
         # Each node read the same due time; each tries its CAS in a transaction of its own.
         start.wait()
-        advanced = write(db.uow, lambda s: s.advance_schedule(schedule.id, T0, following, now))
+        advanced = write(
+            db.uow, lambda s: s.schedules.advance_schedule(schedule.id, T0, following, now)
+        )
         results.append(advanced)
 
     threads = [threading.Thread(target=fire) for _ in range(nodes)]
@@ -377,24 +386,28 @@ def test_advance_schedule_succeeds_once_per_expected_time(
         thread.join(60)
     assert sorted(results) == [False] * (nodes - 1) + [True]
     with uow() as store:
-        found = store.get_schedule("k", "reg")
+        found = store.schedules.get_schedule("k", "reg")
     assert found == Schedule(schedule.id, "k", "reg", "* * * * *", following, now)
     # The next due time is the new expectation; the old one never matches again.
-    assert not write(uow, lambda s: s.advance_schedule(schedule.id, T0, following, now))
+    assert not write(uow, lambda s: s.schedules.advance_schedule(schedule.id, T0, following, now))
     later = following + timedelta(minutes=1)
-    assert write(uow, lambda s: s.advance_schedule(schedule.id, following, later, following))
+    assert write(
+        uow, lambda s: s.schedules.advance_schedule(schedule.id, following, later, following)
+    )
 
 
 def test_advance_schedule_from_two_open_connections(uow: SqlUnitOfWork) -> None:
     """Two nodes read the schedule before either writes: the second CAS finds it moved."""
-    schedule = write(uow, lambda s: s.put_schedule("k", "reg", "* * * * *", T0, T0))
+    schedule = write(uow, lambda s: s.schedules.put_schedule("k", "reg", "* * * * *", T0, T0))
     with uow() as first_read, uow() as second_read:
-        seen = [store.due_schedules(T0, 10) for store in (first_read, second_read)]
+        seen = [store.schedules.due_schedules(T0, 10) for store in (first_read, second_read)]
     assert seen == [[schedule], [schedule]]
     following = T0 + timedelta(minutes=1)
 
     def advance(due: Schedule) -> bool:
-        return write(uow, lambda s: s.advance_schedule(due.id, due.next_run_at, following, T0))
+        return write(
+            uow, lambda s: s.schedules.advance_schedule(due.id, due.next_run_at, following, T0)
+        )
 
     outcomes = [advance(due[0]) for due in seen]
     assert outcomes == [True, False]
@@ -406,11 +419,11 @@ def test_advance_schedule_from_two_open_connections(uow: SqlUnitOfWork) -> None:
 def test_executions_are_created_read_listed_and_updated(uow: SqlUnitOfWork) -> None:
     one, two = new_registry(uow, "one"), new_registry(uow, "two")
     with uow(write=True) as store:
-        first = store.create_execution("cleanup", one.id, "manual", True, T0)
-        second = store.create_execution("cleanup", one.id, "schedule", False, T0)
-        elsewhere = store.create_execution("cleanup", two.id, "manual", False, T0)
-        other_kind = store.create_execution("replication", one.id, "event", False, T0)
-        global_one = store.create_execution("cleanup", None, "manual", False, T0)
+        first = store.executions.create_execution("cleanup", one.id, "manual", True, T0)
+        second = store.executions.create_execution("cleanup", one.id, "schedule", False, T0)
+        elsewhere = store.executions.create_execution("cleanup", two.id, "manual", False, T0)
+        other_kind = store.executions.create_execution("replication", one.id, "event", False, T0)
+        global_one = store.executions.create_execution("cleanup", None, "manual", False, T0)
     assert (first.kind, first.registry_id, first.trigger, first.dry_run) == (
         "cleanup",
         one.id,
@@ -421,33 +434,33 @@ def test_executions_are_created_read_listed_and_updated(uow: SqlUnitOfWork) -> N
     assert (first.started_at, first.finished_at) == (None, None)
 
     with uow() as store:
-        assert store.get_execution(second.id) == second
-        assert store.get_execution(global_one.id + 1000) is None
-        items, total = store.list_executions("cleanup", one.id, 0, 10)
+        assert store.executions.get_execution(second.id) == second
+        assert store.executions.get_execution(global_one.id + 1000) is None
+        items, total = store.executions.list_executions("cleanup", one.id, 0, 10)
         assert ([e.id for e in items], total) == ([second.id, first.id], 2), "newest first"
-        items, total = store.list_executions("cleanup", one.id, 1, 1)
+        items, total = store.executions.list_executions("cleanup", one.id, 1, 1)
         assert ([e.id for e in items], total) == ([first.id], 2)
-        items, total = store.list_executions("cleanup", None, 0, 10)
+        items, total = store.executions.list_executions("cleanup", None, 0, 10)
         expected = [global_one.id, elsewhere.id, second.id, first.id]
         assert ([e.id for e in items], total) == (expected, 4)
-        items, total = store.list_executions("replication", two.id, 0, 10)
+        items, total = store.executions.list_executions("replication", two.id, 0, 10)
         assert (items, total) == ([], 0)
-        assert store.get_execution(other_kind.id) == other_kind
+        assert store.executions.get_execution(other_kind.id) == other_kind
 
     started, finished = T0 + timedelta(seconds=1), (T0 + timedelta(seconds=9)).astimezone(KST)
     with uow(write=True) as store:
-        store.update_execution(first.id, status="running", started_at=started)
-        store.update_execution(
+        store.executions.update_execution(first.id, status="running", started_at=started)
+        store.executions.update_execution(
             first.id,
             status="succeeded",
             counts={"deleted": 2, "kept": 3},
             error=None,
             finished_at=finished,
         )
-        store.update_execution(second.id, status="failed", error="RuntimeError: boom")
+        store.executions.update_execution(second.id, status="failed", error="RuntimeError: boom")
     with uow() as store:
-        done = store.get_execution(first.id)
-        failed = store.get_execution(second.id)
+        done = store.executions.get_execution(first.id)
+        failed = store.executions.get_execution(second.id)
     assert done is not None
     assert failed is not None
     assert (done.status, done.counts, done.started_at, done.finished_at) == (
@@ -462,19 +475,23 @@ def test_executions_are_created_read_listed_and_updated(uow: SqlUnitOfWork) -> N
 def test_execution_tasks_are_added_listed_in_order_and_cleared(uow: SqlUnitOfWork) -> None:
     registry = new_registry(uow, "one")
     with uow(write=True) as store:
-        execution = store.create_execution("cleanup", registry.id, "manual", False, T0)
-        other = store.create_execution("cleanup", registry.id, "manual", False, T0)
+        execution = store.executions.create_execution("cleanup", registry.id, "manual", False, T0)
+        other = store.executions.create_execution("cleanup", registry.id, "manual", False, T0)
     lines: list[dict[str, Any]] = [
         {"digest": "sha256:" + "a" * 64, "tags": ["v1"], "verdict": "deleted", "kept_by": []},
         {"digest": "sha256:" + "b" * 64, "tags": [], "verdict": "kept", "kept_by": [1, 2]},
     ]
     end = T0 + timedelta(seconds=1)
     with uow(write=True) as store:
-        web = store.add_execution_task(execution.id, "app/web", "succeeded", lines, None, T0, end)
-        api = store.add_execution_task(execution.id, "app/api", "failed", [], "boom", None, None)
-        store.add_execution_task(other.id, "tools", "succeeded", [], None, T0, end)
+        web = store.executions.add_execution_task(
+            execution.id, "app/web", "succeeded", lines, None, T0, end
+        )
+        api = store.executions.add_execution_task(
+            execution.id, "app/api", "failed", [], "boom", None, None
+        )
+        store.executions.add_execution_task(other.id, "tools", "succeeded", [], None, T0, end)
     with uow() as store:
-        tasks = store.list_execution_tasks(execution.id)
+        tasks = store.executions.list_execution_tasks(execution.id)
     assert [(x.id, x.subject, x.status) for x in tasks] == [
         (web, "app/web", "succeeded"),
         (api, "app/api", "failed"),
@@ -489,7 +506,7 @@ def test_execution_tasks_are_added_listed_in_order_and_cleared(uow: SqlUnitOfWor
     assert all(x.execution_id == execution.id for x in tasks)
 
     with uow(write=True) as store:
-        store.clear_execution_tasks(execution.id)
+        store.executions.clear_execution_tasks(execution.id)
     with uow() as store:
-        assert store.list_execution_tasks(execution.id) == []
-        assert [x.subject for x in store.list_execution_tasks(other.id)] == ["tools"]
+        assert store.executions.list_execution_tasks(execution.id) == []
+        assert [x.subject for x in store.executions.list_execution_tasks(other.id)] == ["tools"]

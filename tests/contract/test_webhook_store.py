@@ -20,7 +20,7 @@ from moorage.domain.content.registries import DEFAULT_PROJECT
 from moorage.domain.kernel.errors import Conflict, ManifestBlobUnknown
 from moorage.domain.kernel.model import DeliveryAttempt, Event, Image, Registry, Webhook
 from moorage.domain.policies.runs import CleanupRunService
-from moorage.domain.ports import MetadataStore, OutboundRequest, OutboundResponse
+from moorage.domain.ports import Transaction
 from moorage.domain.webhooks.errors import (
     DeliveryFailed,
     InvalidWebhook,
@@ -29,6 +29,7 @@ from moorage.domain.webhooks.errors import (
 )
 from moorage.domain.webhooks.events import JOB_KIND, MAX_ATTEMPTS, record_event
 from moorage.domain.webhooks.payloads import EventType
+from moorage.domain.webhooks.ports import OutboundRequest, OutboundResponse
 from moorage.domain.webhooks.subscriptions import EVENT_RETENTION, WebhookService, WebhookSpec
 from moorage.metadata import tables as t
 from moorage.metadata.uow import SqlUnitOfWork
@@ -125,10 +126,10 @@ def env(db: MigratedDatabase) -> Env:
 # --- builders -----------------------------------------------------------------------------------
 
 
-def create_registry(store: MetadataStore, name: str) -> Registry:
-    project = store.get_project(DEFAULT_PROJECT)
+def create_registry(store: Transaction, name: str) -> Registry:
+    project = store.projects.get_project(DEFAULT_PROJECT)
     assert project is not None
-    return store.create_registry(name, project, T0)
+    return store.registries.create_registry(name, project, T0)
 
 
 def webhook_values(name: str = "ci", **changes: Any) -> dict[str, Any]:
@@ -156,8 +157,8 @@ def spec(name: str = "ci", **changes: Any) -> WebhookSpec:
     return WebhookSpec(**{**values, **changes})
 
 
-def registry_id(store: MetadataStore, name: str = "reg") -> int:
-    found = store.get_registry(name)
+def registry_id(store: Transaction, name: str = "reg") -> int:
+    found = store.registries.get_registry(name)
     assert found is not None
     return found.id
 
@@ -175,11 +176,11 @@ def link_config(env: Env, repository: str = "reg/app") -> None:
     """The config blob a test manifest references, linked to the image."""
     registry, name = repository.split("/", 1)
     with env.db.uow(write=True) as store:
-        found = store.get_registry(registry)
+        found = store.registries.get_registry(registry)
         assert found is not None
-        image = store.ensure_image(found, name, T0)
-        store.add_blob(str(Digest.of(CONFIG)), len(CONFIG), T0)
-        store.link_blob(image.id, str(Digest.of(CONFIG)), T0)
+        image = store.images.ensure_image(found, name, T0)
+        store.blobs.add_blob(str(Digest.of(CONFIG)), len(CONFIG), T0)
+        store.blobs.link_blob(image.id, str(Digest.of(CONFIG)), T0)
 
 
 def manifest(marker: str = "") -> bytes:
@@ -197,7 +198,7 @@ def manifest(marker: str = "") -> bytes:
 def get_image(env: Env, repository: str = "reg/app") -> Image:
     registry, name = repository.split("/", 1)
     with env.db.uow() as store:
-        found = store.get_image(registry, name)
+        found = store.images.get_image(registry, name)
     assert found is not None
     return found
 
@@ -208,11 +209,11 @@ def get_image(env: Env, repository: str = "reg/app") -> Image:
 def test_webhooks_round_trip(uow: SqlUnitOfWork) -> None:
     with uow(write=True) as store:
         reg = create_registry(store, "reg")
-        first = store.add_webhook(reg.id, webhook_values("ci"), T0)
-        second = store.add_webhook(reg.id, webhook_values("chat", kind="slack"), T0)
+        first = store.webhooks.add_webhook(reg.id, webhook_values("ci"), T0)
+        second = store.webhooks.add_webhook(reg.id, webhook_values("chat", kind="slack"), T0)
     with uow() as store:
-        found = store.webhooks(reg.id)
-        one = store.get_webhook(first)
+        found = store.webhooks.list_webhooks(reg.id)
+        one = store.webhooks.get_webhook(first)
     assert [w.id for w in found] == [first, second]
     assert one == found[0]
     assert one is not None
@@ -225,35 +226,35 @@ def test_webhooks_round_trip(uow: SqlUnitOfWork) -> None:
 def test_webhook_names_are_unique_per_registry(uow: SqlUnitOfWork) -> None:
     with uow(write=True) as store:
         reg, other = create_registry(store, "reg"), create_registry(store, "other")
-        store.add_webhook(reg.id, webhook_values("ci"), T0)
+        store.webhooks.add_webhook(reg.id, webhook_values("ci"), T0)
         with pytest.raises(Conflict):
-            store.add_webhook(reg.id, webhook_values("ci"), T0)
-        store.add_webhook(other.id, webhook_values("ci"), T0)  # the transaction goes on
-        second = store.add_webhook(reg.id, webhook_values("chat"), T0)
+            store.webhooks.add_webhook(reg.id, webhook_values("ci"), T0)
+        store.webhooks.add_webhook(other.id, webhook_values("ci"), T0)  # the transaction goes on
+        second = store.webhooks.add_webhook(reg.id, webhook_values("chat"), T0)
         with pytest.raises(Conflict):
-            store.update_webhook(second, webhook_values("ci"), T0)
-        assert store.update_webhook(
+            store.webhooks.update_webhook(second, webhook_values("ci"), T0)
+        assert store.webhooks.update_webhook(
             second, webhook_values("chat", enabled=False), T0 + timedelta(1)
         )
     with uow() as store:
-        changed = store.get_webhook(second)
+        changed = store.webhooks.get_webhook(second)
         assert changed is not None
         assert not changed.enabled
         assert changed.updated_at == T0 + timedelta(1)
-        assert len(store.webhooks(reg.id)) == 2
+        assert len(store.webhooks.list_webhooks(reg.id)) == 2
 
 
 def test_deleting_a_webhook_takes_its_deliveries_and_attempts(db: MigratedDatabase) -> None:
     with db.uow(write=True) as store:
         reg = create_registry(store, "reg")
-        hook = store.add_webhook(reg.id, webhook_values(), T0)
-        store.add_event(an_event(reg.id))
-        delivery = store.add_delivery(hook, an_event(reg.id), 8, T0)
-        store.record_delivery_attempt(delivery, attempt(1), "succeeded", None)
+        hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
+        store.outbox.add_event(an_event(reg.id))
+        delivery = store.outbox.add_delivery(hook, an_event(reg.id), 8, T0)
+        store.outbox.record_delivery_attempt(delivery, attempt(1), "succeeded", None)
     with db.uow(write=True) as store:
-        assert store.delete_webhook(hook)
-        assert not store.delete_webhook(hook)
-        assert store.get_delivery(delivery) is None
+        assert store.webhooks.delete_webhook(hook)
+        assert not store.webhooks.delete_webhook(hook)
+        assert store.outbox.get_delivery(delivery) is None
     with db.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.webhook_attempt)).scalar_one() == 0
 
@@ -261,14 +262,14 @@ def test_deleting_a_webhook_takes_its_deliveries_and_attempts(db: MigratedDataba
 def test_deleting_a_registry_takes_its_webhooks_and_events(db: MigratedDatabase) -> None:
     with db.uow(write=True) as store:
         reg = create_registry(store, "reg")
-        hook = store.add_webhook(reg.id, webhook_values(), T0)
-        store.add_event(an_event(reg.id))
-        store.add_delivery(hook, an_event(reg.id), 8, T0)
+        hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
+        store.outbox.add_event(an_event(reg.id))
+        store.outbox.add_delivery(hook, an_event(reg.id), 8, T0)
     with db.uow(write=True) as store:
-        store.delete_registry(reg.id)
+        store.registries.delete_registry(reg.id)
     with db.uow() as store:
-        assert store.get_webhook(hook) is None
-        assert store.get_event("e1") is None
+        assert store.webhooks.get_webhook(hook) is None
+        assert store.outbox.get_event("e1") is None
 
 
 # --- the store: events and deliveries ------------------------------------------------------------
@@ -278,10 +279,10 @@ def test_events_round_trip_in_utc(uow: SqlUnitOfWork) -> None:
     kst = timezone_kst()
     with uow(write=True) as store:
         reg = create_registry(store, "reg")
-        store.add_event(an_event(reg.id, at=T0.astimezone(kst)))
+        store.outbox.add_event(an_event(reg.id, at=T0.astimezone(kst)))
     with uow() as store:
-        found = store.get_event("e1")
-        assert store.get_event("nope") is None
+        found = store.outbox.get_event("e1")
+        assert store.outbox.get_event("nope") is None
     assert found == an_event(reg.id)
     assert found is not None
     assert found.occurred_at.utcoffset() == timedelta(0)
@@ -294,12 +295,12 @@ def timezone_kst() -> timezone:
 def test_a_delivery_body_is_frozen_at_the_first_attempt(uow: SqlUnitOfWork) -> None:
     with uow(write=True) as store:
         reg = create_registry(store, "reg")
-        hook = store.add_webhook(reg.id, webhook_values(), T0)
-        store.add_event(an_event(reg.id))
-        delivery = store.add_delivery(hook, an_event(reg.id), 8, T0)
-        store.set_delivery_body(delivery, '{"a":1}', "application/json")
-        store.set_delivery_body(delivery, '{"b":2}', "text/plain")
-        found = store.get_delivery(delivery)
+        hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
+        store.outbox.add_event(an_event(reg.id))
+        delivery = store.outbox.add_delivery(hook, an_event(reg.id), 8, T0)
+        store.outbox.set_delivery_body(delivery, '{"a":1}', "application/json")
+        store.outbox.set_delivery_body(delivery, '{"b":2}', "text/plain")
+        found = store.outbox.get_delivery(delivery)
     assert found is not None
     assert (found.body, found.content_type) == ('{"a":1}', "application/json")
     assert (found.status, found.attempts, found.max_attempts) == ("pending", 0, 8)
@@ -309,17 +310,17 @@ def test_a_delivery_body_is_frozen_at_the_first_attempt(uow: SqlUnitOfWork) -> N
 def test_attempts_are_recorded_while_pending_only(uow: SqlUnitOfWork) -> None:
     with uow(write=True) as store:
         reg = create_registry(store, "reg")
-        hook = store.add_webhook(reg.id, webhook_values(), T0)
-        store.add_event(an_event(reg.id))
-        delivery = store.add_delivery(hook, an_event(reg.id), 8, T0)
-        assert store.record_delivery_attempt(
+        hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
+        store.outbox.add_event(an_event(reg.id))
+        delivery = store.outbox.add_delivery(hook, an_event(reg.id), 8, T0)
+        assert store.outbox.record_delivery_attempt(
             delivery, attempt(1, 503, "HTTP 503"), "pending", "HTTP 503"
         )
-        assert store.record_delivery_attempt(delivery, attempt(2), "succeeded", None)
+        assert store.outbox.record_delivery_attempt(delivery, attempt(2), "succeeded", None)
         # another worker that sent it too finds it finished: nothing changes
-        assert not store.record_delivery_attempt(delivery, attempt(2), "succeeded", None)
-        found = store.get_delivery(delivery)
-        attempts = store.delivery_attempts([delivery])[delivery]
+        assert not store.outbox.record_delivery_attempt(delivery, attempt(2), "succeeded", None)
+        found = store.outbox.get_delivery(delivery)
+        attempts = store.outbox.delivery_attempts([delivery])[delivery]
     assert found is not None
     assert (found.status, found.attempts, found.last_status_code) == ("succeeded", 2, 200)
     assert found.last_error is None
@@ -333,22 +334,22 @@ def test_attempts_are_recorded_while_pending_only(uow: SqlUnitOfWork) -> None:
 def test_deliveries_are_listed_newest_first_by_page_and_status(uow: SqlUnitOfWork) -> None:
     with uow(write=True) as store:
         reg = create_registry(store, "reg")
-        hook = store.add_webhook(reg.id, webhook_values(), T0)
-        other = store.add_webhook(reg.id, webhook_values("other"), T0)
+        hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
+        other = store.webhooks.add_webhook(reg.id, webhook_values("other"), T0)
         ids = []
         for n in range(5):
             event = an_event(reg.id, event_id=f"e{n}")
-            store.add_event(event)
-            ids.append(store.add_delivery(hook, event, 8, T0))
-            store.add_delivery(other, event, 8, T0)
-        store.record_delivery_attempt(ids[1], attempt(1), "succeeded", None)
-        store.record_delivery_attempt(ids[3], None, "skipped", "disabled")
+            store.outbox.add_event(event)
+            ids.append(store.outbox.add_delivery(hook, event, 8, T0))
+            store.outbox.add_delivery(other, event, 8, T0)
+        store.outbox.record_delivery_attempt(ids[1], attempt(1), "succeeded", None)
+        store.outbox.record_delivery_attempt(ids[3], None, "skipped", "disabled")
     with uow() as store:
-        first, total = store.list_deliveries(hook, None, 0, 2)
-        rest, _ = store.list_deliveries(hook, None, 2, 10)
-        done, done_total = store.list_deliveries(hook, "succeeded", 0, 10)
-        skipped, _ = store.list_deliveries(hook, "skipped", 0, 10)
-        assert store.delivery_attempts([]) == {}
+        first, total = store.outbox.list_deliveries(hook, None, 0, 2)
+        rest, _ = store.outbox.list_deliveries(hook, None, 2, 10)
+        done, done_total = store.outbox.list_deliveries(hook, "succeeded", 0, 10)
+        skipped, _ = store.outbox.list_deliveries(hook, "skipped", 0, 10)
+        assert store.outbox.delivery_attempts([]) == {}
     assert total == 5
     assert [d.id for d in first + rest] == sorted(ids, reverse=True)
     assert ([d.id for d in done], done_total) == ([ids[1]], 1)
@@ -360,26 +361,26 @@ def test_old_finished_events_are_purged(db: MigratedDatabase) -> None:
     old, recent = T0 - timedelta(days=40), T0
     with db.uow(write=True) as store:
         reg = create_registry(store, "reg")
-        hook = store.add_webhook(reg.id, webhook_values(), T0)
+        hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
         for event_id, at, status in (
             ("old-done", old, "succeeded"),
             ("old-waiting", old, "pending"),
             ("new-done", recent, "succeeded"),
         ):
             event = an_event(reg.id, at, event_id)
-            store.add_event(event)
-            delivery = store.add_delivery(hook, event, 8, at)
+            store.outbox.add_event(event)
+            delivery = store.outbox.add_delivery(hook, event, 8, at)
             if status != "pending":
-                store.record_delivery_attempt(delivery, attempt(1), status, None)
-        store.add_event(an_event(reg.id, old, "old-no-delivery"))
+                store.outbox.record_delivery_attempt(delivery, attempt(1), status, None)
+        store.outbox.add_event(an_event(reg.id, old, "old-no-delivery"))
     with db.uow(write=True) as store:
-        assert store.purge_events(T0 - timedelta(days=30)) == 2
+        assert store.outbox.purge_events(T0 - timedelta(days=30)) == 2
     with db.uow() as store:
-        assert store.get_event("old-done") is None
-        assert store.get_event("old-no-delivery") is None
-        assert store.get_event("old-waiting") is not None
-        assert store.get_event("new-done") is not None
-        assert len(store.list_deliveries(hook, None, 0, 10)[0]) == 2
+        assert store.outbox.get_event("old-done") is None
+        assert store.outbox.get_event("old-no-delivery") is None
+        assert store.outbox.get_event("old-waiting") is not None
+        assert store.outbox.get_event("new-done") is not None
+        assert len(store.outbox.list_deliveries(hook, None, 0, 10)[0]) == 2
 
 
 # --- the outbox ---------------------------------------------------------------------------------
@@ -403,9 +404,10 @@ def test_an_event_gets_a_delivery_and_a_job_per_subscribed_webhook(env: Env) -> 
     env.artifacts.put_manifest("reg/app", "v1", mt.OCI_MANIFEST, manifest(), "alice")
     with env.db.uow() as store:
         deliveries = {
-            hook.id: store.list_deliveries(hook.id, None, 0, 10)[0] for hook in (first, second)
+            hook.id: store.outbox.list_deliveries(hook.id, None, 0, 10)[0]
+            for hook in (first, second)
         }
-        [event] = [store.get_event(d[0].event_id) for d in deliveries.values()][:1]
+        [event] = [store.outbox.get_event(d[0].event_id) for d in deliveries.values()][:1]
     assert all(len(d) == 1 for d in deliveries.values())
     assert event is not None
     assert (event.type, event.operator) == ("PUSH_ARTIFACT", "alice")
@@ -436,8 +438,8 @@ def test_deletes_are_events_with_the_tags_they_took(env: Env) -> None:
     env.artifacts.put_manifest("reg/app", "v2", mt.OCI_MANIFEST, manifest("2"), "alice")
     env.artifacts.delete_images("reg", ["app"], "dave")
     with env.db.uow() as store:
-        deliveries, _ = store.list_deliveries(hook.id, None, 0, 10)
-        events = [store.get_event(d.event_id) for d in reversed(deliveries)]
+        deliveries, _ = store.outbox.list_deliveries(hook.id, None, 0, 10)
+        events = [store.outbox.get_event(d.event_id) for d in reversed(deliveries)]
     summary = [(e.type, e.operator, e.data["tags"]) for e in events if e is not None]
     assert summary == [
         ("PUSH_ARTIFACT", "alice", ["v1"]),
@@ -462,8 +464,8 @@ def test_every_pull_is_one_event_written_by_the_flush(env: Env) -> None:
     assert env.count(t.event) == 1  # the push: pulls wait for the flush
     assert recorder.flush() == 2  # pull times are merged per artifact and tag
     with env.db.uow() as store:
-        deliveries, total = store.list_deliveries(hook.id, None, 0, 10)
-        pulls = [store.get_event(d.event_id) for d in reversed(deliveries)][1:]
+        deliveries, total = store.outbox.list_deliveries(hook.id, None, 0, 10)
+        pulls = [store.outbox.get_event(d.event_id) for d in reversed(deliveries)][1:]
     assert total == 5
     assert [(e.operator, e.data["tag"]) for e in pulls if e is not None] == [
         ("bob", "v1"),
@@ -504,8 +506,8 @@ def test_a_real_cleanup_run_ends_with_an_event_and_a_test_run_does_not(env: Env)
     real = runs.start("reg", dry_run=False, enqueue=False)
     runs.run(real.id)
     with env.db.uow() as store:
-        [delivery], _ = store.list_deliveries(hook.id, None, 0, 10)
-        event = store.get_event(delivery.event_id)
+        [delivery], _ = store.outbox.list_deliveries(hook.id, None, 0, 10)
+        event = store.outbox.get_event(delivery.event_id)
     assert event is not None
     assert (event.type, event.operator) == ("CLEANUP", "manual")
     assert event.data["execution_id"] == real.id
@@ -521,7 +523,7 @@ def queued_push(env: Env, **changes: Any) -> tuple[Webhook, int]:
     link_config(env)
     env.artifacts.put_manifest("reg/app", "v1", mt.OCI_MANIFEST, manifest(), "alice")
     with env.db.uow() as store:
-        [delivery], _ = store.list_deliveries(hook.id, None, 0, 10)
+        [delivery], _ = store.outbox.list_deliveries(hook.id, None, 0, 10)
     return hook, delivery.id
 
 
@@ -643,5 +645,5 @@ def test_updates_keep_the_auth_header_unless_told(env: Env) -> None:
 
 def test_purge_keeps_a_month(env: Env) -> None:
     with env.db.uow(write=True) as store:
-        store.add_event(an_event(registry_id(store), T0 - EVENT_RETENTION - timedelta(1)))
+        store.outbox.add_event(an_event(registry_id(store), T0 - EVENT_RETENTION - timedelta(1)))
     assert env.webhooks.purge() == 1

@@ -24,12 +24,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from moorage.domain.content.ports import (
+    ArtifactStore,
+    BlobIndex,
+    ImageStore,
+    PullRecord,
+    TagStore,
+    UploadStore,
+)
+from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, UserStore
+from moorage.domain.jobs.ports import ExecutionStore, JobQueue, ScheduleStore
 from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import (
     AccessKey,
     Artifact,
     ArtifactHead,
     Blob,
+    DriverState,
     Image,
     Member,
     NewArtifact,
@@ -42,7 +53,9 @@ from moorage.domain.kernel.model import (
     UploadSession,
     User,
 )
-from moorage.domain.ports import DriverState, PullRecord
+from moorage.domain.kernel.ports import RegistryStore
+from moorage.domain.policies.ports import PolicyStore
+from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 from moorage.metadata import tables as t
 from moorage.metadata.browse import BrowseQueries
 from moorage.metadata.policies import PolicyQueries
@@ -117,7 +130,7 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
 
 
 class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQueries):
-    """`MetadataStore` over one SQLAlchemy connection inside an open transaction."""
+    """`Transaction` over one SQLAlchemy connection inside an open transaction."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -135,6 +148,68 @@ class SqlMetadataStore(BrowseQueries, QueueQueries, PolicyQueries, WebhookQuerie
             raise Conflict(f"{what} already exists") from None
         savepoint.commit()
         return result
+
+    # the roles (each a view of this one transaction) ----------------------------------
+
+    @property
+    def registries(self) -> RegistryStore:
+        return self
+
+    @property
+    def images(self) -> ImageStore:
+        return self
+
+    @property
+    def blobs(self) -> BlobIndex:
+        return self
+
+    @property
+    def uploads(self) -> UploadStore:
+        return self
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        return self
+
+    @property
+    def tags(self) -> TagStore:
+        return self
+
+    @property
+    def policies(self) -> PolicyStore:
+        return self
+
+    @property
+    def jobs(self) -> JobQueue:
+        return self
+
+    @property
+    def schedules(self) -> ScheduleStore:
+        return self
+
+    @property
+    def executions(self) -> ExecutionStore:
+        return self
+
+    @property
+    def webhooks(self) -> WebhookStore:
+        return self
+
+    @property
+    def outbox(self) -> WebhookOutbox:
+        return self
+
+    @property
+    def users(self) -> UserStore:
+        return self
+
+    @property
+    def projects(self) -> ProjectStore:
+        return self
+
+    @property
+    def access_keys(self) -> AccessKeyStore:
+        return self
 
     # registries -----------------------------------------------------------------------
 

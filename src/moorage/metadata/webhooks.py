@@ -59,7 +59,7 @@ class WebhookQueries:
 
     # webhooks ---------------------------------------------------------------------------
 
-    def webhooks(self, registry_id: int) -> list[Webhook]:
+    def list_webhooks(self, registry_id: int) -> list[Webhook]:
         rows = self.conn.execute(
             select(t.registry_webhook)
             .where(t.registry_webhook.c.registry_id == registry_id)

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from moorage.domain.ports import OutboundRequest, OutboundResponse
 from moorage.domain.webhooks.errors import InvalidWebhook, RefusedAddress
+from moorage.domain.webhooks.ports import OutboundRequest, OutboundResponse
 from moorage.domain.webhooks.subscriptions import literal_ip, refused_ip
 
 EXCERPT_BYTES = 512  # of a failed response's body, kept in the attempt's error

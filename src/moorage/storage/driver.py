@@ -6,7 +6,7 @@ import re
 import uuid
 
 from moorage.domain.kernel.errors import StorageFailure
-from moorage.domain.ports import DriverState
+from moorage.domain.kernel.model import DriverState
 from moorage.storage.layout import check_blob_key, check_key, check_prefix
 
 __all__ = [

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from moorage.domain.ports import BlobStore
+from moorage.domain.content.ports import BlobStore
 
 
 def _filesystem(options: Mapping[str, Any]) -> BlobStore:

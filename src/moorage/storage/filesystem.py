@@ -31,8 +31,9 @@ from pathlib import Path
 
 from anyio import to_thread
 
+from moorage.domain.content.ports import BlobInfo
 from moorage.domain.kernel.errors import UploadLocked
-from moorage.domain.ports import BlobInfo, DriverState
+from moorage.domain.kernel.model import DriverState
 from moorage.storage.driver import (
     CHUNK_SIZE,
     StorageError,

@@ -18,7 +18,7 @@ gateways) and no NUL (which truncates paths in C APIs).
 
 from __future__ import annotations
 
-from moorage.domain.ports import BLOBS_DIR, blob_key
+from moorage.domain.content.ports import BLOBS_DIR, blob_key
 
 UPLOADS_DIR = "uploads"
 __all__ = ["BLOBS_DIR", "UPLOADS_DIR", "blob_key", "check_blob_key", "check_key", "check_prefix"]

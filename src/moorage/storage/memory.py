@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from moorage.domain.ports import BlobInfo, DriverState
+from moorage.domain.content.ports import BlobInfo
+from moorage.domain.kernel.model import DriverState
 from moorage.storage.driver import (
     CHUNK_SIZE,
     StorageError,

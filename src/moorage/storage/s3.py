@@ -43,7 +43,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from moorage.domain.ports import BlobInfo, DriverState
+from moorage.domain.content.ports import BlobInfo
+from moorage.domain.kernel.model import DriverState
 from moorage.storage.driver import (
     CHUNK_SIZE,
     DEFAULT_PART_SIZE,

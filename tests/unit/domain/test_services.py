@@ -13,6 +13,7 @@ import pytest
 
 from moorage.domain.content.artifacts import ArtifactService, PullRecorder
 from moorage.domain.content.errors import InvalidRegistryName, InvalidTag
+from moorage.domain.content.ports import blob_key
 from moorage.domain.content.registries import RegistryService
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.identity.users import ADMIN_USERNAME, UserService
@@ -28,7 +29,6 @@ from moorage.domain.kernel.errors import (
     UploadNotFound,
 )
 from moorage.domain.policies.runs import CleanupRunService
-from moorage.domain.ports import blob_key
 from moorage.metadata.uow import SqlUnitOfWork
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
@@ -249,9 +249,9 @@ async def test_a_tag_moves_to_the_newest_push(env: Env) -> None:
     assert env.artifacts.get_manifest(REPO, sha256(first), with_body=True).body == first
     assert env.artifacts.list_tags(REPO, None, None) == ["latest"]
     with env.uow() as store:
-        image = store.get_image("reg", "app")
+        image = store.images.get_image("reg", "app")
         assert image is not None
-        tag = store.get_tag(image.id, "latest")
+        tag = store.tags.get_tag(image.id, "latest")
     assert tag is not None
     assert (tag.digest, tag.pushed_at) == (sha256(second), T0 + timedelta(minutes=1))
 
@@ -332,7 +332,7 @@ async def test_an_upload_whose_digest_mismatches_leaves_nothing(env: Env) -> Non
     started = await env.uploads.start(REPO)
     await env.uploads.append(REPO, started.id, stream(data))
     with env.uow() as store:
-        session = store.get_upload(started.id)
+        session = store.uploads.get_upload(started.id)
     assert session is not None
     with pytest.raises(DigestMismatch):
         await env.uploads.finish(REPO, started.id, wrong, None)
@@ -343,10 +343,10 @@ async def test_an_upload_whose_digest_mismatches_leaves_nothing(env: Env) -> Non
             await env.uploads.stat_blob(REPO, digest)
         assert await env.blobs.stat(blob_key(Digest.parse(digest))) is None
         with env.uow() as store:
-            assert store.get_blob(digest) is None
+            assert store.blobs.get_blob(digest) is None
     assert [key async for key in env.blobs.walk("blobs")] == []
     with env.uow() as store:
-        assert store.get_upload(started.id) is None
+        assert store.uploads.get_upload(started.id) is None
     with pytest.raises(Exception, match="does not exist"):
         await env.blobs.append(session.driver_state, stream(b"more"))  # aborted in storage
 
@@ -514,14 +514,14 @@ async def test_the_pull_recorder_writes_pulls_in_batches(env: Env) -> None:
     env.clock.advance(timedelta(seconds=30))
     recorder.record(fetched.image_id, fetched.head.id, None)  # by digest
     with env.uow() as store:
-        tag = store.get_tag(fetched.image_id, "v1")
+        tag = store.tags.get_tag(fetched.image_id, "v1")
         assert tag is not None
         assert tag.pulled_at is None  # nothing is written until the batch is flushed
     assert recorder.flush() == 2
     assert recorder.flush() == 0
     with env.uow() as store:
-        tag = store.get_tag(fetched.image_id, "v1")
-        artifact = store.get_artifact(fetched.image_id, fetched.head.digest)
+        tag = store.tags.get_tag(fetched.image_id, "v1")
+        artifact = store.artifacts.get_artifact(fetched.image_id, fetched.head.digest)
     assert tag is not None
     assert artifact is not None
     assert tag.pulled_at == T0 + timedelta(seconds=30)
@@ -551,8 +551,8 @@ def test_first_admin_with_a_generated_password(env: Env, users: UserService) -> 
     assert first.generated_password
     assert FakeHasher().verify(first.user.password_hash, first.generated_password)
     with env.uow() as store:
-        assert store.count_users() == 1
-        assert store.get_user(ADMIN_USERNAME) == first.user
+        assert store.users.count_users() == 1
+        assert store.users.get_user(ADMIN_USERNAME) == first.user
 
 
 @pytest.mark.anyio
@@ -568,8 +568,8 @@ async def test_the_artifact_pull_time_is_its_latest_pull_within_a_batch(env: Env
     recorder.record(fetched.image_id, fetched.head.id, None)  # by digest again at T0+20s
     recorder.flush()
     with env.uow() as store:
-        artifact = store.get_artifact(fetched.image_id, fetched.head.digest)
-        tag = store.get_tag(fetched.image_id, "v1")
+        artifact = store.artifacts.get_artifact(fetched.image_id, fetched.head.digest)
+        tag = store.tags.get_tag(fetched.image_id, "v1")
     assert tag is not None
     assert tag.pulled_at == T0 + timedelta(seconds=10)
     assert artifact is not None

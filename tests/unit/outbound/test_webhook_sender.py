@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from moorage.domain.ports import OutboundRequest
 from moorage.domain.webhooks.errors import RefusedAddress
+from moorage.domain.webhooks.ports import OutboundRequest
 from moorage.outbound import webhook_sender
 from moorage.outbound.webhook_sender import HttpWebhookSender
 

@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
-from moorage.domain.ports import blob_key
+from moorage.domain.content.ports import blob_key
 from moorage.oci import errors as oci
 from moorage.oci.digest import Digest
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from moorage.domain.content.errors import InvalidDigest, InvalidManifest, TagNotFound
 from moorage.domain.content.names import check_tag, existing_image, image_for_push, split_name
+from moorage.domain.content.ports import PullRecord
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import (
     Conflict,
@@ -20,7 +21,7 @@ from moorage.domain.kernel.errors import (
 from moorage.domain.kernel.model import ArtifactHead, Image, NewArtifact, Referrer, Webhook
 from moorage.domain.policies.protection import check_artifact_delete, check_tag_update
 from moorage.domain.policies.service import protection_for
-from moorage.domain.ports import MetadataStore, PullRecord, UnitOfWorkFactory
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.domain.webhooks.events import (
     PullEvent,
     record_artifact_event,
@@ -166,16 +167,16 @@ class ArtifactService:
         with self._uow(write=True) as store:
             image = image_for_push(store, repository, now)
             self._check_references(store, image.id, artifact)
-            store.lock_image(image.id)
-            existing = store.get_artifact(image.id, artifact.digest)
+            store.images.lock_image(image.id)
+            existing = store.artifacts.get_artifact(image.id, artifact.digest)
             if existing is None:
-                artifact_id = store.insert_artifact(image.id, artifact, now)
+                artifact_id = store.artifacts.insert_artifact(image.id, artifact, now)
             else:
                 artifact_id = existing.id
-                store.touch_artifact_push(artifact_id, now)
+                store.artifacts.touch_artifact_push(artifact_id, now)
             if tag is not None:
                 self._move_tag(store, image, tag, artifact.digest)
-                store.put_tag(image.id, tag, artifact_id, now)
+                store.tags.put_tag(image.id, tag, artifact_id, now)
             tags = [tag] if tag is not None else []
             self._event(store, image, EventType.PUSH_ARTIFACT, artifact.digest, tags, operator)
         self._cache.put(artifact.digest, body)
@@ -188,13 +189,13 @@ class ArtifactService:
         return str(config.digest) if config else None
 
     @staticmethod
-    def _check_references(store: MetadataStore, image_id: int, artifact: NewArtifact) -> None:
-        missing_blobs = set(artifact.blob_digests) - store.linked_digests(
+    def _check_references(store: Transaction, image_id: int, artifact: NewArtifact) -> None:
+        missing_blobs = set(artifact.blob_digests) - store.blobs.linked_digests(
             image_id, artifact.blob_digests
         )
         if missing_blobs:
             raise ManifestBlobUnknown(sorted(missing_blobs)[0])
-        missing_children = set(artifact.child_digests) - store.artifact_digests_present(
+        missing_children = set(artifact.child_digests) - store.artifacts.artifact_digests_present(
             image_id, artifact.child_digests
         )
         if missing_children:
@@ -208,7 +209,7 @@ class ArtifactService:
             raise ManifestNotFound(repository, reference)  # no such tag can exist
         registry, image = split_name(repository)
         with self._uow() as store:
-            found = store.resolve_artifact(registry, image, reference, by_digest)
+            found = store.artifacts.resolve_artifact(registry, image, reference, by_digest)
             if found is None:
                 existing_image(store, repository)  # NAME_UNKNOWN when the image is missing
                 raise ManifestNotFound(repository, reference)
@@ -217,7 +218,7 @@ class ArtifactService:
             if with_body:
                 body = self._cache.get(head.digest)
                 if body is None:
-                    body = store.manifest_body(head.id)
+                    body = store.artifacts.manifest_body(head.id)
                     self._cache.put(head.digest, body)
         return FetchedManifest(image_id, head, body)
 
@@ -230,15 +231,15 @@ class ArtifactService:
         Either way a delete event is recorded in the same transaction."""
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
-            store.lock_image(image.id)
+            store.images.lock_image(image.id)
             if is_digest(reference):
                 self._delete_artifacts(store, image, [parse_digest(reference)], operator)
                 return
-            found = store.get_tag(image.id, reference) if is_valid_tag(reference) else None
+            found = store.tags.get_tag(image.id, reference) if is_valid_tag(reference) else None
             if found is None:
                 raise ManifestNotFound(repository, reference)
             self._move_tag(store, image, reference, None)
-            store.delete_tag(image.id, reference)
+            store.tags.delete_tag(image.id, reference)
             self._event(store, image, DELETED, found.digest, [reference], operator)
 
     def delete_artifacts(
@@ -247,7 +248,7 @@ class ArtifactService:
         """Delete several artifacts (by digest or tag) at once: all of them or none."""
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
-            store.lock_image(image.id)
+            store.images.lock_image(image.id)
             digests = [self._resolve_digest(store, image, ref) for ref in references]
             self._delete_artifacts(store, image, digests, operator)
 
@@ -258,35 +259,35 @@ class ArtifactService:
         with self._uow(write=True) as store:
             for name in images:
                 image = existing_image(store, f"{registry}/{name}")
-                store.lock_image(image.id)
+                store.images.lock_image(image.id)
                 self._delete_image(store, image, operator)
 
-    def _delete_image(self, store: MetadataStore, image: Image, operator: str | None) -> None:
+    def _delete_image(self, store: Transaction, image: Image, operator: str | None) -> None:
         policies = protection_for(store, image.registry_id)
-        webhooks = store.webhooks(image.registry_id)
-        ids = store.image_artifact_ids(image.id)
+        webhooks = store.webhooks.list_webhooks(image.registry_id)
+        ids = store.images.image_artifact_ids(image.id)
         digests = {}  # looked up only when a webhook wants delete events
         if subscribers(webhooks, DELETED):
-            digests = {a.id: a.digest for a in store.artifact_summaries(image.id, ids)}
+            digests = {a.id: a.digest for a in store.artifacts.artifact_summaries(image.id, ids)}
         for artifact_id in ids:
-            tags = store.artifact_tags(artifact_id)
+            tags = store.tags.artifact_tags(artifact_id)
             check_artifact_delete(policies, image.name, tags)
-            store.delete_artifact(artifact_id)
+            store.artifacts.delete_artifact(artifact_id)
             if artifact_id in digests:
                 self._event(store, image, DELETED, digests[artifact_id], tags, operator, webhooks)
-        store.delete_image_if_empty(image.id)
+        store.images.delete_image_if_empty(image.id)
 
     def tag_artifact(self, repository: str, reference: str, tag: str) -> None:
         """Point a (new or existing) tag at an artifact of the image, without a client."""
         check_tag(tag)
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
-            store.lock_image(image.id)
+            store.images.lock_image(image.id)
             digest = self._resolve_digest(store, image, reference)
-            artifact = store.get_artifact(image.id, str(digest))
+            artifact = store.artifacts.get_artifact(image.id, str(digest))
             assert artifact is not None
             self._move_tag(store, image, tag, artifact.digest)
-            store.put_tag(image.id, tag, artifact.id, self._clock())
+            store.tags.put_tag(image.id, tag, artifact.id, self._clock())
 
     def delete_tag(
         self,
@@ -298,8 +299,8 @@ class ArtifactService:
         """Delete a tag; with `reference`, only if the tag points at that artifact."""
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
-            store.lock_image(image.id)
-            found = store.get_tag(image.id, tag) if is_valid_tag(tag) else None
+            store.images.lock_image(image.id)
+            found = store.tags.get_tag(image.id, tag) if is_valid_tag(tag) else None
             if found is None:
                 raise TagNotFound(repository, tag)
             if (
@@ -308,31 +309,31 @@ class ArtifactService:
             ):
                 raise TagNotFound(repository, tag)
             self._move_tag(store, image, tag, None)
-            store.delete_tag(image.id, tag)
+            store.tags.delete_tag(image.id, tag)
             self._event(store, image, DELETED, found.digest, [tag], operator)
 
     @staticmethod
-    def _resolve_digest(store: MetadataStore, image: Image, reference: str) -> Digest:
+    def _resolve_digest(store: Transaction, image: Image, reference: str) -> Digest:
         by_digest = is_digest(reference)
         if by_digest:
             parse_digest(reference)
         elif not is_valid_tag(reference):
             raise ManifestNotFound(image.repository, reference)
-        found = store.resolve_artifact(image.registry, image.name, reference, by_digest)
+        found = store.artifacts.resolve_artifact(image.registry, image.name, reference, by_digest)
         if found is None:
             raise ManifestNotFound(image.repository, reference)
         return Digest.parse(found[1].digest)
 
     @staticmethod
-    def _move_tag(store: MetadataStore, image: Image, tag: str, new_digest: str | None) -> None:
+    def _move_tag(store: Transaction, image: Image, tag: str, new_digest: str | None) -> None:
         """Refuse (Protected) to move or delete a protected tag; in the caller's transaction."""
-        current = store.get_tag(image.id, tag)
+        current = store.tags.get_tag(image.id, tag)
         policies = protection_for(store, image.registry_id)
         check_tag_update(policies, image.name, tag, current.digest if current else None, new_digest)
 
     def _event(
         self,
-        store: MetadataStore,
+        store: Transaction,
         image: Image,
         event_type: EventType,
         digest: str,
@@ -357,46 +358,46 @@ class ArtifactService:
 
     def _delete_artifacts(
         self,
-        store: MetadataStore,
+        store: Transaction,
         image: Image,
         digests: Sequence[Digest],
         operator: str | None = None,
     ) -> None:
         doomed = {str(d) for d in digests}
         policies = protection_for(store, image.registry_id)
-        found = {digest: store.get_artifact(image.id, digest) for digest in doomed}
+        found = {digest: store.artifacts.get_artifact(image.id, digest) for digest in doomed}
         missing = sorted(d for d, a in found.items() if a is None)
         if missing:
             raise ManifestNotFound(image.repository, missing[0])
         # In id order: every writer locks artifact rows in one order (no deadlocks).
         for artifact in sorted((a for a in found.values() if a is not None), key=lambda a: a.id):
             digest = artifact.digest
-            parents = set(store.artifact_parents(image.id, digest)) - doomed
+            parents = set(store.artifacts.artifact_parents(image.id, digest)) - doomed
             if parents:
                 raise Conflict(
                     f"manifest {digest} is part of index {sorted(parents)[0]}: "
                     "delete the index first"
                 )
-            tags = store.artifact_tags(artifact.id)
+            tags = store.tags.artifact_tags(artifact.id)
             check_artifact_delete(policies, image.name, tags)
-            store.delete_artifact(artifact.id)
+            store.artifacts.delete_artifact(artifact.id)
             self._event(store, image, DELETED, digest, tags, operator)
 
     def list_tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
         with self._uow() as store:
             image = existing_image(store, repository)
-            return store.list_tags(image.id, last, limit)
+            return store.tags.list_tags(image.id, last, limit)
 
     def referrers(self, repository: str, digest: str, artifact_type: str | None) -> list[Referrer]:
         parse_digest(digest)
         with self._uow() as store:
             image = existing_image(store, repository)
-            return store.referrers(image.id, digest, artifact_type)
+            return store.artifacts.referrers(image.id, digest, artifact_type)
 
     def catalog(self, last: str | None, limit: int, registries: set[str] | None) -> list[str]:
         """Repositories after `last`, only in `registries` unless that is None (all)."""
         with self._uow() as store:
-            return store.catalog(last, limit, registries)
+            return store.images.catalog(last, limit, registries)
 
 
 class PullRecorder:
@@ -460,7 +461,7 @@ class PullRecorder:
             return 0
         try:
             with self._uow(write=True) as store:
-                store.record_pulls(batch)
+                store.artifacts.record_pulls(batch)
                 record_pull_events(store, events)
         except BaseException:
             self._restore(batch, events)

@@ -76,13 +76,13 @@ class BrowseService:
     def images(self, registry: str, page: PageRequest) -> Page[ImageSummary]:
         check_page(page, IMAGE_SORTS)
         with self._uow() as store:
-            return store.list_images(existing_registry(store, registry).id, page)
+            return store.images.list_images(existing_registry(store, registry).id, page)
 
     def artifacts(self, repository: str, page: PageRequest) -> Page[ArtifactSummary]:
         check_page(page, ARTIFACT_SORTS)
         with self._uow() as store:
             image = existing_image(store, repository)
-            found = store.list_artifacts(image.id, page)
+            found = store.artifacts.list_artifacts(image.id, page)
             policies = protection_for(store, image.registry_id)
         items = [_flag_artifact(policies, image.name, a) for a in found.items]
         return Page(items, found.total)
@@ -95,14 +95,16 @@ class BrowseService:
             raise ManifestNotFound(repository, reference)
         with self._uow() as store:
             image = existing_image(store, repository)
-            found = store.resolve_artifact(image.registry, image.name, reference, by_digest)
+            found = store.artifacts.resolve_artifact(
+                image.registry, image.name, reference, by_digest
+            )
             if found is None:
                 raise ManifestNotFound(repository, reference)
             head = found[1]
-            (summary,) = store.artifact_summaries(image.id, [head.id])
+            (summary,) = store.artifacts.artifact_summaries(image.id, [head.id])
             summary = _flag_artifact(protection_for(store, image.registry_id), image.name, summary)
-            artifact = store.get_artifact(image.id, head.digest)
-            doc = json.loads(store.manifest_body(head.id))
+            artifact = store.artifacts.get_artifact(image.id, head.digest)
+            doc = json.loads(store.artifacts.manifest_body(head.id))
         assert artifact is not None
         config = doc.get("config") if isinstance(doc.get("config"), dict) else None
         return ArtifactDetail(
@@ -122,11 +124,13 @@ class BrowseService:
             artifact_id = None
             if reference is not None:
                 by_digest = is_digest(reference)
-                found = store.resolve_artifact(image.registry, image.name, reference, by_digest)
+                found = store.artifacts.resolve_artifact(
+                    image.registry, image.name, reference, by_digest
+                )
                 if found is None:
                     raise ManifestNotFound(repository, reference)
                 artifact_id = found[1].id
-            tags = store.list_tag_page(image.id, artifact_id, page)
+            tags = store.tags.list_tag_page(image.id, artifact_id, page)
             policies = protection_for(store, image.registry_id)
         flagged = [
             replace(t, protected=protecting_policy(policies, image.name, t.name) is not None)

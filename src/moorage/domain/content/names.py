@@ -7,7 +7,7 @@ from datetime import datetime
 from moorage.domain.content.errors import InvalidName, InvalidTag
 from moorage.domain.kernel.errors import ImageNotFound, RegistryNotFound
 from moorage.domain.kernel.model import Image, Registry
-from moorage.domain.ports import MetadataStore
+from moorage.domain.ports import Transaction
 from moorage.oci import names
 
 
@@ -27,27 +27,27 @@ def check_tag(tag: str) -> str:
         raise InvalidTag(str(exc)) from None
 
 
-def existing_registry(store: MetadataStore, name: str) -> Registry:
-    registry = store.get_registry(name)
+def existing_registry(store: Transaction, name: str) -> Registry:
+    registry = store.registries.get_registry(name)
     if registry is None:
         raise RegistryNotFound(name)
     return registry
 
 
-def existing_image(store: MetadataStore, repository: str) -> Image:
+def existing_image(store: Transaction, repository: str) -> Image:
     """The image named `registry/image`; NAME_UNKNOWN-style errors when either is missing."""
     registry_name, image_name = split_name(repository)
-    image = store.get_image(registry_name, image_name)
+    image = store.images.get_image(registry_name, image_name)
     if image is None:
         existing_registry(store, registry_name)
         raise ImageNotFound(repository)
     return image
 
 
-def image_for_push(store: MetadataStore, repository: str, now: datetime) -> Image:
+def image_for_push(store: Transaction, repository: str, now: datetime) -> Image:
     """The image to push into, created on first push; its registry must already exist."""
     registry_name, image_name = split_name(repository)
-    image = store.get_image(registry_name, image_name)
+    image = store.images.get_image(registry_name, image_name)
     if image is not None:
         return image
-    return store.ensure_image(existing_registry(store, registry_name), image_name, now)
+    return store.images.ensure_image(existing_registry(store, registry_name), image_name, now)

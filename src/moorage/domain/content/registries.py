@@ -28,19 +28,19 @@ class RegistryService:
         except names.InvalidNameError as exc:
             raise InvalidRegistryName(str(exc)) from None
         with self._uow(write=True) as store:
-            owner = store.get_project(project)
+            owner = store.projects.get_project(project)
             if owner is None:
                 raise NotFound(f"project {project!r} does not exist")
-            return store.create_registry(name, owner, self._clock())
+            return store.registries.create_registry(name, owner, self._clock())
 
     def list(self) -> list[RegistryUsage]:
         with self._uow() as store:
-            return store.list_registries()
+            return store.registries.list_registries()
 
     def get(self, name: str) -> RegistryUsage:
         """One registry with its usage; RegistryNotFound when it does not exist."""
         with self._uow() as store:
-            usage = store.registry_usage(existing_registry(store, name).id)
+            usage = store.registries.registry_usage(existing_registry(store, name).id)
         assert usage is not None  # it exists in this transaction
         return usage
 
@@ -48,14 +48,14 @@ class RegistryService:
         """Delete a registry; one that still holds images needs `force`."""
         with self._uow(write=True) as store:
             registry = existing_registry(store, name)
-            images = store.registry_image_count(registry.id)
+            images = store.registries.registry_image_count(registry.id)
             policies = protection_for(store, registry.id)
-            for image, tag in store.registry_tags(registry.id):
+            for image, tag in store.registries.registry_tags(registry.id):
                 check_tag_update(policies, image, tag, "", None)  # Protected if protected
             if images and not force:
                 raise Conflict(
                     f"registry {name!r} still holds {images} image(s): delete them first "
                     "or force the deletion"
                 )
-            store.delete_schedule(CLEANUP_SCHEDULE, registry.name)
-            store.delete_registry(registry.id)
+            store.schedules.delete_schedule(CLEANUP_SCHEDULE, registry.name)
+            store.registries.delete_registry(registry.id)

@@ -37,6 +37,7 @@ import anyio.to_thread
 
 from moorage.domain.content.artifacts import parse_digest
 from moorage.domain.content.names import existing_image, image_for_push, split_name
+from moorage.domain.content.ports import BlobStore, blob_key
 from moorage.domain.content.writers import WriterTokens
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import (
@@ -51,7 +52,7 @@ from moorage.domain.kernel.errors import (
     UploadNotFound,
 )
 from moorage.domain.kernel.model import Blob, Image, UploadSession
-from moorage.domain.ports import BlobStore, MetadataStore, UnitOfWorkFactory, blob_key
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.oci.digest import Digest
 
 T = TypeVar("T")
@@ -133,7 +134,7 @@ class UploadService:
         self._inline_reads = inline_reads
         self._hashers = _LiveHashers()
 
-    async def _db(self, fn: Callable[[MetadataStore], T], *, write: bool = False) -> T:
+    async def _db(self, fn: Callable[[Transaction], T], *, write: bool = False) -> T:
         def run() -> T:
             with self._uow(write=write) as store:
                 return fn(store)
@@ -148,8 +149,8 @@ class UploadService:
         """The blob if this image may read it; BlobNotFound otherwise."""
         parse_digest(digest)
 
-        def lookup(store: MetadataStore) -> Blob | None:
-            return store.get_linked_blob(existing_image(store, repository).id, digest)
+        def lookup(store: Transaction) -> Blob | None:
+            return store.blobs.get_linked_blob(existing_image(store, repository).id, digest)
 
         blob = await self._db(lookup)
         if blob is None:
@@ -184,8 +185,8 @@ class UploadService:
         """Remove the image's link to the blob; the bytes go when garbage collection runs."""
         parse_digest(digest)
 
-        def unlink(store: MetadataStore) -> bool:
-            return store.unlink_blob(existing_image(store, repository).id, digest)
+        def unlink(store: Transaction) -> bool:
+            return store.blobs.unlink_blob(existing_image(store, repository).id, digest)
 
         if not await self._db(unlink, write=True):
             raise BlobNotFound(digest)
@@ -197,9 +198,9 @@ class UploadService:
         now = self._clock()
         upload_id = uuid.uuid4().hex
 
-        def create(store: MetadataStore) -> None:
+        def create(store: Transaction) -> None:
             image = image_for_push(store, repository, now)
-            store.create_upload(UploadSession(upload_id, image.id, 0, state, now, now))
+            store.uploads.create_upload(UploadSession(upload_id, image.id, 0, state, now, now))
 
         try:
             await self._db(create, write=True)
@@ -215,20 +216,20 @@ class UploadService:
             return None
         now = self._clock()
 
-        def link(store: MetadataStore) -> Blob | None:
+        def link(store: Transaction) -> Blob | None:
             image = image_for_push(store, repository, now)
             src = _maybe_image(store, source)
-            blob = store.get_linked_blob(src.id, digest) if src else None
+            blob = store.blobs.get_linked_blob(src.id, digest) if src else None
             if blob is not None:
-                store.link_blob(image.id, digest, now)
+                store.blobs.link_blob(image.id, digest, now)
             return blob
 
         return await self._db(link, write=True)
 
     async def _session(self, repository: str, upload_id: str) -> UploadSession:
-        def lookup(store: MetadataStore) -> UploadSession | None:
+        def lookup(store: Transaction) -> UploadSession | None:
             registry, image = split_name(repository)
-            session = store.get_upload_in(registry, image, upload_id)
+            session = store.uploads.get_upload_in(registry, image, upload_id)
             if session is None:
                 existing_image(store, repository)  # NAME_UNKNOWN when the image is missing
             return session
@@ -260,7 +261,7 @@ class UploadService:
             grown = await self._append(session, chunks, length, claim)
             now = self._clock()
             released = await self._db(
-                lambda s: s.release_upload(
+                lambda s: s.uploads.release_upload(
                     session.id, claim.writer, grown.size, grown.driver_state, now
                 ),
                 write=True,
@@ -305,23 +306,25 @@ class UploadService:
         now = self._clock()
         stale_before = now - self._claim_lease
 
-        def take(store: MetadataStore) -> bool | UploadSession | None:
-            if store.claim_upload(session.id, session.size, claim.writer, now, stale_before):
+        def take(store: Transaction) -> bool | UploadSession | None:
+            if store.uploads.claim_upload(
+                session.id, session.size, claim.writer, now, stale_before
+            ):
                 return True
-            return store.get_upload(session.id)
+            return store.uploads.get_upload(session.id)
 
         taken = await self._db(take, write=True)
         if isinstance(taken, UploadSession) and self._held_by_the_dead(taken, session.size):
             assert taken.writer is not None
             dead = taken.writer
 
-            def take_over(store: MetadataStore) -> bool | UploadSession | None:
-                if store.claim_upload(
+            def take_over(store: Transaction) -> bool | UploadSession | None:
+                if store.uploads.claim_upload(
                     session.id, session.size, claim.writer, now, stale_before, dead
                 ):
                     log.info("upload %s taken over from a writer that died", session.id)
                     return True
-                return store.get_upload(session.id)
+                return store.uploads.get_upload(session.id)
 
             taken = await self._db(take_over, write=True)
         if taken is None:
@@ -351,7 +354,9 @@ class UploadService:
         with anyio.CancelScope(shield=True):
             try:
                 await self._db(
-                    lambda s: s.release_upload(claim.upload_id, claim.writer, None, None, now),
+                    lambda s: s.uploads.release_upload(
+                        claim.upload_id, claim.writer, None, None, now
+                    ),
                     write=True,
                 )
             except Exception:  # the claim then lapses after the lease
@@ -450,9 +455,9 @@ class UploadService:
     async def _image_for_push(self, repository: str) -> int:
         """The image's id, created (in a write transaction) only on its first push."""
 
-        def existing(store: MetadataStore) -> int | None:
+        def existing(store: Transaction) -> int | None:
             registry, image = split_name(repository)
-            found = store.get_image(registry, image)
+            found = store.images.get_image(registry, image)
             return found.id if found else None
 
         found = await self._db(existing)
@@ -479,19 +484,21 @@ class UploadService:
         now = self._clock()
         retiring = self._writers.new()
 
-        def record(store: MetadataStore) -> None:
+        def record(store: Transaction) -> None:
             if retire is not None:
                 stale_before = now - self._claim_lease
-                if not store.claim_upload(retire.id, retire.size, retiring, now, stale_before):
+                if not store.uploads.claim_upload(
+                    retire.id, retire.size, retiring, now, stale_before
+                ):
                     # Taken or finished by another request: record nothing (rolled back).
-                    if store.get_upload(retire.id) is None:
+                    if store.uploads.get_upload(retire.id) is None:
                         raise UploadNotFound(retire.id)
                     raise UploadBusy(retire.id, retire.size)
-                store.delete_upload(retire.id, retiring)
-            store.add_blob(str(digest), session.size, now)
-            store.link_blob(session.image_id, str(digest), now)
+                store.uploads.delete_upload(retire.id, retiring)
+            store.blobs.add_blob(str(digest), session.size, now)
+            store.blobs.link_blob(session.image_id, str(digest), now)
             if claim is not None:
-                store.delete_upload(session.id, claim.writer)
+                store.uploads.delete_upload(session.id, claim.writer)
 
         await self._db(record, write=True)
         if claim is not None:
@@ -508,7 +515,7 @@ class UploadService:
 
     async def _discard(self, session: UploadSession, claim: _Claim) -> None:
         await self._blobs.abort(session.driver_state)
-        await self._db(lambda s: s.delete_upload(session.id, claim.writer), write=True)
+        await self._db(lambda s: s.uploads.delete_upload(session.id, claim.writer), write=True)
         claim.settled = True
 
     async def cancel(self, repository: str, upload_id: str) -> None:
@@ -519,7 +526,7 @@ class UploadService:
     async def purge_expired(self, max_age: timedelta = UPLOAD_EXPIRY) -> int:
         """Throw away uploads untouched for `max_age`; returns how many."""
         before = self._clock() - max_age
-        expired = await self._db(lambda s: s.expired_uploads(before, 1000))
+        expired = await self._db(lambda s: s.uploads.expired_uploads(before, 1000))
         purged = 0
         for session in expired:
             try:
@@ -536,7 +543,7 @@ class UploadService:
         """Re-hash a stored blob; quarantine it (and log) when its bytes do not match.
         True when it matches; False when it was quarantined or is missing."""
         parsed = parse_digest(digest)
-        blob = await self._db(lambda s: s.get_blob(digest))
+        blob = await self._db(lambda s: s.blobs.get_blob(digest))
         if blob is None:
             return False
         hasher = hashlib.new(parsed.algorithm)
@@ -555,7 +562,7 @@ class UploadService:
 
     async def quarantine(self, digest: str, why: str) -> None:
         """Stop serving a blob whose stored bytes are wrong, until a verified push replaces them."""
-        if await self._db(lambda s: s.quarantine_blob(digest), write=True):
+        if await self._db(lambda s: s.blobs.quarantine_blob(digest), write=True):
             log.error("blob %s quarantined: %s", digest, why)
 
     async def read_verified(self, digest: str, size: int) -> AsyncIterator[bytes]:
@@ -572,15 +579,15 @@ class UploadService:
             await self.quarantine(digest, "its bytes do not hash to its digest")
 
 
-def _renew(store: MetadataStore, *, claim: _Claim, now: datetime) -> bool:
-    return store.renew_upload_claim(claim.upload_id, claim.writer, now)
+def _renew(store: Transaction, *, claim: _Claim, now: datetime) -> bool:
+    return store.uploads.renew_upload_claim(claim.upload_id, claim.writer, now)
 
 
 def _plausible_id(upload_id: str) -> bool:
     return len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)
 
 
-def _maybe_image(store: MetadataStore, repository: str) -> Image | None:
+def _maybe_image(store: Transaction, repository: str) -> Image | None:
     try:
         return existing_image(store, repository)
     except DomainError:

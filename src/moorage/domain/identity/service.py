@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from moorage.domain.content.names import existing_registry
 from moorage.domain.identity.access import Action, Identity, allowed_actions
 from moorage.domain.identity.errors import AccessKeyNotFound, ProjectNotFound
+from moorage.domain.identity.ports import PasswordHasher
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import Conflict, InvalidInput, NotFound, UserNotFound
 from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
-from moorage.domain.ports import MetadataStore, PasswordHasher, UnitOfWorkFactory
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.oci import names
 
 MAX_ACCESS_KEYS = 5
@@ -90,7 +91,7 @@ class IdentityService:
         if login.startswith(KEY_ID_PREFIX) and len(login) == len(KEY_ID_PREFIX) + 17:
             return self._authenticate_key(login, secret)
         with self._uow() as store:
-            user = store.get_user(login)
+            user = store.users.get_user(login)
         if user is None:
             self._hasher.hash(secret)  # same cost as a wrong password: names don't leak
             return None
@@ -100,24 +101,24 @@ class IdentityService:
 
     def _authenticate_key(self, key_id: str, secret: str) -> Identity | None:
         with self._uow(write=True) as store:
-            key = store.get_access_key(key_id)
+            key = store.access_keys.get_access_key(key_id)
             if key is None or not key.enabled:
                 return None
             if not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
                 return None
-            user = store.get_user_by_id(key.user_id)
+            user = store.users.get_user_by_id(key.user_id)
             if user is None:
                 return None
-            store.touch_access_key(key_id, self._clock())
+            store.access_keys.touch_access_key(key_id, self._clock())
         return Identity(user.id, user.username, user.is_admin, access_key_id=key_id)
 
     def still_valid(self, identity: Identity) -> bool:
         """Whether a caller authenticated earlier may still act (key enabled, user exists)."""
         with self._uow() as store:
             if identity.access_key_id is not None:
-                key = store.get_access_key(identity.access_key_id)
+                key = store.access_keys.get_access_key(identity.access_key_id)
                 return key is not None and key.enabled
-            return store.get_user_by_id(identity.user_id) is not None
+            return store.users.get_user_by_id(identity.user_id) is not None
 
     # permissions ----------------------------------------------------------------------
 
@@ -128,7 +129,7 @@ class IdentityService:
         if identity.is_admin:
             return allowed_actions(identity, None)
         with self._uow() as store:
-            role = store.role_in_registry(identity.user_id, registry)
+            role = store.projects.role_in_registry(identity.user_id, registry)
         return allowed_actions(identity, role)
 
     def allowed_in_project(self, identity: Identity, project: str) -> frozenset[Action]:
@@ -137,15 +138,19 @@ class IdentityService:
             found = self._project(store, project)
             if identity.is_admin:
                 return allowed_actions(identity, None)
-            return allowed_actions(identity, store.role_in_project(identity.user_id, found.id))
+            return allowed_actions(
+                identity, store.projects.role_in_project(identity.user_id, found.id)
+            )
 
     def role_in_project(self, identity: Identity, project: str) -> Role | None:
         with self._uow() as store:
-            return store.role_in_project(identity.user_id, self._project(store, project).id)
+            return store.projects.role_in_project(
+                identity.user_id, self._project(store, project).id
+            )
 
     def memberships(self, identity: Identity) -> list[tuple[str, Role]]:
         with self._uow() as store:
-            return store.memberships(identity.user_id)
+            return store.projects.memberships(identity.user_id)
 
     def readable_registries(self, identity: Identity | None) -> set[str] | None:
         """Registries the caller may list; None means all of them."""
@@ -154,7 +159,7 @@ class IdentityService:
         if identity is None:
             return set()
         with self._uow() as store:
-            return store.readable_registries(identity.user_id)
+            return store.projects.readable_registries(identity.user_id)
 
     # users ----------------------------------------------------------------------------
 
@@ -170,14 +175,14 @@ class IdentityService:
         self._check_password(password)
         password_hash = self._hasher.hash(password)
         with self._uow(write=True) as store:
-            return store.create_user(username, password_hash, is_admin, self._clock())
+            return store.users.create_user(username, password_hash, is_admin, self._clock())
 
     def list_users(self) -> list[User]:
         with self._uow() as store:
-            return store.list_users()
+            return store.users.list_users()
 
-    def _user(self, store: MetadataStore, username: str) -> User:
-        user = store.get_user(username)
+    def _user(self, store: Transaction, username: str) -> User:
+        user = store.users.get_user(username)
         if user is None:
             raise UserNotFound(f"user {username!r} does not exist")
         return user
@@ -186,15 +191,15 @@ class IdentityService:
         self.revocations += 1
         with self._uow(write=True) as store:
             user = self._user(store, username)
-            if user.is_admin and sum(u.is_admin for u in store.list_users()) == 1:
+            if user.is_admin and sum(u.is_admin for u in store.users.list_users()) == 1:
                 raise Conflict("the last administrator cannot be deleted")
-            store.delete_user(user.id)
+            store.users.delete_user(user.id)
 
     def set_password(self, username: str, password: str) -> None:
         self._check_password(password)
         password_hash = self._hasher.hash(password)
         with self._uow(write=True) as store:
-            store.set_password(self._user(store, username).id, password_hash)
+            store.users.set_password(self._user(store, username).id, password_hash)
 
     # projects and members -------------------------------------------------------------
 
@@ -204,15 +209,15 @@ class IdentityService:
         except names.InvalidNameError as exc:
             raise InvalidInput(str(exc).replace("registry name", "project name")) from None
         with self._uow(write=True) as store:
-            return store.create_project(name, self._clock())
+            return store.projects.create_project(name, self._clock())
 
     def list_projects(self) -> list[Project]:
         with self._uow() as store:
-            return store.list_projects()
+            return store.projects.list_projects()
 
     @staticmethod
-    def _project(store: MetadataStore, name: str) -> Project:
-        project = store.get_project(name)
+    def _project(store: Transaction, name: str) -> Project:
+        project = store.projects.get_project(name)
         if project is None:
             raise ProjectNotFound(name)
         return project
@@ -220,17 +225,17 @@ class IdentityService:
     def set_member(self, project: str, username: str, role: Role) -> None:
         with self._uow(write=True) as store:
             found = self._project(store, project)
-            store.set_member(found.id, self._user(store, username).id, role, self._clock())
+            store.projects.set_member(found.id, self._user(store, username).id, role, self._clock())
 
     def remove_member(self, project: str, username: str) -> None:
         with self._uow(write=True) as store:
             found = self._project(store, project)
-            if not store.remove_member(found.id, self._user(store, username).id):
+            if not store.projects.remove_member(found.id, self._user(store, username).id):
                 raise NotFound(f"{username!r} is not a member of {project!r}")
 
     def list_members(self, project: str) -> list[Member]:
         with self._uow() as store:
-            return store.list_members(self._project(store, project).id)
+            return store.projects.list_members(self._project(store, project).id)
 
     def project_of_registry(self, registry: str) -> str:
         with self._uow() as store:
@@ -243,22 +248,22 @@ class IdentityService:
         secret = secrets.token_urlsafe(30)
         with self._uow(write=True) as store:
             user = self._user(store, username)
-            if len(store.list_access_keys(user.id)) >= MAX_ACCESS_KEYS:
+            if len(store.access_keys.list_access_keys(user.id)) >= MAX_ACCESS_KEYS:
                 raise Conflict(
                     f"user {username!r} already has {MAX_ACCESS_KEYS} access keys, the most "
                     "allowed: delete one before creating another"
                 )
-            key = store.create_access_key(
+            key = store.access_keys.create_access_key(
                 user.id, _new_key_id(), hash_secret(secret), self._clock()
             )
         return NewAccessKey(key, secret)
 
     def list_access_keys(self, username: str) -> list[AccessKey]:
         with self._uow() as store:
-            return store.list_access_keys(self._user(store, username).id)
+            return store.access_keys.list_access_keys(self._user(store, username).id)
 
-    def _owned_key(self, store: MetadataStore, username: str | None, key_id: str) -> AccessKey:
-        key = store.get_access_key(key_id)
+    def _owned_key(self, store: Transaction, username: str | None, key_id: str) -> AccessKey:
+        key = store.access_keys.get_access_key(key_id)
         if key is None:
             raise AccessKeyNotFound(key_id)
         if username is not None and key.user_id != self._user(store, username).id:
@@ -269,13 +274,13 @@ class IdentityService:
         self.revocations += 1
         with self._uow(write=True) as store:
             self._owned_key(store, owner, key_id)
-            store.set_access_key_enabled(key_id, enabled)
+            store.access_keys.set_access_key_enabled(key_id, enabled)
 
     def delete_access_key(self, key_id: str, owner: str | None = None) -> None:
         self.revocations += 1
         with self._uow(write=True) as store:
             self._owned_key(store, owner, key_id)
-            store.delete_access_key(key_id)
+            store.access_keys.delete_access_key(key_id)
 
 
 def granted(requested: Iterable[Action], allowed: frozenset[Action]) -> list[Action]:

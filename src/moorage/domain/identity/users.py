@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from moorage.domain.identity.ports import PasswordHasher
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.model import User
-from moorage.domain.ports import PasswordHasher, UnitOfWorkFactory
+from moorage.domain.ports import UnitOfWorkFactory
 
 ADMIN_USERNAME = "admin"
 
@@ -29,10 +30,12 @@ class UserService:
     def ensure_first_admin(self, password: str | None) -> FirstAdmin | None:
         """Create the admin on a fresh install; None when users already exist."""
         with self._uow(write=True) as store:
-            if store.count_users():
+            if store.users.count_users():
                 return None
             generated = None if password else secrets.token_urlsafe(18)
             chosen = password or generated
             assert chosen is not None
-            user = store.create_user(ADMIN_USERNAME, self._hasher.hash(chosen), True, self._clock())
+            user = store.users.create_user(
+                ADMIN_USERNAME, self._hasher.hash(chosen), True, self._clock()
+            )
             return FirstAdmin(user, generated)

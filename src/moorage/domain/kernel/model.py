@@ -7,9 +7,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from moorage.domain.ports import DriverState
-
 T = TypeVar("T")
+
+
+DriverState = dict[str, Any]
+"""Opaque, JSON-serialisable state of an upload in a blob store; kept in the upload row."""
 
 
 @dataclass(frozen=True, slots=True)

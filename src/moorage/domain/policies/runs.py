@@ -18,6 +18,7 @@ from typing import Any
 from moorage.domain.content.artifacts import ArtifactService
 from moorage.domain.content.names import existing_registry
 from moorage.domain.content.registries import CLEANUP_SCHEDULE
+from moorage.domain.jobs.specs import JobSpec
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import Conflict, DomainError
 from moorage.domain.kernel.model import (
@@ -31,13 +32,20 @@ from moorage.domain.policies import cleanup
 from moorage.domain.policies.errors import ExecutionNotFound
 from moorage.domain.policies.schedules import parse_cron
 from moorage.domain.policies.service import cleanup_policy, protection_for
-from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.domain.webhooks.events import record_cleanup_event
 
 log = logging.getLogger("moorage.cleanup")
 KIND = CLEANUP_SCHEDULE
-JOB_KIND = "cleanup_run"
 JOB_TIMEOUT_SECONDS = 6 * 3600
+RUN_JOB = JobSpec(
+    "cleanup_run",
+    max_attempts=3,
+    timeout_seconds=JOB_TIMEOUT_SECONDS,
+    dedupe_on=("execution_id",),
+)
+"""A queued run (payload: execution_id); the handler is `CleanupRunService.run`."""
+JOB_KIND = RUN_JOB.kind
 
 Progress = Callable[[int, int, str], None]
 """(images done, images in all, current image) — for progress bars."""
@@ -115,10 +123,10 @@ class CleanupRunService:
                 raise Conflict(f"cleanup run {active.id} of {registry!r} is still {active.status}")
             return self._create(store, found.id, "manual", dry_run, enqueue)
 
-    def _active_real_run(self, store: MetadataStore, registry_id: int) -> Execution | None:
+    def _active_real_run(self, store: Transaction, registry_id: int) -> Execution | None:
         # A run older than the job's time limit is stale (its worker died for good).
         since = self._clock() - timedelta(seconds=JOB_TIMEOUT_SECONDS)
-        recent, _ = store.list_executions(KIND, registry_id, 0, 50)
+        recent, _ = store.executions.list_executions(KIND, registry_id, 0, 50)
         return next(
             (
                 e
@@ -129,23 +137,17 @@ class CleanupRunService:
         )
 
     def _create(
-        self, store: MetadataStore, registry_id: int, trigger: str, dry_run: bool, enqueue: bool
+        self, store: Transaction, registry_id: int, trigger: str, dry_run: bool, enqueue: bool
     ) -> Execution:
         now = self._clock()
-        execution = store.create_execution(KIND, registry_id, trigger, dry_run, now)
+        execution = store.executions.create_execution(KIND, registry_id, trigger, dry_run, now)
         if enqueue:
-            store.enqueue_job(
-                JOB_KIND,
-                {"execution_id": execution.id},
-                now,
-                dedupe_key=f"{JOB_KIND}:{execution.id}",
-                max_attempts=3,
-            )
+            RUN_JOB.enqueue(store.jobs, {"execution_id": execution.id}, now)
         return execution
 
-    def fire_schedule(self, store: MetadataStore, schedule: Schedule, now: datetime) -> None:
+    def fire_schedule(self, store: Transaction, schedule: Schedule, now: datetime) -> None:
         """The scheduler's trigger: a real run of the registry named by the schedule."""
-        registry = store.get_registry(schedule.subject)
+        registry = store.registries.get_registry(schedule.subject)
         if registry is None:
             return
         active = self._active_real_run(store, registry.id)
@@ -165,17 +167,17 @@ class CleanupRunService:
         """Carry out a run (the job handler). Safe to repeat: it starts over."""
         now = self._clock()
         with self._uow(write=True) as store:
-            execution = store.get_execution(execution_id)
+            execution = store.executions.get_execution(execution_id)
             if execution is None or execution.status in ("succeeded", "failed"):
                 return execution or self._missing(execution_id)
             assert execution.registry_id is not None
-            store.clear_execution_tasks(execution_id)
-            store.update_execution(execution_id, status="running", started_at=now)
+            store.executions.clear_execution_tasks(execution_id)
+            store.executions.update_execution(execution_id, status="running", started_at=now)
             registry_id = execution.registry_id
-            policies = [cleanup_policy(r) for r in store.cleanup_policies(registry_id)]
+            policies = [cleanup_policy(r) for r in store.policies.cleanup_policies(registry_id)]
             protection = protection_for(store, registry_id)
-            rows = store.cleanup_candidates(registry_id)
-            usage = store.registry_usage(registry_id)
+            rows = store.policies.cleanup_candidates(registry_id)
+            usage = store.registries.registry_usage(registry_id)
             registry = usage.registry.name if usage else None
         try:
             assert registry is not None
@@ -186,7 +188,7 @@ class CleanupRunService:
             raise
         self._finish(execution, registry, "succeeded", counts, None)
         with self._uow() as store:
-            done = store.get_execution(execution_id)
+            done = store.executions.get_execution(execution_id)
         assert done is not None
         return done
 
@@ -226,7 +228,7 @@ class CleanupRunService:
             ]
             status = "failed" if any(x["verdict"] == "failed" for x in lines) else "succeeded"
             with self._uow(write=True) as store:
-                store.add_execution_task(
+                store.executions.add_execution_task(
                     execution.id, image_plan.image, status, lines, None, started, self._clock()
                 )
         if progress:
@@ -274,7 +276,7 @@ class CleanupRunService:
         """Close the run; a real run's end is an event for webhooks, in the same transaction."""
         now = self._clock()
         with self._uow(write=True) as store:
-            store.update_execution(
+            store.executions.update_execution(
                 execution.id, status=status, counts=counts, error=error, finished_at=now
             )
             if not execution.dry_run and registry is not None:
@@ -285,7 +287,7 @@ class CleanupRunService:
     def history(self, registry: str, page: int, page_size: int) -> Page[Execution]:
         with self._uow() as store:
             registry_id = existing_registry(store, registry).id
-            items, total = store.list_executions(
+            items, total = store.executions.list_executions(
                 KIND, registry_id, (page - 1) * page_size, page_size
             )
         return Page(items, total)
@@ -293,15 +295,15 @@ class CleanupRunService:
     def detail(self, registry: str, execution_id: int) -> RunDetail:
         with self._uow() as store:
             registry_id = existing_registry(store, registry).id
-            execution = store.get_execution(execution_id)
+            execution = store.executions.get_execution(execution_id)
             if execution is None or execution.kind != KIND or execution.registry_id != registry_id:
                 raise ExecutionNotFound(execution_id)
-            return RunDetail(execution, store.list_execution_tasks(execution_id))
+            return RunDetail(execution, store.executions.list_execution_tasks(execution_id))
 
     def schedule(self, registry: str) -> Schedule | None:
         with self._uow() as store:
             existing_registry(store, registry)
-            return store.get_schedule(KIND, registry)
+            return store.schedules.get_schedule(KIND, registry)
 
     def set_schedule(self, registry: str, cron: str | None) -> Schedule | None:
         """Set (validated 5-field cron) or remove (None) the registry's one schedule."""
@@ -310,6 +312,8 @@ class CleanupRunService:
         with self._uow(write=True) as store:
             existing_registry(store, registry)
             if parsed is None:
-                store.delete_schedule(KIND, registry)
+                store.schedules.delete_schedule(KIND, registry)
                 return None
-            return store.put_schedule(KIND, registry, str(parsed), parsed.next_after(now), now)
+            return store.schedules.put_schedule(
+                KIND, registry, str(parsed), parsed.next_after(now), now
+            )

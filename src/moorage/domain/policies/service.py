@@ -16,7 +16,7 @@ from moorage.domain.kernel.model import CleanupPolicyRecord, ProtectionPolicyRec
 from moorage.domain.policies import cleanup, protection
 from moorage.domain.policies.errors import PolicyNotFound
 from moorage.domain.policies.selectors import Selector, TagSelector
-from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 
 T = TypeVar("T")
 
@@ -40,9 +40,9 @@ def cleanup_policy(record: CleanupPolicyRecord) -> cleanup.CleanupPolicy:
     )
 
 
-def protection_for(store: MetadataStore, registry_id: int) -> list[protection.ProtectionPolicy]:
+def protection_for(store: Transaction, registry_id: int) -> list[protection.ProtectionPolicy]:
     """The registry's protection policies, read inside the caller's transaction."""
-    return [protection_policy(r) for r in store.protection_policies(registry_id)]
+    return [protection_policy(r) for r in store.policies.protection_policies(registry_id)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ class PolicyService:
         self._clock = clock
 
     def _in_registry(
-        self, registry: str, fn: Callable[[MetadataStore, int], T], *, write: bool = False
+        self, registry: str, fn: Callable[[Transaction, int], T], *, write: bool = False
     ) -> T:
         with self._uow(write=write) as store:
             return fn(store, existing_registry(store, registry).id)
@@ -95,81 +95,87 @@ class PolicyService:
     # protection -----------------------------------------------------------------------
 
     def protection_policies(self, registry: str) -> list[ProtectionPolicyRecord]:
-        return self._in_registry(registry, lambda s, rid: s.protection_policies(rid))
+        return self._in_registry(registry, lambda s, rid: s.policies.protection_policies(rid))
 
     def add_protection(self, registry: str, spec: ProtectionSpec) -> ProtectionPolicyRecord:
-        def add(store: MetadataStore, registry_id: int) -> ProtectionPolicyRecord:
+        def add(store: Transaction, registry_id: int) -> ProtectionPolicyRecord:
             current = protection_for(store, registry_id)
             protection.check_count(current)
             protection.check_duplicate(
                 current, protection.ProtectionPolicy(0, spec.image, spec.tag, spec.enabled)
             )
-            new_id = store.add_protection_policy(registry_id, spec.values(), self._clock())
-            return next(r for r in store.protection_policies(registry_id) if r.id == new_id)
+            new_id = store.policies.add_protection_policy(registry_id, spec.values(), self._clock())
+            return next(
+                r for r in store.policies.protection_policies(registry_id) if r.id == new_id
+            )
 
         return self._in_registry(registry, add, write=True)
 
     def update_protection(
         self, registry: str, policy_id: int, spec: ProtectionSpec
     ) -> ProtectionPolicyRecord:
-        def change(store: MetadataStore, registry_id: int) -> ProtectionPolicyRecord:
-            records = store.protection_policies(registry_id)
+        def change(store: Transaction, registry_id: int) -> ProtectionPolicyRecord:
+            records = store.policies.protection_policies(registry_id)
             if not any(r.id == policy_id for r in records):
                 raise PolicyNotFound("protection", policy_id)
             protection.check_duplicate(
                 [protection_policy(r) for r in records],
                 protection.ProtectionPolicy(policy_id, spec.image, spec.tag, spec.enabled),
             )
-            store.update_protection_policy(policy_id, spec.values(), self._clock())
-            return next(r for r in store.protection_policies(registry_id) if r.id == policy_id)
+            store.policies.update_protection_policy(policy_id, spec.values(), self._clock())
+            return next(
+                r for r in store.policies.protection_policies(registry_id) if r.id == policy_id
+            )
 
         return self._in_registry(registry, change, write=True)
 
     def delete_protection(self, registry: str, policy_id: int) -> None:
-        def remove(store: MetadataStore, registry_id: int) -> None:
-            if not any(r.id == policy_id for r in store.protection_policies(registry_id)):
+        def remove(store: Transaction, registry_id: int) -> None:
+            if not any(r.id == policy_id for r in store.policies.protection_policies(registry_id)):
                 raise PolicyNotFound("protection", policy_id)
-            store.delete_protection_policy(policy_id)
+            store.policies.delete_protection_policy(policy_id)
 
         self._in_registry(registry, remove, write=True)
 
     # cleanup --------------------------------------------------------------------------
 
     def cleanup_policies(self, registry: str) -> list[CleanupPolicyRecord]:
-        return self._in_registry(registry, lambda s, rid: s.cleanup_policies(rid))
+        return self._in_registry(registry, lambda s, rid: s.policies.cleanup_policies(rid))
 
     def add_cleanup(self, registry: str, spec: CleanupSpec) -> CleanupPolicyRecord:
-        def add(store: MetadataStore, registry_id: int) -> CleanupPolicyRecord:
-            current = [cleanup_policy(r) for r in store.cleanup_policies(registry_id)]
+        def add(store: Transaction, registry_id: int) -> CleanupPolicyRecord:
+            current = [cleanup_policy(r) for r in store.policies.cleanup_policies(registry_id)]
             cleanup.check_count(current)
             cleanup.check_duplicate(
                 current, cleanup.CleanupPolicy(0, spec.image, spec.tag, spec.rule, spec.enabled)
             )
-            new_id = store.add_cleanup_policy(registry_id, spec.values(), self._clock())
-            return next(r for r in store.cleanup_policies(registry_id) if r.id == new_id)
+            new_id = store.policies.add_cleanup_policy(registry_id, spec.values(), self._clock())
+            return next(r for r in store.policies.cleanup_policies(registry_id) if r.id == new_id)
 
         return self._in_registry(registry, add, write=True)
 
     def update_cleanup(
         self, registry: str, policy_id: int, spec: CleanupSpec
     ) -> CleanupPolicyRecord:
-        def change(store: MetadataStore, registry_id: int) -> CleanupPolicyRecord:
-            records = store.cleanup_policies(registry_id)
+        def change(store: Transaction, registry_id: int) -> CleanupPolicyRecord:
+            records = store.policies.cleanup_policies(registry_id)
             if not any(r.id == policy_id for r in records):
                 raise PolicyNotFound("cleanup", policy_id)
             cleanup.check_duplicate(
                 [cleanup_policy(r) for r in records],
                 cleanup.CleanupPolicy(policy_id, spec.image, spec.tag, spec.rule, spec.enabled),
             )
-            store.update_cleanup_policy(policy_id, spec.values(), self._clock())
-            return next(r for r in store.cleanup_policies(registry_id) if r.id == policy_id)
+            store.policies.update_cleanup_policy(policy_id, spec.values(), self._clock())
+            return next(
+                r for r in store.policies.cleanup_policies(registry_id) if r.id == policy_id
+            )
 
         return self._in_registry(registry, change, write=True)
 
     def delete_cleanup(self, registry: str, policy_id: int) -> None:
-        def remove(store: MetadataStore, registry_id: int) -> None:
-            if not any(r.id == policy_id for r in store.cleanup_policies(registry_id)):
+        def remove(store: Transaction, registry_id: int) -> None:
+            if not any(r.id == policy_id for r in store.policies.cleanup_policies(registry_id)):
                 raise PolicyNotFound("cleanup", policy_id)
-            store.delete_cleanup_policy(policy_id)
+            store.policies.delete_cleanup_policy(policy_id)
 
         self._in_registry(registry, remove, write=True)

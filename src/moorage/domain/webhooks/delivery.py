@@ -22,9 +22,10 @@ import anyio.to_thread
 
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.model import DeliveryAttempt, Webhook, WebhookDelivery
-from moorage.domain.ports import OutboundRequest, OutboundResponse, UnitOfWorkFactory, WebhookSender
+from moorage.domain.ports import UnitOfWorkFactory
 from moorage.domain.webhooks.errors import DeliveryFailed
 from moorage.domain.webhooks.payloads import Rendered, render
+from moorage.domain.webhooks.ports import OutboundRequest, OutboundResponse, WebhookSender
 
 log = logging.getLogger("moorage.webhooks")
 
@@ -101,22 +102,22 @@ class WebhookDeliverer:
 
     def _current(self, delivery_id: int) -> WebhookDelivery | None:
         with self._uow() as store:
-            return store.get_delivery(delivery_id)
+            return store.outbox.get_delivery(delivery_id)
 
     def _skip(self, delivery_id: int) -> None:
         error = "the webhook was disabled before this delivery was sent"
         with self._uow(write=True) as store:
-            store.record_delivery_attempt(delivery_id, None, SKIPPED, error)
+            store.outbox.record_delivery_attempt(delivery_id, None, SKIPPED, error)
 
     def _prepare(self, delivery_id: int, even_if_disabled: bool) -> _Send | str | None:
         """What to send; None when there is nothing to send (any more), _SKIP when the
         webhook is disabled. Only reads: the one write per attempt is `_record`'s."""
         with self._uow() as store:
-            delivery = store.get_delivery(delivery_id)
+            delivery = store.outbox.get_delivery(delivery_id)
             if delivery is None or delivery.status != PENDING:
                 return None
-            webhook = store.get_webhook(delivery.webhook_id)
-            event = store.get_event(delivery.event_id)
+            webhook = store.webhooks.get_webhook(delivery.webhook_id)
+            event = store.outbox.get_event(delivery.event_id)
         if webhook is None or event is None:
             return None
         if not webhook.enabled and not even_if_disabled:
@@ -152,8 +153,10 @@ class WebhookDeliverer:
         with self._uow(write=True) as store:
             if send.rendered is not None:
                 body = send.rendered.body.decode()
-                store.set_delivery_body(delivery.id, body, send.rendered.content_type)
-            if not store.record_delivery_attempt(delivery.id, attempt, status, response.error):
+                store.outbox.set_delivery_body(delivery.id, body, send.rendered.content_type)
+            if not store.outbox.record_delivery_attempt(
+                delivery.id, attempt, status, response.error
+            ):
                 log.info("delivery already finished elsewhere delivery=%d", delivery.id)
             if status == FAILED:
                 log.warning(
@@ -163,4 +166,4 @@ class WebhookDeliverer:
                     number,
                     response.error,
                 )
-            return store.get_delivery(delivery.id)
+            return store.outbox.get_delivery(delivery.id)

@@ -21,12 +21,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from moorage.domain.jobs.specs import JobSpec
 from moorage.domain.kernel.model import Event, Execution, Image, Webhook
-from moorage.domain.ports import MetadataStore
+from moorage.domain.ports import Transaction
 from moorage.domain.webhooks.payloads import EventType
 
-JOB_KIND = "webhook_delivery"
 MAX_ATTEMPTS = 8  # then the delivery is marked failed
+DELIVERY_JOB = JobSpec(
+    "webhook_delivery",
+    # Room for attempts lost to a worker dying mid-run; the delivery row itself stops at
+    # its own `max_attempts` sends.
+    max_attempts=MAX_ATTEMPTS + 2,
+    timeout_seconds=60,
+    backoff_base_seconds=5,  # the operator's `webhook_retry_base_seconds` replaces it
+    backoff_cap_seconds=900,
+    dedupe_on=("delivery_id",),
+)
+"""One delivery's next attempt (payload: delivery_id); the handler is
+`WebhookDeliverer.deliver`, which raises DeliveryFailed to be retried."""
+JOB_KIND = DELIVERY_JOB.kind
 
 
 def subscribers(webhooks: Sequence[Webhook], event_type: EventType) -> list[Webhook]:
@@ -34,7 +47,7 @@ def subscribers(webhooks: Sequence[Webhook], event_type: EventType) -> list[Webh
 
 
 def enqueue_delivery(
-    store: MetadataStore,
+    store: Transaction,
     webhook_id: int,
     event: Event,
     now: datetime,
@@ -43,22 +56,17 @@ def enqueue_delivery(
     queue: bool = True,
 ) -> int:
     """A pending delivery of the event to one webhook, and (with `queue`) its job."""
-    delivery_id = store.add_delivery(webhook_id, event, max_attempts, now)
+    delivery_id = store.outbox.add_delivery(webhook_id, event, max_attempts, now)
     if queue:
-        store.enqueue_job(
-            JOB_KIND,
-            {"delivery_id": delivery_id},
-            now,
-            dedupe_key=f"{JOB_KIND}:{delivery_id}",
-            # Room for attempts lost to a worker dying mid-run; the delivery row itself
-            # stops at `max_attempts` sends.
-            max_attempts=max_attempts + 2,
+        extra = DELIVERY_JOB.max_attempts - MAX_ATTEMPTS
+        DELIVERY_JOB.enqueue(
+            store.jobs, {"delivery_id": delivery_id}, now, max_attempts=max_attempts + extra
         )
     return delivery_id
 
 
 def record_event(
-    store: MetadataStore,
+    store: Transaction,
     registry_id: int,
     event_type: EventType,
     operator: str | None,
@@ -70,12 +78,12 @@ def record_event(
     """Store the event and queue a delivery to every enabled webhook of the registry that
     subscribes to its type, in the caller's transaction. None (nothing stored) when no
     webhook listens. `webhooks` saves the lookup when the caller has the registry's list."""
-    found = store.webhooks(registry_id) if webhooks is None else webhooks
+    found = store.webhooks.list_webhooks(registry_id) if webhooks is None else webhooks
     targets = subscribers(found, event_type)
     if not targets:
         return None
     event = Event(str(uuid.uuid4()), registry_id, event_type.value, now, operator, data)
-    store.add_event(event)
+    store.outbox.add_event(event)
     for webhook in targets:
         enqueue_delivery(store, webhook.id, event, now)
     return event
@@ -96,7 +104,7 @@ def artifact_data(
 
 
 def record_artifact_event(
-    store: MetadataStore,
+    store: Transaction,
     image: Image,
     event_type: EventType,
     digest: str,
@@ -115,7 +123,7 @@ def record_artifact_event(
 
 
 def record_cleanup_event(
-    store: MetadataStore,
+    store: Transaction,
     execution: Execution,
     registry: str,
     status: str,
@@ -145,7 +153,7 @@ class PullEvent:
     at: datetime
 
 
-def record_pull_events(store: MetadataStore, pulls: Sequence[PullEvent]) -> int:
+def record_pull_events(store: Transaction, pulls: Sequence[PullEvent]) -> int:
     """One event per pull (unlike pull times, pulls are not merged), for the registries
     whose webhooks want them; returns how many were stored. Pulls of images deleted since
     are dropped."""
@@ -155,12 +163,12 @@ def record_pull_events(store: MetadataStore, pulls: Sequence[PullEvent]) -> int:
     for pull in pulls:
         if pull.repository not in images:
             registry, _, name = pull.repository.partition("/")
-            images[pull.repository] = store.get_image(registry, name)
+            images[pull.repository] = store.images.get_image(registry, name)
         image = images[pull.repository]
         if image is None:
             continue
         if image.registry_id not in webhooks:
-            found = store.webhooks(image.registry_id)
+            found = store.webhooks.list_webhooks(image.registry_id)
             webhooks[image.registry_id] = subscribers(found, EventType.PULL_ARTIFACT)
         if not webhooks[image.registry_id]:
             continue

@@ -28,11 +28,12 @@ from moorage.domain.content.names import existing_registry
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import InvalidInput
 from moorage.domain.kernel.model import DeliveryAttempt, Event, Page, Webhook, WebhookDelivery
-from moorage.domain.ports import MetadataStore, UnitOfWorkFactory, WebhookSender
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.domain.webhooks.delivery import WebhookDeliverer
 from moorage.domain.webhooks.errors import DeliveryNotFound, InvalidWebhook, WebhookNotFound
 from moorage.domain.webhooks.events import enqueue_delivery
 from moorage.domain.webhooks.payloads import ARTIFACT_EVENTS, EventType
+from moorage.domain.webhooks.ports import WebhookSender
 
 T = TypeVar("T")
 
@@ -236,14 +237,14 @@ class WebhookService:
         self.deliverer = WebhookDeliverer(uow, sender, public_host=public_host, clock=clock)
 
     def _in_registry(
-        self, registry: str, fn: Callable[[MetadataStore, int], T], *, write: bool = False
+        self, registry: str, fn: Callable[[Transaction, int], T], *, write: bool = False
     ) -> T:
         with self._uow(write=write) as store:
             return fn(store, existing_registry(store, registry).id)
 
     @staticmethod
-    def _existing(store: MetadataStore, registry_id: int, webhook_id: int) -> Webhook:
-        found = store.get_webhook(webhook_id)
+    def _existing(store: Transaction, registry_id: int, webhook_id: int) -> Webhook:
+        found = store.webhooks.get_webhook(webhook_id)
         if found is None or found.registry_id != registry_id:
             raise WebhookNotFound(webhook_id)
         return found
@@ -251,7 +252,7 @@ class WebhookService:
     # the webhooks ---------------------------------------------------------------------------
 
     def webhooks(self, registry: str) -> list[Webhook]:
-        return self._in_registry(registry, lambda s, rid: s.webhooks(rid))
+        return self._in_registry(registry, lambda s, rid: s.webhooks.list_webhooks(rid))
 
     def get(self, registry: str, webhook_id: int) -> Webhook:
         return self._in_registry(registry, lambda s, rid: self._existing(s, rid, webhook_id))
@@ -264,8 +265,8 @@ class WebhookService:
     def create(self, registry: str, spec: WebhookSpec) -> Webhook:
         valid = self._checked(spec)
 
-        def add(store: MetadataStore, registry_id: int) -> Webhook:
-            new_id = store.add_webhook(registry_id, valid.values(None), self._clock())
+        def add(store: Transaction, registry_id: int) -> Webhook:
+            new_id = store.webhooks.add_webhook(registry_id, valid.values(None), self._clock())
             return self._existing(store, registry_id, new_id)
 
         return self._in_registry(registry, add, write=True)
@@ -273,17 +274,17 @@ class WebhookService:
     def update(self, registry: str, webhook_id: int, spec: WebhookSpec) -> Webhook:
         valid = self._checked(spec)
 
-        def change(store: MetadataStore, registry_id: int) -> Webhook:
+        def change(store: Transaction, registry_id: int) -> Webhook:
             current = self._existing(store, registry_id, webhook_id)
-            store.update_webhook(webhook_id, valid.values(current), self._clock())
+            store.webhooks.update_webhook(webhook_id, valid.values(current), self._clock())
             return self._existing(store, registry_id, webhook_id)
 
         return self._in_registry(registry, change, write=True)
 
     def delete(self, registry: str, webhook_id: int) -> None:
-        def remove(store: MetadataStore, registry_id: int) -> None:
+        def remove(store: Transaction, registry_id: int) -> None:
             self._existing(store, registry_id, webhook_id)
-            store.delete_webhook(webhook_id)
+            store.webhooks.delete_webhook(webhook_id)
 
         self._in_registry(registry, remove, write=True)
 
@@ -301,21 +302,23 @@ class WebhookService:
         if status is not None and status not in DELIVERY_STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(DELIVERY_STATUSES)}")
 
-        def read(store: MetadataStore, registry_id: int) -> Page[DeliveryDetail]:
+        def read(store: Transaction, registry_id: int) -> Page[DeliveryDetail]:
             self._existing(store, registry_id, webhook_id)
             offset = (page - 1) * page_size
-            items, total = store.list_deliveries(webhook_id, status, offset, page_size)
-            attempts = store.delivery_attempts([d.id for d in items])
+            items, total = store.outbox.list_deliveries(webhook_id, status, offset, page_size)
+            attempts = store.outbox.delivery_attempts([d.id for d in items])
             return Page([DeliveryDetail(d, attempts.get(d.id, [])) for d in items], total)
 
         return self._in_registry(registry, read)
 
     def _detail(self, delivery_id: int) -> DeliveryDetail:
         with self._uow() as store:
-            found = store.get_delivery(delivery_id)
+            found = store.outbox.get_delivery(delivery_id)
             if found is None:
                 raise DeliveryNotFound(f"delivery {delivery_id} does not exist")
-            return DeliveryDetail(found, store.delivery_attempts([delivery_id]).get(found.id, []))
+            return DeliveryDetail(
+                found, store.outbox.delivery_attempts([delivery_id]).get(found.id, [])
+            )
 
     async def test(self, registry: str, webhook_id: int, operator: str | None) -> DeliveryDetail:
         """Send a sample event of the webhook's first event type now, once, through the
@@ -327,13 +330,13 @@ class WebhookService:
         return await anyio.to_thread.run_sync(self._detail, delivery_id)
 
     def _queue_test(self, registry: str, webhook_id: int, operator: str | None) -> int:
-        def queue(store: MetadataStore, registry_id: int) -> int:
+        def queue(store: Transaction, registry_id: int) -> int:
             webhook = self._existing(store, registry_id, webhook_id)
             event_type = EventType(webhook.event_types[0])
             now = self._clock()
             data = _sample_data(registry, event_type, now)
             event = Event(str(uuid.uuid4()), registry_id, event_type.value, now, operator, data)
-            store.add_event(event)
+            store.outbox.add_event(event)
             return enqueue_delivery(store, webhook.id, event, now, max_attempts=1, queue=False)
 
         return self._in_registry(registry, queue, write=True)
@@ -342,4 +345,4 @@ class WebhookService:
         """Forget events, deliveries and finished jobs older than EVENT_RETENTION."""
         before = self._clock() - EVENT_RETENTION
         with self._uow(write=True) as store:
-            return store.purge_events(before) + store.purge_finished_jobs(before)
+            return store.outbox.purge_events(before) + store.jobs.purge_finished_jobs(before)

@@ -1,0 +1,255 @@
+"""Role ports of registry content: the blob store driver and the metadata roles."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from moorage.domain.kernel.model import DriverState
+from moorage.oci.digest import Digest
+
+if TYPE_CHECKING:
+    from moorage.domain.kernel.model import (
+        Artifact,
+        ArtifactHead,
+        ArtifactSummary,
+        Blob,
+        Image,
+        ImageSummary,
+        NewArtifact,
+        Page,
+        PageRequest,
+        Referrer,
+        Registry,
+        Tag,
+        UploadSession,
+    )
+
+
+class ImageStore(Protocol):
+    """Images (repositories) inside registries, and the catalog."""
+
+    def get_image(self, registry: str, name: str) -> Image | None: ...
+
+    def ensure_image(self, registry: Registry, name: str, now: datetime) -> Image:
+        """The image, created on first push."""
+
+    def lock_image(self, image_id: int) -> None:
+        """Serialise writers of one image until the transaction ends (tag moves)."""
+
+    def catalog(self, last: str | None, limit: int, registries: set[str] | None) -> list[str]:
+        """Repository names (`registry/image`) in lexical order after `last`, limited to
+        `registries` unless that is None."""
+
+    def delete_image_if_empty(self, image_id: int) -> bool: ...
+
+    def list_images(self, registry_id: int, page: PageRequest) -> Page[ImageSummary]:
+        """Images holding artifacts, with counts and latest push/pull; search on the name."""
+
+    def image_artifact_ids(self, image_id: int) -> list[int]: ...
+
+
+class BlobIndex(Protocol):
+    """Which blobs exist, their state, and which image may read which blob."""
+
+    def get_linked_blob(self, image_id: int, digest: str) -> Blob | None:
+        """The blob if this image may read it (pushed or mounted here)."""
+
+    def get_blob(self, digest: str) -> Blob | None:
+        """The blob unless it is unknown or quarantined."""
+
+    def add_blob(self, digest: str, size: int, now: datetime) -> None:
+        """Record a committed, verified blob: a no-op when it is already known and live; a
+        quarantined one becomes live again (its bytes were just replaced)."""
+
+    def quarantine_blob(self, digest: str) -> bool:
+        """Stop serving a blob whose stored bytes do not hash to its digest; False when it
+        was not live."""
+
+    def link_blob(self, image_id: int, digest: str, now: datetime) -> None:
+        """Let the image read the blob; idempotent."""
+
+    def unlink_blob(self, image_id: int, digest: str) -> bool: ...
+
+    def linked_digests(self, image_id: int, digests: Sequence[str]) -> set[str]:
+        """Which of these digests the image may read."""
+
+
+class UploadStore(Protocol):
+    """Upload sessions and the claim of their one writer."""
+
+    def create_upload(self, session: UploadSession) -> None: ...
+
+    def get_upload(self, upload_id: str) -> UploadSession | None: ...
+
+    def get_upload_in(self, registry: str, image: str, upload_id: str) -> UploadSession | None:
+        """The upload if it belongs to `registry/image` (one round trip on the push path)."""
+
+    def claim_upload(
+        self,
+        upload_id: str,
+        size: int,
+        writer: str,
+        now: datetime,
+        stale_before: datetime,
+        dead_writer: str | None = None,
+    ) -> bool:
+        """Make `writer` the upload's only writer, if it still holds `size` bytes and no
+        other writer holds it (a claim not renewed since `stale_before` is abandoned, and
+        so is one held by `dead_writer`)."""
+
+    def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
+        """Keep `writer`'s claim alive; False when the claim was lost (or the upload gone)."""
+
+    def release_upload(
+        self,
+        upload_id: str,
+        writer: str,
+        size: int | None,
+        driver_state: DriverState | None,
+        now: datetime,
+    ) -> bool:
+        """End `writer`'s claim, recording the new size and state unless `size` is None;
+        False when the claim had been lost (nothing is recorded then)."""
+
+    def delete_upload(self, upload_id: str, writer: str | None = None) -> bool:
+        """Delete the upload (only while `writer` holds it, when given)."""
+
+    def expired_uploads(self, before: datetime, limit: int) -> list[UploadSession]: ...
+
+
+class ArtifactStore(Protocol):
+    """Artifacts (manifests) of images, what they reference and who refers to them."""
+
+    def resolve_artifact(
+        self, registry: str, image: str, reference: str, by_digest: bool
+    ) -> tuple[int, ArtifactHead] | None:
+        """(image id, artifact) for a tag or digest of `registry/image`, in one round trip."""
+
+    def manifest_body(self, artifact_id: int) -> bytes: ...
+
+    def get_artifact(self, image_id: int, digest: str) -> Artifact | None: ...
+
+    def artifact_digests_present(self, image_id: int, digests: Sequence[str]) -> set[str]: ...
+
+    def insert_artifact(self, image_id: int, artifact: NewArtifact, now: datetime) -> int:
+        """Store a new artifact with its blob and child references; returns its id."""
+
+    def touch_artifact_push(self, artifact_id: int, now: datetime) -> None: ...
+
+    def delete_artifact(self, artifact_id: int) -> None:
+        """Delete an artifact, its tags and references."""
+
+    def artifact_parents(self, image_id: int, digest: str) -> list[str]:
+        """Digests of indexes in the image that list this artifact as a child."""
+
+    def referrers(
+        self, image_id: int, subject_digest: str, artifact_type: str | None
+    ) -> list[Referrer]: ...
+
+    def list_artifacts(self, image_id: int, page: PageRequest) -> Page[ArtifactSummary]:
+        """Artifacts of an image; search matches a digest or a tag."""
+
+    def artifact_summaries(self, image_id: int, ids: Sequence[int]) -> list[ArtifactSummary]: ...
+
+    def record_pulls(self, pulls: Sequence[PullRecord]) -> None:
+        """Set last-pull times of artifacts (and tags pulled by name)."""
+
+
+class TagStore(Protocol):
+    """Tags: the names that point at artifacts."""
+
+    def get_tag(self, image_id: int, name: str) -> Tag | None: ...
+
+    def put_tag(self, image_id: int, name: str, artifact_id: int, now: datetime) -> None:
+        """Point the tag at the artifact (creating or moving it) and record the push time."""
+
+    def delete_tag(self, image_id: int, name: str) -> bool: ...
+
+    def artifact_tags(self, artifact_id: int) -> list[str]: ...
+
+    def list_tags(self, image_id: int, last: str | None, limit: int | None) -> list[str]: ...
+
+    def list_tag_page(self, image_id: int, artifact_id: int | None, page: PageRequest) -> Page[Tag]:
+        """Tags of an image (or of one artifact), searched and sorted."""
+
+
+BLOBS_DIR = "blobs"
+
+
+def blob_key(digest: Digest) -> str:
+    """The key of a committed blob: `blobs/<algorithm>/<first two hex>/<hex>`.
+
+    The full key layout is documented in `moorage.storage.layout`.
+    """
+    return f"{BLOBS_DIR}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    size: int
+
+
+class BlobStore(Protocol):
+    """Bytes by key. Knows nothing about registries, images or tags.
+
+    Keys are produced by `moorage.storage.layout` (content-addressed paths); a driver must
+    refuse a key that could escape its root.
+    """
+
+    async def stat(self, key: str) -> BlobInfo | None:
+        """Size of a committed blob, or None when it does not exist."""
+
+    def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream a committed blob (or a byte range of it); raises KeyError when missing."""
+
+    def local_path(self, key: str) -> str | None:
+        """A filesystem path the web server may send directly (zero-copy), or None."""
+
+    async def redirect_url(self, key: str, *, private: bool) -> str | None:
+        """A short-lived URL a client may download from directly, or None (SPEC §9)."""
+
+    async def delete(self, key: str) -> None:
+        """Remove a committed blob; deleting a missing key is not an error."""
+
+    async def begin_upload(self) -> DriverState:
+        """Start an empty upload; the state is stored by the caller between requests."""
+
+    async def append(
+        self, state: DriverState, chunks: AsyncIterator[bytes]
+    ) -> tuple[int, DriverState]:
+        """Append every chunk; return the new total size and state.
+
+        On failure the upload stays as it was before this call (the caller may retry from
+        the last recorded size).
+        """
+
+    def read_upload(self, state: DriverState) -> AsyncIterator[bytes]:
+        """Stream what an upload holds so far (to verify its digest at finish).
+
+        A driver may seal the upload to read it (S3 completes its multipart upload), so after
+        `read_upload` only `commit` or `abort` may follow, never another `append`.
+        """
+
+    async def commit(self, state: DriverState, key: str) -> None:
+        """Make the upload visible under key, atomically: readers see all of it or nothing.
+
+        The caller commits verified bytes only, so they replace whatever the key held (a
+        crash's leftover, or bytes found not to match their digest). A retried commit of an
+        upload that already succeeded succeeds too."""
+
+    async def abort(self, state: DriverState) -> None:
+        """Throw an unfinished upload away; idempotent."""
+
+    def walk(self, prefix: str) -> AsyncIterator[str]:
+        """Every committed key under prefix (for reconcile and GC; never for listings)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PullRecord:
+    artifact_id: int
+    tag: str | None
+    image_id: int
+    at: datetime

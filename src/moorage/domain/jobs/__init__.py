@@ -1,0 +1,1 @@
+"""Background work's domain side: the job queue, schedules and execution history as ports."""

@@ -1,0 +1,48 @@
+"""Ports every capability shares: the unit of work, and the registries it hangs off."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from moorage.domain.kernel.model import (
+        Project,
+        Registry,
+        RegistryUsage,
+    )
+
+
+class RegistryStore(Protocol):
+    """Registries (namespaces), their usage and the tags across them."""
+
+    def create_registry(self, name: str, project: Project, now: datetime) -> Registry:
+        """Insert a registry; raises Conflict when the name is taken."""
+
+    def get_registry(self, name: str) -> Registry | None: ...
+
+    def list_registries(self) -> list[RegistryUsage]:
+        """Every registry with its image count and stored bytes (distinct blobs linked)."""
+
+    def registry_usage(self, registry_id: int) -> RegistryUsage | None:
+        """One registry with its image count and stored bytes."""
+
+    def delete_registry(self, registry_id: int) -> None:
+        """Delete a registry with its images, artifacts, tags, links and uploads."""
+
+    def registry_image_count(self, registry_id: int) -> int: ...
+
+    def registry_tags(self, registry_id: int) -> list[tuple[str, str]]:
+        """(image name, tag) for every tag in the registry."""
+
+
+Tx_co = TypeVar("Tx_co", covariant=True)
+
+
+class UnitOfWork(Protocol[Tx_co]):
+    """Opens a transaction exposing the role ports a service uses; everything done through
+    them commits together, or is rolled back on an exception."""
+
+    def __call__(self, *, write: bool = False) -> AbstractContextManager[Tx_co]:
+        """Open a transaction; `write=True` takes the write lock up front (SQLite)."""

@@ -1,0 +1,44 @@
+"""Role ports of policies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from moorage.domain.kernel.model import (
+        CleanupCandidateRow,
+        CleanupPolicyRecord,
+        ProtectionPolicyRecord,
+    )
+
+
+class PolicyStore(Protocol):
+    """Protection and cleanup policies of registries, and cleanup's candidates."""
+
+    def protection_policies(self, registry_id: int) -> list[ProtectionPolicyRecord]: ...
+
+    def add_protection_policy(
+        self, registry_id: int, values: dict[str, Any], now: datetime
+    ) -> int: ...
+
+    def update_protection_policy(
+        self, policy_id: int, values: dict[str, Any], now: datetime
+    ) -> bool: ...
+
+    def delete_protection_policy(self, policy_id: int) -> bool: ...
+
+    def cleanup_policies(self, registry_id: int) -> list[CleanupPolicyRecord]: ...
+
+    def add_cleanup_policy(
+        self, registry_id: int, values: dict[str, Any], now: datetime
+    ) -> int: ...
+
+    def update_cleanup_policy(
+        self, policy_id: int, values: dict[str, Any], now: datetime
+    ) -> bool: ...
+
+    def delete_cleanup_policy(self, policy_id: int) -> bool: ...
+
+    def cleanup_candidates(self, registry_id: int) -> list[CleanupCandidateRow]:
+        """Every artifact of the registry's images, as cleanup evaluates them."""
