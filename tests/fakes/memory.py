@@ -1,0 +1,73 @@
+"""The in-memory unit of work: one state, transactions serialised by a lock, rollback by copy.
+
+The state mirrors the SQL schema one to one: `state.table("blob")` is a dict from primary key
+(a tuple for composite keys) to a row dict whose keys are the column names of
+`moorage/metadata/tables.py`. Every role fake reads and writes those rows, so roles see each
+other's data exactly as the SQL stores do through joins. `state.next_id(table)` hands out
+integer ids like an autoincrement column.
+
+A transaction holds the state's lock from start to end (transactions are serialisable, like
+SQLite's), and works on the live state; on an exception the state is restored from a copy
+taken at the start, so nothing of a failed transaction remains.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.fakes.content import (
+    MemoryArtifactStore,
+    MemoryBlobIndex,
+    MemoryImageStore,
+    MemoryRegistryStore,
+    MemoryTagStore,
+    MemoryUploadStore,
+)
+from tests.fakes.identity import MemoryAccessKeyStore, MemoryProjectStore, MemoryUserStore
+from tests.fakes.jobs import MemoryExecutionStore, MemoryJobQueue, MemoryScheduleStore
+from tests.fakes.policies import MemoryPolicyStore
+from tests.fakes.state import MemoryState
+from tests.fakes.webhooks import MemoryWebhookOutbox, MemoryWebhookStore
+
+
+class MemoryTransaction:
+    """Every role port over one state (structurally a `moorage.domain.ports.Transaction`)."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self.state = state
+        self.registries = MemoryRegistryStore(state)
+        self.images = MemoryImageStore(state)
+        self.blobs = MemoryBlobIndex(state)
+        self.uploads = MemoryUploadStore(state)
+        self.artifacts = MemoryArtifactStore(state)
+        self.tags = MemoryTagStore(state)
+        self.policies = MemoryPolicyStore(state)
+        self.jobs = MemoryJobQueue(state)
+        self.schedules = MemoryScheduleStore(state)
+        self.executions = MemoryExecutionStore(state)
+        self.webhooks = MemoryWebhookStore(state)
+        self.outbox = MemoryWebhookOutbox(state)
+        self.users = MemoryUserStore(state)
+        self.projects = MemoryProjectStore(state)
+        self.access_keys = MemoryAccessKeyStore(state)
+
+
+class MemoryUnitOfWork:
+    """`UnitOfWork[Transaction]` in memory: `with uow(write=True) as tx: tx.uploads...`."""
+
+    def __init__(self) -> None:
+        self.state = MemoryState()
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def __call__(self, *, write: bool = False) -> Iterator[MemoryTransaction]:
+        with self._lock:
+            snapshot = copy.deepcopy(self.state)
+            try:
+                yield MemoryTransaction(self.state)
+            except BaseException:
+                self.state.restore(snapshot)
+                raise
