@@ -6,22 +6,20 @@ transaction offers all of them, and the composition root hands each service the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from moorage.domain.content.ports import (
     ArtifactStore,
     BlobIndex,
-    BlobStore,
     ImageStore,
     TagStore,
     UploadStore,
 )
-from moorage.domain.identity.ports import AccessKeyStore, PasswordHasher, ProjectStore, UserStore
+from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, UserStore
 from moorage.domain.jobs.ports import ExecutionStore, JobQueue, ScheduleStore
 from moorage.domain.kernel.ports import RegistryStore, UnitOfWork
 from moorage.domain.policies.ports import PolicyStore
-from moorage.domain.webhooks.ports import WebhookOutbox, WebhookSender, WebhookStore
+from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 
 
 class Transaction(Protocol):
@@ -74,18 +72,3 @@ class Transaction(Protocol):
 
 
 UnitOfWorkFactory = UnitOfWork[Transaction]
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """What the composition root builds and the entrypoints receive."""
-
-    uow: UnitOfWorkFactory
-    blobs: BlobStore
-    password_hasher: PasswordHasher
-    webhook_sender: WebhookSender
-    token_key: bytes
-    public_host: str | None
-    private_host: str | None
-    local_metadata: bool = False  # reads never wait on the network or on writers (SQLite WAL)
-    webhook_retry_base_seconds: float = 5.0  # first retry delay; doubles on each failure

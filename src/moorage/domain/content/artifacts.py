@@ -7,10 +7,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from moorage.domain.content.errors import InvalidDigest, InvalidManifest, TagNotFound
 from moorage.domain.content.names import check_tag, existing_image, image_for_push, split_name
-from moorage.domain.content.ports import PullRecord
+from moorage.domain.content.ports import ContentTx, PullRecord
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import (
     Conflict,
@@ -19,13 +20,11 @@ from moorage.domain.kernel.errors import (
     ManifestNotFound,
 )
 from moorage.domain.kernel.model import ArtifactHead, Image, NewArtifact, Referrer, Webhook
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies.protection import check_artifact_delete, check_tag_update
 from moorage.domain.policies.service import protection_for
-from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.domain.webhooks.events import (
-    PullEvent,
     record_artifact_event,
-    record_pull_events,
     subscribers,
 )
 from moorage.domain.webhooks.payloads import EventType
@@ -134,7 +133,7 @@ def _new_artifact(
 class ArtifactService:
     """Everything the protocol does with manifests; rules live here, storage in the store."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utcnow) -> None:
+    def __init__(self, uow: UnitOfWork[ContentTx], clock: Clock = utcnow) -> None:
         self._uow = uow
         self._clock = clock
         self._cache = _ManifestCache()
@@ -189,7 +188,7 @@ class ArtifactService:
         return str(config.digest) if config else None
 
     @staticmethod
-    def _check_references(store: Transaction, image_id: int, artifact: NewArtifact) -> None:
+    def _check_references(store: ContentTx, image_id: int, artifact: NewArtifact) -> None:
         missing_blobs = set(artifact.blob_digests) - store.blobs.linked_digests(
             image_id, artifact.blob_digests
         )
@@ -262,7 +261,7 @@ class ArtifactService:
                 store.images.lock_image(image.id)
                 self._delete_image(store, image, operator)
 
-    def _delete_image(self, store: Transaction, image: Image, operator: str | None) -> None:
+    def _delete_image(self, store: ContentTx, image: Image, operator: str | None) -> None:
         policies = protection_for(store, image.registry_id)
         webhooks = store.webhooks.list_webhooks(image.registry_id)
         ids = store.images.image_artifact_ids(image.id)
@@ -313,7 +312,7 @@ class ArtifactService:
             self._event(store, image, DELETED, found.digest, [tag], operator)
 
     @staticmethod
-    def _resolve_digest(store: Transaction, image: Image, reference: str) -> Digest:
+    def _resolve_digest(store: ContentTx, image: Image, reference: str) -> Digest:
         by_digest = is_digest(reference)
         if by_digest:
             parse_digest(reference)
@@ -325,7 +324,7 @@ class ArtifactService:
         return Digest.parse(found[1].digest)
 
     @staticmethod
-    def _move_tag(store: Transaction, image: Image, tag: str, new_digest: str | None) -> None:
+    def _move_tag(store: ContentTx, image: Image, tag: str, new_digest: str | None) -> None:
         """Refuse (Protected) to move or delete a protected tag; in the caller's transaction."""
         current = store.tags.get_tag(image.id, tag)
         policies = protection_for(store, image.registry_id)
@@ -333,7 +332,7 @@ class ArtifactService:
 
     def _event(
         self,
-        store: Transaction,
+        store: ContentTx,
         image: Image,
         event_type: EventType,
         digest: str,
@@ -358,7 +357,7 @@ class ArtifactService:
 
     def _delete_artifacts(
         self,
-        store: Transaction,
+        store: ContentTx,
         image: Image,
         digests: Sequence[Digest],
         operator: str | None = None,
@@ -410,7 +409,7 @@ class PullRecorder:
     """
 
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock = utcnow, max_events: int = 10_000
+        self, uow: UnitOfWork[ContentTx], clock: Clock = utcnow, max_events: int = 10_000
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -476,3 +475,47 @@ class PullRecorder:
             newer, self._events = self._events, []
             for event in [*events, *newer]:
                 self._keep_event(event)
+
+
+@dataclass(frozen=True, slots=True)
+class PullEvent:
+    repository: str  # REGISTRY/IMAGE
+    digest: str
+    tag: str | None  # None when pulled by digest
+    operator: str | None
+    at: datetime
+
+
+def record_pull_events(store: ContentTx, pulls: Sequence[PullEvent]) -> int:
+    """One event per pull (unlike pull times, pulls are not merged), for the registries
+    whose webhooks want them; returns how many were stored. Pulls of images deleted since
+    are dropped."""
+    images: dict[str, Image | None] = {}
+    webhooks: dict[int, list[Webhook]] = {}
+    stored = 0
+    for pull in pulls:
+        if pull.repository not in images:
+            registry, _, name = pull.repository.partition("/")
+            images[pull.repository] = store.images.get_image(registry, name)
+        image = images[pull.repository]
+        if image is None:
+            continue
+        if image.registry_id not in webhooks:
+            found = store.webhooks.list_webhooks(image.registry_id)
+            webhooks[image.registry_id] = subscribers(found, EventType.PULL_ARTIFACT)
+        if not webhooks[image.registry_id]:
+            continue
+        tags = [pull.tag] if pull.tag else []
+        record_artifact_event(
+            store,
+            image,
+            EventType.PULL_ARTIFACT,
+            pull.digest,
+            tag=pull.tag,
+            tags=tags,
+            operator=pull.operator,
+            now=pull.at,
+            webhooks=webhooks[image.registry_id],
+        )
+        stored += 1
+    return stored

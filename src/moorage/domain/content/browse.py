@@ -7,16 +7,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from moorage.domain.content.artifacts import is_digest, is_valid_tag, parse_digest
-from moorage.domain.content.names import existing_image, existing_registry
+from moorage.domain.content.names import existing_image
+from moorage.domain.content.ports import ContentTx
 from moorage.domain.kernel.errors import InvalidInput, ManifestNotFound
+from moorage.domain.kernel.lookups import existing_registry
 from moorage.domain.kernel.model import ArtifactSummary, ImageSummary, Page, PageRequest, Tag
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies.protection import (
     ProtectionPolicy,
     artifact_protection,
     protecting_policy,
 )
 from moorage.domain.policies.service import protection_for
-from moorage.domain.ports import UnitOfWorkFactory
 
 MAX_PAGE_SIZE = 100
 IMAGE_SORTS = ("name", "created_at")
@@ -70,7 +72,7 @@ def _flag_artifact(
 
 
 class BrowseService:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, uow: UnitOfWork[ContentTx]) -> None:
         self._uow = uow
 
     def images(self, registry: str, page: PageRequest) -> Page[ImageSummary]:

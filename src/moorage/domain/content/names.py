@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from moorage.domain.content.errors import InvalidName, InvalidTag
-from moorage.domain.kernel.errors import ImageNotFound, RegistryNotFound
-from moorage.domain.kernel.model import Image, Registry
-from moorage.domain.ports import Transaction
+from moorage.domain.content.ports import ImageTx
+from moorage.domain.kernel.errors import ImageNotFound
+from moorage.domain.kernel.lookups import existing_registry
+from moorage.domain.kernel.model import Image
 from moorage.oci import names
 
 
@@ -27,14 +28,7 @@ def check_tag(tag: str) -> str:
         raise InvalidTag(str(exc)) from None
 
 
-def existing_registry(store: Transaction, name: str) -> Registry:
-    registry = store.registries.get_registry(name)
-    if registry is None:
-        raise RegistryNotFound(name)
-    return registry
-
-
-def existing_image(store: Transaction, repository: str) -> Image:
+def existing_image(store: ImageTx, repository: str) -> Image:
     """The image named `registry/image`; NAME_UNKNOWN-style errors when either is missing."""
     registry_name, image_name = split_name(repository)
     image = store.images.get_image(registry_name, image_name)
@@ -44,7 +38,7 @@ def existing_image(store: Transaction, repository: str) -> Image:
     return image
 
 
-def image_for_push(store: Transaction, repository: str, now: datetime) -> Image:
+def image_for_push(store: ImageTx, repository: str, now: datetime) -> Image:
     """The image to push into, created on first push; its registry must already exist."""
     registry_name, image_name = split_name(repository)
     image = store.images.get_image(registry_name, image_name)

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from moorage.domain.identity.ports import ProjectStore
 from moorage.domain.kernel.model import DriverState
+from moorage.domain.kernel.ports import RegistryTx
+from moorage.domain.policies.ports import PolicyTx
 from moorage.oci.digest import Digest
 
 if TYPE_CHECKING:
@@ -253,3 +256,32 @@ class PullRecord:
     tag: str | None
     image_id: int
     at: datetime
+
+
+class ImageTx(RegistryTx, Protocol):
+    @property
+    def images(self) -> ImageStore: ...
+
+
+class UploadTx(ImageTx, Protocol):
+    """What uploads use: images, the blob index and upload sessions."""
+
+    @property
+    def blobs(self) -> BlobIndex: ...
+
+    @property
+    def uploads(self) -> UploadStore: ...
+
+
+class ContentTx(UploadTx, PolicyTx, Protocol):
+    """What registry content's services use: content roles, the policies that protect it,
+    the webhook events it records, the projects that own registries."""
+
+    @property
+    def artifacts(self) -> ArtifactStore: ...
+
+    @property
+    def tags(self) -> TagStore: ...
+
+    @property
+    def projects(self) -> ProjectStore: ...

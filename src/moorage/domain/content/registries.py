@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from moorage.domain.content.errors import InvalidRegistryName
-from moorage.domain.content.names import existing_registry
+from moorage.domain.content.ports import ContentTx
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import Conflict, NotFound
+from moorage.domain.kernel.lookups import existing_registry
 from moorage.domain.kernel.model import Registry, RegistryUsage
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies.protection import check_tag_update
+from moorage.domain.policies.runs import CLEANUP_SCHEDULE
 from moorage.domain.policies.service import protection_for
-from moorage.domain.ports import UnitOfWorkFactory
 from moorage.oci import names
 
-CLEANUP_SCHEDULE = "cleanup"  # the schedule kind of cleanup runs (see cleanup_runs.KIND)
 DEFAULT_PROJECT = "default"  # created by the migration that introduced projects
 
 
 class RegistryService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utcnow) -> None:
+    def __init__(self, uow: UnitOfWork[ContentTx], clock: Clock = utcnow) -> None:
         self._uow = uow
         self._clock = clock
 

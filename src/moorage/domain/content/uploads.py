@@ -37,7 +37,7 @@ import anyio.to_thread
 
 from moorage.domain.content.artifacts import parse_digest
 from moorage.domain.content.names import existing_image, image_for_push, split_name
-from moorage.domain.content.ports import BlobStore, blob_key
+from moorage.domain.content.ports import BlobStore, UploadTx, blob_key
 from moorage.domain.content.writers import WriterTokens
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import (
@@ -52,7 +52,7 @@ from moorage.domain.kernel.errors import (
     UploadNotFound,
 )
 from moorage.domain.kernel.model import Blob, Image, UploadSession
-from moorage.domain.ports import Transaction, UnitOfWorkFactory
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.oci.digest import Digest
 
 T = TypeVar("T")
@@ -116,7 +116,7 @@ class _Claim:
 class UploadService:
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
+        uow: UnitOfWork[UploadTx],
         blobs: BlobStore,
         clock: Clock = utcnow,
         *,
@@ -134,7 +134,7 @@ class UploadService:
         self._inline_reads = inline_reads
         self._hashers = _LiveHashers()
 
-    async def _db(self, fn: Callable[[Transaction], T], *, write: bool = False) -> T:
+    async def _db(self, fn: Callable[[UploadTx], T], *, write: bool = False) -> T:
         def run() -> T:
             with self._uow(write=write) as store:
                 return fn(store)
@@ -149,7 +149,7 @@ class UploadService:
         """The blob if this image may read it; BlobNotFound otherwise."""
         parse_digest(digest)
 
-        def lookup(store: Transaction) -> Blob | None:
+        def lookup(store: UploadTx) -> Blob | None:
             return store.blobs.get_linked_blob(existing_image(store, repository).id, digest)
 
         blob = await self._db(lookup)
@@ -185,7 +185,7 @@ class UploadService:
         """Remove the image's link to the blob; the bytes go when garbage collection runs."""
         parse_digest(digest)
 
-        def unlink(store: Transaction) -> bool:
+        def unlink(store: UploadTx) -> bool:
             return store.blobs.unlink_blob(existing_image(store, repository).id, digest)
 
         if not await self._db(unlink, write=True):
@@ -198,7 +198,7 @@ class UploadService:
         now = self._clock()
         upload_id = uuid.uuid4().hex
 
-        def create(store: Transaction) -> None:
+        def create(store: UploadTx) -> None:
             image = image_for_push(store, repository, now)
             store.uploads.create_upload(UploadSession(upload_id, image.id, 0, state, now, now))
 
@@ -216,7 +216,7 @@ class UploadService:
             return None
         now = self._clock()
 
-        def link(store: Transaction) -> Blob | None:
+        def link(store: UploadTx) -> Blob | None:
             image = image_for_push(store, repository, now)
             src = _maybe_image(store, source)
             blob = store.blobs.get_linked_blob(src.id, digest) if src else None
@@ -227,7 +227,7 @@ class UploadService:
         return await self._db(link, write=True)
 
     async def _session(self, repository: str, upload_id: str) -> UploadSession:
-        def lookup(store: Transaction) -> UploadSession | None:
+        def lookup(store: UploadTx) -> UploadSession | None:
             registry, image = split_name(repository)
             session = store.uploads.get_upload_in(registry, image, upload_id)
             if session is None:
@@ -306,7 +306,7 @@ class UploadService:
         now = self._clock()
         stale_before = now - self._claim_lease
 
-        def take(store: Transaction) -> bool | UploadSession | None:
+        def take(store: UploadTx) -> bool | UploadSession | None:
             if store.uploads.claim_upload(
                 session.id, session.size, claim.writer, now, stale_before
             ):
@@ -318,7 +318,7 @@ class UploadService:
             assert taken.writer is not None
             dead = taken.writer
 
-            def take_over(store: Transaction) -> bool | UploadSession | None:
+            def take_over(store: UploadTx) -> bool | UploadSession | None:
                 if store.uploads.claim_upload(
                     session.id, session.size, claim.writer, now, stale_before, dead
                 ):
@@ -455,7 +455,7 @@ class UploadService:
     async def _image_for_push(self, repository: str) -> int:
         """The image's id, created (in a write transaction) only on its first push."""
 
-        def existing(store: Transaction) -> int | None:
+        def existing(store: UploadTx) -> int | None:
             registry, image = split_name(repository)
             found = store.images.get_image(registry, image)
             return found.id if found else None
@@ -484,7 +484,7 @@ class UploadService:
         now = self._clock()
         retiring = self._writers.new()
 
-        def record(store: Transaction) -> None:
+        def record(store: UploadTx) -> None:
             if retire is not None:
                 stale_before = now - self._claim_lease
                 if not store.uploads.claim_upload(
@@ -579,7 +579,7 @@ class UploadService:
             await self.quarantine(digest, "its bytes do not hash to its digest")
 
 
-def _renew(store: Transaction, *, claim: _Claim, now: datetime) -> bool:
+def _renew(store: UploadTx, *, claim: _Claim, now: datetime) -> bool:
     return store.uploads.renew_upload_claim(claim.upload_id, claim.writer, now)
 
 
@@ -587,7 +587,7 @@ def _plausible_id(upload_id: str) -> bool:
     return len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)
 
 
-def _maybe_image(store: Transaction, repository: str) -> Image | None:
+def _maybe_image(store: UploadTx, repository: str) -> Image | None:
     try:
         return existing_image(store, repository)
     except DomainError:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from moorage.domain.kernel.ports import RegistryTx
+
 if TYPE_CHECKING:
     from moorage.domain.kernel.model import (
         AccessKey,
@@ -89,3 +91,18 @@ class PasswordHasher(Protocol):
     def hash(self, password: str) -> str: ...
 
     def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class UserTx(Protocol):
+    @property
+    def users(self) -> UserStore: ...
+
+
+class IdentityTx(RegistryTx, UserTx, Protocol):
+    """What identity's services use: registries (for roles in them), users, projects, keys."""
+
+    @property
+    def projects(self) -> ProjectStore: ...
+
+    @property
+    def access_keys(self) -> AccessKeyStore: ...

@@ -11,14 +11,14 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from moorage.domain.content.names import existing_registry
 from moorage.domain.identity.access import Action, Identity, allowed_actions
 from moorage.domain.identity.errors import AccessKeyNotFound, ProjectNotFound
-from moorage.domain.identity.ports import PasswordHasher
+from moorage.domain.identity.ports import IdentityTx, PasswordHasher
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import Conflict, InvalidInput, NotFound, UserNotFound
+from moorage.domain.kernel.lookups import existing_registry
 from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
-from moorage.domain.ports import Transaction, UnitOfWorkFactory
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.oci import names
 
 MAX_ACCESS_KEYS = 5
@@ -71,7 +71,7 @@ class _VerifiedPasswords:
 
 class IdentityService:
     def __init__(
-        self, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock = utcnow
+        self, uow: UnitOfWork[IdentityTx], hasher: PasswordHasher, clock: Clock = utcnow
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -181,7 +181,7 @@ class IdentityService:
         with self._uow() as store:
             return store.users.list_users()
 
-    def _user(self, store: Transaction, username: str) -> User:
+    def _user(self, store: IdentityTx, username: str) -> User:
         user = store.users.get_user(username)
         if user is None:
             raise UserNotFound(f"user {username!r} does not exist")
@@ -216,7 +216,7 @@ class IdentityService:
             return store.projects.list_projects()
 
     @staticmethod
-    def _project(store: Transaction, name: str) -> Project:
+    def _project(store: IdentityTx, name: str) -> Project:
         project = store.projects.get_project(name)
         if project is None:
             raise ProjectNotFound(name)
@@ -262,7 +262,7 @@ class IdentityService:
         with self._uow() as store:
             return store.access_keys.list_access_keys(self._user(store, username).id)
 
-    def _owned_key(self, store: Transaction, username: str | None, key_id: str) -> AccessKey:
+    def _owned_key(self, store: IdentityTx, username: str | None, key_id: str) -> AccessKey:
         key = store.access_keys.get_access_key(key_id)
         if key is None:
             raise AccessKeyNotFound(key_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from moorage.domain.identity.ports import PasswordHasher
+from moorage.domain.identity.ports import PasswordHasher, UserTx
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.model import User
-from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.kernel.ports import UnitOfWork
 
 ADMIN_USERNAME = "admin"
 
@@ -21,7 +21,7 @@ class FirstAdmin:
 
 class UserService:
     def __init__(
-        self, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock = utcnow
+        self, uow: UnitOfWork[UserTx], hasher: PasswordHasher, clock: Clock = utcnow
     ) -> None:
         self._uow = uow
         self._hasher = hasher

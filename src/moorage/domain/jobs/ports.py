@@ -97,3 +97,16 @@ class ExecutionStore(Protocol):
         """Forget a run's tasks (a run re-started after its worker died starts over)."""
 
     def list_execution_tasks(self, execution_id: int) -> list[ExecutionTask]: ...
+
+
+class JobsTx(Protocol):
+    """The roles of background work's bookkeeping."""
+
+    @property
+    def jobs(self) -> JobQueue: ...
+
+    @property
+    def schedules(self) -> ScheduleStore: ...
+
+    @property
+    def executions(self) -> ExecutionStore: ...

@@ -46,3 +46,10 @@ class UnitOfWork(Protocol[Tx_co]):
 
     def __call__(self, *, write: bool = False) -> AbstractContextManager[Tx_co]:
         """Open a transaction; `write=True` takes the write lock up front (SQLite)."""
+
+
+class RegistryTx(Protocol):
+    """A transaction that reaches registries: what every capability's transaction offers."""
+
+    @property
+    def registries(self) -> RegistryStore: ...

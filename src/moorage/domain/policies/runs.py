@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from moorage.domain.content.artifacts import ArtifactService
-from moorage.domain.content.names import existing_registry
-from moorage.domain.content.registries import CLEANUP_SCHEDULE
 from moorage.domain.jobs.specs import JobSpec
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import Conflict, DomainError
+from moorage.domain.kernel.lookups import existing_registry
 from moorage.domain.kernel.model import (
     CleanupCandidateRow,
     Execution,
@@ -28,14 +26,17 @@ from moorage.domain.kernel.model import (
     Page,
     Schedule,
 )
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies import cleanup
 from moorage.domain.policies.errors import ExecutionNotFound
+from moorage.domain.policies.ports import ArtifactRemover, PolicyTx
 from moorage.domain.policies.schedules import parse_cron
 from moorage.domain.policies.service import cleanup_policy, protection_for
-from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.domain.webhooks.events import record_cleanup_event
 
 log = logging.getLogger("moorage.cleanup")
+CLEANUP_SCHEDULE = "cleanup"
+"""The schedule (and execution) kind of cleanup runs."""
 KIND = CLEANUP_SCHEDULE
 JOB_TIMEOUT_SECONDS = 6 * 3600
 RUN_JOB = JobSpec(
@@ -104,7 +105,7 @@ def _dependents(rows: list[CleanupCandidateRow], image: str, digest: str) -> lis
 
 class CleanupRunService:
     def __init__(
-        self, uow: UnitOfWorkFactory, artifacts: ArtifactService, clock: Clock = utcnow
+        self, uow: UnitOfWork[PolicyTx], artifacts: ArtifactRemover, clock: Clock = utcnow
     ) -> None:
         self._uow = uow
         self._artifacts = artifacts
@@ -123,7 +124,7 @@ class CleanupRunService:
                 raise Conflict(f"cleanup run {active.id} of {registry!r} is still {active.status}")
             return self._create(store, found.id, "manual", dry_run, enqueue)
 
-    def _active_real_run(self, store: Transaction, registry_id: int) -> Execution | None:
+    def _active_real_run(self, store: PolicyTx, registry_id: int) -> Execution | None:
         # A run older than the job's time limit is stale (its worker died for good).
         since = self._clock() - timedelta(seconds=JOB_TIMEOUT_SECONDS)
         recent, _ = store.executions.list_executions(KIND, registry_id, 0, 50)
@@ -137,7 +138,7 @@ class CleanupRunService:
         )
 
     def _create(
-        self, store: Transaction, registry_id: int, trigger: str, dry_run: bool, enqueue: bool
+        self, store: PolicyTx, registry_id: int, trigger: str, dry_run: bool, enqueue: bool
     ) -> Execution:
         now = self._clock()
         execution = store.executions.create_execution(KIND, registry_id, trigger, dry_run, now)
@@ -145,7 +146,7 @@ class CleanupRunService:
             RUN_JOB.enqueue(store.jobs, {"execution_id": execution.id}, now)
         return execution
 
-    def fire_schedule(self, store: Transaction, schedule: Schedule, now: datetime) -> None:
+    def fire_schedule(self, store: PolicyTx, schedule: Schedule, now: datetime) -> None:
         """The scheduler's trigger: a real run of the registry named by the schedule."""
         registry = store.registries.get_registry(schedule.subject)
         if registry is None:

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from moorage.domain.content.names import existing_registry
 from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.lookups import existing_registry
 from moorage.domain.kernel.model import CleanupPolicyRecord, ProtectionPolicyRecord
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies import cleanup, protection
 from moorage.domain.policies.errors import PolicyNotFound
+from moorage.domain.policies.ports import PolicyRulesTx
 from moorage.domain.policies.selectors import Selector, TagSelector
-from moorage.domain.ports import Transaction, UnitOfWorkFactory
 
 T = TypeVar("T")
 
@@ -40,7 +41,7 @@ def cleanup_policy(record: CleanupPolicyRecord) -> cleanup.CleanupPolicy:
     )
 
 
-def protection_for(store: Transaction, registry_id: int) -> list[protection.ProtectionPolicy]:
+def protection_for(store: PolicyRulesTx, registry_id: int) -> list[protection.ProtectionPolicy]:
     """The registry's protection policies, read inside the caller's transaction."""
     return [protection_policy(r) for r in store.policies.protection_policies(registry_id)]
 
@@ -82,12 +83,12 @@ class CleanupSpec:
 
 
 class PolicyService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utcnow) -> None:
+    def __init__(self, uow: UnitOfWork[PolicyRulesTx], clock: Clock = utcnow) -> None:
         self._uow = uow
         self._clock = clock
 
     def _in_registry(
-        self, registry: str, fn: Callable[[Transaction, int], T], *, write: bool = False
+        self, registry: str, fn: Callable[[PolicyRulesTx, int], T], *, write: bool = False
     ) -> T:
         with self._uow(write=write) as store:
             return fn(store, existing_registry(store, registry).id)
@@ -98,7 +99,7 @@ class PolicyService:
         return self._in_registry(registry, lambda s, rid: s.policies.protection_policies(rid))
 
     def add_protection(self, registry: str, spec: ProtectionSpec) -> ProtectionPolicyRecord:
-        def add(store: Transaction, registry_id: int) -> ProtectionPolicyRecord:
+        def add(store: PolicyRulesTx, registry_id: int) -> ProtectionPolicyRecord:
             current = protection_for(store, registry_id)
             protection.check_count(current)
             protection.check_duplicate(
@@ -114,7 +115,7 @@ class PolicyService:
     def update_protection(
         self, registry: str, policy_id: int, spec: ProtectionSpec
     ) -> ProtectionPolicyRecord:
-        def change(store: Transaction, registry_id: int) -> ProtectionPolicyRecord:
+        def change(store: PolicyRulesTx, registry_id: int) -> ProtectionPolicyRecord:
             records = store.policies.protection_policies(registry_id)
             if not any(r.id == policy_id for r in records):
                 raise PolicyNotFound("protection", policy_id)
@@ -130,7 +131,7 @@ class PolicyService:
         return self._in_registry(registry, change, write=True)
 
     def delete_protection(self, registry: str, policy_id: int) -> None:
-        def remove(store: Transaction, registry_id: int) -> None:
+        def remove(store: PolicyRulesTx, registry_id: int) -> None:
             if not any(r.id == policy_id for r in store.policies.protection_policies(registry_id)):
                 raise PolicyNotFound("protection", policy_id)
             store.policies.delete_protection_policy(policy_id)
@@ -143,7 +144,7 @@ class PolicyService:
         return self._in_registry(registry, lambda s, rid: s.policies.cleanup_policies(rid))
 
     def add_cleanup(self, registry: str, spec: CleanupSpec) -> CleanupPolicyRecord:
-        def add(store: Transaction, registry_id: int) -> CleanupPolicyRecord:
+        def add(store: PolicyRulesTx, registry_id: int) -> CleanupPolicyRecord:
             current = [cleanup_policy(r) for r in store.policies.cleanup_policies(registry_id)]
             cleanup.check_count(current)
             cleanup.check_duplicate(
@@ -157,7 +158,7 @@ class PolicyService:
     def update_cleanup(
         self, registry: str, policy_id: int, spec: CleanupSpec
     ) -> CleanupPolicyRecord:
-        def change(store: Transaction, registry_id: int) -> CleanupPolicyRecord:
+        def change(store: PolicyRulesTx, registry_id: int) -> CleanupPolicyRecord:
             records = store.policies.cleanup_policies(registry_id)
             if not any(r.id == policy_id for r in records):
                 raise PolicyNotFound("cleanup", policy_id)
@@ -173,7 +174,7 @@ class PolicyService:
         return self._in_registry(registry, change, write=True)
 
     def delete_cleanup(self, registry: str, policy_id: int) -> None:
-        def remove(store: Transaction, registry_id: int) -> None:
+        def remove(store: PolicyRulesTx, registry_id: int) -> None:
             if not any(r.id == policy_id for r in store.policies.cleanup_policies(registry_id)):
                 raise PolicyNotFound("cleanup", policy_id)
             store.policies.delete_cleanup_policy(policy_id)

@@ -22,10 +22,15 @@ import anyio.to_thread
 
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.model import DeliveryAttempt, Webhook, WebhookDelivery
-from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.webhooks.errors import DeliveryFailed
 from moorage.domain.webhooks.payloads import Rendered, render
-from moorage.domain.webhooks.ports import OutboundRequest, OutboundResponse, WebhookSender
+from moorage.domain.webhooks.ports import (
+    OutboundRequest,
+    OutboundResponse,
+    WebhookSender,
+    WebhookTx,
+)
 
 log = logging.getLogger("moorage.webhooks")
 
@@ -67,7 +72,7 @@ def _outcome(delivery: WebhookDelivery, response: OutboundResponse, number: int)
 class WebhookDeliverer:
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
+        uow: UnitOfWork[WebhookTx],
         sender: WebhookSender,
         *,
         public_host: str | None = None,

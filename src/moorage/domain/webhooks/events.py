@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from moorage.domain.jobs.specs import JobSpec
 from moorage.domain.kernel.model import Event, Execution, Image, Webhook
-from moorage.domain.ports import Transaction
 from moorage.domain.webhooks.payloads import EventType
+from moorage.domain.webhooks.ports import WebhookTx
 
 MAX_ATTEMPTS = 8  # then the delivery is marked failed
 DELIVERY_JOB = JobSpec(
@@ -47,7 +46,7 @@ def subscribers(webhooks: Sequence[Webhook], event_type: EventType) -> list[Webh
 
 
 def enqueue_delivery(
-    store: Transaction,
+    store: WebhookTx,
     webhook_id: int,
     event: Event,
     now: datetime,
@@ -66,7 +65,7 @@ def enqueue_delivery(
 
 
 def record_event(
-    store: Transaction,
+    store: WebhookTx,
     registry_id: int,
     event_type: EventType,
     operator: str | None,
@@ -104,7 +103,7 @@ def artifact_data(
 
 
 def record_artifact_event(
-    store: Transaction,
+    store: WebhookTx,
     image: Image,
     event_type: EventType,
     digest: str,
@@ -123,7 +122,7 @@ def record_artifact_event(
 
 
 def record_cleanup_event(
-    store: Transaction,
+    store: WebhookTx,
     execution: Execution,
     registry: str,
     status: str,
@@ -142,47 +141,3 @@ def record_cleanup_event(
     return record_event(
         store, execution.registry_id, EventType.CLEANUP, execution.trigger, data, now
     )
-
-
-@dataclass(frozen=True, slots=True)
-class PullEvent:
-    repository: str  # REGISTRY/IMAGE
-    digest: str
-    tag: str | None  # None when pulled by digest
-    operator: str | None
-    at: datetime
-
-
-def record_pull_events(store: Transaction, pulls: Sequence[PullEvent]) -> int:
-    """One event per pull (unlike pull times, pulls are not merged), for the registries
-    whose webhooks want them; returns how many were stored. Pulls of images deleted since
-    are dropped."""
-    images: dict[str, Image | None] = {}
-    webhooks: dict[int, list[Webhook]] = {}
-    stored = 0
-    for pull in pulls:
-        if pull.repository not in images:
-            registry, _, name = pull.repository.partition("/")
-            images[pull.repository] = store.images.get_image(registry, name)
-        image = images[pull.repository]
-        if image is None:
-            continue
-        if image.registry_id not in webhooks:
-            found = store.webhooks.list_webhooks(image.registry_id)
-            webhooks[image.registry_id] = subscribers(found, EventType.PULL_ARTIFACT)
-        if not webhooks[image.registry_id]:
-            continue
-        tags = [pull.tag] if pull.tag else []
-        record_artifact_event(
-            store,
-            image,
-            EventType.PULL_ARTIFACT,
-            pull.digest,
-            tag=pull.tag,
-            tags=tags,
-            operator=pull.operator,
-            now=pull.at,
-            webhooks=webhooks[image.registry_id],
-        )
-        stored += 1
-    return stored

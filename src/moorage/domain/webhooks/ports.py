@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from moorage.domain.jobs.ports import JobQueue
+from moorage.domain.kernel.ports import RegistryTx
+
 if TYPE_CHECKING:
     from moorage.domain.kernel.model import (
         DeliveryAttempt,
@@ -104,3 +107,16 @@ class WebhookSender(Protocol):
     async def post(self, request: OutboundRequest) -> OutboundResponse:
         """POST once, following no redirects, within the sender's timeouts. Failures
         (refused, network, timeout, non-2xx) are reported in the response, never raised."""
+
+
+class WebhookTx(RegistryTx, Protocol):
+    """What webhooks use: subscriptions, the outbox, and the queue their deliveries run on."""
+
+    @property
+    def webhooks(self) -> WebhookStore: ...
+
+    @property
+    def outbox(self) -> WebhookOutbox: ...
+
+    @property
+    def jobs(self) -> JobQueue: ...

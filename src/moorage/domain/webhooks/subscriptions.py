@@ -24,16 +24,16 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 
-from moorage.domain.content.names import existing_registry
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import InvalidInput
+from moorage.domain.kernel.lookups import existing_registry
 from moorage.domain.kernel.model import DeliveryAttempt, Event, Page, Webhook, WebhookDelivery
-from moorage.domain.ports import Transaction, UnitOfWorkFactory
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.webhooks.delivery import WebhookDeliverer
 from moorage.domain.webhooks.errors import DeliveryNotFound, InvalidWebhook, WebhookNotFound
 from moorage.domain.webhooks.events import enqueue_delivery
 from moorage.domain.webhooks.payloads import ARTIFACT_EVENTS, EventType
-from moorage.domain.webhooks.ports import WebhookSender
+from moorage.domain.webhooks.ports import WebhookSender, WebhookTx
 
 T = TypeVar("T")
 
@@ -225,7 +225,7 @@ def _sample_data(registry: str, event_type: EventType, now: datetime) -> dict[st
 class WebhookService:
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
+        uow: UnitOfWork[WebhookTx],
         sender: WebhookSender,
         *,
         public_host: str | None = None,
@@ -237,13 +237,13 @@ class WebhookService:
         self.deliverer = WebhookDeliverer(uow, sender, public_host=public_host, clock=clock)
 
     def _in_registry(
-        self, registry: str, fn: Callable[[Transaction, int], T], *, write: bool = False
+        self, registry: str, fn: Callable[[WebhookTx, int], T], *, write: bool = False
     ) -> T:
         with self._uow(write=write) as store:
             return fn(store, existing_registry(store, registry).id)
 
     @staticmethod
-    def _existing(store: Transaction, registry_id: int, webhook_id: int) -> Webhook:
+    def _existing(store: WebhookTx, registry_id: int, webhook_id: int) -> Webhook:
         found = store.webhooks.get_webhook(webhook_id)
         if found is None or found.registry_id != registry_id:
             raise WebhookNotFound(webhook_id)
@@ -265,7 +265,7 @@ class WebhookService:
     def create(self, registry: str, spec: WebhookSpec) -> Webhook:
         valid = self._checked(spec)
 
-        def add(store: Transaction, registry_id: int) -> Webhook:
+        def add(store: WebhookTx, registry_id: int) -> Webhook:
             new_id = store.webhooks.add_webhook(registry_id, valid.values(None), self._clock())
             return self._existing(store, registry_id, new_id)
 
@@ -274,7 +274,7 @@ class WebhookService:
     def update(self, registry: str, webhook_id: int, spec: WebhookSpec) -> Webhook:
         valid = self._checked(spec)
 
-        def change(store: Transaction, registry_id: int) -> Webhook:
+        def change(store: WebhookTx, registry_id: int) -> Webhook:
             current = self._existing(store, registry_id, webhook_id)
             store.webhooks.update_webhook(webhook_id, valid.values(current), self._clock())
             return self._existing(store, registry_id, webhook_id)
@@ -282,7 +282,7 @@ class WebhookService:
         return self._in_registry(registry, change, write=True)
 
     def delete(self, registry: str, webhook_id: int) -> None:
-        def remove(store: Transaction, registry_id: int) -> None:
+        def remove(store: WebhookTx, registry_id: int) -> None:
             self._existing(store, registry_id, webhook_id)
             store.webhooks.delete_webhook(webhook_id)
 
@@ -302,7 +302,7 @@ class WebhookService:
         if status is not None and status not in DELIVERY_STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(DELIVERY_STATUSES)}")
 
-        def read(store: Transaction, registry_id: int) -> Page[DeliveryDetail]:
+        def read(store: WebhookTx, registry_id: int) -> Page[DeliveryDetail]:
             self._existing(store, registry_id, webhook_id)
             offset = (page - 1) * page_size
             items, total = store.outbox.list_deliveries(webhook_id, status, offset, page_size)
@@ -330,7 +330,7 @@ class WebhookService:
         return await anyio.to_thread.run_sync(self._detail, delivery_id)
 
     def _queue_test(self, registry: str, webhook_id: int, operator: str | None) -> int:
-        def queue(store: Transaction, registry_id: int) -> int:
+        def queue(store: WebhookTx, registry_id: int) -> int:
             webhook = self._existing(store, registry_id, webhook_id)
             event_type = EventType(webhook.event_types[0])
             now = self._clock()

@@ -1,0 +1,96 @@
+"""The shape of the code, checked: no package cycle anywhere, small role ports."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from typing import Protocol
+
+import grimp
+import pytest
+
+import moorage
+import moorage.domain
+
+MAX_PORT_METHODS = 15
+
+
+def _children(graph: grimp.ImportGraph, package: str) -> list[str]:
+    prefix = package + "."
+    return sorted({m[len(prefix) :].split(".")[0] for m in graph.modules if m.startswith(prefix)})
+
+
+def _package_cycles(graph: grimp.ImportGraph, package: str) -> list[list[str]]:
+    """Cycles among the direct children of `package`, by their modules' direct imports."""
+    children = _children(graph, package)
+    edges: dict[str, set[str]] = {child: set() for child in children}
+    for child in children:
+        name = f"{package}.{child}"
+        members = {m for m in graph.modules if m == name or m.startswith(name + ".")}
+        for member in members:
+            for imported in graph.find_modules_directly_imported_by(member):
+                for other in children:
+                    target = f"{package}.{other}"
+                    if other != child and (imported == target or imported.startswith(target + ".")):
+                        edges[child].add(other)
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycles.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for child in children:
+        if child not in state:
+            visit(child, [child])
+    return cycles
+
+
+def _packages(graph: grimp.ImportGraph) -> list[str]:
+    return sorted({m.rsplit(".", 1)[0] for m in graph.modules if "." in m} | {"moorage"})
+
+
+def test_no_package_has_an_import_cycle_among_its_children() -> None:
+    graph = grimp.build_graph("moorage")
+    found = {pkg: cycles for pkg in _packages(graph) if (cycles := _package_cycles(graph, pkg))}
+    assert found == {}
+
+
+def _role_ports() -> list[type]:
+    ports = []
+    for info in pkgutil.walk_packages(moorage.domain.__path__, "moorage.domain."):
+        if not info.name.endswith(".ports"):
+            continue
+        module = importlib.import_module(info.name)
+        for _name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and Protocol in getattr(cls, "__mro__", ()):
+                ports.append(cls)
+    return ports
+
+
+@pytest.mark.parametrize("port", _role_ports(), ids=lambda cls: f"{cls.__module__}.{cls.__name__}")
+def test_a_role_port_has_at_most_fifteen_methods(port: type) -> None:
+    methods = [
+        name
+        for name, member in vars(port).items()
+        if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, property))
+    ]
+    assert len(methods) <= MAX_PORT_METHODS, f"{port.__name__} has {len(methods)}: {methods}"
+
+
+def test_the_whole_transaction_holds_roles_only() -> None:
+    from moorage.domain.ports import Transaction
+
+    public = {name: member for name, member in vars(Transaction).items() if name[0] != "_"}
+    assert public
+    assert all(isinstance(member, property) for member in public.values())
+
+
+def test_moorage_is_importable() -> None:
+    assert moorage.__name__ == "moorage"
