@@ -7,12 +7,14 @@ import uuid
 
 from moorage.domain.kernel.errors import StorageFailure
 from moorage.domain.kernel.model import DriverState
-from moorage.storage.layout import check_blob_key, check_key, check_prefix
+from moorage.oci.digest import Digest
+from moorage.storage.layout import blob_key, check_blob_key, check_key, check_prefix
 
 __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_PART_SIZE",
     "MIN_PART_SIZE",
+    "ContentAddressed",
     "StorageError",
     "UploadState",
     "check_blob_key",
@@ -30,6 +32,13 @@ MIN_PART_SIZE = 5 * MiB
 DEFAULT_PART_SIZE = 8 * MiB
 
 _UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+class ContentAddressed:
+    """Every driver stores a committed blob under the key `layout.blob_key` gives it."""
+
+    def key_for(self, digest: Digest) -> str:
+        return blob_key(digest)
 
 
 class StorageError(StorageFailure):

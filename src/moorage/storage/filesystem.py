@@ -36,6 +36,7 @@ from moorage.domain.kernel.errors import UploadLocked
 from moorage.domain.kernel.model import DriverState
 from moorage.storage.driver import (
     CHUNK_SIZE,
+    ContentAddressed,
     StorageError,
     UploadState,
     check_blob_key,
@@ -48,7 +49,7 @@ from moorage.storage.layout import UPLOADS_DIR
 INLINE_WRITE = 256 * 1024
 
 
-class FilesystemBlobStore:
+class FilesystemBlobStore(ContentAddressed):
     """Blobs as files under root; see the module docstring for the crash-safety rules."""
 
     def __init__(self, root: Path) -> None:

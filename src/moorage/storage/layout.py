@@ -18,12 +18,19 @@ gateways) and no NUL (which truncates paths in C APIs).
 
 from __future__ import annotations
 
-from moorage.domain.content.ports import BLOBS_DIR, blob_key
+from moorage.oci.digest import Digest
+
+BLOBS_DIR = "blobs"
 
 UPLOADS_DIR = "uploads"
 __all__ = ["BLOBS_DIR", "UPLOADS_DIR", "blob_key", "check_blob_key", "check_key", "check_prefix"]
 
 _FORBIDDEN_CHARS = ("\\", "\x00")
+
+
+def blob_key(digest: Digest) -> str:
+    """The key of a committed blob: `blobs/<algorithm>/<first two hex>/<hex>`."""
+    return f"{BLOBS_DIR}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
 
 
 def check_key(key: str) -> str:

@@ -8,6 +8,7 @@ from moorage.domain.content.ports import BlobInfo
 from moorage.domain.kernel.model import DriverState
 from moorage.storage.driver import (
     CHUNK_SIZE,
+    ContentAddressed,
     StorageError,
     UploadState,
     check_blob_key,
@@ -17,7 +18,7 @@ from moorage.storage.driver import (
 )
 
 
-class MemoryBlobStore:
+class MemoryBlobStore(ContentAddressed):
     """Same contract as the real drivers, including the append-is-idempotent rule."""
 
     def __init__(self) -> None:

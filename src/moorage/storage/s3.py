@@ -49,6 +49,7 @@ from moorage.storage.driver import (
     CHUNK_SIZE,
     DEFAULT_PART_SIZE,
     MIN_PART_SIZE,
+    ContentAddressed,
     MiB,
     StorageError,
     UploadState,
@@ -75,7 +76,7 @@ _TAG_RE = re.compile(rf"^[0-9a-f]{{0,{_TAG_LENGTH}}}$")
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
-class S3BlobStore:
+class S3BlobStore(ContentAddressed):
     """Blobs as objects in one bucket, under an optional key prefix.
 
     `endpoint_url` is where moorage itself talks to S3 (None: AWS for `region`).

@@ -13,7 +13,6 @@ import pytest
 
 from moorage.domain.content.artifacts import ArtifactService, PullRecorder
 from moorage.domain.content.errors import InvalidRegistryName, InvalidTag
-from moorage.domain.content.ports import blob_key
 from moorage.domain.content.registries import RegistryService
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.identity.users import ADMIN_USERNAME, UserService
@@ -32,6 +31,7 @@ from moorage.domain.policies.runs import CleanupRunService
 from moorage.metadata.uow import SqlUnitOfWork
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
+from moorage.storage.layout import blob_key
 from moorage.storage.memory import MemoryBlobStore
 from tests.support.databases import migrated_database
 

@@ -9,9 +9,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
-from moorage.domain.content.ports import blob_key
 from moorage.oci import errors as oci
-from moorage.oci.digest import Digest
 
 OCTET = "application/octet-stream"
 _RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
@@ -52,13 +50,11 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 async def get(ctx: OciContext, request: Request, name: str, digest: str) -> Response:
     blob = await ctx.uploads.stat_blob(name, digest)
-    store = ctx.uploads.blob_store()
-    key = blob_key(Digest.parse(blob.digest))
-    redirect = await store.redirect_url(key, private=request.state.private_host)
-    if redirect is not None:
-        return RedirectResponse(redirect, status_code=307)
+    source = await ctx.uploads.blob_source(blob.digest, private=request.state.private_host)
+    if source.redirect_url is not None:
+        return RedirectResponse(source.redirect_url, status_code=307)
     headers = _blob_headers(blob.digest, blob.size)
-    path = store.local_path(key)
+    path = source.local_path
     if path is not None:
         del headers["Content-Length"]  # FileResponse sets it (and handles Range)
         return FileResponse(path, headers=headers, media_type=OCTET)
@@ -70,7 +66,10 @@ async def get(ctx: OciContext, request: Request, name: str, digest: str) -> Resp
     headers["Content-Length"] = str(end - start + 1)
     headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
     return StreamingResponse(
-        store.read(key, start, end - start + 1), status_code=206, headers=headers, media_type=OCTET
+        ctx.uploads.read_range(blob.digest, start, end - start + 1),
+        status_code=206,
+        headers=headers,
+        media_type=OCTET,
     )
 
 

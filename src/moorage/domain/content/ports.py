@@ -179,17 +179,6 @@ class TagStore(Protocol):
         """Tags of an image (or of one artifact), searched and sorted."""
 
 
-BLOBS_DIR = "blobs"
-
-
-def blob_key(digest: Digest) -> str:
-    """The key of a committed blob: `blobs/<algorithm>/<first two hex>/<hex>`.
-
-    The full key layout is documented in `moorage.storage.layout`.
-    """
-    return f"{BLOBS_DIR}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
-
-
 @dataclass(frozen=True, slots=True)
 class BlobInfo:
     size: int
@@ -201,6 +190,9 @@ class BlobStore(Protocol):
     Keys are produced by `moorage.storage.layout` (content-addressed paths); a driver must
     refuse a key that could escape its root.
     """
+
+    def key_for(self, digest: Digest) -> str:
+        """The key a committed blob with this digest has (the layout is the store's own)."""
 
     async def stat(self, key: str) -> BlobInfo | None:
         """Size of a committed blob, or None when it does not exist."""

@@ -37,7 +37,7 @@ import anyio.to_thread
 
 from moorage.domain.content.artifacts import parse_digest
 from moorage.domain.content.names import existing_image, image_for_push, split_name
-from moorage.domain.content.ports import BlobStore, UploadTx, blob_key
+from moorage.domain.content.ports import BlobStore, UploadTx
 from moorage.domain.content.writers import WriterTokens
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import (
@@ -63,6 +63,12 @@ CLAIM_LEASE = timedelta(minutes=2)
 """How long a writer's claim on an upload lasts without renewal. Longer than any body
 inactivity timeout, so only a dead process's claim ever lapses."""
 CLAIM_RENEW_SECONDS = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class BlobSource:
+    redirect_url: str | None = None
+    local_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +174,7 @@ class UploadService:
         parsed = Digest.parse(digest)
         data = bytearray()
         try:
-            async for chunk in self._blobs.read(blob_key(parsed), 0, blob.size):
+            async for chunk in self._blobs.read(self._blobs.key_for(parsed), 0, blob.size):
                 data += chunk
         except (KeyError, OSError, DomainError):
             return None
@@ -178,8 +184,18 @@ class UploadService:
             return None
         return bytes(data)
 
-    def blob_store(self) -> BlobStore:
-        return self._blobs
+    async def blob_source(self, digest: str, *, private: bool) -> BlobSource:
+        """Where a download of the blob should come from: a short-lived URL to redirect the
+        client to, a local file the web server sends itself, or neither (stream it)."""
+        key = self._blobs.key_for(Digest.parse(digest))
+        redirect = await self._blobs.redirect_url(key, private=private)
+        if redirect is not None:
+            return BlobSource(redirect_url=redirect)
+        return BlobSource(local_path=self._blobs.local_path(key))
+
+    def read_range(self, digest: str, start: int, length: int) -> AsyncIterator[bytes]:
+        """Part of a blob, as a Range request asks."""
+        return self._blobs.read(self._blobs.key_for(Digest.parse(digest)), start, length)
 
     async def delete_blob(self, repository: str, digest: str) -> None:
         """Remove the image's link to the blob; the bytes go when garbage collection runs."""
@@ -480,7 +496,7 @@ class UploadService:
         The verified bytes replace any object already under the key: it may be a crash's
         leftover or quarantined bytes, and replacing costs a rename (or one server-side copy).
         """
-        await self._blobs.commit(session.driver_state, blob_key(digest))
+        await self._blobs.commit(session.driver_state, self._blobs.key_for(digest))
         now = self._clock()
         retiring = self._writers.new()
 
@@ -548,7 +564,7 @@ class UploadService:
             return False
         hasher = hashlib.new(parsed.algorithm)
         try:
-            async for chunk in self._blobs.read(blob_key(parsed)):
+            async for chunk in self._blobs.read(self._blobs.key_for(parsed)):
                 hasher.update(chunk)
         except KeyError:
             await self.quarantine(digest, "its object is missing")
@@ -571,7 +587,7 @@ class UploadService:
         parsed = parse_digest(digest)
         hasher = hashlib.new(parsed.algorithm)
         sent = 0
-        async for chunk in self._blobs.read(blob_key(parsed), 0, size):
+        async for chunk in self._blobs.read(self._blobs.key_for(parsed), 0, size):
             hasher.update(chunk)
             sent += len(chunk)
             yield chunk
