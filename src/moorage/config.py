@@ -1,7 +1,8 @@
 """moorage's one settings object: environment (`MOORAGE_*`), an optional TOML file, defaults.
 
-Built once by the CLI, validated at start-up and frozen. Adapters and the domain never see
-it: `wiring.build` hands them plain parameters.
+Read once by the CLI (`load_settings`), validated at start-up and frozen; nothing in this
+module changes after import. Adapters and the domain never see it: `wiring.build` hands
+them plain parameters.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-
-_config_file: Path | None = None
 
 
 class Settings(BaseSettings):
@@ -167,18 +166,21 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Precedence: command-line options, then environment, then the TOML file.
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if _config_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_config_file))
-        return tuple(sources)
+        # Precedence: command-line options, then environment, then the TOML file (named by
+        # the class's `toml_file`: none for `Settings` itself, see `load_settings`).
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Settings from options (non-None `overrides`), environment and the TOML file."""
-    global _config_file
-    _config_file = config_file
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    finally:
-        _config_file = None
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if config_file is None:
+        return Settings(**values)
+
+    class FileSettings(Settings):
+        """Settings reading `config_file`: a class of this call's own, so no shared state
+        names the file."""
+
+        model_config = SettingsConfigDict(toml_file=config_file, title="Settings")
+
+    return FileSettings(**values)

@@ -1,4 +1,12 @@
-"""The composition root: the only module that names concrete adapters."""
+"""The composition root: the only module that names concrete adapters, and the only one that
+builds domain services.
+
+`build(settings)` makes one `Container`: every domain service built once (one manifest cache,
+one pull buffer, one sign-in throttle per process), the few ports the entrypoints use
+directly, and the settings it was built from. `serve`, `worker`, the HTTP app, the job
+handlers and the CLI commands all receive it; `tests/unit/test_composition.py` fails when a
+service is built anywhere else.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +22,19 @@ from sqlalchemy import Engine
 
 from moorage import __version__
 from moorage.config import Settings
-from moorage.domain.ports import BlobStore, Services
+from moorage.domain.content.artifacts import ArtifactService, PullRecorder
+from moorage.domain.content.browse import BrowseService
+from moorage.domain.content.ports import BlobStore
+from moorage.domain.content.registries import RegistryService
+from moorage.domain.content.uploads import UploadService
+from moorage.domain.identity.ports import PasswordHasher
+from moorage.domain.identity.service import IdentityService
+from moorage.domain.identity.throttle import LoginThrottle
+from moorage.domain.identity.users import UserService
+from moorage.domain.policies.runs import CleanupRunService
+from moorage.domain.policies.service import PolicyService
+from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.webhooks.subscriptions import WebhookService
 from moorage.metadata import migrate
 from moorage.metadata.uow import SqlUnitOfWork, create_metadata_engine
 from moorage.outbound.webhook_sender import HttpWebhookSender
@@ -38,10 +58,41 @@ class Argon2PasswordHasher:
 
 
 @dataclass(frozen=True, slots=True)
-class Built:
-    services: Services
+class Container:
+    """What the entrypoints receive: the settings, the ports they use directly and every
+    domain service, each built once. Entrypoints type it by what they use (`AppServices`,
+    `JobServices`): a layer below the composition root cannot name this class."""
+
+    settings: Settings
     engine: Engine
-    password_hasher: Argon2PasswordHasher
+    uow: UnitOfWorkFactory
+    blobs: BlobStore
+    password_hasher: PasswordHasher
+    token_key: bytes  # signs bearer tokens and console sessions; b"" with auth = "none"
+    local_metadata: bool  # reads never wait on the network or on writers (SQLite WAL)
+
+    registries: RegistryService
+    browse: BrowseService
+    artifacts: ArtifactService
+    uploads: UploadService
+    pulls: PullRecorder
+    identities: IdentityService
+    users: UserService
+    login_throttle: LoginThrottle
+    policies: PolicyService
+    cleanup_runs: CleanupRunService
+    webhooks: WebhookService
+
+    @property
+    def public_host(self) -> str | None:
+        return self.settings.public_host
+
+    @property
+    def private_host(self) -> str | None:
+        return self.settings.private_host
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def build_blobs(settings: Settings) -> BlobStore:
@@ -75,26 +126,39 @@ def token_key(settings: Settings) -> bytes:
     return base64.b64decode(path.read_bytes())
 
 
-def build(settings: Settings, *, migrate_schema: bool = True) -> Built:
+def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
     engine = build_engine(settings)
     if migrate_schema:
         migrate.upgrade(engine)
+    uow = SqlUnitOfWork(engine)
+    blobs = build_blobs(settings)
     hasher = Argon2PasswordHasher()
-    services = Services(
-        uow=SqlUnitOfWork(engine),
-        blobs=build_blobs(settings),
-        password_hasher=hasher,
-        webhook_sender=HttpWebhookSender(
-            allow_private_targets=settings.allow_private_targets,
-            user_agent=f"moorage/{__version__}",
-        ),
-        token_key=token_key(settings) if settings.auth == "token" else b"",
-        public_host=settings.public_host,
-        private_host=settings.private_host,
-        local_metadata=engine.dialect.name == "sqlite",
-        webhook_retry_base_seconds=settings.webhook_retry_base_seconds,
+    local = engine.dialect.name == "sqlite"
+    sender = HttpWebhookSender(
+        allow_private_targets=settings.allow_private_targets,
+        user_agent=f"moorage/{__version__}",
     )
-    return Built(services, engine, hasher)
+    artifacts = ArtifactService(uow)
+    return Container(
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        blobs=blobs,
+        password_hasher=hasher,
+        token_key=token_key(settings) if settings.auth == "token" else b"",
+        local_metadata=local,
+        registries=RegistryService(uow),
+        browse=BrowseService(uow),
+        artifacts=artifacts,
+        uploads=UploadService(uow, blobs, inline_reads=local),
+        pulls=PullRecorder(uow),
+        identities=IdentityService(uow, hasher),
+        users=UserService(uow, hasher),
+        login_throttle=LoginThrottle(),
+        policies=PolicyService(uow),
+        cleanup_runs=CleanupRunService(uow, artifacts),
+        webhooks=WebhookService(uow, sender, public_host=settings.public_host),
+    )
 
 
 def migrate_database(settings: Settings) -> str | None:

@@ -1,14 +1,12 @@
-"""create_app(services, settings): the one ASGI application moorage serves."""
+"""create_app(services): the one ASGI application moorage serves."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import timedelta
-from functools import partial
+from typing import Protocol
 
 import anyio
 from starlette.applications import Starlette
@@ -21,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from moorage.api.access import Authorizer, OpenAccess
 from moorage.api.auth import TOKEN_PATH, SignIn, TokenAuthorizer
 from moorage.api.metrics import AbortReason, Metrics
-from moorage.api.oci.context import OciContext
+from moorage.api.oci.context import OciContext, OciServices
 from moorage.api.oci.routes import dispatch
 from moorage.api.rest.app import EncodedSlashes, create_rest_app
 from moorage.api.rest.deps import RestServices
@@ -29,35 +27,47 @@ from moorage.api.rest.security import RestSecurity, SessionCodec
 from moorage.api.tokens import TokenSigner
 from moorage.config import Settings
 from moorage.console.app import create_console_app
-from moorage.domain.content.artifacts import ArtifactService, PullRecorder
-from moorage.domain.content.browse import BrowseService
-from moorage.domain.content.registries import RegistryService
-from moorage.domain.content.uploads import UploadService
-from moorage.domain.identity.service import IdentityService
+from moorage.domain.content.artifacts import PullRecorder
 from moorage.domain.identity.throttle import LoginThrottle
-from moorage.domain.policies.runs import CleanupRunService
-from moorage.domain.policies.service import PolicyService
-from moorage.domain.ports import Services
-from moorage.domain.webhooks.subscriptions import WebhookService
+from moorage.domain.ports import UnitOfWorkFactory
 
 log = logging.getLogger("moorage.api")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 REST_PREFIX = "/api/v1"
 
 
-@dataclass(frozen=True, slots=True)
-class AppOptions:
-    pull_flush_seconds: float = 1.0
-    upload_purge_seconds: float = 3600.0
+PULL_FLUSH_SECONDS = 1.0
 
 
-async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
+class AppServices(OciServices, RestServices, Protocol):
+    """What the HTTP app uses of the composition root's container (built in `wiring`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def uow(self) -> UnitOfWorkFactory: ...
+
+    @property
+    def token_key(self) -> bytes: ...
+
+    @property
+    def login_throttle(self) -> LoginThrottle: ...
+
+
+async def _flush_pulls(pulls: PullRecorder, seconds: float) -> None:
+    """Write the pulls this process buffered, every `seconds`, until cancelled.
+
+    Not background work: the buffer is this process's memory, so no other process or node
+    can write it, and it lives and dies with the app (a last flush at shutdown). Pulls stay
+    off the database on the manifest GET path; see "Pull bookkeeping" in
+    docs/architecture.md."""
     while True:
         await anyio.sleep(seconds)
         try:
-            await work()
+            await run_in_threadpool(pulls.flush)
         except Exception:
-            log.exception("background %s failed", what)
+            log.exception("writing buffered pulls failed (kept for the next flush)")
 
 
 class HostMarker:
@@ -180,7 +190,7 @@ async def _client_disconnect(request: Request, exc: Exception) -> Response:
     return PlainTextResponse("the request body was not completed", status_code=400)
 
 
-def _authorizer(sign_in: SignIn | None, services: Services, settings: Settings) -> Authorizer:
+def _authorizer(sign_in: SignIn | None, services: AppServices, settings: Settings) -> Authorizer:
     if sign_in is None:
         return OpenAccess()
     signer = TokenSigner(
@@ -189,37 +199,15 @@ def _authorizer(sign_in: SignIn | None, services: Services, settings: Settings) 
     return TokenAuthorizer(sign_in, signer)
 
 
-def create_app(
-    services: Services, settings: Settings, options: AppOptions | None = None
-) -> ASGIApp:
-    opts = options or AppOptions()
-    identities = IdentityService(services.uow, services.password_hasher)
-    sign_in = None if settings.auth == "none" else SignIn(identities, LoginThrottle())
+def create_app(services: AppServices) -> ASGIApp:
+    settings = services.settings
+    identities = services.identities
+    sign_in = None if settings.auth == "none" else SignIn(identities, services.login_throttle)
     authorizer = _authorizer(sign_in, services, settings)
-    artifacts = ArtifactService(services.uow)
-    pulls = PullRecorder(services.uow)
-    uploads = UploadService(services.uow, services.blobs, inline_reads=services.local_metadata)
-    ctx = OciContext(
-        artifacts=artifacts,
-        uploads=uploads,
-        pulls=pulls,
-        authorizer=authorizer,
-        inline_reads=services.local_metadata,
-    )
+    pulls = services.pulls
+    ctx = OciContext.of(services, authorizer)
     rest = create_rest_app(
-        RestServices(
-            registries=RegistryService(services.uow),
-            browse=BrowseService(services.uow),
-            artifacts=artifacts,
-            identities=identities,
-            policies=PolicyService(services.uow),
-            cleanup_runs=CleanupRunService(services.uow, artifacts),
-            webhooks=WebhookService(
-                services.uow, services.webhook_sender, public_host=services.public_host
-            ),
-            public_host=services.public_host,
-            private_host=services.private_host,
-        ),
+        services,
         RestSecurity(identities, sign_in, SessionCodec(services.token_key or b"open-mode")),
     )
 
@@ -234,7 +222,7 @@ def create_app(
     async def readyz(request: Request) -> Response:
         def ping() -> None:
             with services.uow() as store:
-                store.count_users()
+                store.users.count_users()
 
         try:
             await run_in_threadpool(ping)
@@ -245,13 +233,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(
-                _every, opts.pull_flush_seconds, lambda: run_in_threadpool(pulls.flush), "pulls"
-            )
-            expiry = timedelta(hours=settings.upload_expiry_hours)
-            tasks.start_soon(
-                _every, opts.upload_purge_seconds, partial(uploads.purge_expired, expiry), "purge"
-            )
+            tasks.start_soon(_flush_pulls, pulls, PULL_FLUSH_SECONDS)
             try:
                 yield
             finally:

@@ -1,4 +1,8 @@
-"""Operators' commands acting on the same data as `serve`."""
+"""Operators' commands acting on the same data as `serve`.
+
+`migrate` and `verify-config` get the settings only: one prepares the database the
+container is built on, the other checks settings without touching the database. The others
+get the composition root's container."""
 
 from __future__ import annotations
 
@@ -7,12 +11,8 @@ import argparse
 from moorage import wiring
 from moorage.cli.output import emit, emit_one, human_bytes
 from moorage.config import Settings
-from moorage.domain.content.registries import RegistryService
 from moorage.domain.kernel.model import RegistryUsage
-
-
-def _registries(settings: Settings) -> RegistryService:
-    return RegistryService(wiring.build(settings).services.uow)
+from moorage.wiring import Container
 
 
 def _registry_row(usage: RegistryUsage, settings: Settings) -> dict[str, object]:
@@ -30,8 +30,8 @@ def _registry_row(usage: RegistryUsage, settings: Settings) -> dict[str, object]
     }
 
 
-def registry_create(args: argparse.Namespace, settings: Settings) -> int:
-    registry = _registries(settings).create(args.name, args.project)
+def registry_create(args: argparse.Namespace, container: Container) -> int:
+    registry = container.registries.create(args.name, args.project)
     if args.json:
         emit_one({"name": registry.name, "created_at": registry.created_at}, as_json=True)
     else:
@@ -39,8 +39,8 @@ def registry_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def registry_list(args: argparse.Namespace, settings: Settings) -> int:
-    rows = [_registry_row(u, settings) for u in _registries(settings).list()]
+def registry_list(args: argparse.Namespace, container: Container) -> int:
+    rows = [_registry_row(u, container.settings) for u in container.registries.list()]
     if not args.json:
         for row in rows:
             row["stored"] = human_bytes(int(str(row["stored_bytes"])))
@@ -49,8 +49,8 @@ def registry_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def registry_delete(args: argparse.Namespace, settings: Settings) -> int:
-    _registries(settings).delete(args.name, force=args.force)
+def registry_delete(args: argparse.Namespace, container: Container) -> int:
+    container.registries.delete(args.name, force=args.force)
     if args.json:
         emit_one({"name": args.name, "deleted": True}, as_json=True)
     else:

@@ -6,20 +6,12 @@ import argparse
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from moorage import wiring
 from moorage.cli.output import emit, emit_one
-from moorage.config import Settings
-from moorage.domain.content.artifacts import ArtifactService
-from moorage.domain.policies.runs import CleanupRunService
+from moorage.wiring import Container
 
 
-def _service(settings: Settings) -> CleanupRunService:
-    uow = wiring.build(settings).services.uow
-    return CleanupRunService(uow, ArtifactService(uow))
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    service = _service(settings)
+def run(args: argparse.Namespace, container: Container) -> int:
+    service = container.cleanup_runs
     execution = service.start(args.registry, dry_run=args.dry_run, enqueue=False)
     columns = (
         TextColumn("[bold]{task.description}"),

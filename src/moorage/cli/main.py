@@ -9,13 +9,16 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from moorage import __version__
+from moorage import __version__, wiring
 from moorage.cli import admin, cleanup, identity, serve
 from moorage.config import Settings, load_settings
 from moorage.domain.kernel.errors import DomainError
 from moorage.domain.kernel.model import Role
 
-Command = Callable[[argparse.Namespace, Settings], int]
+Command = Callable[[argparse.Namespace, wiring.Container], int]
+"""A command working on moorage's data: it gets the composition root's container."""
+SettingsCommand = Callable[[argparse.Namespace, Settings], int]
+"""A command that must not build the container (`migrate`, `verify-config`)."""
 
 
 def _common(json_output: bool = True) -> argparse.ArgumentParser:
@@ -36,16 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", parents=[_common(False)], help="run the registry")
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000)")
-    p.set_defaults(run=serve.run)
+    p.set_defaults(run=serve.run, long_running=True)
 
     p = sub.add_parser("worker", parents=[_common(False)], help="run background jobs only")
-    p.set_defaults(run=serve.work)
+    p.set_defaults(run=serve.work, long_running=True)
 
     p = sub.add_parser("migrate", parents=[common], help="bring the database schema up to date")
-    p.set_defaults(run=admin.migrate)
+    p.set_defaults(run_with_settings=admin.migrate)
 
     p = sub.add_parser("verify-config", parents=[common], help="check settings and exit")
-    p.set_defaults(run=admin.verify_config)
+    p.set_defaults(run_with_settings=admin.verify_config)
 
     registry = sub.add_parser("registry", help="manage registries (namespaces)")
     rsub = registry.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -148,12 +151,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValidationError as exc:
         print(f"moorage: invalid settings:\n{exc}", file=sys.stderr)
         sys.exit(2)
-    run: Command = args.run
     try:
-        sys.exit(run(args, settings))
+        sys.exit(_dispatch(args, settings))
     except DomainError as exc:
         print(f"moorage: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    with_settings: SettingsCommand | None = getattr(args, "run_with_settings", None)
+    if with_settings is not None:
+        return with_settings(args, settings)
+    long_running = getattr(args, "long_running", False)
+    if long_running:  # `serve` and `worker` log from the start (migrations included)
+        serve.configure_logging(settings.log_level)
+    container = wiring.build(
+        settings, migrate_schema=settings.migrate_on_start if long_running else True
+    )
+    try:
+        run: Command = args.run
+        return run(args, container)
+    finally:
+        container.close()
 
 
 def _env_config() -> Path | None:

@@ -15,11 +15,10 @@ from granian.http import HTTP1Settings
 from granian.server.embed import Server
 from starlette.types import ASGIApp
 
-from moorage import wiring
 from moorage.api.app import create_app
 from moorage.config import Settings
-from moorage.domain.identity.users import UserService
-from moorage.jobs.handlers import run_background
+from moorage.jobs.background import run_background
+from moorage.wiring import Container
 
 log = logging.getLogger("moorage")
 OPEN_FILES_CAP = 1 << 20  # Linux's default fs.nr_open: the most a soft limit may be
@@ -40,9 +39,10 @@ def configure_logging(level: str) -> None:
     )
 
 
-def _announce_admin(built: wiring.Built, settings: Settings) -> None:
+def _announce_admin(container: Container) -> None:
+    settings = container.settings
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
-    first = UserService(built.services.uow, built.password_hasher).ensure_first_admin(password)
+    first = container.users.ensure_first_admin(password)
     if first is None:
         return
     if first.generated_password is None:
@@ -125,16 +125,14 @@ def build_server(app: ASGIApp, settings: Settings) -> Server:
     )
 
 
-async def _serve(server: Server, built: wiring.Built, settings: Settings) -> None:
+async def _serve(server: Server, container: Container) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.stop)
-    if not settings.run_jobs:
+    if not container.settings.run_jobs:
         await server.serve()
         return
-    background = asyncio.create_task(
-        run_background(built.services, settings.job_concurrency, settings.schedule_tick_seconds)
-    )
+    background = asyncio.create_task(run_background(container))
     try:
         await server.serve()
     finally:
@@ -143,10 +141,8 @@ async def _serve(server: Server, built: wiring.Built, settings: Settings) -> Non
             await background
 
 
-async def _work(built: wiring.Built, settings: Settings) -> None:
-    task = asyncio.create_task(
-        run_background(built.services, settings.job_concurrency, settings.schedule_tick_seconds)
-    )
+async def _work(container: Container) -> None:
+    task = asyncio.create_task(run_background(container))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
@@ -154,27 +150,18 @@ async def _work(built: wiring.Built, settings: Settings) -> None:
         await task
 
 
-def work(args: argparse.Namespace, settings: Settings) -> int:
+def work(args: argparse.Namespace, container: Container) -> int:
     """`moorage worker`: background jobs and schedules only, for nodes that serve no HTTP."""
-    configure_logging(settings.log_level)
-    built = wiring.build(settings, migrate_schema=settings.migrate_on_start)
-    try:
-        asyncio.run(_work(built, settings))
-    finally:
-        built.engine.dispose()
+    asyncio.run(_work(container))
     return 0
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    configure_logging(settings.log_level)
-    built = wiring.build(settings, migrate_schema=settings.migrate_on_start)
-    _announce_admin(built, settings)
-    app = create_app(built.services, settings)
+def run(args: argparse.Namespace, container: Container) -> int:
+    settings = container.settings
+    _announce_admin(container)
+    app = create_app(container)
     server = build_server(app, settings)
     logging.getLogger("_granian").addFilter(_QuietEmbedding())  # after granian set up its logs
     print(f"moorage listening on http://{settings.listen}", flush=True)
-    try:
-        asyncio.run(_serve(server, built, settings))
-    finally:
-        built.engine.dispose()
+    asyncio.run(_serve(server, container))
     return 0

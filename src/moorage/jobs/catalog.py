@@ -1,4 +1,5 @@
-"""Job kinds declared as data: name, handler, attempts, timeout, backoff."""
+"""Job kinds: a spec (attempts, timeout, back-off, lease, deduplication) bound to a handler,
+and, for periodic work, when to queue it."""
 
 from __future__ import annotations
 
@@ -6,21 +7,22 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from moorage.domain.jobs.specs import JobSpec
+
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class JobKind:
-    name: str
+    spec: JobSpec
     handler: Handler
-    max_attempts: int = 5
-    timeout_seconds: float = 3600.0
-    backoff_base_seconds: float = 5.0
-    backoff_cap_seconds: float = 3600.0
+    every: str | None = None
+    """A cron expression for work moorage queues by itself (its system schedule, see
+    `moorage.jobs.background`); None for work queued when something asks for it."""
 
-    def backoff(self, attempts: int) -> float:
-        """Seconds before the next attempt after `attempts` failed ones (exponential)."""
-        return float(min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** (attempts - 1)))
+    @property
+    def name(self) -> str:
+        return self.spec.kind
 
 
 class JobCatalog:

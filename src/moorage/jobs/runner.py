@@ -3,6 +3,9 @@
 Claims go through the metadata store's compare-and-swap (see metadata/queue.py), so any
 number of processes on one database run each job once at a time; a lease, renewed while
 the job runs, lets another process take over a job whose worker died.
+
+How often a job may run is the job row's `max_attempts` (set from its kind's spec when it
+was queued); timeout, back-off and lease come from the kind's spec.
 """
 
 from __future__ import annotations
@@ -21,15 +24,15 @@ import anyio.to_thread
 
 from moorage.domain.kernel.clock import utcnow
 from moorage.domain.kernel.model import Job
-from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.jobs.catalog import JobCatalog, JobKind
 
 log = logging.getLogger("moorage.jobs")
 T = TypeVar("T")
 
 
-def _extend(store: MetadataStore, *, job_id: int, worker: str, until: datetime) -> bool:
-    return store.extend_lease(job_id, worker, until)
+def _extend(store: Transaction, *, job_id: int, worker: str, until: datetime) -> bool:
+    return store.jobs.extend_lease(job_id, worker, until)
 
 
 def _unwrap(exc: Exception) -> Exception:
@@ -67,7 +70,7 @@ class Runner:
         """Look for work now (called after enqueueing in this process)."""
         self._wake.set()
 
-    async def _db(self, fn: Callable[[MetadataStore], T]) -> T:
+    async def _db(self, fn: Callable[[Transaction], T]) -> T:
         def run() -> T:
             with self._uow(write=True) as store:
                 return fn(store)
@@ -77,7 +80,7 @@ class Runner:
     async def claim(self) -> Job | None:
         now = self._clock()
         return await self._db(
-            lambda s: s.claim_job(self._catalog.names, self.worker, now, self._lease)
+            lambda s: s.jobs.claim_job(self._catalog.names, self.worker, now, self._lease)
         )
 
     async def run(self) -> None:
@@ -120,38 +123,42 @@ class Runner:
         kind = self._catalog.get(job.kind)
         if kind is None:  # claimed kinds are the catalog's, so only a renamed kind gets here
             now = self._clock()
-            await self._db(lambda s: s.fail_job(job.id, self.worker, "unknown kind", now))
+            await self._db(lambda s: s.jobs.fail_job(job.id, self.worker, "unknown kind", now))
             return
-        if job.attempts > kind.max_attempts:
+        if job.attempts > job.max_attempts:
             await self._give_up(job, "too many attempts (the worker died during each)")
             return
         try:
-            with anyio.fail_after(kind.timeout_seconds):
+            with anyio.fail_after(kind.spec.timeout_seconds):
                 async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(self._renew_lease, job)
+                    tasks.start_soon(self._renew_lease, job, kind)
                     await kind.handler(job.payload)
                     tasks.cancel_scope.cancel()
         except Exception as exc:
             await self._failed(job, kind, _unwrap(exc))
             return
         now = self._clock()
-        await self._db(lambda s: s.finish_job(job.id, self.worker, now))
+        await self._db(lambda s: s.jobs.finish_job(job.id, self.worker, now))
         log.info("job done kind=%s id=%d attempt=%d", job.kind, job.id, job.attempts)
 
-    async def _renew_lease(self, job: Job) -> None:
+    async def _renew_lease(self, job: Job, kind: JobKind) -> None:
+        seconds = kind.spec.lease_seconds
+        lease = self._lease if seconds is None else timedelta(seconds=seconds)
+        # The claim gave the runner's lease: the first renewal must come before it lapses.
+        every = min(lease, self._lease).total_seconds() / 3
         while True:
-            await anyio.sleep(self._lease.total_seconds() / 3)
-            until = self._clock() + self._lease
+            await anyio.sleep(every)
+            until = self._clock() + lease
             await self._db(partial(_extend, job_id=job.id, worker=self.worker, until=until))
 
     async def _failed(self, job: Job, kind: JobKind, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
-        if job.attempts >= kind.max_attempts:
+        if job.attempts >= job.max_attempts:
             await self._give_up(job, error)
             return
-        delay = kind.backoff(job.attempts)
+        delay = kind.spec.backoff(job.attempts)
         retry_at = self._clock() + timedelta(seconds=delay)
-        await self._db(lambda s: s.retry_job(job.id, self.worker, error, retry_at))
+        await self._db(lambda s: s.jobs.retry_job(job.id, self.worker, error, retry_at))
         log.warning(
             "job failed, will retry kind=%s id=%d attempt=%d in=%.0fs error=%s",
             job.kind,
@@ -163,7 +170,7 @@ class Runner:
 
     async def _give_up(self, job: Job, error: str) -> None:
         now = self._clock()
-        await self._db(lambda s: s.fail_job(job.id, self.worker, error, now))
+        await self._db(lambda s: s.jobs.fail_job(job.id, self.worker, error, now))
         log.error(
             "job failed for good kind=%s id=%d attempts=%d error=%s",
             job.kind,

@@ -17,11 +17,11 @@ import anyio.to_thread
 from moorage.domain.kernel.clock import utcnow
 from moorage.domain.kernel.model import Schedule
 from moorage.domain.policies.schedules import parse_cron
-from moorage.domain.ports import MetadataStore, UnitOfWorkFactory
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 
 log = logging.getLogger("moorage.jobs.scheduler")
 
-Trigger = Callable[[MetadataStore, Schedule, datetime], None]
+Trigger = Callable[[Transaction, Schedule, datetime], None]
 """Enqueue a schedule's work inside the transaction that advanced it."""
 
 
@@ -38,20 +38,27 @@ class Scheduler:
         self._triggers = triggers
         self._tick = tick_seconds
         self._clock = clock
+        self._unknown: set[str] = set()
 
     def fire_due(self) -> int:
         """Fire every due schedule this process wins; returns how many it fired."""
         now = self._clock()
         fired = 0
         with self._uow(write=True) as store:
-            for schedule in store.due_schedules(now, 100):
-                following = parse_cron(schedule.cron).next_after(now)
-                if not store.advance_schedule(schedule.id, schedule.next_run_at, following, now):
-                    continue  # another process fired this due time
+            for schedule in store.schedules.due_schedules(now, 100):
                 trigger = self._triggers.get(schedule.kind)
                 if trigger is None:
-                    log.error("no trigger for schedule kind=%s", schedule.kind)
+                    # Left due for a process that knows the kind (a newer version, while
+                    # nodes are upgraded one by one): advancing it here would lose the run.
+                    if schedule.kind not in self._unknown:
+                        self._unknown.add(schedule.kind)
+                        log.warning("no trigger for schedule kind=%s", schedule.kind)
                     continue
+                following = parse_cron(schedule.cron).next_after(now)
+                if not store.schedules.advance_schedule(
+                    schedule.id, schedule.next_run_at, following, now
+                ):
+                    continue  # another process fired this due time
                 trigger(store, schedule, now)
                 fired += 1
                 log.info(

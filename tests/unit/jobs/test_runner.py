@@ -18,9 +18,10 @@ import anyio
 import pytest
 from sqlalchemy import select
 
+from moorage.domain.jobs.specs import JobSpec
 from moorage.domain.kernel.model import Schedule
 from moorage.domain.policies.schedules import parse_cron
-from moorage.domain.ports import MetadataStore
+from moorage.domain.ports import Transaction
 from moorage.jobs.catalog import Handler, JobCatalog, JobKind
 from moorage.jobs.runner import Runner
 from moorage.jobs.scheduler import Scheduler
@@ -70,9 +71,16 @@ def make_runner(
     )
 
 
-def enqueue(db: MigratedDatabase, clock: FixedClock, kind: str = KIND, **payload: Any) -> int:
+def enqueue(
+    db: MigratedDatabase,
+    clock: FixedClock,
+    kind: str = KIND,
+    *,
+    max_attempts: int = 5,
+    **payload: Any,
+) -> int:
     with db.uow(write=True) as store:
-        job_id = store.enqueue_job(kind, payload, clock())
+        job_id = store.jobs.enqueue_job(kind, payload, clock(), max_attempts=max_attempts)
     assert job_id is not None
     return job_id
 
@@ -99,7 +107,7 @@ class Recorder:
 
 
 def kind(handler: Handler, **options: Any) -> JobKind:
-    return JobKind(KIND, handler, **options)
+    return JobKind(JobSpec(KIND, **options), handler)
 
 
 # --- the runner ----------------------------------------------------------------------------
@@ -128,8 +136,8 @@ async def test_a_failing_job_is_retried_with_exponential_backoff_then_fails(
     db: MigratedDatabase, clock: FixedClock
 ) -> None:
     recorder = Recorder(failures=10)
-    runner = make_runner(db, clock, kind(recorder.flaky, max_attempts=3, backoff_base_seconds=5))
-    job_id = enqueue(db, clock)
+    runner = make_runner(db, clock, kind(recorder.flaky, backoff_base_seconds=5))
+    job_id = enqueue(db, clock, max_attempts=3)
 
     assert await runner.run_until_idle() == 1
     row = job_row(db, job_id)
@@ -179,7 +187,42 @@ async def test_a_job_that_fails_then_succeeds_is_done(
 
 def test_backoff_doubles_up_to_its_cap() -> None:
     job_kind = kind(Recorder().ok, backoff_base_seconds=5, backoff_cap_seconds=60)
-    assert [job_kind.backoff(n) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+    assert [job_kind.spec.backoff(n) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+
+
+@pytest.mark.parametrize(("in_spec", "in_row"), [(5, 1), (1, 3)])
+@pytest.mark.anyio
+async def test_the_attempts_are_the_job_rows(
+    db: MigratedDatabase, clock: FixedClock, in_spec: int, in_row: int
+) -> None:
+    """A job runs as often as the row it was queued with says, whatever its kind's spec
+    says now (a spec changed by an upgrade does not change queued jobs)."""
+    recorder = Recorder(failures=10)
+    runner = make_runner(db, clock, kind(recorder.flaky, max_attempts=in_spec))
+    job_id = enqueue(db, clock, max_attempts=in_row)
+    for _ in range(in_row):
+        assert await runner.run_until_idle() == 1
+        clock.advance(timedelta(hours=2))
+    assert await runner.run_until_idle() == 0
+    row = job_row(db, job_id)
+    assert (row.state, row.attempts, len(recorder.calls)) == ("failed", in_row, in_row)
+
+
+def test_a_spec_queues_with_its_attempts_and_dedupe_key(
+    db: MigratedDatabase, clock: FixedClock
+) -> None:
+    spec = JobSpec(KIND, max_attempts=4, dedupe_on=("n",))
+    with db.uow(write=True) as store:
+        first = spec.enqueue(store.jobs, {"n": 7}, clock())
+        again = spec.enqueue(store.jobs, {"n": 7}, clock())
+        other = spec.enqueue(store.jobs, {"n": 8}, clock(), max_attempts=1)
+    assert first is not None
+    assert other is not None
+    assert again is None
+    assert (job_row(db, first).max_attempts, job_row(db, first).dedupe_key) == (4, "test_job:7")
+    assert job_row(db, other).max_attempts == 1
+    assert JobSpec(KIND, dedupe_on=()).dedupe_key({"n": 1}) == KIND
+    assert JobSpec(KIND).dedupe_key({"n": 1}) is None
 
 
 async def hangs(payload: dict[str, Any]) -> None:
@@ -188,10 +231,8 @@ async def hangs(payload: dict[str, Any]) -> None:
 
 @pytest.mark.anyio
 async def test_a_timeout_counts_as_a_failure(db: MigratedDatabase, clock: FixedClock) -> None:
-    runner = make_runner(
-        db, clock, kind(hangs, timeout_seconds=0.05, max_attempts=2, backoff_base_seconds=7)
-    )
-    job_id = enqueue(db, clock)
+    runner = make_runner(db, clock, kind(hangs, timeout_seconds=0.05, backoff_base_seconds=7))
+    job_id = enqueue(db, clock, max_attempts=2)
     started = time.monotonic()
     assert await runner.run_until_idle() == 1
     assert time.monotonic() - started < 10
@@ -235,7 +276,7 @@ async def test_the_lease_is_renewed_while_a_long_job_runs(
             assert job_row(db, job_id).lease_until <= clock()
             await eventually(renewed, "the runner renews the lease")
             with db.uow(write=True) as store:
-                stolen = store.claim_job([KIND], "another-worker", clock(), lease)
+                stolen = store.jobs.claim_job([KIND], "another-worker", clock(), lease)
             assert stolen is None, "another worker took a job whose lease was renewed"
             rounds.append(clock())
 
@@ -252,11 +293,11 @@ async def test_a_job_whose_workers_kept_dying_is_given_up(
 ) -> None:
     recorder = Recorder()
     lease = timedelta(seconds=60)
-    runner = make_runner(db, clock, kind(recorder.ok, max_attempts=2), lease=lease)
-    job_id = enqueue(db, clock)
+    runner = make_runner(db, clock, kind(recorder.ok), lease=lease)
+    job_id = enqueue(db, clock, max_attempts=2)
     for attempt in (1, 2):  # two workers claim it and die without a word
         with db.uow(write=True) as store:
-            job = store.claim_job([KIND], f"dead-{attempt}", clock(), lease)
+            job = store.jobs.claim_job([KIND], f"dead-{attempt}", clock(), lease)
         assert job is not None
         assert job.attempts == attempt
         clock.advance(lease + timedelta(seconds=1))
@@ -276,8 +317,8 @@ async def test_run_until_idle_runs_what_is_due_up_to_its_limit(
     for n in range(4):
         enqueue(db, clock, n=n)
     with db.uow(write=True) as store:
-        store.enqueue_job(KIND, {"n": "later"}, clock(), available_at=T0 + timedelta(hours=1))
-        store.enqueue_job("unknown_kind", {"n": "other"}, clock())
+        store.jobs.enqueue_job(KIND, {"n": "later"}, clock(), available_at=T0 + timedelta(hours=1))
+        store.jobs.enqueue_job("unknown_kind", {"n": "other"}, clock())
     assert await runner.run_until_idle(limit=3) == 3
     assert await runner.run_until_idle() == 1
     assert [c["n"] for c in recorder.calls] == [0, 1, 2, 3], "in queue order"
@@ -286,7 +327,7 @@ async def test_run_until_idle_runs_what_is_due_up_to_its_limit(
     assert await runner.run_until_idle() == 1
     assert recorder.calls[-1] == {"n": "later"}
     with db.uow() as store:
-        assert store.job_counts() == {"done": 5, "queued": 1}, "the unknown kind is left alone"
+        assert store.jobs.job_counts() == {"done": 5, "queued": 1}, "the unknown kind is left alone"
 
 
 @pytest.mark.anyio
@@ -302,7 +343,7 @@ async def test_run_keeps_to_its_concurrency(db: MigratedDatabase, clock: FixedCl
 
     def all_done() -> bool:
         with db.uow() as store:
-            return store.job_counts() == {"done": 5}
+            return store.jobs.job_counts() == {"done": 5}
 
     runner = make_runner(db, clock, kind(busy), concurrency=2)
     for n in range(5):
@@ -325,8 +366,8 @@ class Fired:
     calls: list[tuple[str, datetime]] = field(default_factory=list)
     fail: bool = False
 
-    def __call__(self, store: MetadataStore, schedule: Schedule, now: datetime) -> None:
-        store.enqueue_job(KIND, {"subject": schedule.subject}, now)
+    def __call__(self, store: Transaction, schedule: Schedule, now: datetime) -> None:
+        store.jobs.enqueue_job(KIND, {"subject": schedule.subject}, now)
         if self.fail:
             raise RuntimeError("trigger failed")
         self.calls.append((schedule.subject, now))
@@ -334,19 +375,19 @@ class Fired:
 
 def put_schedule(db: MigratedDatabase, cron: str, next_run_at: datetime) -> Schedule:
     with db.uow(write=True) as store:
-        return store.put_schedule(SCHEDULE_KIND, "reg", cron, next_run_at, T0)
+        return store.schedules.put_schedule(SCHEDULE_KIND, "reg", cron, next_run_at, T0)
 
 
 def schedule_now(db: MigratedDatabase) -> Schedule:
     with db.uow() as store:
-        found = store.get_schedule(SCHEDULE_KIND, "reg")
+        found = store.schedules.get_schedule(SCHEDULE_KIND, "reg")
     assert found is not None
     return found
 
 
 def job_count(db: MigratedDatabase) -> int:
     with db.uow() as store:
-        return sum(store.job_counts().values())
+        return sum(store.jobs.job_counts().values())
 
 
 @contextmanager
@@ -397,7 +438,7 @@ def test_a_node_that_read_a_due_time_another_node_fired_fires_nothing(
     assert Scheduler(db.uow, {SCHEDULE_KIND: first}, clock=clock).fire_due() == 1
 
     @contextmanager
-    def stale_uow(*, write: bool = False) -> Iterator[MetadataStore]:
+    def stale_uow(*, write: bool = False) -> Iterator[Transaction]:
         with db.uow(write=write) as store:
             stale = StaleStore(store.conn)
             stale.stale = [due]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,6 +17,22 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class OciServices(Protocol):
+    """What the protocol layer uses of the composition root's container (built in `wiring`)."""
+
+    @property
+    def artifacts(self) -> ArtifactService: ...
+
+    @property
+    def uploads(self) -> UploadService: ...
+
+    @property
+    def pulls(self) -> PullRecorder: ...
+
+    @property
+    def local_metadata(self) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class OciContext:
     artifacts: ArtifactService
@@ -24,6 +40,18 @@ class OciContext:
     pulls: PullRecorder
     authorizer: Authorizer
     inline_reads: bool = False
+
+    @classmethod
+    def of(cls, services: OciServices, authorizer: Authorizer) -> OciContext:
+        """The container's services, copied into plain fields: handlers on the pull path
+        reach them in one attribute lookup."""
+        return cls(
+            artifacts=services.artifacts,
+            uploads=services.uploads,
+            pulls=services.pulls,
+            authorizer=authorizer,
+            inline_reads=services.local_metadata,
+        )
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a metadata read. SQLite in WAL mode reads a local file and never waits for

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 from urllib.parse import unquote
 
 from fastapi import Depends, Path, Query, Request
@@ -21,17 +20,35 @@ from moorage.domain.webhooks.subscriptions import WebhookService
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class RestServices:
-    registries: RegistryService
-    browse: BrowseService
-    artifacts: ArtifactService
-    identities: IdentityService
-    policies: PolicyService
-    cleanup_runs: CleanupRunService
-    webhooks: WebhookService
-    public_host: str | None
-    private_host: str | None
+class RestServices(Protocol):
+    """What the REST API uses of the composition root's container (built in `wiring`)."""
+
+    @property
+    def registries(self) -> RegistryService: ...
+
+    @property
+    def browse(self) -> BrowseService: ...
+
+    @property
+    def artifacts(self) -> ArtifactService: ...
+
+    @property
+    def identities(self) -> IdentityService: ...
+
+    @property
+    def policies(self) -> PolicyService: ...
+
+    @property
+    def cleanup_runs(self) -> CleanupRunService: ...
+
+    @property
+    def webhooks(self) -> WebhookService: ...
+
+    @property
+    def public_host(self) -> str | None: ...
+
+    @property
+    def private_host(self) -> str | None: ...
 
 
 def services(request: Request) -> RestServices:

@@ -1,0 +1,31 @@
+"""The job kinds moorage runs: each kind's spec bound to the domain service doing the work.
+
+One module per capability declares its kinds — spec, handler and, for periodic work, the
+cron schedule it is queued on:
+
+| kind                | queued by                        | module      |
+|---------------------|----------------------------------|-------------|
+| `cleanup_run`       | a cleanup run, manual or cron    | cleanup.py  |
+| `webhook_delivery`  | an event a webhook subscribes to | webhooks.py |
+| `webhook_log_purge` | the system schedule, hourly      | webhooks.py |
+| `upload_expiry`     | the system schedule, hourly      | uploads.py  |
+"""
+
+from __future__ import annotations
+
+from moorage.jobs.catalog import JobCatalog
+from moorage.jobs.handlers import cleanup, uploads, webhooks
+from moorage.jobs.services import JobServices
+
+
+def build_catalog(services: JobServices) -> JobCatalog:
+    settings = services.settings
+    catalog = JobCatalog()
+    for kind in (
+        cleanup.run(services.cleanup_runs),
+        webhooks.delivery(services.webhooks, settings.webhook_retry_base_seconds),
+        webhooks.log_purge(services.webhooks),
+        uploads.expiry(services.uploads, settings.upload_expiry_hours),
+    ):
+        catalog.register(kind)
+    return catalog
