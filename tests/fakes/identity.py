@@ -1,0 +1,257 @@
+"""Users, projects with their members, and access keys, in memory (see `tests.fakes.memory`).
+
+Rows as `moorage/metadata/tables.py` has them, under the tables' SQL names: `user_account`
+(by id), `project` (by id), `project_member` (by (project_id, user_id), its unique key: the
+table has no primary key) and `access_key` (by id). Names sort in code-point order, which is
+the byte order of their UTF-8 text, as the SQL store's `C` collation sorts them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from moorage.domain.kernel.errors import Conflict
+from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
+from tests.fakes.state import MemoryState, Row
+
+if TYPE_CHECKING:
+    from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, UserStore
+
+USER = "user_account"
+PROJECT = "project"
+PROJECT_MEMBER = "project_member"
+ACCESS_KEY = "access_key"
+REGISTRY = "registry"
+
+
+def _utc(value: datetime) -> datetime:
+    """What a UTC column stores and gives back: the same instant, in UTC; naive is refused."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
+def _require(state: MemoryState, table: str, key: object) -> None:
+    """A foreign key: the referenced row must exist (SQL raises an IntegrityError)."""
+    if key not in state.table(table):
+        raise ValueError(f"foreign key: no {table} row {key!r}")
+
+
+def _user(row: Row) -> User:
+    return User(
+        row["id"], row["username"], row["password_hash"], row["is_admin"], row["created_at"]
+    )
+
+
+def _project(row: Row) -> Project:
+    return Project(row["id"], row["name"], row["created_at"])
+
+
+def _key(row: Row) -> AccessKey:
+    return AccessKey(
+        row["id"],
+        row["user_id"],
+        row["key_id"],
+        row["secret_hash"],
+        row["enabled"],
+        row["created_at"],
+        row["last_used_at"],
+    )
+
+
+class MemoryUserStore:
+    """`UserStore` over the `user` rows."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self.state = state
+
+    def _by_name(self, username: str) -> Row | None:
+        return next((r for r in self.state.table(USER).values() if r["username"] == username), None)
+
+    def get_user(self, username: str) -> User | None:
+        row = self._by_name(username)
+        return _user(row) if row else None
+
+    def create_user(self, username: str, password_hash: str, is_admin: bool, now: datetime) -> User:
+        if self._by_name(username) is not None:
+            raise Conflict(f"user {username!r} already exists")
+        row: Row = {
+            "id": self.state.next_id(USER),
+            "username": username,
+            "password_hash": password_hash,
+            "is_admin": is_admin,
+            "created_at": _utc(now),
+        }
+        self.state.table(USER)[row["id"]] = row
+        return _user(row)
+
+    def count_users(self) -> int:
+        return len(self.state.table(USER))
+
+    def list_users(self) -> list[User]:
+        rows = sorted(self.state.table(USER).values(), key=lambda r: r["username"])
+        return [_user(r) for r in rows]
+
+    def get_user_by_id(self, user_id: int) -> User | None:
+        row = self.state.table(USER).get(user_id)
+        return _user(row) if row else None
+
+    def delete_user(self, user_id: int) -> None:
+        for table in (PROJECT_MEMBER, ACCESS_KEY):
+            rows = self.state.table(table)
+            for key in [k for k, r in rows.items() if r["user_id"] == user_id]:
+                del rows[key]
+        self.state.table(USER).pop(user_id, None)
+
+    def set_password(self, user_id: int, password_hash: str) -> None:
+        row = self.state.table(USER).get(user_id)
+        if row is not None:
+            row["password_hash"] = password_hash
+
+
+class MemoryProjectStore:
+    """`ProjectStore` over the `project` and `project_member` rows (and `registry` rows)."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self.state = state
+
+    def create_project(self, name: str, now: datetime) -> Project:
+        if any(r["name"] == name for r in self.state.table(PROJECT).values()):
+            raise Conflict(f"project {name!r} already exists")
+        row: Row = {"id": self.state.next_id(PROJECT), "name": name, "created_at": _utc(now)}
+        self.state.table(PROJECT)[row["id"]] = row
+        return _project(row)
+
+    def get_project(self, name: str) -> Project | None:
+        found = (r for r in self.state.table(PROJECT).values() if r["name"] == name)
+        row = next(found, None)
+        return _project(row) if row else None
+
+    def list_projects(self) -> list[Project]:
+        rows = sorted(self.state.table(PROJECT).values(), key=lambda r: r["name"])
+        return [_project(r) for r in rows]
+
+    def set_member(self, project_id: int, user_id: int, role: Role, now: datetime) -> None:
+        members = self.state.table(PROJECT_MEMBER)
+        row = members.get((project_id, user_id))
+        if row is not None:
+            row["role"] = role.value
+            return
+        _require(self.state, PROJECT, project_id)
+        _require(self.state, USER, user_id)
+        members[(project_id, user_id)] = {
+            "project_id": project_id,
+            "user_id": user_id,
+            "role": role.value,
+            "created_at": _utc(now),
+        }
+
+    def remove_member(self, project_id: int, user_id: int) -> bool:
+        return self.state.table(PROJECT_MEMBER).pop((project_id, user_id), None) is not None
+
+    def list_members(self, project_id: int) -> list[Member]:
+        users, projects = self.state.table(USER), self.state.table(PROJECT)
+        members = [
+            Member(
+                projects[r["project_id"]]["name"],
+                users[r["user_id"]]["username"],
+                Role(r["role"]),
+                r["created_at"],
+            )
+            for r in self.state.table(PROJECT_MEMBER).values()
+            if r["project_id"] == project_id
+        ]
+        return sorted(members, key=lambda m: m.username)
+
+    def role_in_registry(self, user_id: int, registry: str) -> Role | None:
+        for row in self.state.table(REGISTRY).values():
+            if row["name"] == registry:
+                return self.role_in_project(user_id, row["project_id"])
+        return None
+
+    def role_in_project(self, user_id: int, project_id: int) -> Role | None:
+        row = self.state.table(PROJECT_MEMBER).get((project_id, user_id))
+        return Role(row["role"]) if row else None
+
+    def memberships(self, user_id: int) -> list[tuple[str, Role]]:
+        projects = self.state.table(PROJECT)
+        found = [
+            (projects[r["project_id"]]["name"], Role(r["role"]))
+            for r in self.state.table(PROJECT_MEMBER).values()
+            if r["user_id"] == user_id
+        ]
+        return sorted(found, key=lambda pair: pair[0])
+
+    def readable_registries(self, user_id: int) -> set[str]:
+        member_of = {
+            r["project_id"]
+            for r in self.state.table(PROJECT_MEMBER).values()
+            if r["user_id"] == user_id
+        }
+        return {
+            r["name"] for r in self.state.table(REGISTRY).values() if r["project_id"] in member_of
+        }
+
+
+class MemoryAccessKeyStore:
+    """`AccessKeyStore` over the `access_key` rows."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self.state = state
+
+    def _by_key_id(self, key_id: str) -> Row | None:
+        return next(
+            (r for r in self.state.table(ACCESS_KEY).values() if r["key_id"] == key_id), None
+        )
+
+    def create_access_key(
+        self, user_id: int, key_id: str, secret_hash: str, now: datetime
+    ) -> AccessKey:
+        if self._by_key_id(key_id) is not None:
+            raise Conflict("access key already exists")
+        _require(self.state, USER, user_id)
+        row: Row = {
+            "id": self.state.next_id(ACCESS_KEY),
+            "user_id": user_id,
+            "key_id": key_id,
+            "secret_hash": secret_hash,
+            "enabled": True,
+            "created_at": _utc(now),
+            "last_used_at": None,
+        }
+        self.state.table(ACCESS_KEY)[row["id"]] = row
+        return _key(row)
+
+    def get_access_key(self, key_id: str) -> AccessKey | None:
+        row = self._by_key_id(key_id)
+        return _key(row) if row else None
+
+    def list_access_keys(self, user_id: int) -> list[AccessKey]:
+        rows = [r for r in self.state.table(ACCESS_KEY).values() if r["user_id"] == user_id]
+        return [_key(r) for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
+
+    def set_access_key_enabled(self, key_id: str, enabled: bool) -> bool:
+        row = self._by_key_id(key_id)
+        if row is None:
+            return False
+        row["enabled"] = enabled
+        return True
+
+    def delete_access_key(self, key_id: str) -> bool:
+        row = self._by_key_id(key_id)
+        if row is None:
+            return False
+        del self.state.table(ACCESS_KEY)[row["id"]]
+        return True
+
+    def touch_access_key(self, key_id: str, now: datetime) -> None:
+        row = self._by_key_id(key_id)
+        if row is not None:
+            row["last_used_at"] = _utc(now)
+
+
+if TYPE_CHECKING:  # structurally the role ports (checked by mypy)
+    _users: UserStore = MemoryUserStore(MemoryState())
+    _projects: ProjectStore = MemoryProjectStore(MemoryState())
+    _access_keys: AccessKeyStore = MemoryAccessKeyStore(MemoryState())
