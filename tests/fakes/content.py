@@ -1,0 +1,896 @@
+"""Registries, images, blobs, uploads, artifacts and tags, in memory (see `tests.fakes.memory`).
+
+Rows as `moorage/metadata/tables.py` has them, keyed by primary key: `registry`, `image`,
+`artifact`, `tag` (by id), `blob` (by digest), `upload_session` (by id); the tables without a
+primary key by their unique key: `image_blob` (image_id, digest), `artifact_blob` and
+`artifact_child` (artifact_id, digest).
+
+The schema's own constraints are enforced from `tables.py` by `insert_row`, `update_row` and
+`delete_rows`: NOT NULL, unique keys, foreign keys, and ON DELETE CASCADE (so deleting a
+registry takes its images, artifacts, tags, links, uploads, and also its policies, webhooks,
+events and executions, as the databases do). UTC columns store the same instant in UTC and
+refuse naive datetimes, JSON columns store a JSON copy. A violation the SQL store turns into
+`Conflict` is `Conflict` here too; any other one is an `IntegrityViolation` (a bug of the
+caller, an `IntegrityError` on SQL).
+
+Where SQLite and PostgreSQL disagree and the store does not say, these fakes do what SQLite
+does: NULLs sort first (last when descending), and a search (`LIKE`) ignores the case of
+ASCII letters. Names sort in code-point order, the byte order of their UTF-8 text, as the
+`C` collation (and SQLite's binary one) sorts them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, LargeBinary, Table, UniqueConstraint
+
+from moorage.domain.content.ports import PullRecord
+from moorage.domain.kernel.errors import Conflict
+from moorage.domain.kernel.model import (
+    Artifact,
+    ArtifactHead,
+    ArtifactSummary,
+    Blob,
+    DriverState,
+    Image,
+    ImageSummary,
+    NewArtifact,
+    Page,
+    PageRequest,
+    Project,
+    Referrer,
+    Registry,
+    RegistryUsage,
+    Tag,
+    UploadSession,
+)
+from moorage.metadata import tables as t
+from moorage.metadata.tables import BLOB_LIVE, BLOB_QUARANTINED
+from tests.fakes.state import MemoryState, Row
+
+if TYPE_CHECKING:
+    from moorage.domain.content.ports import (
+        ArtifactStore,
+        BlobIndex,
+        ImageStore,
+        TagStore,
+        UploadStore,
+    )
+    from moorage.domain.kernel.ports import RegistryStore
+
+REGISTRY = t.registry.name
+PROJECT = t.project.name
+IMAGE = t.image.name
+BLOB = t.blob.name
+IMAGE_BLOB = t.image_blob.name
+UPLOAD = t.upload.name  # "upload_session"
+ARTIFACT = t.artifact.name
+ARTIFACT_BLOB = t.artifact_blob.name
+ARTIFACT_CHILD = t.artifact_child.name
+TAG = t.tag.name
+
+
+# --- the schema's constraints --------------------------------------------------------------
+
+
+class IntegrityViolation(ValueError):
+    """A constraint of the schema the SQL store does not turn into `Conflict`: NOT NULL, a
+    foreign key, or a unique key written without a clash check (SQL: an IntegrityError)."""
+
+
+class UniqueViolation(IntegrityViolation):
+    """A duplicate key."""
+
+
+_TABLES: dict[str, Table] = {table.name: table for table in t.metadata.sorted_tables}
+
+
+def _key_columns(table: Table) -> tuple[str, ...]:
+    primary = tuple(c.name for c in table.primary_key.columns)
+    if primary:
+        return primary
+    uniques = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
+    if len(uniques) != 1:
+        raise TypeError(f"table {table.name} has no primary key and no single unique key")
+    return tuple(c.name for c in uniques[0].columns)
+
+
+_KEYS = {name: _key_columns(table) for name, table in _TABLES.items()}
+_UNIQUES = {
+    name: sorted(
+        {tuple(c.name for c in table.primary_key.columns)} - {()}
+        | {
+            tuple(c.name for c in constraint.columns)
+            for constraint in table.constraints
+            if isinstance(constraint, UniqueConstraint)
+        }
+    )
+    for name, table in _TABLES.items()
+}
+# For each table: (referencing table, its column, the referenced column, ON DELETE action).
+_REFERENCED_BY: dict[str, list[tuple[str, str, str, str | None]]] = {n: [] for n in _TABLES}
+for _table in _TABLES.values():
+    for _fk in _table.foreign_keys:
+        _REFERENCED_BY[_fk.column.table.name].append(
+            (_table.name, _fk.parent.name, _fk.column.name, _fk.ondelete)
+        )
+
+
+def utc(value: datetime) -> datetime:
+    """What a UTC column stores and gives back: the same instant, in UTC; naive is refused."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
+def row_key(table: str, row: Row) -> Any:
+    """The key of a row in `state.table(table)`: its primary key (else its unique key)."""
+    columns = _KEYS[table]
+    return row[columns[0]] if len(columns) == 1 else tuple(row[c] for c in columns)
+
+
+def _stored(table: Table, name: str, value: Any) -> Any:
+    """The value as the column stores it."""
+    column = table.c[name]
+    if value is None:
+        return None
+    if isinstance(column.type, t.UTCDateTime):
+        return utc(value)
+    if isinstance(column.type, JSON):
+        return json.loads(json.dumps(value))
+    if isinstance(column.type, LargeBinary):
+        return bytes(value)
+    return value
+
+
+def _check_columns(table: Table, values: Row) -> None:
+    unknown = set(values) - set(table.c.keys())
+    if unknown:
+        raise TypeError(f"no such {table.name} columns: {sorted(unknown)}")
+
+
+def _check_row(state: MemoryState, table: Table, row: Row, given: Iterable[str], key: Any) -> None:
+    """NOT NULL, unique and foreign keys of `row` (stored under `key`, None when new)."""
+    given = set(given)
+    for column in table.columns:
+        # A JSON column given None holds JSON `null`, which is not SQL NULL.
+        json_null = isinstance(column.type, JSON) and column.name in given
+        if row[column.name] is None and not column.nullable and not json_null:
+            raise IntegrityViolation(f"NOT NULL constraint failed: {table.name}.{column.name}")
+    rows = state.table(table.name)
+    for columns in _UNIQUES[table.name]:
+        values = tuple(row[c] for c in columns)
+        if None in values:  # NULLs never clash
+            continue
+        if columns == _KEYS[table.name]:
+            candidate = values[0] if len(columns) == 1 else values
+            clash = candidate in rows and candidate != key
+        else:
+            clash = any(
+                tuple(other[c] for c in columns) == values for k, other in rows.items() if k != key
+            )
+        if clash:
+            raise UniqueViolation(f"UNIQUE constraint failed: {table.name}.{', '.join(columns)}")
+    for fk in table.foreign_keys:
+        value = row[fk.parent.name]
+        if value is not None and not _exists(state, fk.column.table.name, fk.column.name, value):
+            raise IntegrityViolation(
+                f"FOREIGN KEY constraint failed: {table.name}.{fk.parent.name} = {value!r}"
+            )
+
+
+def _exists(state: MemoryState, table: str, column: str, value: Any) -> bool:
+    rows = state.table(table)
+    if _KEYS[table] == (column,):
+        return value in rows
+    return any(row[column] == value for row in rows.values())
+
+
+def insert_row(state: MemoryState, table: str, values: Row) -> Row:
+    """INSERT: defaults and autoincrement ids filled in, every constraint checked."""
+    schema = _TABLES[table]
+    _check_columns(schema, values)
+    row: Row = {}
+    for column in schema.columns:
+        if column.name in values:
+            value = _stored(schema, column.name, values[column.name])
+        elif column.primary_key and column.autoincrement is True:
+            value = state.next_id(table)
+        elif column.default is not None and getattr(column.default, "is_scalar", False):
+            value = column.default.arg  # type: ignore[attr-defined]
+        elif column.server_default is not None:
+            value = column.server_default.arg  # type: ignore[attr-defined]
+        else:
+            value = None
+        row[column.name] = value
+    _check_row(state, schema, row, values, None)
+    state.table(table)[row_key(table, row)] = row
+    return row
+
+
+def update_row(state: MemoryState, table: str, key: Any, values: Row) -> None:
+    """UPDATE of one row (its key columns stay as they are)."""
+    schema = _TABLES[table]
+    _check_columns(schema, values)
+    rows = state.table(table)
+    changed = {**rows[key], **{n: _stored(schema, n, v) for n, v in values.items()}}
+    if row_key(table, changed) != key:
+        raise TypeError(f"the fakes never change the key of a {table} row")
+    # Every JSON column was given once (None in it is JSON `null`, not SQL NULL).
+    _check_row(state, schema, changed, schema.c.keys(), key)
+    rows[key].update(changed)
+
+
+def delete_rows(state: MemoryState, table: str, keys: Iterable[Any]) -> int:
+    """DELETE these rows, with what ON DELETE CASCADE takes along; returns how many of them
+    existed. A row still referenced without CASCADE fails the whole delete."""
+    doomed: dict[str, set[Any]] = {}
+    pending = [(table, key) for key in keys if key in state.table(table)]
+    deleted = len(set(pending))
+    while pending:
+        name, key = pending.pop()
+        if key in doomed.setdefault(name, set()):
+            continue
+        doomed[name].add(key)
+        row = state.table(name)[key]
+        for child, column, referenced, action in _REFERENCED_BY[name]:
+            if action == "CASCADE":
+                pending.extend(
+                    (child, k)
+                    for k, r in state.table(child).items()
+                    if r[column] == row[referenced]
+                )
+    for name, keys_of in doomed.items():
+        for child, column, referenced, action in _REFERENCED_BY[name]:
+            if action == "CASCADE":
+                continue
+            gone = {state.table(name)[k][referenced] for k in keys_of}
+            spared = doomed.get(child, set())
+            for k, r in state.table(child).items():
+                if r[column] in gone and k not in spared:
+                    raise IntegrityViolation(
+                        f"FOREIGN KEY constraint failed: {child}.{column} = {r[column]!r}"
+                    )
+    for name, keys_of in doomed.items():
+        rows = state.table(name)
+        for k in keys_of:
+            del rows[k]
+    return deleted
+
+
+def _find(state: MemoryState, table: str, **values: Any) -> Row | None:
+    return next(iter(_select(state, table, **values)), None)
+
+
+def _select(state: MemoryState, table: str, **values: Any) -> list[Row]:
+    return [
+        row
+        for row in state.table(table).values()
+        if all(row[name] == value for name, value in values.items())
+    ]
+
+
+# --- shared queries ------------------------------------------------------------------------
+
+
+def _image_in(state: MemoryState, registry: str, image: str) -> Row | None:
+    """The image row of `registry/image` (the join of registry and image)."""
+    found = _find(state, REGISTRY, name=registry)
+    return None if found is None else _find(state, IMAGE, registry_id=found["id"], name=image)
+
+
+def _images_with_artifacts(state: MemoryState) -> set[int]:
+    return {row["image_id"] for row in state.table(ARTIFACT).values()}
+
+
+def _is_live(state: MemoryState, digest: str) -> bool:
+    found = state.table(BLOB).get(digest)
+    return found is not None and found["status"] == BLOB_LIVE
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _like(value: str, search: str) -> bool:
+    """`value LIKE '%search%'` with the search escaped: a substring, ASCII case ignored."""
+    return search.translate(_ASCII_LOWER) in value.translate(_ASCII_LOWER)
+
+
+def _ordered(rows: list[Row], sorts: set[str], sort: str | None, default: str) -> list[Row]:
+    """ORDER BY `field` (or `-field`), then id; NULLs first ascending, last descending."""
+    name = sort or default
+    field = name.lstrip("-")
+    if field not in sorts:
+        raise KeyError(field)  # refused by the caller, as on SQL
+
+    def by_field(row: Row) -> tuple[bool, Any]:
+        return (row[field] is not None, row[field])
+
+    by_id = sorted(rows, key=lambda row: row["id"])
+    return sorted(by_id, key=by_field, reverse=name.startswith("-"))  # stable: ids ascending
+
+
+def _paged(rows: list[Row], page: PageRequest) -> list[Row]:
+    start = max(page.offset, 0)
+    return rows[start : start + max(page.page_size, 0)]
+
+
+def _limited(items: list[Any], limit: int | None) -> list[Any]:
+    return items if limit is None else items[: max(limit, 0)]
+
+
+class _Roles:
+    def __init__(self, state: MemoryState) -> None:
+        self.state = state
+
+
+# --- registries ----------------------------------------------------------------------------
+
+
+class MemoryRegistryStore(_Roles):
+    """`RegistryStore` over `registry` rows (and `project`, `image`, `image_blob`, `blob`)."""
+
+    def create_registry(self, name: str, project: Project, now: datetime) -> Registry:
+        try:
+            row = insert_row(
+                self.state, REGISTRY, {"name": name, "project_id": project.id, "created_at": now}
+            )
+        except UniqueViolation:
+            raise Conflict(f"registry {name!r} already exists") from None
+        return Registry(row["id"], name, now, project.name)
+
+    def _registry(self, row: Row) -> Registry | None:
+        project = _find(self.state, PROJECT, id=row["project_id"])
+        if project is None:
+            return None
+        return Registry(row["id"], row["name"], row["created_at"], project["name"])
+
+    def get_registry(self, name: str) -> Registry | None:
+        row = _find(self.state, REGISTRY, name=name)
+        return None if row is None else self._registry(row)
+
+    def list_registries(self) -> list[RegistryUsage]:
+        return self._usages(None)
+
+    def registry_usage(self, registry_id: int) -> RegistryUsage | None:
+        found = self._usages(registry_id)
+        return found[0] if found else None
+
+    def _usages(self, registry_id: int | None) -> list[RegistryUsage]:
+        with_artifacts = _images_with_artifacts(self.state)
+        blobs = self.state.table(BLOB)
+        usages = []
+        for row in sorted(self.state.table(REGISTRY).values(), key=lambda r: r["name"]):
+            registry = self._registry(row)
+            if registry is None or registry_id not in (None, registry.id):
+                continue
+            images = {i["id"] for i in _select(self.state, IMAGE, registry_id=registry.id)}
+            digests = {
+                link["digest"]
+                for link in self.state.table(IMAGE_BLOB).values()
+                if link["image_id"] in images
+            }
+            stored = sum(blobs[d]["size"] for d in digests if d in blobs)
+            usages.append(RegistryUsage(registry, len(images & with_artifacts), stored))
+        return usages
+
+    def delete_registry(self, registry_id: int) -> None:
+        delete_rows(self.state, REGISTRY, [registry_id])
+
+    def registry_image_count(self, registry_id: int) -> int:
+        with_artifacts = _images_with_artifacts(self.state)
+        images = _select(self.state, IMAGE, registry_id=registry_id)
+        return sum(1 for image in images if image["id"] in with_artifacts)
+
+    def registry_tags(self, registry_id: int) -> list[tuple[str, str]]:
+        images = {i["id"]: i["name"] for i in _select(self.state, IMAGE, registry_id=registry_id)}
+        return [
+            (images[tag["image_id"]], tag["name"])
+            for tag in self.state.table(TAG).values()
+            if tag["image_id"] in images
+        ]
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+class MemoryImageStore(_Roles):
+    """`ImageStore` over `image` rows (and `registry`, `artifact`, `tag`)."""
+
+    def get_image(self, registry: str, name: str) -> Image | None:
+        row = _image_in(self.state, registry, name)
+        if row is None:
+            return None
+        return Image(row["id"], row["registry_id"], registry, row["name"], row["created_at"])
+
+    def ensure_image(self, registry: Registry, name: str, now: datetime) -> Image:
+        found = self.get_image(registry.name, name)
+        if found is not None:
+            return found
+        try:
+            row = insert_row(
+                self.state, IMAGE, {"registry_id": registry.id, "name": name, "created_at": now}
+            )
+        except UniqueViolation:  # created concurrently by another push (on SQL)
+            found = self.get_image(registry.name, name)
+            assert found is not None
+            return found
+        return Image(row["id"], registry.id, registry.name, name, now)
+
+    def lock_image(self, image_id: int) -> None:
+        """Transactions are serialised already (see `tests.fakes.memory`)."""
+
+    def catalog(self, last: str | None, limit: int, registries: set[str] | None) -> list[str]:
+        with_artifacts = _images_with_artifacts(self.state)
+        names = {r["id"]: r["name"] for r in self.state.table(REGISTRY).values()}
+        repositories = sorted(
+            f"{names[image['registry_id']]}/{image['name']}"
+            for image in self.state.table(IMAGE).values()
+            if image["id"] in with_artifacts
+            and image["registry_id"] in names
+            and (registries is None or names[image["registry_id"]] in registries)
+        )
+        if last:
+            repositories = [r for r in repositories if r > last]
+        return _limited(repositories, limit)
+
+    def delete_image_if_empty(self, image_id: int) -> bool:
+        if _find(self.state, ARTIFACT, image_id=image_id) is not None:
+            return False
+        delete_rows(self.state, IMAGE, [image_id])  # its blob links and uploads go with it
+        return True
+
+    def list_images(self, registry_id: int, page: PageRequest) -> Page[ImageSummary]:
+        artifacts: dict[int, list[Row]] = {}
+        for artifact in self.state.table(ARTIFACT).values():
+            artifacts.setdefault(artifact["image_id"], []).append(artifact)
+        tags: dict[int, int] = {}
+        for tag in self.state.table(TAG).values():
+            tags[tag["image_id"]] = tags.get(tag["image_id"], 0) + 1
+        rows = [
+            image
+            for image in _select(self.state, IMAGE, registry_id=registry_id)
+            if image["id"] in artifacts and (not page.search or _like(image["name"], page.search))
+        ]
+        ordered = _paged(_ordered(rows, {"name", "created_at"}, page.sort, "name"), page)
+        items = []
+        for image in ordered:
+            of_image = artifacts[image["id"]]
+            pulled = [a["pulled_at"] for a in of_image if a["pulled_at"] is not None]
+            items.append(
+                ImageSummary(
+                    image["name"],
+                    len(of_image),
+                    tags.get(image["id"], 0),
+                    max(a["pushed_at"] for a in of_image),
+                    max(pulled) if pulled else None,
+                    image["created_at"],
+                )
+            )
+        return Page(items, len(rows))
+
+    def image_artifact_ids(self, image_id: int) -> list[int]:
+        return sorted(a["id"] for a in _select(self.state, ARTIFACT, image_id=image_id))
+
+
+# --- blobs ---------------------------------------------------------------------------------
+
+
+def _blob(row: Row) -> Blob:
+    return Blob(row["digest"], row["size"], row["created_at"])
+
+
+class MemoryBlobIndex(_Roles):
+    """`BlobIndex` over `blob` and `image_blob` rows."""
+
+    def get_blob(self, digest: str) -> Blob | None:
+        row = self.state.table(BLOB).get(digest)
+        return _blob(row) if row is not None and row["status"] == BLOB_LIVE else None
+
+    def get_linked_blob(self, image_id: int, digest: str) -> Blob | None:
+        if (image_id, digest) not in self.state.table(IMAGE_BLOB):
+            return None
+        return self.get_blob(digest)
+
+    def add_blob(self, digest: str, size: int, now: datetime) -> None:
+        row = self.state.table(BLOB).get(digest)
+        if row is None:
+            insert_row(
+                self.state,
+                BLOB,
+                {"digest": digest, "size": size, "created_at": now, "status": BLOB_LIVE},
+            )
+        elif row["status"] != BLOB_LIVE or row["size"] != size:
+            # Verified bytes replaced a quarantined (or mis-sized) object: live again.
+            update_row(self.state, BLOB, digest, {"size": size, "status": BLOB_LIVE})
+
+    def quarantine_blob(self, digest: str) -> bool:
+        if not _is_live(self.state, digest):
+            return False
+        update_row(self.state, BLOB, digest, {"status": BLOB_QUARANTINED})
+        return True
+
+    def link_blob(self, image_id: int, digest: str, now: datetime) -> None:
+        if (image_id, digest) in self.state.table(IMAGE_BLOB):
+            return
+        insert_row(
+            self.state, IMAGE_BLOB, {"image_id": image_id, "digest": digest, "created_at": now}
+        )
+
+    def unlink_blob(self, image_id: int, digest: str) -> bool:
+        return bool(delete_rows(self.state, IMAGE_BLOB, [(image_id, digest)]))
+
+    def linked_digests(self, image_id: int, digests: Sequence[str]) -> set[str]:
+        links = self.state.table(IMAGE_BLOB)
+        return {d for d in digests if (image_id, d) in links and _is_live(self.state, d)}
+
+
+# --- uploads -------------------------------------------------------------------------------
+
+
+def _upload(row: Row) -> UploadSession:
+    return UploadSession(
+        row["id"],
+        row["image_id"],
+        row["size"],
+        copy.deepcopy(row["driver_state"]),
+        row["started_at"],
+        row["updated_at"],
+        row["writer"],
+    )
+
+
+class MemoryUploadStore(_Roles):
+    """`UploadStore` over `upload_session` rows (and `image`, `registry`)."""
+
+    def create_upload(self, session: UploadSession) -> None:
+        # As on SQL, a new session has no writer whatever `session.writer` says, and a
+        # duplicate id is an IntegrityViolation, not a Conflict.
+        insert_row(
+            self.state,
+            UPLOAD,
+            {
+                "id": session.id,
+                "image_id": session.image_id,
+                "size": session.size,
+                "driver_state": session.driver_state,
+                "started_at": session.started_at,
+                "updated_at": session.updated_at,
+            },
+        )
+
+    def get_upload(self, upload_id: str) -> UploadSession | None:
+        row = self.state.table(UPLOAD).get(upload_id)
+        return _upload(row) if row is not None else None
+
+    def get_upload_in(self, registry: str, image: str, upload_id: str) -> UploadSession | None:
+        row = self.state.table(UPLOAD).get(upload_id)
+        found = _image_in(self.state, registry, image)
+        if row is None or found is None or row["image_id"] != found["id"]:
+            return None
+        return _upload(row)
+
+    def _update_where(self, upload_id: str, condition: Callable[[Row], bool], values: Row) -> bool:
+        row = self.state.table(UPLOAD).get(upload_id)
+        if row is None or not condition(row):
+            return False
+        update_row(self.state, UPLOAD, upload_id, values)
+        return True
+
+    def claim_upload(
+        self,
+        upload_id: str,
+        size: int,
+        writer: str,
+        now: datetime,
+        stale_before: datetime,
+        dead_writer: str | None = None,
+    ) -> bool:
+        now, stale_before = utc(now), utc(stale_before)
+
+        def unclaimed(row: Row) -> bool:
+            return row["size"] == size and (
+                row["writer"] is None
+                or row["updated_at"] < stale_before
+                or (dead_writer is not None and row["writer"] == dead_writer)
+            )
+
+        return self._update_where(upload_id, unclaimed, {"writer": writer, "updated_at": now})
+
+    def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
+        now = utc(now)
+        return self._update_where(
+            upload_id, lambda row: row["writer"] == writer, {"updated_at": now}
+        )
+
+    def release_upload(
+        self,
+        upload_id: str,
+        writer: str,
+        size: int | None,
+        driver_state: DriverState | None,
+        now: datetime,
+    ) -> bool:
+        values: Row = {"writer": None, "updated_at": utc(now)}
+        if size is not None:
+            values.update(size=size, driver_state=driver_state)
+        return self._update_where(upload_id, lambda row: row["writer"] == writer, values)
+
+    def delete_upload(self, upload_id: str, writer: str | None = None) -> bool:
+        row = self.state.table(UPLOAD).get(upload_id)
+        if row is None or (writer is not None and row["writer"] != writer):
+            return False
+        return bool(delete_rows(self.state, UPLOAD, [upload_id]))
+
+    def expired_uploads(self, before: datetime, limit: int) -> list[UploadSession]:
+        before = utc(before)
+        rows = [row for row in self.state.table(UPLOAD).values() if row["updated_at"] < before]
+        return [_upload(row) for row in _limited(rows, limit)]
+
+
+# --- artifacts -----------------------------------------------------------------------------
+
+
+def _artifact(row: Row) -> Artifact:
+    return Artifact(
+        id=row["id"],
+        image_id=row["image_id"],
+        digest=row["digest"],
+        media_type=row["media_type"],
+        artifact_type=row["artifact_type"],
+        size=row["size"],
+        subject_digest=row["subject_digest"],
+        pushed_at=row["pushed_at"],
+        pulled_at=row["pulled_at"],
+        created_at=row["created_at"],
+        annotations=dict(row["annotations"] or {}),
+    )
+
+
+def _head(row: Row) -> ArtifactHead:
+    return ArtifactHead(row["id"], row["digest"], row["media_type"], row["size"])
+
+
+class MemoryArtifactStore(_Roles):
+    """`ArtifactStore` over `artifact`, `artifact_blob` and `artifact_child` rows (and
+    `registry`, `image`, `tag`, `blob`)."""
+
+    def resolve_artifact(
+        self, registry: str, image: str, reference: str, by_digest: bool
+    ) -> tuple[int, ArtifactHead] | None:
+        found = _image_in(self.state, registry, image)
+        if found is None:
+            return None
+        if by_digest:
+            row = _find(self.state, ARTIFACT, image_id=found["id"], digest=reference)
+        else:
+            tag = _find(self.state, TAG, image_id=found["id"], name=reference)
+            row = None if tag is None else self.state.table(ARTIFACT).get(tag["artifact_id"])
+        return None if row is None else (found["id"], _head(row))
+
+    def manifest_body(self, artifact_id: int) -> bytes:
+        row = self.state.table(ARTIFACT).get(artifact_id)
+        if row is None:  # SQL: NoResultFound
+            raise LookupError(f"no artifact {artifact_id}")
+        return bytes(row["manifest"])
+
+    def get_artifact(self, image_id: int, digest: str) -> Artifact | None:
+        row = _find(self.state, ARTIFACT, image_id=image_id, digest=digest)
+        return _artifact(row) if row is not None else None
+
+    def artifact_digests_present(self, image_id: int, digests: Sequence[str]) -> set[str]:
+        wanted = set(digests)
+        return {a["digest"] for a in _select(self.state, ARTIFACT, image_id=image_id)} & wanted
+
+    def insert_artifact(self, image_id: int, artifact: NewArtifact, now: datetime) -> int:
+        try:
+            row = insert_row(
+                self.state,
+                ARTIFACT,
+                {
+                    "image_id": image_id,
+                    "digest": artifact.digest,
+                    "media_type": artifact.media_type,
+                    "artifact_type": artifact.artifact_type,
+                    "size": len(artifact.body),
+                    "manifest": artifact.body,
+                    "subject_digest": artifact.subject_digest,
+                    "annotations": artifact.annotations,
+                    "platforms": list(artifact.platforms),
+                    "pushed_at": now,
+                    "created_at": now,
+                },
+            )
+        except UniqueViolation:
+            raise Conflict(f"artifact {artifact.digest} already exists") from None
+        artifact_id: int = row["id"]
+        # As on SQL: blob digests must come without duplicates, child digests may repeat.
+        for blob_digest in artifact.blob_digests:
+            insert_row(
+                self.state, ARTIFACT_BLOB, {"artifact_id": artifact_id, "digest": blob_digest}
+            )
+        for child in dict.fromkeys(artifact.child_digests):
+            insert_row(self.state, ARTIFACT_CHILD, {"artifact_id": artifact_id, "digest": child})
+        return artifact_id
+
+    def touch_artifact_push(self, artifact_id: int, now: datetime) -> None:
+        now = utc(now)
+        if artifact_id in self.state.table(ARTIFACT):
+            update_row(self.state, ARTIFACT, artifact_id, {"pushed_at": now})
+
+    def delete_artifact(self, artifact_id: int) -> None:
+        delete_rows(self.state, ARTIFACT, [artifact_id])  # its tags and references go with it
+
+    def artifact_parents(self, image_id: int, digest: str) -> list[str]:
+        artifacts = self.state.table(ARTIFACT)
+        parents = (
+            artifacts.get(c["artifact_id"])
+            for c in _select(self.state, ARTIFACT_CHILD, digest=digest)
+        )
+        return [p["digest"] for p in parents if p is not None and p["image_id"] == image_id]
+
+    def referrers(
+        self, image_id: int, subject_digest: str, artifact_type: str | None
+    ) -> list[Referrer]:
+        rows = [
+            a
+            for a in _select(self.state, ARTIFACT, image_id=image_id, subject_digest=subject_digest)
+            if artifact_type is None or a["artifact_type"] == artifact_type
+        ]
+        return [
+            Referrer(
+                a["digest"],
+                a["media_type"],
+                a["size"],
+                a["artifact_type"],
+                dict(a["annotations"] or {}),
+            )
+            for a in sorted(rows, key=lambda a: a["id"])
+        ]
+
+    def list_artifacts(self, image_id: int, page: PageRequest) -> Page[ArtifactSummary]:
+        # Top-level artifacts only: an index's children are listed in the index's detail.
+        of_image = _select(self.state, ARTIFACT, image_id=image_id)
+        ids = {a["id"] for a in of_image}
+        listed_by_index = {
+            c["digest"]
+            for c in self.state.table(ARTIFACT_CHILD).values()
+            if c["artifact_id"] in ids
+        }
+        rows = [a for a in of_image if a["digest"] not in listed_by_index]
+        if page.search:  # a digest prefix or a tag
+            search = page.search
+            tagged = {
+                tag["artifact_id"]
+                for tag in _select(self.state, TAG, image_id=image_id)
+                if _like(tag["name"], search)
+            }
+            rows = [a for a in rows if _like(a["digest"], search) or a["id"] in tagged]
+        sorts = {"pushed_at", "pulled_at", "size", "digest"}
+        paged = [a["id"] for a in _paged(_ordered(rows, sorts, page.sort, "-pushed_at"), page)]
+        summaries = {s.id: s for s in self.artifact_summaries(image_id, paged)}
+        return Page([summaries[i] for i in paged], len(rows))
+
+    def artifact_summaries(self, image_id: int, ids: Sequence[int]) -> list[ArtifactSummary]:
+        """Summaries with sizes and tags for these artifacts (any image's, as on SQL); an
+        index's size counts the children found in `image_id`."""
+        artifacts = self.state.table(ARTIFACT)
+        rows = [artifacts[i] for i in sorted(set(ids)) if i in artifacts]
+        tags: dict[int, list[str]] = {row["id"]: [] for row in rows}
+        for tag in sorted(self.state.table(TAG).values(), key=lambda tag: tag["name"]):
+            if tag["artifact_id"] in tags:
+                tags[tag["artifact_id"]].append(tag["name"])
+        sizes = {row["id"]: row["size"] + self._blob_bytes(row["id"]) for row in rows}
+        for child in self.state.table(ARTIFACT_CHILD).values():
+            if child["artifact_id"] not in sizes:
+                continue
+            found = _find(self.state, ARTIFACT, image_id=image_id, digest=child["digest"])
+            if found is not None:
+                sizes[child["artifact_id"]] += found["size"] + self._blob_bytes(found["id"])
+        return [
+            ArtifactSummary(
+                id=row["id"],
+                digest=row["digest"],
+                media_type=row["media_type"],
+                artifact_type=row["artifact_type"],
+                size=sizes[row["id"]],
+                platforms=tuple(row["platforms"] or ()),
+                pushed_at=row["pushed_at"],
+                pulled_at=row["pulled_at"],
+                tags=tuple(tags[row["id"]]),
+            )
+            for row in rows
+        ]
+
+    def _blob_bytes(self, artifact_id: int) -> int:
+        """The sizes of the known blobs (live or not) an artifact references."""
+        blobs = self.state.table(BLOB)
+        return sum(
+            blobs[ref["digest"]]["size"]
+            for ref in _select(self.state, ARTIFACT_BLOB, artifact_id=artifact_id)
+            if ref["digest"] in blobs
+        )
+
+    def record_pulls(self, pulls: Sequence[PullRecord]) -> None:
+        # Never move a pull time backwards: batches from several nodes arrive in any order.
+        for pull in pulls:
+            at = utc(pull.at)
+            artifact = self.state.table(ARTIFACT).get(pull.artifact_id)
+            if artifact is not None and _earlier(artifact["pulled_at"], at):
+                update_row(self.state, ARTIFACT, pull.artifact_id, {"pulled_at": at})
+            if not pull.tag:
+                continue
+            tag = _find(self.state, TAG, image_id=pull.image_id, name=pull.tag)
+            if tag is not None and _earlier(tag["pulled_at"], at):
+                update_row(self.state, TAG, tag["id"], {"pulled_at": at})
+
+
+def _earlier(stamp: datetime | None, at: datetime) -> bool:
+    return stamp is None or stamp < at
+
+
+# --- tags ----------------------------------------------------------------------------------
+
+
+class MemoryTagStore(_Roles):
+    """`TagStore` over `tag` rows (and `artifact`)."""
+
+    def _tag(self, row: Row) -> Tag | None:
+        artifact = self.state.table(ARTIFACT).get(row["artifact_id"])
+        if artifact is None:
+            return None
+        return Tag(
+            row["name"], row["artifact_id"], artifact["digest"], row["pushed_at"], row["pulled_at"]
+        )
+
+    def get_tag(self, image_id: int, name: str) -> Tag | None:
+        row = _find(self.state, TAG, image_id=image_id, name=name)
+        return None if row is None else self._tag(row)
+
+    def put_tag(self, image_id: int, name: str, artifact_id: int, now: datetime) -> None:
+        row = _find(self.state, TAG, image_id=image_id, name=name)
+        values = {"artifact_id": artifact_id, "pushed_at": now}
+        if row is not None:  # moved: its pull time stays
+            update_row(self.state, TAG, row["id"], values)
+        else:
+            insert_row(self.state, TAG, {"image_id": image_id, "name": name, **values})
+
+    def delete_tag(self, image_id: int, name: str) -> bool:
+        row = _find(self.state, TAG, image_id=image_id, name=name)
+        return row is not None and bool(delete_rows(self.state, TAG, [row["id"]]))
+
+    def artifact_tags(self, artifact_id: int) -> list[str]:
+        return sorted(tag["name"] for tag in _select(self.state, TAG, artifact_id=artifact_id))
+
+    def list_tags(self, image_id: int, last: str | None, limit: int | None) -> list[str]:
+        names = sorted(tag["name"] for tag in _select(self.state, TAG, image_id=image_id))
+        if last:
+            names = [name for name in names if name > last]
+        return _limited(names, limit)
+
+    def list_tag_page(self, image_id: int, artifact_id: int | None, page: PageRequest) -> Page[Tag]:
+        rows = [
+            tag
+            for tag in _select(self.state, TAG, image_id=image_id)
+            if (artifact_id is None or tag["artifact_id"] == artifact_id)
+            and (not page.search or _like(tag["name"], page.search))
+        ]
+        ordered = _paged(
+            _ordered(rows, {"name", "pushed_at", "pulled_at"}, page.sort, "name"), page
+        )
+        items = [self._tag(row) for row in ordered]
+        return Page([tag for tag in items if tag is not None], len(rows))
+
+
+if TYPE_CHECKING:  # structurally the role ports (checked by mypy)
+    _registries: RegistryStore = MemoryRegistryStore(MemoryState())
+    _images: ImageStore = MemoryImageStore(MemoryState())
+    _blobs: BlobIndex = MemoryBlobIndex(MemoryState())
+    _uploads: UploadStore = MemoryUploadStore(MemoryState())
+    _artifacts: ArtifactStore = MemoryArtifactStore(MemoryState())
+    _tags: TagStore = MemoryTagStore(MemoryState())
