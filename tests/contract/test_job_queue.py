@@ -1,8 +1,10 @@
-"""The durable job queue, schedules and execution history, on SQLite and PostgreSQL.
+"""The durable job queue, schedules and execution history, on SQLite, PostgreSQL and the
+in-memory fakes (`tests.fakes`).
 
 Every test gets a database of its own at head of the migrations (PostgreSQL: a copy of one
-migrated per session, with a time zone that is not UTC). Times are explicit `now` values, so
-leases and availability are decided by the test, never by the wall clock.
+migrated per session, with a time zone that is not UTC), or a fresh in-memory unit of work
+holding what the migrations seed. Times are explicit `now` values, so leases and availability
+are decided by the test, never by the wall clock.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pytest
@@ -20,9 +24,9 @@ from sqlalchemy import select
 
 from moorage.domain.content.registries import DEFAULT_PROJECT
 from moorage.domain.kernel.model import Job, Registry, Schedule
-from moorage.domain.ports import Transaction
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.metadata import tables as t
-from moorage.metadata.uow import SqlUnitOfWork
+from tests.fakes.memory import MemoryUnitOfWork
 from tests.support.databases import (
     BACKENDS,
     MigratedDatabase,
@@ -44,8 +48,30 @@ def postgres_template() -> Iterator[str]:
         yield name
 
 
-@pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MigratedDatabase]:
+@dataclass(frozen=True, slots=True)
+class MemoryDatabase:
+    """The in-memory backend: its rows are `uow.state`, as SQL's are the engine's tables."""
+
+    uow: MemoryUnitOfWork
+    backend: str = "memory"
+
+
+Database = MigratedDatabase | MemoryDatabase
+
+
+def memory_database() -> MemoryDatabase:
+    """A fresh in-memory unit of work holding what the migrations seed: the default project."""
+    uow = MemoryUnitOfWork()
+    with uow(write=True) as store:
+        store.projects.create_project(DEFAULT_PROJECT, datetime.now(UTC))
+    return MemoryDatabase(uow)
+
+
+@pytest.fixture(params=[*BACKENDS, "memory"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "memory":
+        yield memory_database()
+        return
     template = None
     if request.param == "postgresql":
         template = request.getfixturevalue("postgres_template")
@@ -54,46 +80,52 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MigratedDatab
 
 
 @pytest.fixture
-def uow(db: MigratedDatabase) -> SqlUnitOfWork:
+def uow(db: Database) -> UnitOfWorkFactory:
     return db.uow
 
 
 # --- helpers -------------------------------------------------------------------------------
 
 
-def write(uow: SqlUnitOfWork, fn: Callable[[Transaction], V]) -> V:
+def write(uow: UnitOfWorkFactory, fn: Callable[[Transaction], V]) -> V:
     """`fn` in a write transaction of its own, committed."""
     with uow(write=True) as store:
         return fn(store)
 
 
-def enqueue_unless_queued(uow: SqlUnitOfWork, dedupe_key: str) -> int | None:
+def enqueue_unless_queued(uow: UnitOfWorkFactory, dedupe_key: str) -> int | None:
     """A job with a dedupe key: None when the same work is already queued or running."""
     return write(uow, lambda s: s.jobs.enqueue_job(KIND, {"n": 1}, T0, dedupe_key=dedupe_key))
 
 
-def enqueue(uow: SqlUnitOfWork, now: datetime = T0, **options: Any) -> int:
+def enqueue(uow: UnitOfWorkFactory, now: datetime = T0, **options: Any) -> int:
     job_id = write(uow, lambda s: s.jobs.enqueue_job(KIND, {"n": 1}, now, **options))
     assert job_id is not None
     return job_id
 
 
-def claim(uow: SqlUnitOfWork, worker: str, now: datetime, lease: timedelta = LEASE) -> Job | None:
+def claim(
+    uow: UnitOfWorkFactory, worker: str, now: datetime, lease: timedelta = LEASE
+) -> Job | None:
     return write(uow, lambda s: s.jobs.claim_job(KINDS, worker, now, lease))
 
 
-def claimed(uow: SqlUnitOfWork, worker: str, now: datetime, lease: timedelta = LEASE) -> Job:
+def claimed(uow: UnitOfWorkFactory, worker: str, now: datetime, lease: timedelta = LEASE) -> Job:
     job = claim(uow, worker, now, lease)
     assert job is not None, f"{worker} found nothing to claim at {now}"
     return job
 
 
-def job_row(db: MigratedDatabase, job_id: int) -> Any:
+def job_row(db: Database, job_id: int) -> Any:
+    """The job's row as stored (SQL: read past the store; memory: the state's row)."""
+    if isinstance(db, MemoryDatabase):
+        with db.uow() as store:
+            return SimpleNamespace(**store.state.table("job")[job_id])
     with db.engine.connect() as conn:
         return conn.execute(select(t.job).where(t.job.c.id == job_id)).one()
 
 
-def new_registry(uow: SqlUnitOfWork, name: str) -> Registry:
+def new_registry(uow: UnitOfWorkFactory, name: str) -> Registry:
     def create(store: Transaction) -> Registry:
         project = store.projects.get_project(DEFAULT_PROJECT)
         assert project is not None
@@ -105,7 +137,7 @@ def new_registry(uow: SqlUnitOfWork, name: str) -> Registry:
 # --- jobs ----------------------------------------------------------------------------------
 
 
-def test_enqueue_claim_and_finish(uow: SqlUnitOfWork, db: MigratedDatabase) -> None:
+def test_enqueue_claim_and_finish(uow: UnitOfWorkFactory, db: Database) -> None:
     job_id = write(
         uow,
         lambda s: s.jobs.enqueue_job(KIND, {"execution_id": 7, "x": [1, "a"]}, T0, max_attempts=3),
@@ -133,7 +165,7 @@ def test_enqueue_claim_and_finish(uow: SqlUnitOfWork, db: MigratedDatabase) -> N
         assert store.jobs.job_counts() == {"done": 1}
 
 
-def test_claim_takes_only_the_kinds_asked_for(uow: SqlUnitOfWork) -> None:
+def test_claim_takes_only_the_kinds_asked_for(uow: UnitOfWorkFactory) -> None:
     write(uow, lambda s: s.jobs.enqueue_job("other_kind", {}, T0))
     assert claim(uow, "w1", T0) is None
     with uow(write=True) as store:
@@ -142,7 +174,7 @@ def test_claim_takes_only_the_kinds_asked_for(uow: SqlUnitOfWork) -> None:
     assert found.kind == "other_kind"
 
 
-def test_a_job_is_not_claimed_before_it_is_available(uow: SqlUnitOfWork) -> None:
+def test_a_job_is_not_claimed_before_it_is_available(uow: UnitOfWorkFactory) -> None:
     later = T0 + timedelta(minutes=10)
     job_id = enqueue(uow, available_at=later)
     assert claim(uow, "w1", later - timedelta(microseconds=1)) is None
@@ -150,7 +182,7 @@ def test_a_job_is_not_claimed_before_it_is_available(uow: SqlUnitOfWork) -> None
 
 
 def test_dedupe_key_queues_the_same_work_once_until_it_ends(
-    uow: SqlUnitOfWork, db: MigratedDatabase
+    uow: UnitOfWorkFactory, db: Database
 ) -> None:
     first = enqueue_unless_queued(uow, "run:1")
     assert first is not None
@@ -174,7 +206,7 @@ def test_dedupe_key_queues_the_same_work_once_until_it_ends(
     assert job_row(db, first).dedupe_key is None
 
 
-def test_claims_go_in_order_of_availability_then_id(uow: SqlUnitOfWork) -> None:
+def test_claims_go_in_order_of_availability_then_id(uow: UnitOfWorkFactory) -> None:
     late = enqueue(uow, available_at=T0 + timedelta(seconds=2))
     early_a = enqueue(uow, available_at=T0)
     early_b = enqueue(uow, available_at=T0)
@@ -189,7 +221,7 @@ def test_claims_go_in_order_of_availability_then_id(uow: SqlUnitOfWork) -> None:
 
 
 def test_a_claimed_job_is_not_claimed_again_until_its_lease_expires(
-    uow: SqlUnitOfWork, db: MigratedDatabase
+    uow: UnitOfWorkFactory, db: Database
 ) -> None:
     job_id = enqueue(uow, max_attempts=5)
     first = claimed(uow, "w1", T0)
@@ -214,7 +246,7 @@ def test_a_claimed_job_is_not_claimed_again_until_its_lease_expires(
     assert job_row(db, job_id).state == "done"
 
 
-def test_an_extended_lease_holds_the_job_longer(uow: SqlUnitOfWork) -> None:
+def test_an_extended_lease_holds_the_job_longer(uow: UnitOfWorkFactory) -> None:
     job_id = enqueue(uow)
     claimed(uow, "w1", T0)
     until = T0 + timedelta(minutes=10)
@@ -224,7 +256,7 @@ def test_an_extended_lease_holds_the_job_longer(uow: SqlUnitOfWork) -> None:
     assert claimed(uow, "w2", until + timedelta(seconds=1)).id == job_id
 
 
-def test_retry_job_makes_the_job_available_later(uow: SqlUnitOfWork, db: MigratedDatabase) -> None:
+def test_retry_job_makes_the_job_available_later(uow: UnitOfWorkFactory, db: Database) -> None:
     job_id = enqueue(uow)
     claimed(uow, "w1", T0)
     retry_at = T0 + timedelta(seconds=40)
@@ -241,7 +273,7 @@ def test_retry_job_makes_the_job_available_later(uow: SqlUnitOfWork, db: Migrate
     assert (again.id, again.attempts) == (job_id, 2)
 
 
-def test_fail_job_ends_the_job_with_its_error(uow: SqlUnitOfWork, db: MigratedDatabase) -> None:
+def test_fail_job_ends_the_job_with_its_error(uow: UnitOfWorkFactory, db: Database) -> None:
     job_id = enqueue(uow)
     claimed(uow, "w1", T0)
     error = "x" * 5000
@@ -257,7 +289,7 @@ def test_fail_job_ends_the_job_with_its_error(uow: SqlUnitOfWork, db: MigratedDa
     assert not write(uow, lambda s: s.jobs.finish_job(job_id, "w1", T0)), "failed stays failed"
 
 
-def test_only_the_claiming_worker_settles_a_job(uow: SqlUnitOfWork, db: MigratedDatabase) -> None:
+def test_only_the_claiming_worker_settles_a_job(uow: UnitOfWorkFactory, db: Database) -> None:
     job_id = enqueue(uow)
     claimed(uow, "w1", T0)
     assert not write(uow, lambda s: s.jobs.finish_job(job_id, "w2", T0))
@@ -269,7 +301,7 @@ def test_only_the_claiming_worker_settles_a_job(uow: SqlUnitOfWork, db: Migrated
     assert not write(uow, lambda s: s.jobs.finish_job(job_id + 1000, "w1", T0)), "no such job"
 
 
-def test_purge_finished_jobs_removes_only_old_finished_ones(uow: SqlUnitOfWork) -> None:
+def test_purge_finished_jobs_removes_only_old_finished_ones(uow: UnitOfWorkFactory) -> None:
     for _ in range(4):
         enqueue(uow)
     done_id, failed_id, _running = (claimed(uow, "w1", T0).id for _ in range(3))
@@ -280,7 +312,7 @@ def test_purge_finished_jobs_removes_only_old_finished_ones(uow: SqlUnitOfWork) 
         assert store.jobs.job_counts() == {"failed": 1, "queued": 1, "running": 1}
 
 
-def test_concurrent_claims_never_hand_out_a_job_twice(uow: SqlUnitOfWork) -> None:
+def test_concurrent_claims_never_hand_out_a_job_twice(uow: UnitOfWorkFactory) -> None:
     jobs, workers = 200, 4
     ids = [enqueue(uow) for _ in range(jobs)]
     claims: list[tuple[str, int]] = []
@@ -322,7 +354,7 @@ def test_concurrent_claims_never_hand_out_a_job_twice(uow: SqlUnitOfWork) -> Non
 # --- schedules -----------------------------------------------------------------------------
 
 
-def test_schedules_put_get_update_and_delete(uow: SqlUnitOfWork) -> None:
+def test_schedules_put_get_update_and_delete(uow: UnitOfWorkFactory) -> None:
     with uow() as store:
         assert store.schedules.get_schedule("cleanup", "reg") is None
     made = write(uow, lambda s: s.schedules.put_schedule("cleanup", "reg", "0 3 * * *", T0, T0))
@@ -345,7 +377,7 @@ def test_schedules_put_get_update_and_delete(uow: SqlUnitOfWork) -> None:
         assert store.schedules.get_schedule("cleanup", "other") == other
 
 
-def test_due_schedules_are_those_at_or_before_now_earliest_first(uow: SqlUnitOfWork) -> None:
+def test_due_schedules_are_those_at_or_before_now_earliest_first(uow: UnitOfWorkFactory) -> None:
     with uow(write=True) as store:
         store.schedules.put_schedule("k", "late", "* * * * *", T0 + timedelta(minutes=2), T0)
         store.schedules.put_schedule("k", "early", "* * * * *", T0, T0)
@@ -363,7 +395,7 @@ def test_due_schedules_are_those_at_or_before_now_earliest_first(uow: SqlUnitOfW
 
 
 def test_advance_schedule_succeeds_once_per_expected_time(
-    uow: SqlUnitOfWork, db: MigratedDatabase
+    uow: UnitOfWorkFactory, db: Database
 ) -> None:
     schedule = write(uow, lambda s: s.schedules.put_schedule("k", "reg", "* * * * *", T0, T0))
     following, now = T0 + timedelta(minutes=1), T0 + timedelta(seconds=2)
@@ -396,7 +428,7 @@ def test_advance_schedule_succeeds_once_per_expected_time(
     )
 
 
-def test_advance_schedule_from_two_open_connections(uow: SqlUnitOfWork) -> None:
+def test_advance_schedule_from_two_open_connections(uow: UnitOfWorkFactory) -> None:
     """Two nodes read the schedule before either writes: the second CAS finds it moved."""
     schedule = write(uow, lambda s: s.schedules.put_schedule("k", "reg", "* * * * *", T0, T0))
     with uow() as first_read, uow() as second_read:
@@ -416,7 +448,7 @@ def test_advance_schedule_from_two_open_connections(uow: SqlUnitOfWork) -> None:
 # --- executions and their tasks ------------------------------------------------------------
 
 
-def test_executions_are_created_read_listed_and_updated(uow: SqlUnitOfWork) -> None:
+def test_executions_are_created_read_listed_and_updated(uow: UnitOfWorkFactory) -> None:
     one, two = new_registry(uow, "one"), new_registry(uow, "two")
     with uow(write=True) as store:
         first = store.executions.create_execution("cleanup", one.id, "manual", True, T0)
@@ -472,7 +504,7 @@ def test_executions_are_created_read_listed_and_updated(uow: SqlUnitOfWork) -> N
     assert (failed.status, failed.error) == ("failed", "RuntimeError: boom")
 
 
-def test_execution_tasks_are_added_listed_in_order_and_cleared(uow: SqlUnitOfWork) -> None:
+def test_execution_tasks_are_added_listed_in_order_and_cleared(uow: UnitOfWorkFactory) -> None:
     registry = new_registry(uow, "one")
     with uow(write=True) as store:
         execution = store.executions.create_execution("cleanup", registry.id, "manual", False, T0)

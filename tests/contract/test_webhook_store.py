@@ -1,7 +1,7 @@
 """Webhooks, events and deliveries in the metadata store, and the outbox built on them, on
-SQLite and PostgreSQL: events are written in the transaction of their change, one delivery
-and one job per subscribed webhook, attempts recorded by compare-and-swap, nothing sent twice
-after a success."""
+SQLite, PostgreSQL and the in-memory fakes (`tests.fakes`): events are written in the
+transaction of their change, one delivery and one job per subscribed webhook, attempts
+recorded by compare-and-swap, nothing sent twice after a success."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from moorage.domain.content.registries import DEFAULT_PROJECT
 from moorage.domain.kernel.errors import Conflict, ManifestBlobUnknown
 from moorage.domain.kernel.model import DeliveryAttempt, Event, Image, Registry, Webhook
 from moorage.domain.policies.runs import CleanupRunService
-from moorage.domain.ports import Transaction
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.domain.webhooks.errors import (
     DeliveryFailed,
     InvalidWebhook,
@@ -32,9 +33,9 @@ from moorage.domain.webhooks.payloads import EventType
 from moorage.domain.webhooks.ports import OutboundRequest, OutboundResponse
 from moorage.domain.webhooks.subscriptions import EVENT_RETENTION, WebhookService, WebhookSpec
 from moorage.metadata import tables as t
-from moorage.metadata.uow import SqlUnitOfWork
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
+from tests.fakes.memory import MemoryUnitOfWork
 from tests.support.databases import (
     BACKENDS,
     MigratedDatabase,
@@ -53,8 +54,30 @@ def postgres_template() -> Iterator[str]:
         yield name
 
 
-@pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MigratedDatabase]:
+@dataclass(frozen=True, slots=True)
+class MemoryDatabase:
+    """The in-memory backend: its rows are `uow.state`, as SQL's are the engine's tables."""
+
+    uow: MemoryUnitOfWork
+    backend: str = "memory"
+
+
+Database = MigratedDatabase | MemoryDatabase
+
+
+def memory_database() -> MemoryDatabase:
+    """A fresh in-memory unit of work holding what the migrations seed: the default project."""
+    uow = MemoryUnitOfWork()
+    with uow(write=True) as store:
+        store.projects.create_project(DEFAULT_PROJECT, datetime.now(UTC))
+    return MemoryDatabase(uow)
+
+
+@pytest.fixture(params=[*BACKENDS, "memory"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "memory":
+        yield memory_database()
+        return
     template = None
     if request.param == "postgresql":
         template = request.getfixturevalue("postgres_template")
@@ -63,8 +86,26 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MigratedDatab
 
 
 @pytest.fixture
-def uow(db: MigratedDatabase) -> SqlUnitOfWork:
+def uow(db: Database) -> UnitOfWorkFactory:
     return db.uow
+
+
+def rows(db: Database, table: Table) -> list[Any]:
+    """Every row of a table as stored, by id (SQL: read past the store; memory: the state's)."""
+    if isinstance(db, MemoryDatabase):
+        with db.uow() as store:
+            found = store.state.table(table.name).values()
+            return [SimpleNamespace(**row) for row in sorted(found, key=lambda row: row["id"])]
+    with db.engine.connect() as conn:
+        return list(conn.execute(select(table).order_by(table.c.id)))
+
+
+def row_count(db: Database, table: Table) -> int:
+    if isinstance(db, MemoryDatabase):
+        with db.uow() as store:
+            return len(store.state.table(table.name))
+    with db.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 class Clock:
@@ -93,23 +134,21 @@ class FakeSender:
 
 @dataclass
 class Env:
-    db: MigratedDatabase
+    db: Database
     clock: Clock
     sender: FakeSender
     webhooks: WebhookService
     artifacts: ArtifactService
 
     def count(self, table: Table) -> int:
-        with self.db.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+        return row_count(self.db, table)
 
     def jobs(self) -> list[Any]:
-        with self.db.engine.connect() as conn:
-            return list(conn.execute(select(t.job).order_by(t.job.c.id)))
+        return rows(self.db, t.job)
 
 
 @pytest.fixture
-def env(db: MigratedDatabase) -> Env:
+def env(db: Database) -> Env:
     clock, sender = Clock(), FakeSender()
     with db.uow(write=True) as store:
         create_registry(store, "reg")
@@ -206,7 +245,7 @@ def get_image(env: Env, repository: str = "reg/app") -> Image:
 # --- the store: webhooks ------------------------------------------------------------------------
 
 
-def test_webhooks_round_trip(uow: SqlUnitOfWork) -> None:
+def test_webhooks_round_trip(uow: UnitOfWorkFactory) -> None:
     with uow(write=True) as store:
         reg = create_registry(store, "reg")
         first = store.webhooks.add_webhook(reg.id, webhook_values("ci"), T0)
@@ -223,7 +262,7 @@ def test_webhooks_round_trip(uow: SqlUnitOfWork) -> None:
     assert one.created_at.tzinfo is not None
 
 
-def test_webhook_names_are_unique_per_registry(uow: SqlUnitOfWork) -> None:
+def test_webhook_names_are_unique_per_registry(uow: UnitOfWorkFactory) -> None:
     with uow(write=True) as store:
         reg, other = create_registry(store, "reg"), create_registry(store, "other")
         store.webhooks.add_webhook(reg.id, webhook_values("ci"), T0)
@@ -244,7 +283,7 @@ def test_webhook_names_are_unique_per_registry(uow: SqlUnitOfWork) -> None:
         assert len(store.webhooks.list_webhooks(reg.id)) == 2
 
 
-def test_deleting_a_webhook_takes_its_deliveries_and_attempts(db: MigratedDatabase) -> None:
+def test_deleting_a_webhook_takes_its_deliveries_and_attempts(db: Database) -> None:
     with db.uow(write=True) as store:
         reg = create_registry(store, "reg")
         hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
@@ -255,11 +294,10 @@ def test_deleting_a_webhook_takes_its_deliveries_and_attempts(db: MigratedDataba
         assert store.webhooks.delete_webhook(hook)
         assert not store.webhooks.delete_webhook(hook)
         assert store.outbox.get_delivery(delivery) is None
-    with db.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(t.webhook_attempt)).scalar_one() == 0
+    assert row_count(db, t.webhook_attempt) == 0
 
 
-def test_deleting_a_registry_takes_its_webhooks_and_events(db: MigratedDatabase) -> None:
+def test_deleting_a_registry_takes_its_webhooks_and_events(db: Database) -> None:
     with db.uow(write=True) as store:
         reg = create_registry(store, "reg")
         hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
@@ -275,7 +313,7 @@ def test_deleting_a_registry_takes_its_webhooks_and_events(db: MigratedDatabase)
 # --- the store: events and deliveries ------------------------------------------------------------
 
 
-def test_events_round_trip_in_utc(uow: SqlUnitOfWork) -> None:
+def test_events_round_trip_in_utc(uow: UnitOfWorkFactory) -> None:
     kst = timezone_kst()
     with uow(write=True) as store:
         reg = create_registry(store, "reg")
@@ -292,7 +330,7 @@ def timezone_kst() -> timezone:
     return timezone(timedelta(hours=9))
 
 
-def test_a_delivery_body_is_frozen_at_the_first_attempt(uow: SqlUnitOfWork) -> None:
+def test_a_delivery_body_is_frozen_at_the_first_attempt(uow: UnitOfWorkFactory) -> None:
     with uow(write=True) as store:
         reg = create_registry(store, "reg")
         hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
@@ -307,7 +345,7 @@ def test_a_delivery_body_is_frozen_at_the_first_attempt(uow: SqlUnitOfWork) -> N
     assert found.event_type == "PUSH_ARTIFACT"
 
 
-def test_attempts_are_recorded_while_pending_only(uow: SqlUnitOfWork) -> None:
+def test_attempts_are_recorded_while_pending_only(uow: UnitOfWorkFactory) -> None:
     with uow(write=True) as store:
         reg = create_registry(store, "reg")
         hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
@@ -331,7 +369,7 @@ def test_attempts_are_recorded_while_pending_only(uow: SqlUnitOfWork) -> None:
     ]
 
 
-def test_deliveries_are_listed_newest_first_by_page_and_status(uow: SqlUnitOfWork) -> None:
+def test_deliveries_are_listed_newest_first_by_page_and_status(uow: UnitOfWorkFactory) -> None:
     with uow(write=True) as store:
         reg = create_registry(store, "reg")
         hook = store.webhooks.add_webhook(reg.id, webhook_values(), T0)
@@ -357,7 +395,7 @@ def test_deliveries_are_listed_newest_first_by_page_and_status(uow: SqlUnitOfWor
     assert skipped[0].attempts == 0
 
 
-def test_old_finished_events_are_purged(db: MigratedDatabase) -> None:
+def test_old_finished_events_are_purged(db: Database) -> None:
     old, recent = T0 - timedelta(days=40), T0
     with db.uow(write=True) as store:
         reg = create_registry(store, "reg")
