@@ -31,6 +31,7 @@ from moorage.domain.identity.ports import PasswordHasher
 from moorage.domain.identity.service import IdentityService
 from moorage.domain.identity.throttle import LoginThrottle
 from moorage.domain.identity.users import UserService
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.policies.service import PolicyService
 from moorage.domain.ports import UnitOfWorkFactory
@@ -70,6 +71,7 @@ class Container:
     password_hasher: PasswordHasher
     token_key: bytes  # signs bearer tokens and console sessions; b"" with auth = "none"
     local_metadata: bool  # reads never wait on the network or on writers (SQLite WAL)
+    blocking: Blocking  # where blocking work runs: the one place that decides
 
     registries: RegistryService
     browse: BrowseService
@@ -139,6 +141,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         user_agent=f"moorage/{__version__}",
     )
     artifacts = ArtifactService(uow)
+    blocking = Blocking(inline_reads=local)
     return Container(
         settings=settings,
         engine=engine,
@@ -147,10 +150,11 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         password_hasher=hasher,
         token_key=token_key(settings) if settings.auth == "token" else b"",
         local_metadata=local,
+        blocking=blocking,
         registries=RegistryService(uow),
         browse=BrowseService(uow),
         artifacts=artifacts,
-        uploads=UploadService(uow, blobs, inline_reads=local),
+        uploads=UploadService(uow, blobs, blocking=blocking),
         pulls=PullRecorder(uow),
         identities=IdentityService(uow, hasher),
         users=UserService(uow, hasher),

@@ -587,3 +587,20 @@ def test_a_second_real_cleanup_run_waits_for_the_first(env: Env) -> None:
     assert runs.start("reg", dry_run=True).dry_run  # test runs delete nothing: always allowed
     assert runs.run(first.id).status == "succeeded"
     assert runs.start("reg", dry_run=False).id > first.id
+
+
+@pytest.mark.anyio
+async def test_a_manifest_parsed_by_the_caller_is_not_parsed_again(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moorage.domain.content import artifacts
+
+    body = await pushed_image(env, "parsed once")
+    parsed = artifacts.parse_manifest(body, mt.OCI_MANIFEST)
+
+    def parse_again(body: bytes, content_type: str) -> object:
+        raise AssertionError("put_manifest parsed the manifest a second time")
+
+    monkeypatch.setattr(artifacts, "parse_manifest", parse_again)
+    pushed = env.artifacts.put_manifest(REPO, "v1", mt.OCI_MANIFEST, body, parsed=parsed)
+    assert pushed.digest == sha256(body)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -79,8 +78,8 @@ async def _platform(ctx: OciContext, name: str, parsed: ParsedManifest) -> str |
 async def put(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
     body = await _read_capped(request, MAX_MANIFEST_BYTES)
     content_type = request.headers.get("content-type", "")
-    parsed = await run_in_threadpool(parse_manifest, body, content_type)  # up to 4 MiB of JSON
-    pushed = await run_in_threadpool(
+    parsed = await ctx.blocking.run(parse_manifest, body, content_type)  # up to 4 MiB of JSON
+    pushed = await ctx.blocking.run(
         ctx.artifacts.put_manifest,
         name,
         reference,
@@ -100,5 +99,5 @@ async def put(ctx: OciContext, request: Request, name: str, reference: str) -> R
 
 
 async def delete(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
-    await run_in_threadpool(ctx.artifacts.delete_manifest, name, reference, _operator(request))
+    await ctx.blocking.run(ctx.artifacts.delete_manifest, name, reference, _operator(request))
     return Response(None, status_code=202)

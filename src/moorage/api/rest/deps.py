@@ -12,6 +12,7 @@ from moorage.domain.content.artifacts import ArtifactService
 from moorage.domain.content.browse import BrowseService, check_page
 from moorage.domain.content.registries import RegistryService
 from moorage.domain.identity.service import IdentityService
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.model import PageRequest
 from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.policies.service import PolicyService
@@ -22,6 +23,9 @@ T = TypeVar("T")
 
 class RestServices(Protocol):
     """What the REST API uses of the composition root's container (built in `wiring`)."""
+
+    @property
+    def blocking(self) -> Blocking: ...
 
     @property
     def registries(self) -> RegistryService: ...

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from moorage.api.rest.deps import Paging, Services, page_of
 from moorage.api.rest.problems import ApiError
@@ -62,9 +61,9 @@ KEY_SORTS: dict[str, Callable[[AccessKey], Any]] = {
 )
 async def list_projects(services: Services, caller: Caller, paging: Paging) -> PageOut[ProjectOut]:
     """Every project for an administrator; the caller's own projects otherwise."""
-    projects = await run_in_threadpool(services.identities.list_projects)
+    projects = await services.blocking.run(services.identities.list_projects)
     if not caller.is_admin:
-        mine = {p for p, _ in await run_in_threadpool(services.identities.memberships, caller)}
+        mine = {p for p, _ in await services.blocking.run(services.identities.memberships, caller)}
         projects = [p for p in projects if p.name in mine]
     shown, total = page_of(projects, paging, PROJECT_SORTS, lambda p: p.name)
     items = [ProjectOut(name=p.name, created_at=p.created_at) for p in shown]
@@ -83,15 +82,15 @@ async def create_project(
 ) -> ProjectOut:
     """Projects own registries and members; only a system administrator creates them."""
     security.require_admin(caller)
-    project = await run_in_threadpool(services.identities.create_project, body.name)
+    project = await services.blocking.run(services.identities.create_project, body.name)
     return ProjectOut(name=project.name, created_at=project.created_at)
 
 
 async def _require_project_admin(services: Services, caller: Caller, project: str) -> None:
     if caller.is_admin:
-        await run_in_threadpool(services.identities.list_members, project)  # 404 if missing
+        await services.blocking.run(services.identities.list_members, project)  # 404 if missing
         return
-    role = await run_in_threadpool(services.identities.role_in_project, caller, project)
+    role = await services.blocking.run(services.identities.role_in_project, caller, project)
     if role is not Role.PROJECT_ADMIN:
         raise ApiError(403, "forbidden", "only a Project Admin manages members")
 
@@ -106,7 +105,7 @@ async def list_members(
     project: str, services: Services, security: Security, caller: Caller, paging: Paging
 ) -> PageOut[MemberOut]:
     await security.require_in_project(caller, project, Action.PULL)
-    members = await run_in_threadpool(services.identities.list_members, project)
+    members = await services.blocking.run(services.identities.list_members, project)
     shown, total = page_of(members, paging, MEMBER_SORTS, lambda m: m.username)
     items = [MemberOut(username=m.username, role=m.role, created_at=m.created_at) for m in shown]
     return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
@@ -123,8 +122,8 @@ async def set_member(
 ) -> MemberOut:
     """Add a member or change their role."""
     await _require_project_admin(services, caller, project)
-    await run_in_threadpool(services.identities.set_member, project, username, body.role)
-    members = await run_in_threadpool(services.identities.list_members, project)
+    await services.blocking.run(services.identities.set_member, project, username, body.role)
+    members = await services.blocking.run(services.identities.list_members, project)
     member = next(m for m in members if m.username == username)
     return MemberOut(username=member.username, role=member.role, created_at=member.created_at)
 
@@ -139,7 +138,7 @@ async def remove_member(
     project: str, username: str, services: Services, caller: Caller
 ) -> Response:
     await _require_project_admin(services, caller, project)
-    await run_in_threadpool(services.identities.remove_member, project, username)
+    await services.blocking.run(services.identities.remove_member, project, username)
     return Response(status_code=204)
 
 
@@ -155,7 +154,7 @@ async def list_users(
     services: Services, security: Security, caller: Caller, paging: Paging
 ) -> PageOut[UserOut]:
     security.require_admin(caller)
-    users = await run_in_threadpool(services.identities.list_users)
+    users = await services.blocking.run(services.identities.list_users)
     shown, total = page_of(users, paging, USER_SORTS, lambda u: u.username)
     items = [_user(u) for u in shown]
     return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
@@ -166,7 +165,7 @@ async def create_user(
     body: UserCreate, services: Services, security: Security, caller: Caller
 ) -> UserOut:
     security.require_admin(caller)
-    user = await run_in_threadpool(
+    user = await services.blocking.run(
         lambda: services.identities.create_user(
             body.username, body.password, is_admin=body.is_admin
         )
@@ -179,13 +178,13 @@ async def delete_user(
     username: str, services: Services, security: Security, caller: Caller
 ) -> Response:
     security.require_admin(caller)
-    await run_in_threadpool(services.identities.delete_user, username)
+    await services.blocking.run(services.identities.delete_user, username)
     return Response(status_code=204)
 
 
 @router.get("/users/me", name="get_me", tags=["users"], response_model=MeOut)
 async def get_me(services: Services, caller: Caller) -> MeOut:
-    memberships = await run_in_threadpool(services.identities.memberships, caller)
+    memberships = await services.blocking.run(services.identities.memberships, caller)
     return MeOut(
         username=caller.username,
         is_admin=caller.is_admin,
@@ -206,7 +205,9 @@ async def change_my_password(
         or await security.sign_in(request, caller.username, body.current_password) is None
     ):
         raise ApiError(403, "forbidden", "the current password is wrong")
-    await run_in_threadpool(services.identities.set_password, caller.username, body.new_password)
+    await services.blocking.run(
+        services.identities.set_password, caller.username, body.new_password
+    )
     return Response(status_code=204)
 
 
@@ -234,7 +235,7 @@ def _key(key: AccessKey) -> AccessKeyOut:
 async def list_my_access_keys(
     services: Services, caller: Caller, paging: Paging
 ) -> PageOut[AccessKeyOut]:
-    keys = await run_in_threadpool(services.identities.list_access_keys, caller.username)
+    keys = await services.blocking.run(services.identities.list_access_keys, caller.username)
     shown, total = page_of(keys, paging, KEY_SORTS, lambda k: k.key_id)
     items = [_key(k) for k in shown]
     return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
@@ -249,7 +250,7 @@ async def list_my_access_keys(
 )
 async def create_my_access_key(services: Services, caller: Caller) -> AccessKeyCreated:
     """A new key pair (at most five). The secret is in this response only."""
-    new = await run_in_threadpool(services.identities.create_access_key, caller.username)
+    new = await services.blocking.run(services.identities.create_access_key, caller.username)
     return AccessKeyCreated(**_key(new.key).model_dump(), secret=new.secret)
 
 
@@ -263,10 +264,10 @@ async def update_my_access_key(
     key_id: str, body: AccessKeyUpdate, services: Services, caller: Caller
 ) -> AccessKeyOut:
     """Enable or disable a key; a disabled key stops working at once."""
-    await run_in_threadpool(
+    await services.blocking.run(
         services.identities.set_access_key_enabled, key_id, body.enabled, caller.username
     )
-    keys = await run_in_threadpool(services.identities.list_access_keys, caller.username)
+    keys = await services.blocking.run(services.identities.list_access_keys, caller.username)
     return _key(next(k for k in keys if k.key_id == key_id))
 
 
@@ -277,7 +278,7 @@ async def update_my_access_key(
     status_code=204,
 )
 async def delete_my_access_key(key_id: str, services: Services, caller: Caller) -> Response:
-    await run_in_threadpool(services.identities.delete_access_key, key_id, caller.username)
+    await services.blocking.run(services.identities.delete_access_key, key_id, caller.username)
     return Response(status_code=204)
 
 

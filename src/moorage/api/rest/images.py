@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 
 from moorage.api.rest.deps import ImageName, Paging, Services
 from moorage.api.rest.schemas import (
@@ -54,7 +53,7 @@ async def list_images(
 ) -> PageOut[ImageOut]:
     """Images of a registry; `q` searches names; sort by `name` or `created_at`."""
     await security.require(caller, registry, Action.PULL)
-    page = await run_in_threadpool(services.browse.images, registry, paging)
+    page = await services.blocking.run(services.browse.images, registry, paging)
     items = [
         ImageOut(
             name=i.name,
@@ -76,7 +75,9 @@ async def delete_images(
 ) -> Response:
     """Delete several images with all their artifacts and tags: all of them or none."""
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.artifacts.delete_images, registry, body.names, caller.username)
+    await services.blocking.run(
+        services.artifacts.delete_images, registry, body.names, caller.username
+    )
     return Response(status_code=204)
 
 
@@ -85,7 +86,9 @@ async def delete_image(
     registry: str, image: ImageName, services: Services, security: Security, caller: Caller
 ) -> Response:
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.artifacts.delete_images, registry, [image], caller.username)
+    await services.blocking.run(
+        services.artifacts.delete_images, registry, [image], caller.username
+    )
     return Response(status_code=204)
 
 
@@ -101,7 +104,7 @@ async def list_artifacts(
     """Artifacts of an image; `q` matches a digest or a tag; sort by `pushed_at` (default,
     newest first), `pulled_at`, `size` or `digest`."""
     await security.require(caller, registry, Action.PULL)
-    page = await run_in_threadpool(services.browse.artifacts, f"{registry}/{image}", paging)
+    page = await services.blocking.run(services.browse.artifacts, f"{registry}/{image}", paging)
     items = [_artifact(a) for a in page.items]
     return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
 
@@ -117,7 +120,7 @@ async def delete_artifacts(
 ) -> Response:
     """Delete several artifacts (digests or tags) with all their tags: all or none."""
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(
+    await services.blocking.run(
         services.artifacts.delete_artifacts, f"{registry}/{image}", body.references, caller.username
     )
     return Response(status_code=204)
@@ -134,7 +137,7 @@ async def get_artifact(
 ) -> ArtifactDetailOut:
     """One artifact by digest or tag: layers, platforms, children, annotations, manifest."""
     await security.require(caller, registry, Action.PULL)
-    detail = await run_in_threadpool(services.browse.artifact, f"{registry}/{image}", reference)
+    detail = await services.blocking.run(services.browse.artifact, f"{registry}/{image}", reference)
     return ArtifactDetailOut(
         **_artifact(detail.summary).model_dump(),
         config_digest=detail.config_digest,
@@ -159,7 +162,7 @@ async def delete_artifact(
 ) -> Response:
     """Delete one artifact (by digest or tag) with every tag on it."""
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(
+    await services.blocking.run(
         services.artifacts.delete_artifacts, f"{registry}/{image}", [reference], caller.username
     )
     return Response(status_code=204)
@@ -197,7 +200,7 @@ async def list_image_tags(
 async def _tag_page(
     services: Services, repository: str, reference: str | None, paging: PageRequest
 ) -> PageOut[TagOut]:
-    page = await run_in_threadpool(services.browse.tags, repository, reference, paging)
+    page = await services.blocking.run(services.browse.tags, repository, reference, paging)
     items = [_tag(t) for t in page.items]
     return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
 
@@ -220,8 +223,10 @@ async def create_tag(
     """Point a tag (new, or moved from another artifact) at this artifact."""
     await security.require(caller, registry, Action.PUSH)
     repository = f"{registry}/{image}"
-    await run_in_threadpool(services.artifacts.tag_artifact, repository, reference, body.name)
-    page = await run_in_threadpool(services.browse.tags, repository, body.name, _one_tag(body.name))
+    await services.blocking.run(services.artifacts.tag_artifact, repository, reference, body.name)
+    page = await services.blocking.run(
+        services.browse.tags, repository, body.name, _one_tag(body.name)
+    )
     return _tag(next(t for t in page.items if t.name == body.name))
 
 
@@ -240,7 +245,7 @@ async def delete_tag(
     caller: Caller,
 ) -> Response:
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(
+    await services.blocking.run(
         services.artifacts.delete_tag, f"{registry}/{image}", tag, reference, caller.username
     )
     return Response(status_code=204)

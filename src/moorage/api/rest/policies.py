@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from moorage.api.rest.deps import Services
 from moorage.api.rest.schemas import Body, PageOut
@@ -204,7 +203,7 @@ async def list_protection_policies(
     registry: str, services: Services, security: Security, caller: Caller
 ) -> list[ProtectionOut]:
     await security.require(caller, registry, Action.PULL)
-    records = await run_in_threadpool(services.policies.protection_policies, registry)
+    records = await services.blocking.run(services.policies.protection_policies, registry)
     return [_protection(r) for r in records]
 
 
@@ -220,7 +219,9 @@ async def create_protection_policy(
     """At most 15 per registry; the same selectors twice is refused (409)."""
     await security.require(caller, registry, Action.PUSH)
     spec = body.spec()
-    return _protection(await run_in_threadpool(services.policies.add_protection, registry, spec))
+    return _protection(
+        await services.blocking.run(services.policies.add_protection, registry, spec)
+    )
 
 
 @router.put(
@@ -239,7 +240,9 @@ async def update_protection_policy(
     """Change selectors or enable/disable."""
     await security.require(caller, registry, Action.PUSH)
     spec = body.spec()
-    record = await run_in_threadpool(services.policies.update_protection, registry, policy_id, spec)
+    record = await services.blocking.run(
+        services.policies.update_protection, registry, policy_id, spec
+    )
     return _protection(record)
 
 
@@ -248,7 +251,7 @@ async def delete_protection_policy(
     registry: str, policy_id: int, services: Services, security: Security, caller: Caller
 ) -> Response:
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.policies.delete_protection, registry, policy_id)
+    await services.blocking.run(services.policies.delete_protection, registry, policy_id)
     return Response(status_code=204)
 
 
@@ -261,7 +264,8 @@ async def list_cleanup_policies(
 ) -> list[CleanupOut]:
     await security.require(caller, registry, Action.PULL)
     return [
-        _cleanup(r) for r in await run_in_threadpool(services.policies.cleanup_policies, registry)
+        _cleanup(r)
+        for r in await services.blocking.run(services.policies.cleanup_policies, registry)
     ]
 
 
@@ -274,7 +278,7 @@ async def create_cleanup_policy(
     """What to KEEP of the selected artifacts; the rest of each touched image is deleted."""
     await security.require(caller, registry, Action.PUSH)
     spec = body.spec()
-    return _cleanup(await run_in_threadpool(services.policies.add_cleanup, registry, spec))
+    return _cleanup(await services.blocking.run(services.policies.add_cleanup, registry, spec))
 
 
 @router.put(
@@ -291,7 +295,7 @@ async def update_cleanup_policy(
     await security.require(caller, registry, Action.PUSH)
     spec = body.spec()
     return _cleanup(
-        await run_in_threadpool(services.policies.update_cleanup, registry, policy_id, spec)
+        await services.blocking.run(services.policies.update_cleanup, registry, policy_id, spec)
     )
 
 
@@ -300,7 +304,7 @@ async def delete_cleanup_policy(
     registry: str, policy_id: int, services: Services, security: Security, caller: Caller
 ) -> Response:
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.policies.delete_cleanup, registry, policy_id)
+    await services.blocking.run(services.policies.delete_cleanup, registry, policy_id)
     return Response(status_code=204)
 
 
@@ -312,7 +316,7 @@ async def get_cleanup_schedule(
     registry: str, services: Services, security: Security, caller: Caller
 ) -> ScheduleOut:
     await security.require(caller, registry, Action.PULL)
-    found = await run_in_threadpool(services.cleanup_runs.schedule, registry)
+    found = await services.blocking.run(services.cleanup_runs.schedule, registry)
     if found is None:
         return ScheduleOut(cron=None, next_run_at=None, last_run_at=None)
     return ScheduleOut(
@@ -326,7 +330,7 @@ async def set_cleanup_schedule(
 ) -> ScheduleOut:
     """One 5-field cron schedule per registry; a bad field is named in the error."""
     await security.require(caller, registry, Action.PUSH)
-    found = await run_in_threadpool(services.cleanup_runs.set_schedule, registry, body.cron)
+    found = await services.blocking.run(services.cleanup_runs.set_schedule, registry, body.cron)
     assert found is not None
     return ScheduleOut(
         cron=found.cron, next_run_at=found.next_run_at, last_run_at=found.last_run_at
@@ -338,7 +342,7 @@ async def delete_cleanup_schedule(
     registry: str, services: Services, security: Security, caller: Caller
 ) -> Response:
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.cleanup_runs.set_schedule, registry, None)
+    await services.blocking.run(services.cleanup_runs.set_schedule, registry, None)
     return Response(status_code=204)
 
 
@@ -348,7 +352,7 @@ async def start_cleanup_run(
 ) -> RunOut:
     """Queue a test run (`dry_run`) or a real run; follow it at `cleanup-runs/{id}`."""
     await security.require(caller, registry, Action.PUSH)
-    execution = await run_in_threadpool(
+    execution = await services.blocking.run(
         lambda: services.cleanup_runs.start(registry, dry_run=body.dry_run)
     )
     return _run(execution)
@@ -364,7 +368,7 @@ async def list_cleanup_runs(
     page_size: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> PageOut[RunOut]:
     await security.require(caller, registry, Action.PULL)
-    found = await run_in_threadpool(services.cleanup_runs.history, registry, page, page_size)
+    found = await services.blocking.run(services.cleanup_runs.history, registry, page, page_size)
     return PageOut(
         items=[_run(e) for e in found.items], total=found.total, page=page, page_size=page_size
     )
@@ -376,7 +380,7 @@ async def get_cleanup_run(
 ) -> RunDetailOut:
     """A run with a task per image and a line per artifact."""
     await security.require(caller, registry, Action.PULL)
-    detail = await run_in_threadpool(services.cleanup_runs.detail, registry, run_id)
+    detail = await services.blocking.run(services.cleanup_runs.detail, registry, run_id)
     tasks = [
         TaskOut(
             image=t.subject,

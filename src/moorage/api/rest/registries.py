@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from moorage.api.rest.deps import Paging, Services, page_of
 from moorage.api.rest.schemas import PageOut, RegistryCreate, RegistryOut
@@ -46,8 +45,8 @@ async def list_registries(
     request: Request, services: Services, security: Security, caller: Caller, paging: Paging
 ) -> PageOut[RegistryOut]:
     """Registries the caller may see, with public/private URI, image count and usage."""
-    readable = await run_in_threadpool(services.identities.readable_registries, caller)
-    usages = await run_in_threadpool(services.registries.list)
+    readable = await services.blocking.run(services.identities.readable_registries, caller)
+    usages = await services.blocking.run(services.registries.list)
     visible = [u for u in usages if readable is None or u.registry.name in readable]
     shown, total = page_of(visible, paging, REGISTRY_SORTS, lambda u: u.registry.name)
     items = [registry_out(u, services, request) for u in shown]
@@ -59,7 +58,7 @@ async def create_registry(
     body: RegistryCreate, request: Request, services: Services, security: Security, caller: Caller
 ) -> RegistryOut:
     await security.require_in_project(caller, body.project, Action.PUSH)
-    registry = await run_in_threadpool(services.registries.create, body.name, body.project)
+    registry = await services.blocking.run(services.registries.create, body.name, body.project)
     return registry_out(RegistryUsage(registry, 0, 0), services, request)
 
 
@@ -68,7 +67,7 @@ async def get_registry(
     registry: str, request: Request, services: Services, security: Security, caller: Caller
 ) -> RegistryOut:
     await security.require(caller, registry, Action.PULL)
-    usage = await run_in_threadpool(services.registries.get, registry)
+    usage = await services.blocking.run(services.registries.get, registry)
     return registry_out(usage, services, request)
 
 
@@ -81,5 +80,5 @@ async def delete_registry(
     force: Annotated[bool, Query(description="also delete the images it holds")] = False,
 ) -> Response:
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.registries.delete, registry, force=force)
+    await services.blocking.run(services.registries.delete, registry, force=force)
     return Response(status_code=204)

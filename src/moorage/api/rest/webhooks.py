@@ -7,7 +7,6 @@ from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from moorage.api.rest.deps import Services
 from moorage.api.rest.schemas import Body, PageOut
@@ -159,7 +158,7 @@ async def list_webhooks(
     registry: str, services: Services, security: Security, caller: Caller
 ) -> list[WebhookOut]:
     await security.require(caller, registry, Action.PULL)
-    return [_webhook(w) for w in await run_in_threadpool(services.webhooks.webhooks, registry)]
+    return [_webhook(w) for w in await services.blocking.run(services.webhooks.webhooks, registry)]
 
 
 @router.post("", name="create_webhook", status_code=201, response_model=WebhookOut)
@@ -169,7 +168,7 @@ async def create_webhook(
     """Only http(s) addresses, without credentials in them; loopback, link-local and
     private addresses only when the operator allows them. Names are unique per registry."""
     await security.require(caller, registry, Action.PUSH)
-    return _webhook(await run_in_threadpool(services.webhooks.create, registry, body.spec()))
+    return _webhook(await services.blocking.run(services.webhooks.create, registry, body.spec()))
 
 
 @router.get("/{webhook_id}", name="get_webhook", response_model=WebhookOut)
@@ -177,7 +176,7 @@ async def get_webhook(
     registry: str, webhook_id: WebhookId, services: Services, security: Security, caller: Caller
 ) -> WebhookOut:
     await security.require(caller, registry, Action.PULL)
-    return _webhook(await run_in_threadpool(services.webhooks.get, registry, webhook_id))
+    return _webhook(await services.blocking.run(services.webhooks.get, registry, webhook_id))
 
 
 @router.put("/{webhook_id}", name="update_webhook", response_model=WebhookOut)
@@ -192,7 +191,9 @@ async def update_webhook(
     """Replace the settings (enable or disable with `enabled`); see `auth_header`."""
     await security.require(caller, registry, Action.PUSH)
     spec = body.spec()
-    return _webhook(await run_in_threadpool(services.webhooks.update, registry, webhook_id, spec))
+    return _webhook(
+        await services.blocking.run(services.webhooks.update, registry, webhook_id, spec)
+    )
 
 
 @router.delete("/{webhook_id}", name="delete_webhook", status_code=204)
@@ -201,7 +202,7 @@ async def delete_webhook(
 ) -> Response:
     """Delete the webhook with its delivery history; pending deliveries are dropped."""
     await security.require(caller, registry, Action.DELETE)
-    await run_in_threadpool(services.webhooks.delete, registry, webhook_id)
+    await services.blocking.run(services.webhooks.delete, registry, webhook_id)
     return Response(status_code=204)
 
 
@@ -234,7 +235,7 @@ async def list_webhook_deliveries(
     """Deliveries, newest first, each with its attempts (time, HTTP status, error,
     duration) and the body sent. Kept 30 days."""
     await security.require(caller, registry, Action.PULL)
-    found = await run_in_threadpool(
+    found = await services.blocking.run(
         services.webhooks.deliveries, registry, webhook_id, page, page_size, status
     )
     return PageOut(

@@ -150,8 +150,10 @@ class ArtifactService:
     ) -> PushedManifest:
         """Validate and store a manifest, then point the tag (if any) at it; the push event
         is recorded in the same transaction. `platform` is an image's `os/arch` as its
-        config says (see `config_to_read`)."""
-        parsed = parse_manifest(body, content_type)
+        config says (see `config_to_read`). `parsed` is `body` already parsed with
+        `parse_manifest` (the protocol layer parses it once, off the event loop)."""
+        if parsed is None:
+            parsed = parse_manifest(body, content_type)
         if is_digest(reference):
             expected = parse_digest(reference)
             digest = Digest.of(body, expected.algorithm)

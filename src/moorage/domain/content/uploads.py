@@ -39,6 +39,7 @@ from moorage.domain.content.artifacts import parse_digest
 from moorage.domain.content.names import existing_image, image_for_push, split_name
 from moorage.domain.content.ports import BlobStore, UploadTx
 from moorage.domain.content.writers import WriterTokens
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import (
     BlobNotFound,
@@ -126,7 +127,7 @@ class UploadService:
         blobs: BlobStore,
         clock: Clock = utcnow,
         *,
-        inline_reads: bool = False,
+        blocking: Blocking | None = None,
         claim_lease: timedelta = CLAIM_LEASE,
         writers: WriterTokens | None = None,
     ) -> None:
@@ -135,19 +136,19 @@ class UploadService:
         self._clock = clock
         self._claim_lease = claim_lease
         self._writers = writers or WriterTokens()
-        # Reads of a local SQLite file in WAL mode never wait on writers: cheaper on the
-        # event loop than a thread hop. Writes always go to a thread (they may wait).
-        self._inline_reads = inline_reads
+        self._blocking = blocking or Blocking()
         self._hashers = _LiveHashers()
 
     async def _db(self, fn: Callable[[UploadTx], T], *, write: bool = False) -> T:
+        """`fn` in a transaction of its own, where `Blocking` says reads and writes run."""
+
         def run() -> T:
             with self._uow(write=write) as store:
                 return fn(store)
 
-        if self._inline_reads and not write:
-            return run()
-        return await anyio.to_thread.run_sync(run)
+        if write:
+            return await self._blocking.run(run)
+        return await self._blocking.read(run)
 
     # reading --------------------------------------------------------------------------
 

@@ -1,0 +1,38 @@
+"""Where blocking work runs: the one place that decides it.
+
+The domain's services are synchronous over the metadata store (one transaction per call);
+the HTTP layer and the upload path are asynchronous. Every crossing goes through one
+`Blocking`, built once by the composition root from the deployment's settings:
+
+- `read`: a metadata read. With SQLite in WAL mode on a local disk a read never waits for
+  writers and costs less than a thread hop (≈35% more manifest GETs/s measured), so it runs
+  inline on the event loop; with a networked database it runs in a worker thread.
+- `run`: anything else that may block — writes (which may wait for a lock), reads over the
+  network, CPU-heavy parsing — always in a worker thread, so the event loop never waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import ParamSpec, TypeVar
+
+import anyio.to_thread
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Blocking:
+    def __init__(self, *, inline_reads: bool = False) -> None:
+        self.inline_reads = inline_reads
+
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A metadata read: inline when reads cannot wait, in a thread otherwise."""
+        if self.inline_reads:
+            return fn(*args, **kwargs)
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Work that may block (a write, the network, heavy CPU): in a worker thread."""
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
