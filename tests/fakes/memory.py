@@ -17,7 +17,9 @@ import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
+from moorage.domain.content.registries import DEFAULT_PROJECT
 from tests.fakes.content import (
     MemoryArtifactStore,
     MemoryBlobIndex,
@@ -71,3 +73,12 @@ class MemoryUnitOfWork:
             except BaseException:
                 self.state.restore(snapshot)
                 raise
+
+
+def migrated_memory_uow() -> MemoryUnitOfWork:
+    """An in-memory unit of work that starts as a freshly migrated database does: with the
+    default project every registry belongs to unless another is named."""
+    uow = MemoryUnitOfWork()
+    with uow(write=True) as tx:
+        tx.projects.create_project(DEFAULT_PROJECT, datetime.now(UTC))
+    return uow

@@ -1,12 +1,15 @@
-"""Domain services against a real SQLite store and the in-memory blob store, on a fixed clock."""
+"""Domain services against the in-memory role fakes and blob store, on a fixed clock.
+
+The fakes pass the same contract suites as the SQL stores (tests/contract), so these tests
+need no database and import neither SQLAlchemy nor moorage.metadata.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,12 +31,11 @@ from moorage.domain.kernel.errors import (
     UploadNotFound,
 )
 from moorage.domain.policies.runs import CleanupRunService
-from moorage.metadata.uow import SqlUnitOfWork
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
 from moorage.storage.layout import blob_key
 from moorage.storage.memory import MemoryBlobStore
-from tests.support.databases import migrated_database
+from tests.fakes.memory import MemoryUnitOfWork, migrated_memory_uow
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 REPO = "reg/app"
@@ -64,7 +66,7 @@ class FakeHasher:
 
 @dataclass
 class Env:
-    uow: SqlUnitOfWork
+    uow: MemoryUnitOfWork
     blobs: MemoryBlobStore
     clock: FixedClock
     artifacts: ArtifactService
@@ -82,19 +84,19 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    with migrated_database("sqlite", tmp_path) as db:
-        clock, blobs = FixedClock(), MemoryBlobStore()
-        registries = RegistryService(db.uow, clock)
-        registries.create("reg")
-        yield Env(
-            db.uow,
-            blobs,
-            clock,
-            ArtifactService(db.uow, clock),
-            UploadService(db.uow, blobs, clock),
-            registries,
-        )
+def env() -> Env:
+    uow = migrated_memory_uow()
+    clock, blobs = FixedClock(), MemoryBlobStore()
+    registries = RegistryService(uow, clock)
+    registries.create("reg")
+    return Env(
+        uow,
+        blobs,
+        clock,
+        ArtifactService(uow, clock),
+        UploadService(uow, blobs, clock),
+        registries,
+    )
 
 
 # --- builders ------------------------------------------------------------------------------
