@@ -1,4 +1,4 @@
-"""Protection and cleanup policy rows."""
+"""Protection and cleanup policy rows, and cleanup's candidates: `PolicyStore`."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from moorage.domain.kernel.model import (
     ProtectionPolicyRecord,
 )
 from moorage.metadata import tables as t
+from moorage.metadata.sql import new_id
 
 
-class PolicyQueries:
-    """Mixed into SqlMetadataStore."""
+class SqlPolicyStore:
+    """`PolicyStore` in one transaction."""
 
-    conn: Connection
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
     def _rows(self, table: Table, registry_id: int) -> list[Any]:
         query = select(table).where(table.c.registry_id == registry_id).order_by(table.c.id)
@@ -27,9 +29,7 @@ class PolicyQueries:
 
     def _add(self, table: Table, values: dict[str, Any], now: datetime) -> int:
         result = self.conn.execute(insert(table).values(**values, created_at=now, updated_at=now))
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+        return new_id(result)
 
     def _update(self, table: Table, policy_id: int, values: dict[str, Any], now: datetime) -> bool:
         result = self.conn.execute(

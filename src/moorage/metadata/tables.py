@@ -228,7 +228,7 @@ access_key = Table(
 )
 
 # Background work. A job is claimed by compare-and-swap on its state and lease (see
-# queue.py), so it runs on one node at a time; an expired lease makes it claimable again.
+# jobs.py), so it runs on one node at a time; an expired lease makes it claimable again.
 job = Table(
     "job",
     metadata,

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from moorage.domain.kernel.errors import Busy
-from moorage.metadata.store import SqlMetadataStore
+from moorage.metadata.transaction import SqlTransaction
 
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction may be retried.
 _RETRYABLE = frozenset({"40P01", "40001"})
@@ -65,7 +65,7 @@ def create_metadata_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engi
 
 
 class SqlUnitOfWork:
-    """`UnitOfWorkFactory`: `with uow(write=True) as store: …` commits on success.
+    """`UnitOfWorkFactory`: `with uow(write=True) as tx: …` commits on success.
 
     On SQLite, writers of this process also queue on a lock before BEGIN IMMEDIATE: SQLite's
     busy handler makes waiting writers sleep and poll, which under many concurrent pushes
@@ -78,19 +78,19 @@ class SqlUnitOfWork:
         self._writer = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @contextmanager
-    def __call__(self, *, write: bool = False) -> Iterator[SqlMetadataStore]:
+    def __call__(self, *, write: bool = False) -> Iterator[SqlTransaction]:
         if write and self._writer is not None:
             with self._writer:
                 yield from self._transaction(write)
         else:
             yield from self._transaction(write)
 
-    def _transaction(self, write: bool) -> Iterator[SqlMetadataStore]:
+    def _transaction(self, write: bool) -> Iterator[SqlTransaction]:
         try:
             with self.engine.connect() as conn:
                 conn.info["write"] = write
                 with conn.begin():
-                    yield SqlMetadataStore(conn)
+                    yield SqlTransaction(conn)
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
                 raise Busy(f"the database gave up a transaction: {exc.orig}") from exc

@@ -1,9 +1,10 @@
-"""Webhooks, the events they are sent, their deliveries and each delivery's attempts."""
+"""Webhooks (`WebhookStore`), and the outbox of the events they are sent, their deliveries
+and each delivery's attempts (`WebhookOutbox`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, and_, delete, exists, func, insert, select, u
 
 from moorage.domain.kernel.model import DeliveryAttempt, Event, Webhook, WebhookDelivery
 from moorage.metadata import tables as t
+from moorage.metadata.sql import insert_unique, new_id
 
 _PENDING = "pending"
 
@@ -51,13 +53,11 @@ def _delivery(row: Any) -> WebhookDelivery:
     )
 
 
-class WebhookQueries:
-    """Mixed into SqlMetadataStore, which provides the connection and `_insert_unique`."""
+class SqlWebhookStore:
+    """`WebhookStore` in one transaction."""
 
-    conn: Connection
-    _insert_unique: Callable[[Any, str], Any]
-
-    # webhooks ---------------------------------------------------------------------------
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
     def list_webhooks(self, registry_id: int) -> list[Webhook]:
         rows = self.conn.execute(
@@ -74,17 +74,19 @@ class WebhookQueries:
         return _webhook(row) if row else None
 
     def add_webhook(self, registry_id: int, values: dict[str, Any], now: datetime) -> int:
-        result = self._insert_unique(
+        result = insert_unique(
+            self.conn,
             insert(t.registry_webhook).values(
                 **values, registry_id=registry_id, created_at=now, updated_at=now
             ),
             f"webhook {values.get('name')!r}",
         )
-        return int(result.inserted_primary_key[0])
+        return new_id(result)
 
     def update_webhook(self, webhook_id: int, values: dict[str, Any], now: datetime) -> bool:
         # An UPDATE that breaks the unique name goes through the same savepoint as an INSERT.
-        result = self._insert_unique(
+        result = insert_unique(
+            self.conn,
             update(t.registry_webhook)
             .where(t.registry_webhook.c.id == webhook_id)
             .values(**values, updated_at=now),
@@ -98,6 +100,13 @@ class WebhookQueries:
             delete(t.registry_webhook).where(t.registry_webhook.c.id == webhook_id)
         )
         return bool(result.rowcount)
+
+
+class SqlWebhookOutbox:
+    """`WebhookOutbox` in one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
     # events -----------------------------------------------------------------------------
 
@@ -144,9 +153,7 @@ class WebhookQueries:
                 updated_at=now,
             )
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+        return new_id(result)
 
     def get_delivery(self, delivery_id: int) -> WebhookDelivery | None:
         row = self.conn.execute(

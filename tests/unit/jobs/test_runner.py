@@ -26,7 +26,7 @@ from moorage.jobs.catalog import Handler, JobCatalog, JobKind
 from moorage.jobs.runner import Runner
 from moorage.jobs.scheduler import Scheduler
 from moorage.metadata import tables as t
-from moorage.metadata.store import SqlMetadataStore
+from moorage.metadata.schedules import SqlScheduleStore
 from moorage.metadata.uow import SqlUnitOfWork
 from tests.support.databases import MigratedDatabase, metadata_engine, migrated_database
 from tests.unit.domain.test_services import FixedClock
@@ -420,8 +420,8 @@ def test_a_due_schedule_fires_once_and_moves_to_the_next_cron_time(
     assert job_count(db) == 1
 
 
-class StaleStore(SqlMetadataStore):
-    """A store whose node read the due schedules just before another node fired them."""
+class StaleSchedules(SqlScheduleStore):
+    """Schedules whose node read the due ones just before another node fired them."""
 
     stale: list[Schedule]
 
@@ -440,9 +440,10 @@ def test_a_node_that_read_a_due_time_another_node_fired_fires_nothing(
     @contextmanager
     def stale_uow(*, write: bool = False) -> Iterator[Transaction]:
         with db.uow(write=write) as store:
-            stale = StaleStore(store.conn)
+            stale = StaleSchedules(store.conn)
             stale.stale = [due]
-            yield stale
+            store.schedules = stale  # this transaction's schedules role, replaced
+            yield store
 
     assert Scheduler(stale_uow, {SCHEDULE_KIND: second}, clock=clock).fire_due() == 0
     assert (len(first.calls), second.calls) == (1, [])

@@ -1,0 +1,77 @@
+"""SQL helpers the role stores share: conflict-safe inserts, new ids, common conditions.
+
+Roles share these, never each other: a role object belongs to one transaction's `SqlTransaction`
+and is built only when used.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, exists, or_
+from sqlalchemy.exc import IntegrityError
+
+from moorage.domain.kernel.errors import Conflict
+from moorage.metadata import tables as t
+from moorage.metadata.tables import BLOB_LIVE
+
+# Images count and list only while they hold artifacts (their blob links outlive them).
+HAS_ARTIFACTS = exists().where(t.artifact.c.image_id == t.image.c.id)
+LIVE_BLOB = t.blob.c.status == BLOB_LIVE
+
+
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """A duplicate key, as opposed to a NOT NULL or foreign-key failure (a bug, not a clash)."""
+    if getattr(exc.orig, "sqlstate", None) == "23505":  # PostgreSQL unique_violation
+        return True
+    return "UNIQUE constraint failed" in str(exc.orig)  # SQLite
+
+
+def insert_unique(conn: Connection, stmt: Any, what: str) -> Any:
+    """Run an INSERT (or an UPDATE of a unique column); a unique violation becomes Conflict
+    without spoiling the transaction."""
+    savepoint = conn.begin_nested()
+    try:
+        result = conn.execute(stmt)
+    except IntegrityError as exc:
+        savepoint.rollback()
+        if not is_unique_violation(exc):
+            raise
+        raise Conflict(f"{what} already exists") from None
+    savepoint.commit()
+    return result
+
+
+def new_id(result: Any) -> int:
+    """The primary key an INSERT generated."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def earlier(column: Any, at: datetime) -> ColumnElement[bool]:
+    """The column is unset or before `at` (times only ever move forwards)."""
+    return or_(column.is_(None), column < at)
+
+
+def like_pattern(search: str) -> str:
+    """A LIKE pattern (escape `\\`) matching `search` anywhere, taken literally."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def page_order(sorts: dict[str, Any], sort: str | None, default: str) -> list[ColumnElement[Any]]:
+    """ORDER BY for `field` or `-field`, then the row id; unknown fields were refused by the
+    caller (the domain's browse service).
+
+    Every paged list counts its total and pages with LIMIT/OFFSET on indexed columns, so a
+    page of an image with 100,000 tags costs one indexed range scan and one count."""
+    name = sort or default
+    column = sorts[name.lstrip("-")]
+    first = column.desc() if name.startswith("-") else column.asc()
+    return [first, t.tag.c.id if column.table is t.tag else column.table.c.id]

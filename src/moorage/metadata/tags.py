@@ -1,0 +1,85 @@
+"""Tags, the names that point at artifacts, and their listing: `TagStore`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from moorage.domain.kernel.model import Page, PageRequest, Tag
+from moorage.metadata import tables as t
+from moorage.metadata.sql import like_pattern, page_order
+
+TAG_SORTS = {"name": t.tag.c.name, "pushed_at": t.tag.c.pushed_at, "pulled_at": t.tag.c.pulled_at}
+
+
+class SqlTagStore:
+    """`TagStore` in one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get_tag(self, image_id: int, name: str) -> Tag | None:
+        row = self.conn.execute(
+            select(t.tag, t.artifact.c.digest)
+            .join(t.artifact, t.artifact.c.id == t.tag.c.artifact_id)
+            .where(t.tag.c.image_id == image_id, t.tag.c.name == name)
+        ).first()
+        if row is None:
+            return None
+        return Tag(row.name, row.artifact_id, row.digest, row.pushed_at, row.pulled_at)
+
+    def put_tag(self, image_id: int, name: str, artifact_id: int, now: datetime) -> None:
+        moved = self.conn.execute(
+            update(t.tag)
+            .where(t.tag.c.image_id == image_id, t.tag.c.name == name)
+            .values(artifact_id=artifact_id, pushed_at=now)
+        )
+        if not moved.rowcount:
+            self.conn.execute(
+                insert(t.tag).values(
+                    image_id=image_id, name=name, artifact_id=artifact_id, pushed_at=now
+                )
+            )
+
+    def delete_tag(self, image_id: int, name: str) -> bool:
+        result = self.conn.execute(
+            delete(t.tag).where(t.tag.c.image_id == image_id, t.tag.c.name == name)
+        )
+        return bool(result.rowcount)
+
+    def artifact_tags(self, artifact_id: int) -> list[str]:
+        query = select(t.tag.c.name).where(t.tag.c.artifact_id == artifact_id)
+        return sorted(self.conn.execute(query).scalars())
+
+    def list_tags(self, image_id: int, last: str | None, limit: int | None) -> list[str]:
+        query = select(t.tag.c.name).where(t.tag.c.image_id == image_id).order_by(t.tag.c.name)
+        if last:
+            query = query.where(t.tag.c.name > last)
+        if limit is not None:
+            query = query.limit(limit)
+        return list(self.conn.execute(query).scalars())
+
+    def list_tag_page(self, image_id: int, artifact_id: int | None, page: PageRequest) -> Page[Tag]:
+        # Page over the tag table alone (an index range scan, even deep into 100,000 tags),
+        # then join the page's rows to their artifacts.
+        tags = select(t.tag.c.id).where(t.tag.c.image_id == image_id)
+        if artifact_id is not None:
+            tags = tags.where(t.tag.c.artifact_id == artifact_id)
+        if page.search:
+            tags = tags.where(t.tag.c.name.like(like_pattern(page.search), escape="\\"))
+        total = self.conn.execute(select(func.count()).select_from(tags.subquery())).scalar_one()
+        order = page_order(TAG_SORTS, page.sort, "name")
+        ids = list(
+            self.conn.execute(
+                tags.order_by(*order).offset(page.offset).limit(page.page_size)
+            ).scalars()
+        )
+        rows = self.conn.execute(
+            select(t.tag, t.artifact.c.digest)
+            .join(t.artifact, t.artifact.c.id == t.tag.c.artifact_id)
+            .where(t.tag.c.id.in_(ids))
+            .order_by(*order)
+        )
+        items = [Tag(r.name, r.artifact_id, r.digest, r.pushed_at, r.pulled_at) for r in rows]
+        return Page(items, int(total))
