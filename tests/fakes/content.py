@@ -5,13 +5,10 @@ Rows as `moorage/metadata/tables.py` has them, keyed by primary key: `registry`,
 primary key by their unique key: `image_blob` (image_id, digest), `artifact_blob` and
 `artifact_child` (artifact_id, digest).
 
-The schema's own constraints are enforced from `tables.py` by `insert_row`, `update_row` and
-`delete_rows`: NOT NULL, unique keys, foreign keys, and ON DELETE CASCADE (so deleting a
-registry takes its images, artifacts, tags, links, uploads, and also its policies, webhooks,
-events and executions, as the databases do). UTC columns store the same instant in UTC and
-refuse naive datetimes, JSON columns store a JSON copy. A violation the SQL store turns into
-`Conflict` is `Conflict` here too; any other one is an `IntegrityViolation` (a bug of the
-caller, an `IntegrityError` on SQL).
+Every row is written through `tests.fakes.rows`, which enforces the schema's constraints
+(NOT NULL, unique keys, foreign keys, ON DELETE CASCADE). A violation the SQL store turns
+into `Conflict` is `Conflict` here too; any other one is an `IntegrityViolation` (a bug of
+the caller, an `IntegrityError` on SQL).
 
 Where SQLite and PostgreSQL disagree and the store does not say, these fakes do what SQLite
 does: NULLs sort first (last when descending), and a search (`LIKE`) ignores the case of
@@ -22,12 +19,9 @@ ASCII letters. Names sort in code-point order, the byte order of their UTF-8 tex
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import JSON, LargeBinary, Table, UniqueConstraint
 
 from moorage.domain.content.ports import PullRecord
 from moorage.domain.kernel.errors import Conflict
@@ -36,6 +30,7 @@ from moorage.domain.kernel.model import (
     ArtifactHead,
     ArtifactSummary,
     Blob,
+    BlobStatus,
     DriverState,
     Image,
     ImageSummary,
@@ -49,8 +44,15 @@ from moorage.domain.kernel.model import (
     Tag,
     UploadSession,
 )
-from moorage.metadata import tables as t
-from moorage.metadata.tables import BLOB_LIVE, BLOB_QUARANTINED
+from tests.fakes.rows import (
+    UniqueViolation,
+    delete_rows,
+    find_row,
+    insert_row,
+    select_rows,
+    update_row,
+    utc,
+)
 from tests.fakes.state import MemoryState, Row
 
 if TYPE_CHECKING:
@@ -63,216 +65,16 @@ if TYPE_CHECKING:
     )
     from moorage.domain.kernel.ports import RegistryStore
 
-REGISTRY = t.registry.name
-PROJECT = t.project.name
-IMAGE = t.image.name
-BLOB = t.blob.name
-IMAGE_BLOB = t.image_blob.name
-UPLOAD = t.upload.name  # "upload_session"
-ARTIFACT = t.artifact.name
-ARTIFACT_BLOB = t.artifact_blob.name
-ARTIFACT_CHILD = t.artifact_child.name
-TAG = t.tag.name
-
-
-# --- the schema's constraints --------------------------------------------------------------
-
-
-class IntegrityViolation(ValueError):
-    """A constraint of the schema the SQL store does not turn into `Conflict`: NOT NULL, a
-    foreign key, or a unique key written without a clash check (SQL: an IntegrityError)."""
-
-
-class UniqueViolation(IntegrityViolation):
-    """A duplicate key."""
-
-
-_TABLES: dict[str, Table] = {table.name: table for table in t.metadata.sorted_tables}
-
-
-def _key_columns(table: Table) -> tuple[str, ...]:
-    primary = tuple(c.name for c in table.primary_key.columns)
-    if primary:
-        return primary
-    uniques = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
-    if len(uniques) != 1:
-        raise TypeError(f"table {table.name} has no primary key and no single unique key")
-    return tuple(c.name for c in uniques[0].columns)
-
-
-_KEYS = {name: _key_columns(table) for name, table in _TABLES.items()}
-_UNIQUES = {
-    name: sorted(
-        {tuple(c.name for c in table.primary_key.columns)} - {()}
-        | {
-            tuple(c.name for c in constraint.columns)
-            for constraint in table.constraints
-            if isinstance(constraint, UniqueConstraint)
-        }
-    )
-    for name, table in _TABLES.items()
-}
-# For each table: (referencing table, its column, the referenced column, ON DELETE action).
-_REFERENCED_BY: dict[str, list[tuple[str, str, str, str | None]]] = {n: [] for n in _TABLES}
-for _table in _TABLES.values():
-    for _fk in _table.foreign_keys:
-        _REFERENCED_BY[_fk.column.table.name].append(
-            (_table.name, _fk.parent.name, _fk.column.name, _fk.ondelete)
-        )
-
-
-def utc(value: datetime) -> datetime:
-    """What a UTC column stores and gives back: the same instant, in UTC; naive is refused."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC)
-
-
-def row_key(table: str, row: Row) -> Any:
-    """The key of a row in `state.table(table)`: its primary key (else its unique key)."""
-    columns = _KEYS[table]
-    return row[columns[0]] if len(columns) == 1 else tuple(row[c] for c in columns)
-
-
-def _stored(table: Table, name: str, value: Any) -> Any:
-    """The value as the column stores it."""
-    column = table.c[name]
-    if value is None:
-        return None
-    if isinstance(column.type, t.UTCDateTime):
-        return utc(value)
-    if isinstance(column.type, JSON):
-        return json.loads(json.dumps(value))
-    if isinstance(column.type, LargeBinary):
-        return bytes(value)
-    return value
-
-
-def _check_columns(table: Table, values: Row) -> None:
-    unknown = set(values) - set(table.c.keys())
-    if unknown:
-        raise TypeError(f"no such {table.name} columns: {sorted(unknown)}")
-
-
-def _check_row(state: MemoryState, table: Table, row: Row, given: Iterable[str], key: Any) -> None:
-    """NOT NULL, unique and foreign keys of `row` (stored under `key`, None when new)."""
-    given = set(given)
-    for column in table.columns:
-        # A JSON column given None holds JSON `null`, which is not SQL NULL.
-        json_null = isinstance(column.type, JSON) and column.name in given
-        if row[column.name] is None and not column.nullable and not json_null:
-            raise IntegrityViolation(f"NOT NULL constraint failed: {table.name}.{column.name}")
-    rows = state.table(table.name)
-    for columns in _UNIQUES[table.name]:
-        values = tuple(row[c] for c in columns)
-        if None in values:  # NULLs never clash
-            continue
-        if columns == _KEYS[table.name]:
-            candidate = values[0] if len(columns) == 1 else values
-            clash = candidate in rows and candidate != key
-        else:
-            clash = any(
-                tuple(other[c] for c in columns) == values for k, other in rows.items() if k != key
-            )
-        if clash:
-            raise UniqueViolation(f"UNIQUE constraint failed: {table.name}.{', '.join(columns)}")
-    for fk in table.foreign_keys:
-        value = row[fk.parent.name]
-        if value is not None and not _exists(state, fk.column.table.name, fk.column.name, value):
-            raise IntegrityViolation(
-                f"FOREIGN KEY constraint failed: {table.name}.{fk.parent.name} = {value!r}"
-            )
-
-
-def _exists(state: MemoryState, table: str, column: str, value: Any) -> bool:
-    rows = state.table(table)
-    if _KEYS[table] == (column,):
-        return value in rows
-    return any(row[column] == value for row in rows.values())
-
-
-def insert_row(state: MemoryState, table: str, values: Row) -> Row:
-    """INSERT: defaults and autoincrement ids filled in, every constraint checked."""
-    schema = _TABLES[table]
-    _check_columns(schema, values)
-    row: Row = {}
-    for column in schema.columns:
-        if column.name in values:
-            value = _stored(schema, column.name, values[column.name])
-        elif column.primary_key and column.autoincrement is True:
-            value = state.next_id(table)
-        elif column.default is not None and getattr(column.default, "is_scalar", False):
-            value = column.default.arg  # type: ignore[attr-defined]
-        elif column.server_default is not None:
-            value = column.server_default.arg  # type: ignore[attr-defined]
-        else:
-            value = None
-        row[column.name] = value
-    _check_row(state, schema, row, values, None)
-    state.table(table)[row_key(table, row)] = row
-    return row
-
-
-def update_row(state: MemoryState, table: str, key: Any, values: Row) -> None:
-    """UPDATE of one row (its key columns stay as they are)."""
-    schema = _TABLES[table]
-    _check_columns(schema, values)
-    rows = state.table(table)
-    changed = {**rows[key], **{n: _stored(schema, n, v) for n, v in values.items()}}
-    if row_key(table, changed) != key:
-        raise TypeError(f"the fakes never change the key of a {table} row")
-    # Every JSON column was given once (None in it is JSON `null`, not SQL NULL).
-    _check_row(state, schema, changed, schema.c.keys(), key)
-    rows[key].update(changed)
-
-
-def delete_rows(state: MemoryState, table: str, keys: Iterable[Any]) -> int:
-    """DELETE these rows, with what ON DELETE CASCADE takes along; returns how many of them
-    existed. A row still referenced without CASCADE fails the whole delete."""
-    doomed: dict[str, set[Any]] = {}
-    pending = [(table, key) for key in keys if key in state.table(table)]
-    deleted = len(set(pending))
-    while pending:
-        name, key = pending.pop()
-        if key in doomed.setdefault(name, set()):
-            continue
-        doomed[name].add(key)
-        row = state.table(name)[key]
-        for child, column, referenced, action in _REFERENCED_BY[name]:
-            if action == "CASCADE":
-                pending.extend(
-                    (child, k)
-                    for k, r in state.table(child).items()
-                    if r[column] == row[referenced]
-                )
-    for name, keys_of in doomed.items():
-        for child, column, referenced, action in _REFERENCED_BY[name]:
-            if action == "CASCADE":
-                continue
-            gone = {state.table(name)[k][referenced] for k in keys_of}
-            spared = doomed.get(child, set())
-            for k, r in state.table(child).items():
-                if r[column] in gone and k not in spared:
-                    raise IntegrityViolation(
-                        f"FOREIGN KEY constraint failed: {child}.{column} = {r[column]!r}"
-                    )
-    for name, keys_of in doomed.items():
-        rows = state.table(name)
-        for k in keys_of:
-            del rows[k]
-    return deleted
-
-
-def _find(state: MemoryState, table: str, **values: Any) -> Row | None:
-    return next(iter(_select(state, table, **values)), None)
-
-
-def _select(state: MemoryState, table: str, **values: Any) -> list[Row]:
-    return [
-        row
-        for row in state.table(table).values()
-        if all(row[name] == value for name, value in values.items())
-    ]
+REGISTRY = "registry"
+PROJECT = "project"
+IMAGE = "image"
+BLOB = "blob"
+IMAGE_BLOB = "image_blob"
+UPLOAD = "upload_session"
+ARTIFACT = "artifact"
+ARTIFACT_BLOB = "artifact_blob"
+ARTIFACT_CHILD = "artifact_child"
+TAG = "tag"
 
 
 # --- shared queries ------------------------------------------------------------------------
@@ -280,8 +82,8 @@ def _select(state: MemoryState, table: str, **values: Any) -> list[Row]:
 
 def _image_in(state: MemoryState, registry: str, image: str) -> Row | None:
     """The image row of `registry/image` (the join of registry and image)."""
-    found = _find(state, REGISTRY, name=registry)
-    return None if found is None else _find(state, IMAGE, registry_id=found["id"], name=image)
+    found = find_row(state, REGISTRY, name=registry)
+    return None if found is None else find_row(state, IMAGE, registry_id=found["id"], name=image)
 
 
 def _images_with_artifacts(state: MemoryState) -> set[int]:
@@ -290,7 +92,7 @@ def _images_with_artifacts(state: MemoryState) -> set[int]:
 
 def _is_live(state: MemoryState, digest: str) -> bool:
     found = state.table(BLOB).get(digest)
-    return found is not None and found["status"] == BLOB_LIVE
+    return found is not None and found["status"] == BlobStatus.LIVE
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -345,13 +147,13 @@ class MemoryRegistryStore(_Roles):
         return Registry(row["id"], name, now, project.name)
 
     def _registry(self, row: Row) -> Registry | None:
-        project = _find(self.state, PROJECT, id=row["project_id"])
+        project = find_row(self.state, PROJECT, id=row["project_id"])
         if project is None:
             return None
         return Registry(row["id"], row["name"], row["created_at"], project["name"])
 
     def get_registry(self, name: str) -> Registry | None:
-        row = _find(self.state, REGISTRY, name=name)
+        row = find_row(self.state, REGISTRY, name=name)
         return None if row is None else self._registry(row)
 
     def list_registries(self) -> list[RegistryUsage]:
@@ -369,7 +171,7 @@ class MemoryRegistryStore(_Roles):
             registry = self._registry(row)
             if registry is None or registry_id not in (None, registry.id):
                 continue
-            images = {i["id"] for i in _select(self.state, IMAGE, registry_id=registry.id)}
+            images = {i["id"] for i in select_rows(self.state, IMAGE, registry_id=registry.id)}
             digests = {
                 link["digest"]
                 for link in self.state.table(IMAGE_BLOB).values()
@@ -384,11 +186,13 @@ class MemoryRegistryStore(_Roles):
 
     def registry_image_count(self, registry_id: int) -> int:
         with_artifacts = _images_with_artifacts(self.state)
-        images = _select(self.state, IMAGE, registry_id=registry_id)
+        images = select_rows(self.state, IMAGE, registry_id=registry_id)
         return sum(1 for image in images if image["id"] in with_artifacts)
 
     def registry_tags(self, registry_id: int) -> list[tuple[str, str]]:
-        images = {i["id"]: i["name"] for i in _select(self.state, IMAGE, registry_id=registry_id)}
+        images = {
+            i["id"]: i["name"] for i in select_rows(self.state, IMAGE, registry_id=registry_id)
+        }
         return [
             (images[tag["image_id"]], tag["name"])
             for tag in self.state.table(TAG).values()
@@ -440,7 +244,7 @@ class MemoryImageStore(_Roles):
         return _limited(repositories, limit)
 
     def delete_image_if_empty(self, image_id: int) -> bool:
-        if _find(self.state, ARTIFACT, image_id=image_id) is not None:
+        if find_row(self.state, ARTIFACT, image_id=image_id) is not None:
             return False
         delete_rows(self.state, IMAGE, [image_id])  # its blob links and uploads go with it
         return True
@@ -454,7 +258,7 @@ class MemoryImageStore(_Roles):
             tags[tag["image_id"]] = tags.get(tag["image_id"], 0) + 1
         rows = [
             image
-            for image in _select(self.state, IMAGE, registry_id=registry_id)
+            for image in select_rows(self.state, IMAGE, registry_id=registry_id)
             if image["id"] in artifacts and (not page.search or _like(image["name"], page.search))
         ]
         ordered = _paged(_ordered(rows, {"name", "created_at"}, page.sort, "name"), page)
@@ -475,7 +279,7 @@ class MemoryImageStore(_Roles):
         return Page(items, len(rows))
 
     def image_artifact_ids(self, image_id: int) -> list[int]:
-        return sorted(a["id"] for a in _select(self.state, ARTIFACT, image_id=image_id))
+        return sorted(a["id"] for a in select_rows(self.state, ARTIFACT, image_id=image_id))
 
 
 # --- blobs ---------------------------------------------------------------------------------
@@ -490,7 +294,7 @@ class MemoryBlobIndex(_Roles):
 
     def get_blob(self, digest: str) -> Blob | None:
         row = self.state.table(BLOB).get(digest)
-        return _blob(row) if row is not None and row["status"] == BLOB_LIVE else None
+        return _blob(row) if row is not None and row["status"] == BlobStatus.LIVE else None
 
     def get_linked_blob(self, image_id: int, digest: str) -> Blob | None:
         if (image_id, digest) not in self.state.table(IMAGE_BLOB):
@@ -503,16 +307,16 @@ class MemoryBlobIndex(_Roles):
             insert_row(
                 self.state,
                 BLOB,
-                {"digest": digest, "size": size, "created_at": now, "status": BLOB_LIVE},
+                {"digest": digest, "size": size, "created_at": now, "status": BlobStatus.LIVE},
             )
-        elif row["status"] != BLOB_LIVE or row["size"] != size:
+        elif row["status"] != BlobStatus.LIVE or row["size"] != size:
             # Verified bytes replaced a quarantined (or mis-sized) object: live again.
-            update_row(self.state, BLOB, digest, {"size": size, "status": BLOB_LIVE})
+            update_row(self.state, BLOB, digest, {"size": size, "status": BlobStatus.LIVE})
 
     def quarantine_blob(self, digest: str) -> bool:
         if not _is_live(self.state, digest):
             return False
-        update_row(self.state, BLOB, digest, {"status": BLOB_QUARANTINED})
+        update_row(self.state, BLOB, digest, {"status": BlobStatus.QUARANTINED})
         return True
 
     def link_blob(self, image_id: int, digest: str, now: datetime) -> None:
@@ -667,9 +471,9 @@ class MemoryArtifactStore(_Roles):
         if found is None:
             return None
         if by_digest:
-            row = _find(self.state, ARTIFACT, image_id=found["id"], digest=reference)
+            row = find_row(self.state, ARTIFACT, image_id=found["id"], digest=reference)
         else:
-            tag = _find(self.state, TAG, image_id=found["id"], name=reference)
+            tag = find_row(self.state, TAG, image_id=found["id"], name=reference)
             row = None if tag is None else self.state.table(ARTIFACT).get(tag["artifact_id"])
         return None if row is None else (found["id"], _head(row))
 
@@ -680,12 +484,12 @@ class MemoryArtifactStore(_Roles):
         return bytes(row["manifest"])
 
     def get_artifact(self, image_id: int, digest: str) -> Artifact | None:
-        row = _find(self.state, ARTIFACT, image_id=image_id, digest=digest)
+        row = find_row(self.state, ARTIFACT, image_id=image_id, digest=digest)
         return _artifact(row) if row is not None else None
 
     def artifact_digests_present(self, image_id: int, digests: Sequence[str]) -> set[str]:
         wanted = set(digests)
-        return {a["digest"] for a in _select(self.state, ARTIFACT, image_id=image_id)} & wanted
+        return {a["digest"] for a in select_rows(self.state, ARTIFACT, image_id=image_id)} & wanted
 
     def insert_artifact(self, image_id: int, artifact: NewArtifact, now: datetime) -> int:
         try:
@@ -730,7 +534,7 @@ class MemoryArtifactStore(_Roles):
         artifacts = self.state.table(ARTIFACT)
         parents = (
             artifacts.get(c["artifact_id"])
-            for c in _select(self.state, ARTIFACT_CHILD, digest=digest)
+            for c in select_rows(self.state, ARTIFACT_CHILD, digest=digest)
         )
         return [p["digest"] for p in parents if p is not None and p["image_id"] == image_id]
 
@@ -739,7 +543,9 @@ class MemoryArtifactStore(_Roles):
     ) -> list[Referrer]:
         rows = [
             a
-            for a in _select(self.state, ARTIFACT, image_id=image_id, subject_digest=subject_digest)
+            for a in select_rows(
+                self.state, ARTIFACT, image_id=image_id, subject_digest=subject_digest
+            )
             if artifact_type is None or a["artifact_type"] == artifact_type
         ]
         return [
@@ -755,7 +561,7 @@ class MemoryArtifactStore(_Roles):
 
     def list_artifacts(self, image_id: int, page: PageRequest) -> Page[ArtifactSummary]:
         # Top-level artifacts only: an index's children are listed in the index's detail.
-        of_image = _select(self.state, ARTIFACT, image_id=image_id)
+        of_image = select_rows(self.state, ARTIFACT, image_id=image_id)
         ids = {a["id"] for a in of_image}
         listed_by_index = {
             c["digest"]
@@ -767,7 +573,7 @@ class MemoryArtifactStore(_Roles):
             search = page.search
             tagged = {
                 tag["artifact_id"]
-                for tag in _select(self.state, TAG, image_id=image_id)
+                for tag in select_rows(self.state, TAG, image_id=image_id)
                 if _like(tag["name"], search)
             }
             rows = [a for a in rows if _like(a["digest"], search) or a["id"] in tagged]
@@ -789,7 +595,7 @@ class MemoryArtifactStore(_Roles):
         for child in self.state.table(ARTIFACT_CHILD).values():
             if child["artifact_id"] not in sizes:
                 continue
-            found = _find(self.state, ARTIFACT, image_id=image_id, digest=child["digest"])
+            found = find_row(self.state, ARTIFACT, image_id=image_id, digest=child["digest"])
             if found is not None:
                 sizes[child["artifact_id"]] += found["size"] + self._blob_bytes(found["id"])
         return [
@@ -812,7 +618,7 @@ class MemoryArtifactStore(_Roles):
         blobs = self.state.table(BLOB)
         return sum(
             blobs[ref["digest"]]["size"]
-            for ref in _select(self.state, ARTIFACT_BLOB, artifact_id=artifact_id)
+            for ref in select_rows(self.state, ARTIFACT_BLOB, artifact_id=artifact_id)
             if ref["digest"] in blobs
         )
 
@@ -825,7 +631,7 @@ class MemoryArtifactStore(_Roles):
                 update_row(self.state, ARTIFACT, pull.artifact_id, {"pulled_at": at})
             if not pull.tag:
                 continue
-            tag = _find(self.state, TAG, image_id=pull.image_id, name=pull.tag)
+            tag = find_row(self.state, TAG, image_id=pull.image_id, name=pull.tag)
             if tag is not None and _earlier(tag["pulled_at"], at):
                 update_row(self.state, TAG, tag["id"], {"pulled_at": at})
 
@@ -849,11 +655,11 @@ class MemoryTagStore(_Roles):
         )
 
     def get_tag(self, image_id: int, name: str) -> Tag | None:
-        row = _find(self.state, TAG, image_id=image_id, name=name)
+        row = find_row(self.state, TAG, image_id=image_id, name=name)
         return None if row is None else self._tag(row)
 
     def put_tag(self, image_id: int, name: str, artifact_id: int, now: datetime) -> None:
-        row = _find(self.state, TAG, image_id=image_id, name=name)
+        row = find_row(self.state, TAG, image_id=image_id, name=name)
         values = {"artifact_id": artifact_id, "pushed_at": now}
         if row is not None:  # moved: its pull time stays
             update_row(self.state, TAG, row["id"], values)
@@ -861,14 +667,14 @@ class MemoryTagStore(_Roles):
             insert_row(self.state, TAG, {"image_id": image_id, "name": name, **values})
 
     def delete_tag(self, image_id: int, name: str) -> bool:
-        row = _find(self.state, TAG, image_id=image_id, name=name)
+        row = find_row(self.state, TAG, image_id=image_id, name=name)
         return row is not None and bool(delete_rows(self.state, TAG, [row["id"]]))
 
     def artifact_tags(self, artifact_id: int) -> list[str]:
-        return sorted(tag["name"] for tag in _select(self.state, TAG, artifact_id=artifact_id))
+        return sorted(tag["name"] for tag in select_rows(self.state, TAG, artifact_id=artifact_id))
 
     def list_tags(self, image_id: int, last: str | None, limit: int | None) -> list[str]:
-        names = sorted(tag["name"] for tag in _select(self.state, TAG, image_id=image_id))
+        names = sorted(tag["name"] for tag in select_rows(self.state, TAG, image_id=image_id))
         if last:
             names = [name for name in names if name > last]
         return _limited(names, limit)
@@ -876,7 +682,7 @@ class MemoryTagStore(_Roles):
     def list_tag_page(self, image_id: int, artifact_id: int | None, page: PageRequest) -> Page[Tag]:
         rows = [
             tag
-            for tag in _select(self.state, TAG, image_id=image_id)
+            for tag in select_rows(self.state, TAG, image_id=image_id)
             if (artifact_id is None or tag["artifact_id"] == artifact_id)
             and (not page.search or _like(tag["name"], page.search))
         ]

@@ -2,17 +2,20 @@
 
 Rows as `moorage/metadata/tables.py` has them, under the tables' SQL names: `user_account`
 (by id), `project` (by id), `project_member` (by (project_id, user_id), its unique key: the
-table has no primary key) and `access_key` (by id). Names sort in code-point order, which is
-the byte order of their UTF-8 text, as the SQL store's `C` collation sorts them.
+table has no primary key) and `access_key` (by id), written through `tests.fakes.rows` (so
+deleting a user takes its memberships and access keys, as ON DELETE CASCADE does). Names
+sort in code-point order, which is the byte order of their UTF-8 text, as the SQL store's
+`C` collation sorts them.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
+from tests.fakes.rows import UniqueViolation, delete_rows, find_row, insert_row, update_row
 from tests.fakes.state import MemoryState, Row
 
 if TYPE_CHECKING:
@@ -23,19 +26,6 @@ PROJECT = "project"
 PROJECT_MEMBER = "project_member"
 ACCESS_KEY = "access_key"
 REGISTRY = "registry"
-
-
-def _utc(value: datetime) -> datetime:
-    """What a UTC column stores and gives back: the same instant, in UTC; naive is refused."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC)
-
-
-def _require(state: MemoryState, table: str, key: object) -> None:
-    """A foreign key: the referenced row must exist (SQL raises an IntegrityError)."""
-    if key not in state.table(table):
-        raise ValueError(f"foreign key: no {table} row {key!r}")
 
 
 def _user(row: Row) -> User:
@@ -66,24 +56,21 @@ class MemoryUserStore:
     def __init__(self, state: MemoryState) -> None:
         self.state = state
 
-    def _by_name(self, username: str) -> Row | None:
-        return next((r for r in self.state.table(USER).values() if r["username"] == username), None)
-
     def get_user(self, username: str) -> User | None:
-        row = self._by_name(username)
+        row = find_row(self.state, USER, username=username)
         return _user(row) if row else None
 
     def create_user(self, username: str, password_hash: str, is_admin: bool, now: datetime) -> User:
-        if self._by_name(username) is not None:
-            raise Conflict(f"user {username!r} already exists")
-        row: Row = {
-            "id": self.state.next_id(USER),
+        values: Row = {
             "username": username,
             "password_hash": password_hash,
             "is_admin": is_admin,
-            "created_at": _utc(now),
+            "created_at": now,
         }
-        self.state.table(USER)[row["id"]] = row
+        try:
+            row = insert_row(self.state, USER, values)
+        except UniqueViolation:
+            raise Conflict(f"user {username!r} already exists") from None
         return _user(row)
 
     def count_users(self) -> int:
@@ -98,16 +85,11 @@ class MemoryUserStore:
         return _user(row) if row else None
 
     def delete_user(self, user_id: int) -> None:
-        for table in (PROJECT_MEMBER, ACCESS_KEY):
-            rows = self.state.table(table)
-            for key in [k for k, r in rows.items() if r["user_id"] == user_id]:
-                del rows[key]
-        self.state.table(USER).pop(user_id, None)
+        delete_rows(self.state, USER, [user_id])  # its memberships and access keys go with it
 
     def set_password(self, user_id: int, password_hash: str) -> None:
-        row = self.state.table(USER).get(user_id)
-        if row is not None:
-            row["password_hash"] = password_hash
+        if user_id in self.state.table(USER):
+            update_row(self.state, USER, user_id, {"password_hash": password_hash})
 
 
 class MemoryProjectStore:
@@ -117,15 +99,14 @@ class MemoryProjectStore:
         self.state = state
 
     def create_project(self, name: str, now: datetime) -> Project:
-        if any(r["name"] == name for r in self.state.table(PROJECT).values()):
-            raise Conflict(f"project {name!r} already exists")
-        row: Row = {"id": self.state.next_id(PROJECT), "name": name, "created_at": _utc(now)}
-        self.state.table(PROJECT)[row["id"]] = row
+        try:
+            row = insert_row(self.state, PROJECT, {"name": name, "created_at": now})
+        except UniqueViolation:
+            raise Conflict(f"project {name!r} already exists") from None
         return _project(row)
 
     def get_project(self, name: str) -> Project | None:
-        found = (r for r in self.state.table(PROJECT).values() if r["name"] == name)
-        row = next(found, None)
+        row = find_row(self.state, PROJECT, name=name)
         return _project(row) if row else None
 
     def list_projects(self) -> list[Project]:
@@ -133,22 +114,18 @@ class MemoryProjectStore:
         return [_project(r) for r in rows]
 
     def set_member(self, project_id: int, user_id: int, role: Role, now: datetime) -> None:
-        members = self.state.table(PROJECT_MEMBER)
-        row = members.get((project_id, user_id))
-        if row is not None:
-            row["role"] = role.value
+        key = (project_id, user_id)
+        if key in self.state.table(PROJECT_MEMBER):
+            update_row(self.state, PROJECT_MEMBER, key, {"role": role.value})
             return
-        _require(self.state, PROJECT, project_id)
-        _require(self.state, USER, user_id)
-        members[(project_id, user_id)] = {
-            "project_id": project_id,
-            "user_id": user_id,
-            "role": role.value,
-            "created_at": _utc(now),
-        }
+        insert_row(
+            self.state,
+            PROJECT_MEMBER,
+            {"project_id": project_id, "user_id": user_id, "role": role.value, "created_at": now},
+        )
 
     def remove_member(self, project_id: int, user_id: int) -> bool:
-        return self.state.table(PROJECT_MEMBER).pop((project_id, user_id), None) is not None
+        return bool(delete_rows(self.state, PROJECT_MEMBER, [(project_id, user_id)]))
 
     def list_members(self, project_id: int) -> list[Member]:
         users, projects = self.state.table(USER), self.state.table(PROJECT)
@@ -165,10 +142,8 @@ class MemoryProjectStore:
         return sorted(members, key=lambda m: m.username)
 
     def role_in_registry(self, user_id: int, registry: str) -> Role | None:
-        for row in self.state.table(REGISTRY).values():
-            if row["name"] == registry:
-                return self.role_in_project(user_id, row["project_id"])
-        return None
+        row = find_row(self.state, REGISTRY, name=registry)
+        return None if row is None else self.role_in_project(user_id, row["project_id"])
 
     def role_in_project(self, user_id: int, project_id: int) -> Role | None:
         row = self.state.table(PROJECT_MEMBER).get((project_id, user_id))
@@ -201,26 +176,22 @@ class MemoryAccessKeyStore:
         self.state = state
 
     def _by_key_id(self, key_id: str) -> Row | None:
-        return next(
-            (r for r in self.state.table(ACCESS_KEY).values() if r["key_id"] == key_id), None
-        )
+        return find_row(self.state, ACCESS_KEY, key_id=key_id)
 
     def create_access_key(
         self, user_id: int, key_id: str, secret_hash: str, now: datetime
     ) -> AccessKey:
-        if self._by_key_id(key_id) is not None:
-            raise Conflict("access key already exists")
-        _require(self.state, USER, user_id)
-        row: Row = {
-            "id": self.state.next_id(ACCESS_KEY),
+        values: Row = {
             "user_id": user_id,
             "key_id": key_id,
             "secret_hash": secret_hash,
             "enabled": True,
-            "created_at": _utc(now),
-            "last_used_at": None,
+            "created_at": now,
         }
-        self.state.table(ACCESS_KEY)[row["id"]] = row
+        try:
+            row = insert_row(self.state, ACCESS_KEY, values)
+        except UniqueViolation:
+            raise Conflict("access key already exists") from None
         return _key(row)
 
     def get_access_key(self, key_id: str) -> AccessKey | None:
@@ -235,20 +206,17 @@ class MemoryAccessKeyStore:
         row = self._by_key_id(key_id)
         if row is None:
             return False
-        row["enabled"] = enabled
+        update_row(self.state, ACCESS_KEY, row["id"], {"enabled": enabled})
         return True
 
     def delete_access_key(self, key_id: str) -> bool:
         row = self._by_key_id(key_id)
-        if row is None:
-            return False
-        del self.state.table(ACCESS_KEY)[row["id"]]
-        return True
+        return row is not None and bool(delete_rows(self.state, ACCESS_KEY, [row["id"]]))
 
     def touch_access_key(self, key_id: str, now: datetime) -> None:
         row = self._by_key_id(key_id)
         if row is not None:
-            row["last_used_at"] = _utc(now)
+            update_row(self.state, ACCESS_KEY, row["id"], {"last_used_at": now})
 
 
 if TYPE_CHECKING:  # structurally the role ports (checked by mypy)

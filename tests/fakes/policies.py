@@ -1,15 +1,15 @@
 """Protection and cleanup policies, and cleanup's candidates, in memory.
 
-Rows as `moorage/metadata/tables.py` has them, by id: `protection_policy`, `cleanup_policy`.
-Cleanup's candidates are read from the content rows (`image`, `artifact`, `tag`,
-`artifact_child`) that `tests.fakes.content` writes.
+Rows as `moorage/metadata/tables.py` has them, by id: `protection_policy` and
+`cleanup_policy`, written through `tests.fakes.rows`. Cleanup's candidates are read from the
+content rows (`image`, `artifact`, `tag`, `artifact_child`) that `tests.fakes.content` writes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from moorage.domain.kernel.model import (
@@ -17,6 +17,7 @@ from moorage.domain.kernel.model import (
     CleanupPolicyRecord,
     ProtectionPolicyRecord,
 )
+from tests.fakes.rows import delete_rows, insert_row, update_row
 from tests.fakes.state import MemoryState, Row
 
 if TYPE_CHECKING:
@@ -24,36 +25,8 @@ if TYPE_CHECKING:
 
 PROTECTION_POLICY = "protection_policy"
 CLEANUP_POLICY = "cleanup_policy"
-REGISTRY = "registry"
 
 R = TypeVar("R")
-
-_SELECTOR = ("image_pattern", "image_include", "tag_pattern", "tag_include")
-# Each table's columns that a policy's values give: (required, nullable).
-_VALUE_COLUMNS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    PROTECTION_POLICY: (frozenset({*_SELECTOR, "enabled"}), frozenset()),
-    CLEANUP_POLICY: (
-        frozenset({*_SELECTOR, "untagged", "rule_kind", "enabled"}),
-        frozenset({"rule_value"}),
-    ),
-}
-
-
-def _utc(value: datetime) -> datetime:
-    """What a UTC column stores and gives back: the same instant, in UTC; naive is refused."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC)
-
-
-def _check_columns(table: str, values: dict[str, Any], *, complete: bool) -> None:
-    required, nullable = _VALUE_COLUMNS[table]
-    unknown = set(values) - required - nullable - {"registry_id"}
-    if unknown:
-        raise TypeError(f"no such {table} columns: {sorted(unknown)}")
-    missing = required - set(values)
-    if complete and missing:
-        raise ValueError(f"{table}: NOT NULL columns not given: {sorted(missing)}")
 
 
 class MemoryPolicyStore:
@@ -67,31 +40,21 @@ class MemoryPolicyStore:
         return [record(**r) for r in sorted(rows, key=lambda r: r["id"])]
 
     def _add(self, table: str, registry_id: int, values: dict[str, Any], now: datetime) -> int:
-        _check_columns(table, values, complete=True)
-        if registry_id not in self.state.table(REGISTRY):
-            raise ValueError(f"foreign key: no registry row {registry_id!r}")
-        _, nullable = _VALUE_COLUMNS[table]
-        row: Row = {
-            "id": self.state.next_id(table),
-            **dict.fromkeys(nullable),
-            **values,
-            "registry_id": registry_id,
-            "created_at": _utc(now),
-            "updated_at": _utc(now),
-        }
-        self.state.table(table)[row["id"]] = row
+        row = insert_row(
+            self.state,
+            table,
+            {**values, "registry_id": registry_id, "created_at": now, "updated_at": now},
+        )
         return int(row["id"])
 
     def _update(self, table: str, policy_id: int, values: dict[str, Any], now: datetime) -> bool:
-        _check_columns(table, values, complete=False)
-        row = self.state.table(table).get(policy_id)
-        if row is None:
+        if policy_id not in self.state.table(table):
             return False
-        row.update(values, updated_at=_utc(now))
+        update_row(self.state, table, policy_id, {**values, "updated_at": now})
         return True
 
     def _delete(self, table: str, policy_id: int) -> bool:
-        return self.state.table(table).pop(policy_id, None) is not None
+        return bool(delete_rows(self.state, table, [policy_id]))
 
     def protection_policies(self, registry_id: int) -> list[ProtectionPolicyRecord]:
         return self._rows(PROTECTION_POLICY, registry_id, ProtectionPolicyRecord)

@@ -1,21 +1,29 @@
 """Webhooks, events, deliveries and their attempts, in memory (see `tests.fakes.memory`).
 
 Rows as `moorage/metadata/tables.py` has them: `registry_webhook`, `webhook_delivery` and
-`webhook_attempt` by id, `event` by its id (a string). Deleting a webhook or an event takes
-its deliveries and their attempts, as the SQL schema's ON DELETE CASCADE does.
+`webhook_attempt` by id, `event` by its id (a string), written through `tests.fakes.rows`
+(so deleting a webhook or an event takes its deliveries and their attempts, as the SQL
+schema's ON DELETE CASCADE does).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import DeliveryAttempt, Event, Webhook, WebhookDelivery
+from tests.fakes.rows import (
+    UniqueViolation,
+    delete_rows,
+    insert_row,
+    select_rows,
+    update_row,
+    utc,
+)
 from tests.fakes.state import MemoryState, Row
 
 if TYPE_CHECKING:
@@ -25,42 +33,8 @@ REGISTRY_WEBHOOK = "registry_webhook"
 EVENT = "event"
 WEBHOOK_DELIVERY = "webhook_delivery"
 WEBHOOK_ATTEMPT = "webhook_attempt"
-REGISTRY = "registry"
 
 _PENDING = "pending"
-# A webhook's columns that its values give: (required, nullable).
-_WEBHOOK_REQUIRED = frozenset(
-    {"name", "kind", "address", "skip_tls_verify", "event_types", "payload_format", "enabled"}
-)
-_WEBHOOK_NULLABLE = frozenset({"auth_header"})
-
-
-def _utc(value: datetime) -> datetime:
-    """What a UTC column stores and gives back: the same instant, in UTC; naive is refused."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC)
-
-
-def _json(value: Any) -> Any:
-    """What a JSON column gives back for `value` (and a TypeError if it cannot hold it)."""
-    return json.loads(json.dumps(value))
-
-
-def _require(state: MemoryState, table: str, key: object) -> None:
-    """A foreign key: the referenced row must exist (SQL raises an IntegrityError)."""
-    if key not in state.table(table):
-        raise ValueError(f"foreign key: no {table} row {key!r}")
-
-
-def _delete_deliveries(state: MemoryState, ids: Iterable[int]) -> None:
-    """Deliveries with their attempts (ON DELETE CASCADE)."""
-    gone = set(ids)
-    deliveries, attempts = state.table(WEBHOOK_DELIVERY), state.table(WEBHOOK_ATTEMPT)
-    for attempt_id in [k for k, r in attempts.items() if r["delivery_id"] in gone]:
-        del attempts[attempt_id]
-    for delivery_id in gone:
-        deliveries.pop(delivery_id, None)
 
 
 def _webhook(row: Row) -> Webhook:
@@ -105,24 +79,6 @@ class MemoryWebhookStore:
     def __init__(self, state: MemoryState) -> None:
         self.state = state
 
-    @staticmethod
-    def _values(values: dict[str, Any], *, complete: bool) -> dict[str, Any]:
-        unknown = set(values) - _WEBHOOK_REQUIRED - _WEBHOOK_NULLABLE - {"registry_id"}
-        if unknown:
-            raise TypeError(f"no such registry_webhook columns: {sorted(unknown)}")
-        missing = _WEBHOOK_REQUIRED - set(values)
-        if complete and missing:
-            raise ValueError(f"registry_webhook: NOT NULL columns not given: {sorted(missing)}")
-        if "event_types" in values:
-            return {**values, "event_types": _json(values["event_types"])}
-        return dict(values)
-
-    def _name_taken(self, registry_id: int, name: str, webhook_id: int | None) -> bool:
-        return any(
-            r["registry_id"] == registry_id and r["name"] == name and r["id"] != webhook_id
-            for r in self.state.table(REGISTRY_WEBHOOK).values()
-        )
-
     def list_webhooks(self, registry_id: int) -> list[Webhook]:
         rows = self.state.table(REGISTRY_WEBHOOK).values()
         found = sorted((r for r in rows if r["registry_id"] == registry_id), key=lambda r: r["id"])
@@ -133,41 +89,23 @@ class MemoryWebhookStore:
         return _webhook(row) if row else None
 
     def add_webhook(self, registry_id: int, values: dict[str, Any], now: datetime) -> int:
-        row: Row = {
-            **dict.fromkeys(_WEBHOOK_NULLABLE),
-            **self._values(values, complete=True),
-            "registry_id": registry_id,
-            "created_at": _utc(now),
-            "updated_at": _utc(now),
-        }
-        if self._name_taken(registry_id, row["name"], None):
-            raise Conflict(f"webhook {values.get('name')!r} already exists")
-        _require(self.state, REGISTRY, registry_id)
-        row["id"] = self.state.next_id(REGISTRY_WEBHOOK)
-        self.state.table(REGISTRY_WEBHOOK)[row["id"]] = row
-        return int(row["id"])
+        row: Row = {**values, "registry_id": registry_id, "created_at": now, "updated_at": now}
+        try:
+            return int(insert_row(self.state, REGISTRY_WEBHOOK, row)["id"])
+        except UniqueViolation:
+            raise Conflict(f"webhook {values.get('name')!r} already exists") from None
 
     def update_webhook(self, webhook_id: int, values: dict[str, Any], now: datetime) -> bool:
-        changes = self._values(values, complete=False)
-        row = self.state.table(REGISTRY_WEBHOOK).get(webhook_id)
-        if row is None:
-            return False
-        changed = {**row, **changes}
-        if self._name_taken(changed["registry_id"], changed["name"], webhook_id):
-            raise Conflict(f"webhook {values.get('name')!r} already exists")
-        if "registry_id" in changes:
-            _require(self.state, REGISTRY, changes["registry_id"])
-        row.update(changes, updated_at=_utc(now))
-        return True
+        try:
+            return update_row(
+                self.state, REGISTRY_WEBHOOK, webhook_id, {**values, "updated_at": now}
+            )
+        except UniqueViolation:
+            raise Conflict(f"webhook {values.get('name')!r} already exists") from None
 
     def delete_webhook(self, webhook_id: int) -> bool:
-        if self.state.table(REGISTRY_WEBHOOK).pop(webhook_id, None) is None:
-            return False
-        deliveries = self.state.table(WEBHOOK_DELIVERY)
-        _delete_deliveries(
-            self.state, [k for k, r in deliveries.items() if r["webhook_id"] == webhook_id]
-        )
-        return True
+        # Its deliveries and their attempts go by ON DELETE CASCADE.
+        return bool(delete_rows(self.state, REGISTRY_WEBHOOK, [webhook_id]))
 
 
 class MemoryWebhookOutbox:
@@ -179,18 +117,18 @@ class MemoryWebhookOutbox:
     # events ---------------------------------------------------------------------------------
 
     def add_event(self, event: Event) -> None:
-        events = self.state.table(EVENT)
-        if event.id in events:
-            raise ValueError(f"duplicate key: event {event.id!r}")  # an IntegrityError in SQL
-        _require(self.state, REGISTRY, event.registry_id)
-        events[event.id] = {
-            "id": event.id,
-            "registry_id": event.registry_id,
-            "type": event.type,
-            "occurred_at": _utc(event.occurred_at),
-            "operator": event.operator,
-            "data": _json(event.data),
-        }
+        insert_row(
+            self.state,
+            EVENT,
+            {
+                "id": event.id,
+                "registry_id": event.registry_id,
+                "type": event.type,
+                "occurred_at": event.occurred_at,
+                "operator": event.operator,
+                "data": event.data,
+            },
+        )
 
     def get_event(self, event_id: str) -> Event | None:
         row = self.state.table(EVENT).get(event_id)
@@ -206,49 +144,32 @@ class MemoryWebhookOutbox:
         )
 
     def purge_events(self, before: datetime) -> int:
-        before = _utc(before)
-        deliveries = self.state.table(WEBHOOK_DELIVERY)
-        waiting = {r["event_id"] for r in deliveries.values() if r["status"] == _PENDING}
-        events = self.state.table(EVENT)
-        gone = {
-            event_id
-            for event_id, r in events.items()
-            if r["occurred_at"] < before and event_id not in waiting
+        before = utc(before)
+        waiting = {
+            r["event_id"] for r in select_rows(self.state, WEBHOOK_DELIVERY, status=_PENDING)
         }
-        _delete_deliveries(self.state, [k for k, r in deliveries.items() if r["event_id"] in gone])
-        for event_id in gone:
-            del events[event_id]
-        return len(gone)
+        gone = [
+            event_id
+            for event_id, r in self.state.table(EVENT).items()
+            if r["occurred_at"] < before and event_id not in waiting
+        ]
+        return delete_rows(self.state, EVENT, gone)  # their deliveries and attempts go along
 
     # deliveries -----------------------------------------------------------------------------
 
     def add_delivery(self, webhook_id: int, event: Event, max_attempts: int, now: datetime) -> int:
-        deliveries = self.state.table(WEBHOOK_DELIVERY)
-        if any(
-            r["webhook_id"] == webhook_id and r["event_id"] == event.id for r in deliveries.values()
-        ):
-            # An IntegrityError in SQL: one delivery per event and webhook.
-            raise ValueError(f"duplicate key: a delivery of event {event.id!r} to {webhook_id}")
-        _require(self.state, REGISTRY_WEBHOOK, webhook_id)
-        _require(self.state, EVENT, event.id)
-        row: Row = {
-            "id": self.state.next_id(WEBHOOK_DELIVERY),
+        # One delivery per event and webhook: a second is a UniqueViolation (as on SQL).
+        values: Row = {
             "webhook_id": webhook_id,
             "event_id": event.id,
             "event_type": event.type,
             "status": _PENDING,
             "attempts": 0,
             "max_attempts": max_attempts,
-            "body": None,
-            "content_type": None,
-            "last_status_code": None,
-            "last_error": None,
-            "created_at": _utc(now),
-            "updated_at": _utc(now),
-            "delivered_at": None,
+            "created_at": now,
+            "updated_at": now,
         }
-        deliveries[row["id"]] = row
-        return int(row["id"])
+        return int(insert_row(self.state, WEBHOOK_DELIVERY, values)["id"])
 
     def get_delivery(self, delivery_id: int) -> WebhookDelivery | None:
         row = self.state.table(WEBHOOK_DELIVERY).get(delivery_id)
@@ -257,7 +178,12 @@ class MemoryWebhookOutbox:
     def set_delivery_body(self, delivery_id: int, body: str, content_type: str) -> None:
         row = self.state.table(WEBHOOK_DELIVERY).get(delivery_id)
         if row is not None and row["body"] is None:
-            row.update(body=body, content_type=content_type)
+            update_row(
+                self.state,
+                WEBHOOK_DELIVERY,
+                delivery_id,
+                {"body": body, "content_type": content_type},
+            )
 
     def record_delivery_attempt(
         self, delivery_id: int, attempt: DeliveryAttempt | None, status: str, error: str | None
@@ -267,26 +193,28 @@ class MemoryWebhookOutbox:
             return False  # finished by another worker: it stays as it is
         changes: dict[str, Any] = {"status": status, "last_error": error}
         if attempt is not None:
-            started_at = _utc(attempt.started_at)
             changes.update(
                 attempts=row["attempts"] + 1,
                 last_status_code=attempt.status_code,
-                updated_at=started_at,
+                updated_at=attempt.started_at,
             )
             if attempt.succeeded:
-                changes["delivered_at"] = started_at
-            attempt_row: Row = {
-                "id": self.state.next_id(WEBHOOK_ATTEMPT),
-                "delivery_id": delivery_id,
-                "number": attempt.number,
-                "started_at": started_at,
-                "duration_ms": attempt.duration_ms,
-                "status_code": attempt.status_code,
-                "error": attempt.error,
-                "succeeded": attempt.succeeded,
-            }
-            self.state.table(WEBHOOK_ATTEMPT)[attempt_row["id"]] = attempt_row
-        row.update(changes)
+                changes["delivered_at"] = attempt.started_at
+        update_row(self.state, WEBHOOK_DELIVERY, delivery_id, changes)
+        if attempt is not None:
+            insert_row(
+                self.state,
+                WEBHOOK_ATTEMPT,
+                {
+                    "delivery_id": delivery_id,
+                    "number": attempt.number,
+                    "started_at": attempt.started_at,
+                    "duration_ms": attempt.duration_ms,
+                    "status_code": attempt.status_code,
+                    "error": attempt.error,
+                    "succeeded": attempt.succeeded,
+                },
+            )
         return True
 
     def list_deliveries(

@@ -94,3 +94,29 @@ def test_the_whole_transaction_holds_roles_only() -> None:
 
 def test_moorage_is_importable() -> None:
     assert moorage.__name__ == "moorage"
+
+
+def test_the_domain_unit_tests_and_the_fakes_load_neither_sqlalchemy_nor_metadata() -> None:
+    """Domain unit tests run on the fakes, which hold the schema as plain data: importing any
+    of them (in a fresh interpreter) loads no SQLAlchemy and no `moorage.metadata`."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    modules = []
+    for package in ("tests/unit/domain", "tests/fakes"):
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    assert {"tests.fakes.memory", "tests.unit.domain.test_services"} <= set(modules)
+    code = "".join(f"import {name}; " for name in modules) + (
+        "import json, sys; print(json.dumps(sorted(m for m in sys.modules"
+        " if m.startswith(('sqlalchemy', 'moorage.metadata')))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -9,10 +9,9 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, exists, insert, select, update
 
 from moorage.domain.kernel.errors import Conflict
-from moorage.domain.kernel.model import Blob
+from moorage.domain.kernel.model import Blob, BlobStatus
 from moorage.metadata import tables as t
 from moorage.metadata.sql import LIVE_BLOB, insert_unique
-from moorage.metadata.tables import BLOB_LIVE, BLOB_QUARANTINED
 
 
 class SqlBlobIndex:
@@ -43,21 +42,23 @@ class SqlBlobIndex:
                 insert_unique(
                     self.conn,
                     insert(t.blob).values(
-                        digest=digest, size=size, created_at=now, status=BLOB_LIVE
+                        digest=digest, size=size, created_at=now, status=BlobStatus.LIVE.value
                     ),
                     "blob",
                 )
-        elif row.status != BLOB_LIVE or row.size != size:
+        elif row.status != BlobStatus.LIVE.value or row.size != size:
             # Verified bytes replaced a quarantined (or mis-sized) object: live again.
             self.conn.execute(
-                update(t.blob).where(t.blob.c.digest == digest).values(size=size, status=BLOB_LIVE)
+                update(t.blob)
+                .where(t.blob.c.digest == digest)
+                .values(size=size, status=BlobStatus.LIVE.value)
             )
 
     def quarantine_blob(self, digest: str) -> bool:
         result = self.conn.execute(
             update(t.blob)
             .where(t.blob.c.digest == digest, LIVE_BLOB)
-            .values(status=BLOB_QUARANTINED)
+            .values(status=BlobStatus.QUARANTINED.value)
         )
         return bool(result.rowcount)
 

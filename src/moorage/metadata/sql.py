@@ -13,12 +13,12 @@ from sqlalchemy import ColumnElement, Connection, exists, or_
 from sqlalchemy.exc import IntegrityError
 
 from moorage.domain.kernel.errors import Conflict
+from moorage.domain.kernel.model import BlobStatus
 from moorage.metadata import tables as t
-from moorage.metadata.tables import BLOB_LIVE
 
 # Images count and list only while they hold artifacts (their blob links outlive them).
 HAS_ARTIFACTS = exists().where(t.artifact.c.image_id == t.image.c.id)
-LIVE_BLOB = t.blob.c.status == BLOB_LIVE
+LIVE_BLOB = t.blob.c.status == BlobStatus.LIVE.value
 
 
 def is_postgres(conn: Connection) -> bool:

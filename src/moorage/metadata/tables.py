@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
+from moorage.domain.kernel.model import BlobStatus
+
 # Stable constraint names so migrations behave the same on SQLite and PostgreSQL.
 metadata = MetaData(
     naming_convention={
@@ -101,9 +103,6 @@ image = Table(
     UniqueConstraint("registry_id", "name"),
 )
 
-BLOB_LIVE = "live"
-BLOB_QUARANTINED = "quarantined"
-
 blob = Table(
     "blob",
     metadata,
@@ -112,7 +111,7 @@ blob = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # "live", or "quarantined": its stored bytes were found not to hash to the digest, so it
     # is not served (BLOB_UNKNOWN) until a verified push of the same digest replaces them.
-    Column("status", String(16), nullable=False, server_default=BLOB_LIVE),
+    Column("status", String(16), nullable=False, server_default=BlobStatus.LIVE.value),
 )
 
 image_blob = Table(

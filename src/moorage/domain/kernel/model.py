@@ -42,6 +42,15 @@ class Image:
         return f"{self.registry}/{self.name}"
 
 
+class BlobStatus(StrEnum):
+    """Whether a known blob is served. Quarantined: its stored bytes were found not to hash to
+    its digest, so it is unknown to clients until a verified push of the same digest replaces
+    them (and it is live again)."""
+
+    LIVE = "live"
+    QUARANTINED = "quarantined"
+
+
 @dataclass(frozen=True, slots=True)
 class Blob:
     digest: str
