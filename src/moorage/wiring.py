@@ -70,7 +70,6 @@ class Container:
     blobs: BlobStore
     password_hasher: PasswordHasher
     token_key: bytes  # signs bearer tokens and console sessions; b"" with auth = "none"
-    local_metadata: bool  # reads never wait on the network or on writers (SQLite WAL)
     blocking: Blocking  # where blocking work runs: the one place that decides
 
     registries: RegistryService
@@ -149,7 +148,6 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         blobs=blobs,
         password_hasher=hasher,
         token_key=token_key(settings) if settings.auth == "token" else b"",
-        local_metadata=local,
         blocking=blocking,
         registries=RegistryService(uow),
         browse=BrowseService(uow),

@@ -1,6 +1,6 @@
 """poll → claim → run → done | retry with backoff | give up. One runner per process.
 
-Claims go through the metadata store's compare-and-swap (see metadata/queue.py), so any
+Claims go through the metadata store's compare-and-swap (see metadata/jobs.py), so any
 number of processes on one database run each job once at a time; a lease, renewed while
 the job runs, lets another process take over a job whose worker died.
 
