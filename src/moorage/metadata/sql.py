@@ -65,7 +65,9 @@ def like_pattern(search: str) -> str:
     return f"%{escaped}%"
 
 
-def page_order(sorts: dict[str, Any], sort: str | None, default: str) -> list[ColumnElement[Any]]:
+def page_order(
+    sorts: dict[str, Any], sort: str | None, default: str, *, reverse: bool = False
+) -> list[ColumnElement[Any]]:
     """ORDER BY for `field` or `-field`, then the row id; unknown fields were refused by the
     caller (the domain's browse service).
 
@@ -73,5 +75,18 @@ def page_order(sorts: dict[str, Any], sort: str | None, default: str) -> list[Co
     page of an image with 100,000 tags costs one indexed range scan and one count."""
     name = sort or default
     column = sorts[name.lstrip("-")]
-    first = column.desc() if name.startswith("-") else column.asc()
-    return [first, t.tag.c.id if column.table is t.tag else column.table.c.id]
+    descending = name.startswith("-") != reverse
+    tie = t.tag.c.id if column.table is t.tag else column.table.c.id
+    if descending:
+        return [column.desc(), tie.desc()]
+    return [column.asc(), tie.asc()]
+
+
+def nearer_end(offset: int, size: int, total: int) -> tuple[bool, int, int]:
+    """(reverse?, offset, limit) that fetch the rows [offset, offset + size) of `total` by
+    scanning from whichever end is nearer: a page deep in a long list costs no more than one
+    half-way through (NULLs sort exactly reversed on both SQLite and PostgreSQL)."""
+    if offset <= total // 2:
+        return False, offset, size
+    end = min(total, offset + size)
+    return True, max(0, total - end), max(0, end - offset)

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from moorage.domain.kernel.model import Page, PageRequest, Tag
 from moorage.metadata import tables as t
-from moorage.metadata.sql import like_pattern, page_order
+from moorage.metadata.sql import like_pattern, nearer_end, page_order
 
 TAG_SORTS = {"name": t.tag.c.name, "pushed_at": t.tag.c.pushed_at, "pulled_at": t.tag.c.pulled_at}
 
@@ -70,11 +70,9 @@ class SqlTagStore:
             tags = tags.where(t.tag.c.name.like(like_pattern(page.search), escape="\\"))
         total = self.conn.execute(select(func.count()).select_from(tags.subquery())).scalar_one()
         order = page_order(TAG_SORTS, page.sort, "name")
-        ids = list(
-            self.conn.execute(
-                tags.order_by(*order).offset(page.offset).limit(page.page_size)
-            ).scalars()
-        )
+        reverse, offset, limit = nearer_end(page.offset, page.page_size, int(total))
+        scan = page_order(TAG_SORTS, page.sort, "name", reverse=reverse)
+        ids = list(self.conn.execute(tags.order_by(*scan).offset(offset).limit(limit)).scalars())
         rows = self.conn.execute(
             select(t.tag, t.artifact.c.digest)
             .join(t.artifact, t.artifact.c.id == t.tag.c.artifact_id)
