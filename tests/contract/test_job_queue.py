@@ -12,10 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -26,13 +24,7 @@ from moorage.domain.content.registries import DEFAULT_PROJECT
 from moorage.domain.kernel.model import Job, Registry, Schedule
 from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.metadata import tables as t
-from tests.fakes.memory import MemoryUnitOfWork
-from tests.support.databases import (
-    BACKENDS,
-    MigratedDatabase,
-    migrated_database,
-    migrated_postgres_template,
-)
+from tests.contract.backends import Database, MemoryDatabase
 
 V = TypeVar("V")
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -40,43 +32,6 @@ KST = timezone(timedelta(hours=9))
 LEASE = timedelta(seconds=60)
 KIND = "test_job"
 KINDS = [KIND]
-
-
-@pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
-    with migrated_postgres_template() as name:
-        yield name
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryDatabase:
-    """The in-memory backend: its rows are `uow.state`, as SQL's are the engine's tables."""
-
-    uow: MemoryUnitOfWork
-    backend: str = "memory"
-
-
-Database = MigratedDatabase | MemoryDatabase
-
-
-def memory_database() -> MemoryDatabase:
-    """A fresh in-memory unit of work holding what the migrations seed: the default project."""
-    uow = MemoryUnitOfWork()
-    with uow(write=True) as store:
-        store.projects.create_project(DEFAULT_PROJECT, datetime.now(UTC))
-    return MemoryDatabase(uow)
-
-
-@pytest.fixture(params=[*BACKENDS, "memory"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "memory":
-        yield memory_database()
-        return
-    template = None
-    if request.param == "postgresql":
-        template = request.getfixturevalue("postgres_template")
-    with migrated_database(request.param, tmp_path, postgres_template=template) as database:
-        yield database
 
 
 @pytest.fixture

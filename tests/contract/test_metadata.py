@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -41,13 +38,7 @@ from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from moorage.metadata import tables as t
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
-from tests.fakes.memory import MemoryUnitOfWork
-from tests.support.databases import (
-    BACKENDS,
-    MigratedDatabase,
-    migrated_database,
-    migrated_postgres_template,
-)
+from tests.contract.backends import Database, MemoryDatabase
 
 V = TypeVar("V")
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -56,39 +47,6 @@ T2 = T0 + timedelta(minutes=10)
 KST = timezone(timedelta(hours=9))
 SIGNATURE = "application/vnd.example.signature"
 SBOM = "application/vnd.example.sbom"
-
-
-@pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
-    with migrated_postgres_template() as name:
-        yield name
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryDatabase:
-    """The in-memory unit of work, seeded as the migrations seed a database."""
-
-    backend: str = "memory"
-    uow: MemoryUnitOfWork = field(default_factory=MemoryUnitOfWork)
-
-    def __post_init__(self) -> None:
-        with self.uow(write=True) as store:
-            store.projects.create_project(DEFAULT_PROJECT, datetime.now(UTC))
-
-
-Database = MigratedDatabase | MemoryDatabase
-
-
-@pytest.fixture(params=(*BACKENDS, "memory"))
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "memory":
-        yield MemoryDatabase()
-        return
-    template = None
-    if request.param == "postgresql":
-        template = request.getfixturevalue("postgres_template")
-    with migrated_database(request.param, tmp_path, postgres_template=template) as database:
-        yield database
 
 
 @pytest.fixture

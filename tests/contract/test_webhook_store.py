@@ -6,10 +6,8 @@ recorded by compare-and-swap, nothing sent twice after a success."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,54 +33,11 @@ from moorage.domain.webhooks.subscriptions import EVENT_RETENTION, WebhookServic
 from moorage.metadata import tables as t
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
-from tests.fakes.memory import MemoryUnitOfWork
-from tests.support.databases import (
-    BACKENDS,
-    MigratedDatabase,
-    migrated_database,
-    migrated_postgres_template,
-)
+from tests.contract.backends import Database, MemoryDatabase
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 CONFIG = b'{"architecture":"amd64","os":"linux"}'
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
-
-
-@pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
-    with migrated_postgres_template() as name:
-        yield name
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryDatabase:
-    """The in-memory backend: its rows are `uow.state`, as SQL's are the engine's tables."""
-
-    uow: MemoryUnitOfWork
-    backend: str = "memory"
-
-
-Database = MigratedDatabase | MemoryDatabase
-
-
-def memory_database() -> MemoryDatabase:
-    """A fresh in-memory unit of work holding what the migrations seed: the default project."""
-    uow = MemoryUnitOfWork()
-    with uow(write=True) as store:
-        store.projects.create_project(DEFAULT_PROJECT, datetime.now(UTC))
-    return MemoryDatabase(uow)
-
-
-@pytest.fixture(params=[*BACKENDS, "memory"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "memory":
-        yield memory_database()
-        return
-    template = None
-    if request.param == "postgresql":
-        template = request.getfixturevalue("postgres_template")
-    with migrated_database(request.param, tmp_path, postgres_template=template) as database:
-        yield database
 
 
 @pytest.fixture
