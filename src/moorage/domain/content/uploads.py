@@ -556,27 +556,6 @@ class UploadService:
 
     # verifying stored blobs -----------------------------------------------------------
 
-    async def verify_blob(self, digest: str) -> bool:
-        """Re-hash a stored blob; quarantine it (and log) when its bytes do not match.
-        True when it matches; False when it was quarantined or is missing."""
-        parsed = parse_digest(digest)
-        blob = await self._db(lambda s: s.blobs.get_blob(digest))
-        if blob is None:
-            return False
-        hasher = hashlib.new(parsed.algorithm)
-        try:
-            async for chunk in self._blobs.read(self._blobs.key_for(parsed)):
-                hasher.update(chunk)
-        except KeyError:
-            await self.quarantine(digest, "its object is missing")
-            return False
-        if hasher.hexdigest() != parsed.hex:
-            await self.quarantine(
-                digest, f"its bytes hash to {parsed.algorithm}:{hasher.hexdigest()}"
-            )
-            return False
-        return True
-
     async def quarantine(self, digest: str, why: str) -> None:
         """Stop serving a blob whose stored bytes are wrong, until a verified push replaces them."""
         if await self._db(lambda s: s.blobs.quarantine_blob(digest), write=True):
