@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import boto3
 import httpx
 import pytest
 
-from moorage.domain.content.ports import BlobStore
+from moorage.domain.content.ports import BlobStore, StoredObject, UploadLeftover
 from moorage.domain.kernel.errors import StorageFailure, UploadLocked
 from moorage.domain.kernel.model import DriverState
 from moorage.oci.digest import Digest
@@ -301,10 +302,154 @@ async def test_delete_is_idempotent(store: BlobStore) -> None:
 
 async def test_delete_many(store: BlobStore) -> None:
     keys = [await put(store, f"blob {i}".encode()) for i in range(5)]
-    # A helper every driver has, deliberately not part of the port.
-    assert isinstance(store, FilesystemBlobStore | MemoryBlobStore | S3BlobStore)
-    await store.delete_many([*keys[:3], key_of(b"missing")])
+    assert await store.delete_many([*keys[:3], key_of(b"missing")]) == []
     assert [await store.stat(key) is None for key in keys] == [True] * 3 + [False] * 2
+    assert await store.delete_many([]) == []
+    assert await store.delete_many(keys[:3]) == []  # deleting again is not an error
+
+
+async def test_delete_many_spans_batches(store: BlobStore) -> None:
+    # More keys than one S3 DeleteObjects request takes; the blobs sit in different batches.
+    kept, *doomed = [await put(store, f"batch {i}".encode()) for i in range(4)]
+    missing = [key_of(f"never stored {i}".encode()) for i in range(2100)]
+    keys = [*missing[:999], doomed[0], *missing[999:1998], doomed[1], *missing[1998:], doomed[2]]
+    assert await store.delete_many(keys) == []
+    assert [await store.stat(key) is None for key in doomed] == [True] * 3
+    assert await store.stat(kept) is not None
+
+
+@pytest.mark.parametrize("bad", BAD_KEYS)
+async def test_delete_many_checks_every_key_first(store: BlobStore, bad: str) -> None:
+    key = await put(store, b"survives a bad batch")
+    with pytest.raises(ValueError, match="storage key"):
+        await store.delete_many([key, bad])
+    assert await store.stat(key) is not None
+
+
+async def test_list_blobs_reports_every_committed_blob(store: BlobStore) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=2)  # S3 times are whole seconds
+    contents = [f"listed {i}".encode() * (i + 1) for i in range(7)]
+    keys = {await put(store, content): len(content) for content in contents}
+    await upload(store, b"in flight")  # never committed: not listed
+    after = datetime.now(UTC) + timedelta(seconds=2)
+
+    listed = [found async for found in store.list_blobs()]
+    assert {found.key: found.size for found in listed} == keys
+    for found in listed:
+        assert isinstance(found, StoredObject)
+        assert found.modified.utcoffset() == timedelta(0)
+        assert before <= found.modified <= after
+        assert store.digest_of(found.key) is not None
+
+
+async def test_list_blobs_of_an_empty_store(store: BlobStore) -> None:
+    assert [found async for found in store.list_blobs()] == []
+
+
+def test_digest_of_inverts_key_for(store: BlobStore) -> None:
+    for digest in (Digest.of(b"x"), Digest.of(b"x", "sha512")):
+        assert store.digest_of(store.key_for(digest)) == digest
+    good = store.key_for(Digest.of(b"x"))
+    algorithm_dir, hex_digest = good.rsplit("/", 2)[0], good.rsplit("/", 1)[1]
+    for stray in [
+        "blobs",
+        "blobs/sha256",
+        f"blobs/sha256/{hex_digest}",
+        f"{algorithm_dir}/00/{hex_digest}" if not hex_digest.startswith("00") else "x",
+        f"{algorithm_dir}/{hex_digest[:2]}/{hex_digest.upper()}",
+        f"{algorithm_dir}/{hex_digest[:2]}/{hex_digest[:-1]}",
+        f"blobs/md5/{hex_digest[:2]}/{hex_digest}",
+        f"other/sha256/{hex_digest[:2]}/{hex_digest}",
+        f"{good}/extra",
+        f"{good}.tmp",
+        *BAD_KEYS,
+    ]:
+        assert store.digest_of(stray) is None, stray
+
+
+# -- upload leftovers ------------------------------------------------------------------------
+
+
+async def leftovers(store: BlobStore, before: datetime | None = None) -> list[UploadLeftover]:
+    cutoff = before or datetime.now(UTC) + timedelta(minutes=1)
+    return [leftover async for leftover in store.upload_leftovers(cutoff)]
+
+
+async def test_upload_ref_is_stable_and_names_the_upload(store: BlobStore) -> None:
+    first = await store.begin_upload()
+    _size, grown = await store.append(first, chunks(data(PART + 10, 21)))
+    other = await store.begin_upload()
+    assert store.upload_ref(first) == store.upload_ref(grown)
+    assert store.upload_ref(first) != store.upload_ref(other)
+    with pytest.raises(StorageFailure):
+        store.upload_ref({"upload_id": "../../etc", "size": 0})
+
+
+async def test_leftovers_of_unfinished_uploads(store: BlobStore) -> None:
+    await put(store, b"a committed blob leaves nothing")
+    assert await leftovers(store) == []
+
+    idle = await upload(store, data(PART + MiB, 22))
+    # A monolithic upload killed mid-body: no session row will ever name it.
+    killed = await store.begin_upload()
+    with pytest.raises(ConnectionResetError):
+        await store.append(killed, failing(data(PART + 2 * MiB, 23)))
+
+    found = await leftovers(store)
+    assert {leftover.ref for leftover in found} == {
+        store.upload_ref(idle),
+        store.upload_ref(killed),
+    }
+    for leftover in found:
+        assert leftover.started.utcoffset() == timedelta(0)
+        assert leftover.size is None or leftover.size >= 0
+    # Nothing is that old yet.
+    assert await leftovers(store, datetime.now(UTC) - timedelta(minutes=1)) == []
+
+    # Discarding the killed upload's leftovers keeps the idle one whole.
+    for leftover in found:
+        if leftover.ref == store.upload_ref(killed):
+            await store.discard_leftover(leftover)
+            await store.discard_leftover(leftover)  # idempotent
+    assert {leftover.ref for leftover in await leftovers(store)} == {store.upload_ref(idle)}
+    content = data(PART + MiB, 22)
+    assert await collect(store.read_upload(idle)) == content
+    await store.commit(idle, key_of(content))
+    assert await leftovers(store) == []
+
+
+async def test_discarded_leftovers_free_the_upload(store: BlobStore) -> None:
+    state = await upload(store, data(PART + 5, 24), b"tail bytes")
+    for leftover in await leftovers(store):
+        await store.discard_leftover(leftover)
+    assert await leftovers(store) == []
+    with pytest.raises(StorageFailure):
+        await collect(store.read_upload(state))
+    await store.abort(state)  # the session's own cleanup still succeeds afterwards
+
+
+async def test_a_leftover_written_since_listing_is_kept(store: BlobStore, driver: str) -> None:
+    if driver == "s3":
+        pytest.skip("S3 objects are never rewritten; multipart parts: see the S3 test")
+    state = await upload(store, b"first")
+    (listed,) = await leftovers(store)
+    await anyio.sleep(0.01)
+    _size, state = await store.append(state, chunks(b" second"))
+    await store.discard_leftover(listed)
+    assert await collect(store.read_upload(state)) == b"first second"
+
+
+async def test_forged_leftovers_are_refused(store: BlobStore) -> None:
+    forged = [
+        UploadLeftover("../../etc", None, datetime.now(UTC)),
+        UploadLeftover("0" * 32, None, datetime.now(UTC), ("object", "blobs/sha256/aa/bb")),
+        UploadLeftover("0" * 32, None, datetime.now(UTC), ("multipart", "../x", "id")),
+    ]
+    for leftover in forged:
+        if leftover.detail and isinstance(store, FilesystemBlobStore | MemoryBlobStore):
+            continue  # these drivers name a leftover by its ref alone
+        with pytest.raises(ValueError, match="upload leftover"):
+            await store.discard_leftover(leftover)
 
 
 async def test_abort_throws_the_upload_away(store: BlobStore) -> None:
@@ -515,6 +660,54 @@ async def test_s3_ignores_a_machine_wide_ca_bundle_for_http(
     assert await collect(store.read(key)) == b"plain http"
 
 
+async def test_s3_leftovers_name_multipart_uploads_and_staging_objects(
+    moto_server: MotoServer,
+) -> None:
+    options = _s3_options(moto_server)
+    store = build_blob_store("s3", options)
+    client = _s3_client(moto_server.endpoint)
+    staging = f"{options['prefix']}/uploads/"
+    state = await upload(store, data(PART + 7, 25))
+    found = await leftovers(store)
+    assert sorted(leftover.detail[0] for leftover in found) == ["multipart", "object"]
+    assert {leftover.ref for leftover in found} == {store.upload_ref(state)}
+    (tail,) = [leftover for leftover in found if leftover.detail[0] == "object"]
+    assert tail.size == 7
+
+    # A stray object in the uploads area (no upload id in its name) is a leftover too.
+    client.put_object(Bucket=BUCKET, Key=f"{staging}stray", Body=b"?")
+    (stray,) = [lo for lo in await leftovers(store) if lo.ref != store.upload_ref(state)]
+    await store.discard_leftover(stray)
+
+    # A part that arrives after the listing keeps the multipart upload (S3 times are seconds).
+    (multipart,) = [leftover for leftover in found if leftover.detail[0] == "multipart"]
+    await anyio.sleep(1.1)
+    _size, grown = await store.append(state, chunks(data(PART, 26)))
+    await store.discard_leftover(multipart)
+    assert client.list_multipart_uploads(Bucket=BUCKET, Prefix=staging).get("Uploads")
+    assert await collect(store.read_upload(grown)) == data(PART + 7, 25) + data(PART, 26)
+
+    for leftover in await leftovers(store):
+        await store.discard_leftover(leftover)
+    assert client.list_objects_v2(Bucket=BUCKET, Prefix=staging).get("KeyCount") == 0
+    assert client.list_multipart_uploads(Bucket=BUCKET, Prefix=staging).get("Uploads", []) == []
+
+
+async def test_s3_list_blobs_includes_stray_objects(moto_server: MotoServer) -> None:
+    options = _s3_options(moto_server)
+    store = build_blob_store("s3", options)
+    key = await put(store, b"a real blob")
+    stray = "blobs/sha256/zz/not-a-digest"
+    _s3_client(moto_server.endpoint).put_object(
+        Bucket=BUCKET, Key=f"{options['prefix']}/{stray}", Body=b"1234"
+    )
+    listed = {found.key: found.size async for found in store.list_blobs()}
+    assert listed == {key: len(b"a real blob"), stray: 4}
+    assert store.digest_of(stray) is None
+    assert await store.delete_many([stray, key]) == []
+    assert [found async for found in store.list_blobs()] == []
+
+
 def test_part_size_is_checked() -> None:
     with pytest.raises(ValueError, match="part_size"):
         S3BlobStore("b", "http://127.0.0.1:1", "a", "s", "us-east-1", part_size=MiB)
@@ -566,6 +759,55 @@ def test_filesystem_sigkill_never_leaves_a_partial_blob(tmp_path: Path) -> None:
     assert blobs, "the writer committed nothing before it was killed"
     for path in blobs:
         assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
+
+
+async def test_filesystem_list_blobs_and_delete_many_failures(tmp_path: Path) -> None:
+    root = tmp_path / "blobs"
+    store = build_blob_store("filesystem", {"root": root})
+    key = await put(store, b"a real blob")
+    stray = "blobs/sha256/zz/not-a-digest"
+    (root / stray).parent.mkdir(parents=True)
+    (root / stray).write_bytes(b"1234")
+    # A directory where a blob would be cannot be unlinked: reported, not raised.
+    stuck = key_of(b"a directory")
+    (root / stuck).mkdir(parents=True)
+    listed = {found.key: found.size async for found in store.list_blobs()}
+    assert listed == {key: len(b"a real blob"), stray: 4}
+    assert await store.delete_many([stray, stuck, key]) == [stuck]
+    assert [found async for found in store.list_blobs()] == []
+
+
+async def test_filesystem_leftovers_skip_what_is_not_an_upload(tmp_path: Path) -> None:
+    root = tmp_path / "blobs"
+    store = build_blob_store("filesystem", {"root": root})
+    (root / "uploads" / "notes.txt").write_text("an operator's file")
+    (root / "uploads" / ("a" * 32)).mkdir()
+    state = await upload(store, b"abc")
+    old = datetime.now(UTC) - timedelta(hours=2)
+    path = root / "uploads" / store.upload_ref(state)
+    os.utime(path, (old.timestamp(), old.timestamp()))
+    (found,) = await leftovers(store, datetime.now(UTC) - timedelta(hours=1))
+    assert (found.ref, found.size) == (store.upload_ref(state), 3)
+    await store.discard_leftover(found)
+    assert not path.exists()
+    assert (root / "uploads" / "notes.txt").exists()
+
+
+async def test_memory_leftovers_follow_the_injected_clock() -> None:
+    now = [datetime(2024, 1, 1, tzinfo=UTC)]
+    store = MemoryBlobStore(clock=lambda: now[0])
+    state = await upload(store, b"abc")
+    key = await put(store, b"committed")
+    assert [found.modified async for found in store.list_blobs()] == [now[0]]
+    now[0] += timedelta(hours=3)
+    cutoff = now[0] - timedelta(hours=1)
+    (found,) = await leftovers(store, cutoff)
+    assert found.ref == store.upload_ref(state)
+    _size, state = await store.append(state, chunks(b"def"))  # written again: kept
+    await store.discard_leftover(found)
+    assert await leftovers(store, cutoff) == []
+    assert await collect(store.read_upload(state)) == b"abcdef"
+    assert await store.stat(key) is not None
 
 
 def test_unknown_driver_is_a_startup_error() -> None:

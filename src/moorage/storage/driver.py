@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from moorage.domain.kernel.errors import StorageFailure
 from moorage.domain.kernel.model import DriverState
 from moorage.oci.digest import Digest
-from moorage.storage.layout import blob_key, check_blob_key, check_key, check_prefix
+from moorage.storage.layout import (
+    blob_key,
+    check_blob_key,
+    check_key,
+    check_prefix,
+    digest_for_key,
+)
 
 __all__ = [
     "CHUNK_SIZE",
@@ -19,9 +27,12 @@ __all__ = [
     "UploadState",
     "check_blob_key",
     "check_key",
+    "check_keys",
     "check_prefix",
     "check_range",
+    "is_upload_id",
     "new_upload_id",
+    "utc_from_ns",
 ]
 
 MiB = 1024 * 1024
@@ -35,10 +46,17 @@ _UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 class ContentAddressed:
-    """Every driver stores a committed blob under the key `layout.blob_key` gives it."""
+    """Every driver stores a committed blob under the key `layout.blob_key` gives it, and
+    names an upload's leftovers by the upload id in its state."""
 
     def key_for(self, digest: Digest) -> str:
         return blob_key(digest)
+
+    def digest_of(self, key: str) -> Digest | None:
+        return digest_for_key(key)
+
+    def upload_ref(self, state: DriverState) -> str:
+        return UploadState.load(state).upload_id
 
 
 class StorageError(StorageFailure):
@@ -47,6 +65,24 @@ class StorageError(StorageFailure):
 
 def new_upload_id() -> str:
     return uuid.uuid4().hex
+
+
+def is_upload_id(name: str) -> bool:
+    """Whether name could be an upload id this package made (and so a leftover's ref)."""
+    return _UPLOAD_ID_RE.match(name) is not None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_from_ns(nanoseconds: int) -> datetime:
+    """A file time (`st_mtime_ns`) as a UTC datetime, exact to the microsecond (no float)."""
+    return _EPOCH + timedelta(microseconds=nanoseconds // 1000)
+
+
+def check_keys(keys: Sequence[str]) -> list[str]:
+    """check_blob_key on every key, before a bulk operation touches any of them."""
+    return [check_blob_key(key) for key in keys]
 
 
 class UploadState:

@@ -25,13 +25,15 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
+from datetime import datetime
 from pathlib import Path
 
+import anyio
 from anyio import to_thread
 
-from moorage.domain.content.ports import BlobInfo
+from moorage.domain.content.ports import BlobInfo, StoredObject, UploadLeftover
 from moorage.domain.kernel.errors import UploadLocked
 from moorage.domain.kernel.model import DriverState
 from moorage.storage.driver import (
@@ -40,13 +42,20 @@ from moorage.storage.driver import (
     StorageError,
     UploadState,
     check_blob_key,
+    check_keys,
     check_prefix,
     check_range,
+    is_upload_id,
     new_upload_id,
+    utc_from_ns,
 )
-from moorage.storage.layout import UPLOADS_DIR
+from moorage.storage.layout import BLOBS_DIR, UPLOADS_DIR
 
 INLINE_WRITE = 256 * 1024
+DELETE_CHUNK = 500
+"""Files one worker thread unlinks per call in `delete_many`."""
+DELETE_THREADS = 4
+"""Worker threads `delete_many` keeps busy at once (more only queue on a local disk)."""
 
 
 class FilesystemBlobStore(ContentAddressed):
@@ -92,9 +101,25 @@ class FilesystemBlobStore(ContentAddressed):
     async def delete(self, key: str) -> None:
         await to_thread.run_sync(_unlink_quietly, self._path(key))
 
-    async def delete_many(self, keys: list[str]) -> None:
-        paths = [self._path(key) for key in keys]
-        await to_thread.run_sync(_unlink_all, paths)
+    async def delete_many(self, keys: Sequence[str]) -> list[str]:
+        checked = check_keys(keys)
+        failed: list[str] = []
+        limit = anyio.Semaphore(DELETE_THREADS)
+
+        async def unlink_chunk(chunk: list[str]) -> None:
+            async with limit:
+                paths = [self._root / key for key in chunk]
+                failed_paths = await to_thread.run_sync(_unlink_all, paths)
+            failed.extend(str(path.relative_to(self._root)) for path in failed_paths)
+
+        async with anyio.create_task_group() as tasks:
+            for start in range(0, len(checked), DELETE_CHUNK):
+                tasks.start_soon(unlink_chunk, checked[start : start + DELETE_CHUNK])
+        return failed
+
+    async def list_blobs(self) -> AsyncIterator[StoredObject]:
+        async for found in self._list_files(BLOBS_DIR):
+            yield found
 
     async def walk(self, prefix: str) -> AsyncIterator[str]:
         check_prefix(prefix)
@@ -147,6 +172,18 @@ class FilesystemBlobStore(ContentAddressed):
         upload = UploadState.load(state)
         await to_thread.run_sync(_unlink_quietly, self._uploads / upload.upload_id)
 
+    async def upload_leftovers(self, started_before: datetime) -> AsyncIterator[UploadLeftover]:
+        """Upload files not written since the cutoff; their ref is the file name."""
+        files, _directories = await to_thread.run_sync(_scan_dir, self._uploads)
+        for name, size, modified in files:
+            if is_upload_id(name) and modified < started_before:
+                yield UploadLeftover(ref=name, size=size, started=modified)
+
+    async def discard_leftover(self, leftover: UploadLeftover) -> None:
+        if not is_upload_id(leftover.ref):
+            raise ValueError(f"not an upload leftover of this store: {leftover.ref[:80]!r}")
+        await to_thread.run_sync(_unlink_if_idle, self._uploads / leftover.ref, leftover.started)
+
     # -- internals -------------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:
@@ -174,6 +211,15 @@ class FilesystemBlobStore(ContentAddressed):
             with suppress(FileExistsError):  # a concurrent commit made it first
                 path.mkdir()
             _fsync_dir(path.parent)
+
+    async def _list_files(self, relative: str) -> AsyncIterator[StoredObject]:
+        """Every regular file under root/relative, one directory per worker-thread call."""
+        files, directories = await to_thread.run_sync(_scan_dir, self._root / relative)
+        for name, size, modified in files:
+            yield StoredObject(f"{relative}/{name}", size, modified)
+        for name in directories:
+            async for found in self._list_files(f"{relative}/{name}"):
+                yield found
 
     async def _walk_dir(self, relative: str, prefix: str) -> AsyncIterator[str]:
         entries = await to_thread.run_sync(_list_dir, self._root / relative)
@@ -318,9 +364,35 @@ def _unlink_quietly(path: Path) -> None:
         path.unlink()
 
 
-def _unlink_all(paths: list[Path]) -> None:
+def _unlink_all(paths: list[Path]) -> list[Path]:
+    """Unlink every path that exists; the paths that could not be unlinked."""
+    failed: list[Path] = []
     for path in paths:
+        try:
+            _unlink_quietly(path)
+        except OSError:
+            failed.append(path)
+    return failed
+
+
+def _unlink_if_idle(path: Path, listed_mtime: datetime) -> None:
+    """Unlink an upload file unless a writer holds it or wrote it after `listed_mtime`."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # being appended to or sealed right now
+        if utc_from_ns(os.fstat(fd).st_mtime_ns) > listed_mtime:
+            return
         _unlink_quietly(path)
+    except OSError as exc:
+        raise StorageError(f"cannot discard upload {path.name}: {exc}") from exc
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -329,6 +401,25 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _scan_dir(path: Path) -> tuple[list[tuple[str, int, datetime]], list[str]]:
+    """(name, size, modification time) of each regular file in path, and the names of its
+    subdirectories, both sorted; symlinks are neither followed nor listed."""
+    files: list[tuple[str, int, datetime]] = []
+    directories: list[str] = []
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    directories.append(entry.name)
+                elif entry.is_file(follow_symlinks=False):
+                    with suppress(FileNotFoundError):  # unlinked while we looked
+                        info = entry.stat(follow_symlinks=False)
+                        files.append((entry.name, info.st_size, utc_from_ns(info.st_mtime_ns)))
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+    return sorted(files), sorted(directories)
 
 
 def _list_dir(path: Path) -> list[tuple[str, bool]]:

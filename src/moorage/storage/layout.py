@@ -18,12 +18,20 @@ gateways) and no NUL (which truncates paths in C APIs).
 
 from __future__ import annotations
 
-from moorage.oci.digest import Digest
+from moorage.oci.digest import Digest, DigestError
 
 BLOBS_DIR = "blobs"
 
 UPLOADS_DIR = "uploads"
-__all__ = ["BLOBS_DIR", "UPLOADS_DIR", "blob_key", "check_blob_key", "check_key", "check_prefix"]
+__all__ = [
+    "BLOBS_DIR",
+    "UPLOADS_DIR",
+    "blob_key",
+    "check_blob_key",
+    "check_key",
+    "check_prefix",
+    "digest_for_key",
+]
 
 _FORBIDDEN_CHARS = ("\\", "\x00")
 
@@ -31,6 +39,20 @@ _FORBIDDEN_CHARS = ("\\", "\x00")
 def blob_key(digest: Digest) -> str:
     """The key of a committed blob: `blobs/<algorithm>/<first two hex>/<hex>`."""
     return f"{BLOBS_DIR}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
+
+
+def digest_for_key(key: str) -> Digest | None:
+    """The digest whose blob lives at key (the inverse of `blob_key`), or None for any key
+    `blob_key` could not have produced: a stray object, a wrong fan-out, a bad digest."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != BLOBS_DIR:
+        return None
+    _blobs, algorithm, fanout, hex_digest = parts
+    try:
+        digest = Digest.parse(f"{algorithm}:{hex_digest}")
+    except DigestError:
+        return None
+    return digest if fanout == digest.hex[:2] else None
 
 
 def check_key(key: str) -> str:

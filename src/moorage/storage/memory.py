@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 
-from moorage.domain.content.ports import BlobInfo
+from moorage.domain.content.ports import BlobInfo, StoredObject, UploadLeftover
+from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.model import DriverState
 from moorage.storage.driver import (
     CHUNK_SIZE,
@@ -12,18 +14,24 @@ from moorage.storage.driver import (
     StorageError,
     UploadState,
     check_blob_key,
+    check_keys,
     check_prefix,
     check_range,
+    is_upload_id,
     new_upload_id,
 )
+from moorage.storage.layout import BLOBS_DIR
 
 
 class MemoryBlobStore(ContentAddressed):
     """Same contract as the real drivers, including the append-is-idempotent rule."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = utcnow) -> None:
+        self._clock = clock
         self._blobs: dict[str, bytes] = {}
         self._uploads: dict[str, bytearray] = {}
+        self._written: dict[str, datetime] = {}
+        """When each blob key and upload id was last written, by the clock."""
 
     async def stat(self, key: str) -> BlobInfo | None:
         data = self._blobs.get(check_blob_key(key))
@@ -50,14 +58,36 @@ class MemoryBlobStore(ContentAddressed):
 
     async def delete(self, key: str) -> None:
         self._blobs.pop(check_blob_key(key), None)
+        self._written.pop(key, None)
 
-    async def delete_many(self, keys: list[str]) -> None:
-        for key in keys:
+    async def delete_many(self, keys: Sequence[str]) -> list[str]:
+        for key in check_keys(keys):
             await self.delete(key)
+        return []
+
+    async def list_blobs(self) -> AsyncIterator[StoredObject]:
+        for key in sorted(self._blobs):
+            if key.startswith(f"{BLOBS_DIR}/") and key in self._blobs:
+                yield StoredObject(key, len(self._blobs[key]), self._written[key])
+
+    async def upload_leftovers(self, started_before: datetime) -> AsyncIterator[UploadLeftover]:
+        for upload_id in sorted(self._uploads):
+            written = self._written.get(upload_id)
+            buffer = self._uploads.get(upload_id)
+            if buffer is not None and written is not None and written < started_before:
+                yield UploadLeftover(upload_id, len(buffer), written)
+
+    async def discard_leftover(self, leftover: UploadLeftover) -> None:
+        if not is_upload_id(leftover.ref):
+            raise ValueError(f"not an upload leftover of this store: {leftover.ref[:80]!r}")
+        if self._written.get(leftover.ref) == leftover.started:  # not written since listed
+            self._uploads.pop(leftover.ref, None)
+            self._written.pop(leftover.ref, None)
 
     async def begin_upload(self) -> DriverState:
         upload_id = new_upload_id()
         self._uploads[upload_id] = bytearray()
+        self._written[upload_id] = self._clock()
         return UploadState(upload_id, 0).dump()
 
     async def append(
@@ -69,6 +99,7 @@ class MemoryBlobStore(ContentAddressed):
         del buffer[upload.size :]
         async for chunk in chunks:
             buffer += chunk
+            self._written[upload.upload_id] = self._clock()
         upload.size = len(buffer)
         return upload.size, upload.dump()
 
@@ -87,9 +118,13 @@ class MemoryBlobStore(ContentAddressed):
                 return  # a retried commit that already succeeded
             raise StorageError(f"upload {upload.upload_id} does not exist")
         self._blobs[key] = bytes(buffer[: upload.size])  # verified bytes replace any others
+        self._written[key] = self._clock()
+        self._written.pop(upload.upload_id, None)
 
     async def abort(self, state: DriverState) -> None:
-        self._uploads.pop(UploadState.load(state).upload_id, None)
+        upload_id = UploadState.load(state).upload_id
+        self._uploads.pop(upload_id, None)
+        self._written.pop(upload_id, None)
 
     async def walk(self, prefix: str) -> AsyncIterator[str]:
         check_prefix(prefix)

@@ -31,19 +31,22 @@ uploads whose session row was lost are never visited again.
 from __future__ import annotations
 
 import functools
+import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import anyio
 import boto3
 from anyio import to_thread
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from moorage.domain.content.ports import BlobInfo
+from moorage.domain.content.ports import BlobInfo, StoredObject, UploadLeftover
 from moorage.domain.kernel.model import DriverState
 from moorage.storage.driver import (
     CHUNK_SIZE,
@@ -54,26 +57,34 @@ from moorage.storage.driver import (
     StorageError,
     UploadState,
     check_blob_key,
+    check_keys,
     check_prefix,
     check_range,
+    is_upload_id,
     new_upload_id,
 )
-from moorage.storage.layout import UPLOADS_DIR
+from moorage.storage.layout import BLOBS_DIR, UPLOADS_DIR
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 T = TypeVar("T")
+log = logging.getLogger("moorage.storage.s3")
 
 MAX_PART_SIZE = 5 * 1024 * MiB
 MAX_PARTS = 10_000
 DELETE_BATCH = 1000
 """The most keys one DeleteObjects request takes."""
+DELETE_CONCURRENCY = 4
+"""DeleteObjects requests `delete_many` keeps in flight at once."""
 DEFAULT_COPY_PART_SIZE = 256 * MiB
 DEFAULT_REDIRECT_EXPIRES = 900
 _TAG_LENGTH = 12
 _TAG_RE = re.compile(rf"^[0-9a-f]{{0,{_TAG_LENGTH}}}$")
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+_NO_UPLOAD = frozenset({"404", "NoSuchUpload"})
+_MULTIPART, _OBJECT = "multipart", "object"
+"""Kinds of upload leftover, the first item of its `detail`."""
 
 
 class S3BlobStore(ContentAddressed):
@@ -178,11 +189,34 @@ class S3BlobStore(ContentAddressed):
         with _s3_errors(f"cannot delete {key}"):
             await _run(self._client.delete_object, Bucket=self._bucket, Key=name)
 
-    async def delete_many(self, keys: list[str]) -> None:
-        """Delete committed blobs, up to 1000 per request; missing keys are not an error."""
-        names = [self._blob(key) for key in keys]
-        for start in range(0, len(names), DELETE_BATCH):
-            await self._delete_objects(names[start : start + DELETE_BATCH])
+    async def delete_many(self, keys: Sequence[str]) -> list[str]:
+        """DeleteObjects (Quiet) in batches of 1,000 keys, a few batches in flight at once.
+
+        A batch whose request fails outright (after botocore's retries) counts every one of
+        its keys as not deleted; the caller retries them another time."""
+        names = [self._prefix + key for key in check_keys(keys)]
+        failed: list[str] = []
+        limit = anyio.Semaphore(DELETE_CONCURRENCY)
+
+        async def delete_batch(batch: list[str]) -> None:
+            async with limit:
+                try:
+                    not_deleted = await self._delete_batch(batch)
+                except StorageError as exc:
+                    log.warning("%s", exc)
+                    not_deleted = batch
+            failed.extend(name[len(self._prefix) :] for name in not_deleted)
+
+        async with anyio.create_task_group() as tasks:
+            for start in range(0, len(names), DELETE_BATCH):
+                tasks.start_soon(delete_batch, names[start : start + DELETE_BATCH])
+        return failed
+
+    async def list_blobs(self) -> AsyncIterator[StoredObject]:
+        async for item in self._list_items(f"{self._prefix}{BLOBS_DIR}/"):
+            yield StoredObject(
+                item["Key"][len(self._prefix) :], item["Size"], _utc(item["LastModified"])
+            )
 
     async def walk(self, prefix: str) -> AsyncIterator[str]:
         check_prefix(prefix)
@@ -263,6 +297,38 @@ class S3BlobStore(ContentAddressed):
 
     async def abort(self, state: DriverState) -> None:
         await self._discard(_S3Upload.load(state).upload_id)
+
+    async def upload_leftovers(self, started_before: datetime) -> AsyncIterator[UploadLeftover]:
+        """Multipart uploads and staging objects (tails, completed data) under `uploads/`
+        not written since the cutoff; their ref is the upload id in their name."""
+        uploads = f"{self._prefix}{UPLOADS_DIR}/"
+        async for name, multipart_id, initiated in self._list_multipart(uploads):
+            ref = _upload_ref(name, uploads)
+            if initiated >= started_before:
+                continue
+            last_written = await self._multipart_last_written(name, multipart_id, initiated)
+            if last_written < started_before:
+                yield UploadLeftover(ref, None, last_written, (_MULTIPART, name, multipart_id))
+        async for item in self._list_items(uploads):
+            name, modified = str(item["Key"]), _utc(item["LastModified"])
+            if modified < started_before:
+                ref = _upload_ref(name, uploads)
+                yield UploadLeftover(ref, int(item["Size"]), modified, (_OBJECT, name))
+
+    async def discard_leftover(self, leftover: UploadLeftover) -> None:
+        uploads = f"{self._prefix}{UPLOADS_DIR}/"
+        match leftover.detail:
+            case (str(kind), str(name), str(multipart_id)) if kind == _MULTIPART:
+                self._check_leftover(leftover, name, uploads)
+                last = await self._multipart_last_written(name, multipart_id, leftover.started)
+                if last > leftover.started:
+                    return  # a part arrived since it was listed
+                await self._abort_multipart(name, multipart_id)
+            case (str(kind), str(name)) if kind == _OBJECT:
+                self._check_leftover(leftover, name, uploads)
+                await self._delete_batch([name])
+            case _:
+                raise ValueError(f"not an upload leftover of this store: {leftover.detail!r:.120}")
 
     # -- object names ----------------------------------------------------------------------
 
@@ -362,21 +428,54 @@ class S3BlobStore(ContentAddressed):
     async def _discard(self, upload_id: str) -> None:
         """Abort every multipart upload and delete every object of an upload; idempotent."""
         staging = self._staging(upload_id)
-        with _s3_errors(f"cannot clean up upload {upload_id}"):
-            for name, multipart_id in await _run(self._list_multipart_sync, staging):
-                try:
-                    await _run(
-                        self._client.abort_multipart_upload,
-                        Bucket=self._bucket,
-                        Key=name,
-                        UploadId=multipart_id,
-                    )
-                except ClientError as exc:
-                    if _code(exc) != "NoSuchUpload":
-                        raise
+        async for name, multipart_id, _initiated in self._list_multipart(staging):
+            await self._abort_multipart(name, multipart_id)
         names = [name async for name in self._list(staging)]
         for start in range(0, len(names), DELETE_BATCH):
             await self._delete_objects(names[start : start + DELETE_BATCH])
+
+    def _check_leftover(self, leftover: UploadLeftover, name: str, uploads: str) -> None:
+        """A leftover names an object of this store's uploads area, and the ref it carries."""
+        if not name.startswith(uploads) or _upload_ref(name, uploads) != leftover.ref:
+            raise ValueError(f"not an upload leftover of this store: {name[:120]!r}")
+
+    async def _abort_multipart(self, name: str, multipart_id: str) -> None:
+        try:
+            await _run(
+                self._client.abort_multipart_upload,
+                Bucket=self._bucket,
+                Key=name,
+                UploadId=multipart_id,
+            )
+        except ClientError as exc:
+            if _code(exc) not in _NO_UPLOAD:
+                raise StorageError(f"cannot abort the multipart upload of {name}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot abort the multipart upload of {name}: {exc}") from exc
+
+    async def _multipart_last_written(
+        self, name: str, multipart_id: str, initiated: datetime
+    ) -> datetime:
+        """When the multipart upload last received a part (its start when it has none)."""
+        last = initiated
+        pages = iter(
+            self._client.get_paginator("list_parts").paginate(
+                Bucket=self._bucket, Key=name, UploadId=multipart_id
+            )
+        )
+        while True:
+            try:
+                page = await _run(next, pages, None)
+            except ClientError as exc:
+                if _code(exc) in _NO_UPLOAD:
+                    return last  # completed or aborted meanwhile
+                raise StorageError(f"cannot list the parts of {name}: {exc}") from exc
+            except BotoCoreError as exc:
+                raise StorageError(f"cannot list the parts of {name}: {exc}") from exc
+            if page is None:
+                return last
+            for part in page.get("Parts", []):
+                last = max(last, _utc(part["LastModified"]))
 
     # -- S3 calls --------------------------------------------------------------------------
 
@@ -426,8 +525,15 @@ class S3BlobStore(ContentAddressed):
             )
 
     async def _delete_objects(self, names: list[str]) -> None:
+        not_deleted = await self._delete_batch(names)
+        if not_deleted:
+            raise StorageError(f"cannot delete {len(not_deleted)} objects ({not_deleted[0]}, …)")
+
+    async def _delete_batch(self, names: list[str]) -> list[str]:
+        """One Quiet DeleteObjects of at most 1,000 objects; the names it could not delete
+        (a missing object counts as deleted)."""
         if not names:
-            return
+            return []
         with _s3_errors("cannot delete objects"):
             result = await _run(
                 self._client.delete_objects,
@@ -435,11 +541,16 @@ class S3BlobStore(ContentAddressed):
                 Delete={"Objects": [{"Key": name} for name in names], "Quiet": True},
             )
         errors = result.get("Errors", [])
-        if errors:
-            first = ", ".join(f"{e.get('Key')}: {e.get('Code')}" for e in errors[:3])
-            raise StorageError(f"cannot delete {len(errors)} objects ({first})")
+        for error in errors[:3]:
+            log.warning("cannot delete %s: %s", error.get("Key"), error.get("Code"))
+        return [str(error.get("Key")) for error in errors]
 
     async def _list(self, prefix: str) -> AsyncIterator[str]:
+        async for item in self._list_items(prefix):
+            yield item["Key"]
+
+    async def _list_items(self, prefix: str) -> AsyncIterator[Any]:
+        """ListObjectsV2 entries under prefix, one page of up to 1,000 in memory at a time."""
         pages = iter(
             self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=self._bucket, Prefix=prefix
@@ -451,15 +562,23 @@ class S3BlobStore(ContentAddressed):
             if page is None:
                 return
             for item in page.get("Contents", []):
-                yield item["Key"]
+                yield item
 
-    def _list_multipart_sync(self, prefix: str) -> list[tuple[str, str]]:
-        paginator = self._client.get_paginator("list_multipart_uploads")
-        return [
-            (item["Key"], item["UploadId"])
-            for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix)
-            for item in page.get("Uploads", [])
-        ]
+    async def _list_multipart(self, prefix: str) -> AsyncIterator[tuple[str, str, datetime]]:
+        """(object name, multipart upload id, initiated) of every multipart upload under
+        prefix, page by page (ListMultipartUploads)."""
+        pages = iter(
+            self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self._bucket, Prefix=prefix
+            )
+        )
+        while True:
+            with _s3_errors(f"cannot list the multipart uploads under {prefix}"):
+                page = await _run(next, pages, None)
+            if page is None:
+                return
+            for item in page.get("Uploads", []):
+                yield item["Key"], item["UploadId"], _utc(item["Initiated"])
 
 
 @dataclass(slots=True)
@@ -593,6 +712,17 @@ async def _stream_body(body: _Body) -> AsyncIterator[bytes]:
 async def _run(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run a blocking boto3 call in a worker thread (boto3 clients are thread-safe)."""
     return await to_thread.run_sync(functools.partial(func, *args, **kwargs))
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time botocore parsed (aware, in its own tz class) as a plain UTC datetime."""
+    return moment.astimezone(UTC)
+
+
+def _upload_ref(name: str, uploads: str) -> str:
+    """The upload id in a staging object's name: `<prefix>uploads/<id>/...`."""
+    ref = name[len(uploads) :].split("/", 1)[0]
+    return ref if is_upload_id(ref) else f"?{ref}"
 
 
 def _code(exc: ClientError) -> str:

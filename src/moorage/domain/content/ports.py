@@ -184,15 +184,71 @@ class BlobInfo:
     size: int
 
 
-class BlobStore(Protocol):
-    """Bytes by key. Knows nothing about registries, images or tags.
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One object a blob store holds under `blobs/`, as its listing reports it."""
+
+    key: str
+    size: int
+    modified: datetime
+    """When it was last written (UTC-aware)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLeftover:
+    """Something an unfinished upload left in a blob store: an upload file, a staging object,
+    an S3 multipart upload. Upload sessions name theirs by `BlobStore.upload_ref`."""
+
+    ref: str
+    """The same string `upload_ref` gives for the upload's driver state."""
+    size: int | None
+    """Bytes it holds, when the store can tell cheaply."""
+    started: datetime
+    """When it was last written (UTC-aware); where the store cannot tell, when it began."""
+    detail: tuple[str, ...] = ()
+    """What the driver needs to discard it; opaque to callers."""
+
+
+class BlobHousekeeping(Protocol):
+    """What garbage collection and the consistency check need of a blob store: every blob
+    it holds, bulk deletes, and what unfinished uploads left behind."""
+
+    def key_for(self, digest: Digest) -> str:
+        """The key a committed blob with this digest has (the layout is the store's own)."""
+
+    async def delete_many(self, keys: Sequence[str]) -> list[str]:
+        """Remove committed blobs in bulk; missing keys are not errors.
+
+        Returns the keys that could not be deleted (the caller may retry them later). Every
+        key is checked before anything is deleted: a bad one raises ValueError."""
+
+    def list_blobs(self) -> AsyncIterator[StoredObject]:
+        """Every object under `blobs/` with its size and modification time, page by page
+        (never all in memory); objects that are not well-formed blob keys are listed too
+        (`digest_of` tells them apart)."""
+
+    def digest_of(self, key: str) -> Digest | None:
+        """The digest whose blob `key_for` puts at key, or None when key is no blob key."""
+
+    def upload_ref(self, state: DriverState) -> str:
+        """The `ref` that leftovers of the upload with this driver state carry."""
+
+    def upload_leftovers(self, started_before: datetime) -> AsyncIterator[UploadLeftover]:
+        """What unfinished uploads left behind and nobody has written since `started_before`
+        (UTC-aware), page by page; one upload may leave several leftovers with one ref."""
+
+    async def discard_leftover(self, leftover: UploadLeftover) -> None:
+        """Delete one leftover `upload_leftovers` yielded; idempotent. Where the store can
+        tell (files, multipart uploads), one written again since it was listed is kept."""
+
+
+class BlobStore(BlobHousekeeping, Protocol):
+    """Bytes by key, and the housekeeping above. Knows nothing about registries, images or
+    tags.
 
     Keys are produced by `moorage.storage.layout` (content-addressed paths); a driver must
     refuse a key that could escape its root.
     """
-
-    def key_for(self, digest: Digest) -> str:
-        """The key a committed blob with this digest has (the layout is the store's own)."""
 
     async def stat(self, key: str) -> BlobInfo | None:
         """Size of a committed blob, or None when it does not exist."""
@@ -239,7 +295,8 @@ class BlobStore(Protocol):
         """Throw an unfinished upload away; idempotent."""
 
     def walk(self, prefix: str) -> AsyncIterator[str]:
-        """Every committed key under prefix (for reconcile and GC; never for listings)."""
+        """Every committed key under prefix (never for listings; `list_blobs` gives sizes
+        and times too)."""
 
 
 @dataclass(frozen=True, slots=True)
