@@ -49,7 +49,17 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr | None = None
     s3_region: str = "us-east-1"
     s3_prefix: str = ""
-    s3_redirect: bool = False
+    s3_redirect: bool = Field(
+        True,
+        description="answer blob GETs with a 307 to a presigned URL on the object store "
+        "(false: moorage streams the bytes itself)",
+    )
+    s3_redirect_expiry_seconds: int = Field(
+        1200,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="how long a redirect's presigned URL stays valid (S3 allows 7 days)",
+    )
 
     admin_password: SecretStr | None = Field(
         None, description="first admin's password; generated and printed once when unset"
@@ -155,6 +165,7 @@ class Settings(BaseSettings):
             "region": self.s3_region,
             "prefix": self.s3_prefix,
             "redirect": self.s3_redirect,
+            "redirect_expires": self.s3_redirect_expiry_seconds,
         }
 
     @classmethod

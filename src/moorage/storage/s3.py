@@ -78,7 +78,9 @@ DELETE_BATCH = 1000
 DELETE_CONCURRENCY = 4
 """DeleteObjects requests `delete_many` keeps in flight at once."""
 DEFAULT_COPY_PART_SIZE = 256 * MiB
-DEFAULT_REDIRECT_EXPIRES = 900
+DEFAULT_REDIRECT_EXPIRES = 1200
+"""Seconds a presigned download URL stays valid: long enough to start a download (S3
+checks the signature once, when the request arrives), short enough to be useless if leaked."""
 _TAG_LENGTH = 12
 _TAG_RE = re.compile(rf"^[0-9a-f]{{0,{_TAG_LENGTH}}}$")
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
