@@ -28,6 +28,7 @@ from tests.fakes.content import (
     MemoryTagStore,
     MemoryUploadStore,
 )
+from tests.fakes.gc import MemoryGcRunStore, MemoryGcStore
 from tests.fakes.identity import MemoryAccessKeyStore, MemoryProjectStore, MemoryUserStore
 from tests.fakes.jobs import MemoryExecutionStore, MemoryJobQueue, MemoryScheduleStore
 from tests.fakes.policies import MemoryPolicyStore
@@ -55,6 +56,8 @@ class MemoryTransaction:
         self.users = MemoryUserStore(state)
         self.projects = MemoryProjectStore(state)
         self.access_keys = MemoryAccessKeyStore(state)
+        self.gc = MemoryGcStore(state)
+        self.gc_runs = MemoryGcRunStore(state)
 
 
 class MemoryUnitOfWork:
