@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     schedule_tick_seconds: float = Field(5.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     upload_expiry_hours: float = Field(24.0, gt=0)
+    gc_grace_seconds: float = Field(
+        7200.0,
+        ge=0,
+        description="garbage collection deletes a blob only after it has been unreferenced "
+        "this long (and upload leftovers, orphan objects older than this)",
+    )
     allow_private_targets: bool = Field(
         False,
         description="let webhooks call loopback, link-local and private addresses "

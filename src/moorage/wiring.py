@@ -14,6 +14,7 @@ import base64
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from argon2 import PasswordHasher as Argon2Hasher
@@ -27,6 +28,7 @@ from moorage.domain.content.browse import BrowseService
 from moorage.domain.content.ports import BlobStore
 from moorage.domain.content.registries import RegistryService
 from moorage.domain.content.uploads import UploadService
+from moorage.domain.gc.service import GcService
 from moorage.domain.identity.ports import PasswordHasher
 from moorage.domain.identity.service import IdentityService
 from moorage.domain.identity.throttle import LoginThrottle
@@ -83,6 +85,7 @@ class Container:
     policies: PolicyService
     cleanup_runs: CleanupRunService
     webhooks: WebhookService
+    gc: GcService
 
     @property
     def public_host(self) -> str | None:
@@ -141,6 +144,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
     )
     artifacts = ArtifactService(uow)
     blocking = Blocking(inline_reads=local)
+    uploads = UploadService(uow, blobs, blocking=blocking)
     return Container(
         settings=settings,
         engine=engine,
@@ -152,7 +156,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         registries=RegistryService(uow),
         browse=BrowseService(uow),
         artifacts=artifacts,
-        uploads=UploadService(uow, blobs, blocking=blocking),
+        uploads=uploads,
         pulls=PullRecorder(uow),
         identities=IdentityService(uow, hasher),
         users=UserService(uow, hasher),
@@ -160,6 +164,13 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         policies=PolicyService(uow),
         cleanup_runs=CleanupRunService(uow, artifacts),
         webhooks=WebhookService(uow, sender, public_host=settings.public_host),
+        gc=GcService(
+            uow,
+            blobs,
+            uploads,
+            grace_seconds=settings.gc_grace_seconds,
+            upload_expiry=timedelta(hours=settings.upload_expiry_hours),
+        ),
     )
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from moorage.domain.content.errors import BlobBeingCollected
 from moorage.domain.content.ports import PullRecord
 from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import (
@@ -91,8 +92,9 @@ def _images_with_artifacts(state: MemoryState) -> set[int]:
 
 
 def _is_live(state: MemoryState, digest: str) -> bool:
+    """Served to clients: live, or marked by garbage collection (still there)."""
     found = state.table(BLOB).get(digest)
-    return found is not None and found["status"] == BlobStatus.LIVE
+    return found is not None and found["status"] in (BlobStatus.LIVE, BlobStatus.MARKED)
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -172,10 +174,13 @@ class MemoryRegistryStore(_Roles):
             if registry is None or registry_id not in (None, registry.id):
                 continue
             images = {i["id"] for i in select_rows(self.state, IMAGE, registry_id=registry.id)}
+            artifacts = {
+                a["id"] for a in self.state.table(ARTIFACT).values() if a["image_id"] in images
+            }
             digests = {
-                link["digest"]
-                for link in self.state.table(IMAGE_BLOB).values()
-                if link["image_id"] in images
+                ref["digest"]
+                for ref in self.state.table(ARTIFACT_BLOB).values()
+                if ref["artifact_id"] in artifacts
             }
             stored = sum(blobs[d]["size"] for d in digests if d in blobs)
             usages.append(RegistryUsage(registry, len(images & with_artifacts), stored))
@@ -294,7 +299,7 @@ class MemoryBlobIndex(_Roles):
 
     def get_blob(self, digest: str) -> Blob | None:
         row = self.state.table(BLOB).get(digest)
-        return _blob(row) if row is not None and row["status"] == BlobStatus.LIVE else None
+        return _blob(row) if row is not None and _is_live(self.state, digest) else None
 
     def get_linked_blob(self, image_id: int, digest: str) -> Blob | None:
         if (image_id, digest) not in self.state.table(IMAGE_BLOB):
@@ -309,9 +314,32 @@ class MemoryBlobIndex(_Roles):
                 BLOB,
                 {"digest": digest, "size": size, "created_at": now, "status": BlobStatus.LIVE},
             )
+        elif row["status"] == BlobStatus.DELETING:
+            raise BlobBeingCollected(digest)
         elif row["status"] != BlobStatus.LIVE or row["size"] != size:
-            # Verified bytes replaced a quarantined (or mis-sized) object: live again.
-            update_row(self.state, BLOB, digest, {"size": size, "status": BlobStatus.LIVE})
+            # Verified bytes replaced a quarantined (or mis-sized) object, or a marked blob
+            # is pushed again: live.
+            update_row(
+                self.state,
+                BLOB,
+                digest,
+                {"size": size, "status": BlobStatus.LIVE, "marked_at": None},
+            )
+
+    def blob_status(self, digest: str) -> BlobStatus | None:
+        row = self.state.table(BLOB).get(digest)
+        return BlobStatus(row["status"]) if row is not None else None
+
+    def take_back(self, digests: Sequence[str]) -> set[str]:
+        blobs = self.state.table(BLOB)
+        live = set()
+        for digest in set(digests):
+            row = blobs.get(digest)
+            if row is not None and row["status"] == BlobStatus.MARKED:
+                update_row(self.state, BLOB, digest, {"status": BlobStatus.LIVE, "marked_at": None})
+            if row is not None and blobs[digest]["status"] == BlobStatus.LIVE:
+                live.add(digest)
+        return live
 
     def quarantine_blob(self, digest: str) -> bool:
         if not _is_live(self.state, digest):

@@ -15,6 +15,7 @@ from moorage.domain.content.ports import (
     TagStore,
     UploadStore,
 )
+from moorage.domain.gc.ports import GcRoles
 from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, UserStore
 from moorage.domain.jobs.ports import ExecutionStore, JobQueue, ScheduleStore
 from moorage.domain.kernel.ports import RegistryStore, UnitOfWork
@@ -22,8 +23,9 @@ from moorage.domain.policies.ports import PolicyStore
 from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 
 
-class Transaction(Protocol):
-    """One transaction of the metadata store, by role."""
+class Transaction(GcRoles, Protocol):
+    """One transaction of the metadata store, by role (garbage collection's two roles come
+    with `GcRoles`: fifteen properties to a Protocol at most)."""
 
     @property
     def registries(self) -> RegistryStore: ...

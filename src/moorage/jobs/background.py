@@ -17,6 +17,7 @@ from datetime import datetime
 import anyio
 import anyio.to_thread
 
+from moorage.domain.gc.service import GC_SCHEDULE
 from moorage.domain.kernel.clock import utcnow
 from moorage.domain.kernel.model import Schedule
 from moorage.domain.policies.runs import CLEANUP_SCHEDULE
@@ -73,6 +74,7 @@ def build_scheduler(services: JobServices, catalog: JobCatalog) -> Scheduler:
         services.uow,
         {
             CLEANUP_SCHEDULE: services.cleanup_runs.fire_schedule,
+            GC_SCHEDULE: services.gc.fire_schedule,
             SYSTEM_SCHEDULE: system_trigger(catalog),
         },
         tick_seconds=services.settings.schedule_tick_seconds,

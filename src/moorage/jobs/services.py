@@ -10,6 +10,7 @@ from typing import Protocol
 
 from moorage.config import Settings
 from moorage.domain.content.uploads import UploadService
+from moorage.domain.gc.service import GcService
 from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.ports import UnitOfWorkFactory
 from moorage.domain.webhooks.subscriptions import WebhookService
@@ -30,3 +31,6 @@ class JobServices(Protocol):
 
     @property
     def webhooks(self) -> WebhookService: ...
+
+    @property
+    def gc(self) -> GcService: ...

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, exists, insert, select, update
 
+from moorage.domain.content.errors import BlobBeingCollected
 from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import Blob, BlobStatus
 from moorage.metadata import tables as t
-from moorage.metadata.sql import LIVE_BLOB, insert_unique
+from moorage.metadata.sql import SERVED_BLOB, insert_unique, is_postgres
 
 
 class SqlBlobIndex:
@@ -21,14 +22,16 @@ class SqlBlobIndex:
         self.conn = conn
 
     def get_blob(self, digest: str) -> Blob | None:
-        row = self.conn.execute(select(t.blob).where(t.blob.c.digest == digest, LIVE_BLOB)).first()
+        row = self.conn.execute(
+            select(t.blob).where(t.blob.c.digest == digest, SERVED_BLOB)
+        ).first()
         return Blob(row.digest, row.size, row.created_at) if row else None
 
     def get_linked_blob(self, image_id: int, digest: str) -> Blob | None:
         row = self.conn.execute(
             select(t.blob)
             .join(t.image_blob, t.image_blob.c.digest == t.blob.c.digest)
-            .where(t.image_blob.c.image_id == image_id, t.blob.c.digest == digest, LIVE_BLOB)
+            .where(t.image_blob.c.image_id == image_id, t.blob.c.digest == digest, SERVED_BLOB)
         ).first()
         return Blob(row.digest, row.size, row.created_at) if row else None
 
@@ -46,18 +49,59 @@ class SqlBlobIndex:
                     ),
                     "blob",
                 )
+        elif row.status == BlobStatus.DELETING.value:
+            raise BlobBeingCollected(digest)
         elif row.status != BlobStatus.LIVE.value or row.size != size:
-            # Verified bytes replaced a quarantined (or mis-sized) object: live again.
+            # Verified bytes replaced a quarantined (or mis-sized) object, or a marked blob
+            # is pushed again: live. The sweeper moves only marked rows (compare-and-set), so
+            # whichever of the two updates comes second finds the row changed.
+            result = self.conn.execute(
+                update(t.blob)
+                .where(t.blob.c.digest == digest, t.blob.c.status != BlobStatus.DELETING.value)
+                .values(size=size, status=BlobStatus.LIVE.value, marked_at=None)
+            )
+            if not result.rowcount:
+                raise BlobBeingCollected(digest)
+
+    def blob_status(self, digest: str) -> BlobStatus | None:
+        found = self.conn.execute(
+            select(t.blob.c.status).where(t.blob.c.digest == digest)
+        ).scalar_one_or_none()
+        return BlobStatus(found) if found is not None else None
+
+    def take_back(self, digests: Sequence[str]) -> set[str]:
+        wanted = sorted(set(digests))
+        if not wanted:
+            return set()
+        live: set[str] = set()
+        for _ in range(3):
             self.conn.execute(
                 update(t.blob)
-                .where(t.blob.c.digest == digest)
-                .values(size=size, status=BlobStatus.LIVE.value)
+                .where(t.blob.c.digest.in_(wanted), t.blob.c.status == BlobStatus.MARKED.value)
+                .values(status=BlobStatus.LIVE.value, marked_at=None)
             )
+            query = select(t.blob.c.digest).where(
+                t.blob.c.digest.in_(wanted), t.blob.c.status == BlobStatus.LIVE.value
+            )
+            if is_postgres(self.conn):
+                # Held until commit: the mark phase cannot turn these rows to marked (nor the
+                # sweeper then to deleting) before this transaction's references are visible.
+                query = query.with_for_update(read=True)
+            live = {row.digest for row in self.conn.execute(query)}
+            # A row marked by a transaction that committed while this one waited for its
+            # lock is missed by the UPDATE's snapshot: take it back on the next pass.
+            marked = select(t.blob.c.digest).where(
+                t.blob.c.digest.in_(sorted(set(wanted) - live)),
+                t.blob.c.status == BlobStatus.MARKED.value,
+            )
+            if live == set(wanted) or self.conn.execute(marked).first() is None:
+                break
+        return live
 
     def quarantine_blob(self, digest: str) -> bool:
         result = self.conn.execute(
             update(t.blob)
-            .where(t.blob.c.digest == digest, LIVE_BLOB)
+            .where(t.blob.c.digest == digest, SERVED_BLOB)
             .values(status=BlobStatus.QUARANTINED.value)
         )
         return bool(result.rowcount)
@@ -92,7 +136,7 @@ class SqlBlobIndex:
             .where(
                 t.image_blob.c.image_id == image_id,
                 t.image_blob.c.digest.in_(list(digests)),
-                LIVE_BLOB,
+                SERVED_BLOB,
             )
         )
         return {row.digest for row in rows}

@@ -47,9 +47,13 @@ class SqlRegistryStore:
             .group_by(t.image.c.registry_id)
             .subquery()
         )
+        # Stored bytes: the distinct blobs the registry's artifacts reference, each once
+        # (image links are permissions, not storage: an unreferenced blob is GC's to free).
         linked = (
-            select(t.image.c.registry_id, t.image_blob.c.digest)
-            .join(t.image, t.image.c.id == t.image_blob.c.image_id)
+            select(t.image.c.registry_id, t.artifact_blob.c.digest)
+            .select_from(t.artifact_blob)
+            .join(t.artifact, t.artifact.c.id == t.artifact_blob.c.artifact_id)
+            .join(t.image, t.image.c.id == t.artifact.c.image_id)
             .distinct()
             .subquery()
         )

@@ -18,7 +18,8 @@ from moorage.metadata import tables as t
 
 # Images count and list only while they hold artifacts (their blob links outlive them).
 HAS_ARTIFACTS = exists().where(t.artifact.c.image_id == t.image.c.id)
-LIVE_BLOB = t.blob.c.status == BlobStatus.LIVE.value
+# A blob clients may read: live, or marked by garbage collection (a candidate, not gone).
+SERVED_BLOB = t.blob.c.status.in_([BlobStatus.LIVE.value, BlobStatus.MARKED.value])
 
 
 def is_postgres(conn: Connection) -> bool:

@@ -111,7 +111,12 @@ blob = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # "live", or "quarantined": its stored bytes were found not to hash to the digest, so it
     # is not served (BLOB_UNKNOWN) until a verified push of the same digest replaces them.
+    # Garbage collection adds "marked" (no artifact referenced it at `marked_at`; still
+    # served, and taken back to live by any push or mount that uses it) and "deleting" (its
+    # object is being deleted; unknown to clients). See domain/gc.
     Column("status", String(16), nullable=False, server_default=BlobStatus.LIVE.value),
+    Column("marked_at", UTCDateTime, nullable=True),
+    Index("ix_blob_status", "status", "marked_at"),
 )
 
 image_blob = Table(
@@ -395,4 +400,27 @@ webhook_attempt = Table(
     Column("error", Text, nullable=True),
     Column("succeeded", Boolean, nullable=False),
     Index("ix_webhook_attempt_delivery", "delivery_id"),
+)
+
+# Garbage-collection runs (SPEC §11): one row per run, its counts and a bounded log.
+gc_run = Table(
+    "gc_run",
+    metadata,
+    _id(),
+    Column("trigger", String(16), nullable=False),  # manual, schedule
+    Column("dry_run", Boolean, nullable=False),
+    Column("delete_untagged", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # queued, running, succeeded, failed
+    Column("blobs_deleted", Integer, nullable=False),
+    Column("manifests_deleted", Integer, nullable=False),
+    Column("bytes_freed", BigInteger, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("log", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    # Renewed as the run progresses: a queued or running run not updated for a while lost
+    # its worker (see domain/gc/service.py).
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_gc_run_status", "status"),
 )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 from sqlalchemy import Connection
 
 from moorage.domain.content.ports import ArtifactStore, BlobIndex, ImageStore, TagStore, UploadStore
+from moorage.domain.gc.ports import GcRunStore, GcStore
 from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, UserStore
 from moorage.domain.jobs.ports import ExecutionStore, JobQueue, ScheduleStore
 from moorage.domain.kernel.ports import RegistryStore
@@ -21,6 +22,7 @@ from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 from moorage.metadata.artifacts import SqlArtifactStore
 from moorage.metadata.blobs import SqlBlobIndex
 from moorage.metadata.executions import SqlExecutionStore
+from moorage.metadata.gc import SqlGcRunStore, SqlGcStore
 from moorage.metadata.identity import SqlAccessKeyStore, SqlProjectStore, SqlUserStore
 from moorage.metadata.images import SqlImageStore
 from moorage.metadata.jobs import SqlJobQueue
@@ -87,6 +89,8 @@ class SqlTransaction:
     users = _Role[UserStore](SqlUserStore)
     projects = _Role[ProjectStore](SqlProjectStore)
     access_keys = _Role[AccessKeyStore](SqlAccessKeyStore)
+    gc = _Role[GcStore](SqlGcStore)
+    gc_runs = _Role[GcRunStore](SqlGcRunStore)
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn

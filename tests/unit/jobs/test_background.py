@@ -74,6 +74,7 @@ def test_every_kind_has_one_spec_and_the_periodic_ones_a_cron(
     catalog = build_catalog(container)
     assert catalog.names == [
         "cleanup_run",
+        "gc_run",
         "upload_expiry",
         "webhook_delivery",
         "webhook_log_purge",

@@ -191,8 +191,12 @@ class ArtifactService:
 
     @staticmethod
     def _check_references(store: ContentTx, image_id: int, artifact: NewArtifact) -> None:
-        missing_blobs = set(artifact.blob_digests) - store.blobs.linked_digests(
-            image_id, artifact.blob_digests
+        # Blobs garbage collection marked come back to live here, in the transaction that
+        # references them; one it is already deleting counts as unknown (the client uploads
+        # it again).
+        live = store.blobs.take_back(artifact.blob_digests)
+        missing_blobs = set(artifact.blob_digests) - (
+            live & store.blobs.linked_digests(image_id, artifact.blob_digests)
         )
         if missing_blobs:
             raise ManifestBlobUnknown(sorted(missing_blobs)[0])

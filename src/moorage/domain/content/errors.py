@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moorage.domain.kernel.errors import InvalidInput, NotFound
+from moorage.domain.kernel.errors import Busy, InvalidInput, NotFound
 
 
 class InvalidManifest(InvalidInput):
@@ -28,3 +28,12 @@ class InvalidName(InvalidInput):
 
 class InvalidTag(InvalidInput):
     pass
+
+
+class BlobBeingCollected(Busy):
+    """Garbage collection is deleting the blob's object right now: an upload finishing with
+    its digest is refused (retry shortly: the blob is gone a moment later and the upload
+    then commits it afresh)."""
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"blob {digest} is being garbage-collected: retry shortly")

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from moorage.domain.identity.ports import ProjectStore
-from moorage.domain.kernel.model import DriverState
+from moorage.domain.kernel.model import BlobStatus, DriverState
 from moorage.domain.kernel.ports import RegistryTx
 from moorage.domain.policies.ports import PolicyTx
 from moorage.oci.digest import Digest
@@ -61,11 +61,21 @@ class BlobIndex(Protocol):
         """The blob if this image may read it (pushed or mounted here)."""
 
     def get_blob(self, digest: str) -> Blob | None:
-        """The blob unless it is unknown or quarantined."""
+        """The blob unless it is unknown, quarantined or being deleted."""
 
     def add_blob(self, digest: str, size: int, now: datetime) -> None:
         """Record a committed, verified blob: a no-op when it is already known and live; a
-        quarantined one becomes live again (its bytes were just replaced)."""
+        quarantined or marked one becomes live again (its bytes were just replaced). One
+        garbage collection is deleting raises BlobBeingCollected (nothing is recorded)."""
+
+    def blob_status(self, digest: str) -> BlobStatus | None:
+        """The blob's state, whatever it is; None when unknown."""
+
+    def take_back(self, digests: Sequence[str]) -> set[str]:
+        """Turn marked blobs among these back to live, by compare-and-set in the caller's
+        transaction (one garbage collection started deleting stays so); returns the digests
+        that are live now. Every path that makes a blob referenced or readable again calls
+        it first, so the sweeper's compare-and-set and this one cannot both win."""
 
     def quarantine_blob(self, digest: str) -> bool:
         """Stop serving a blob whose stored bytes do not hash to its digest; False when it

@@ -36,6 +36,7 @@ import anyio
 import anyio.to_thread
 
 from moorage.domain.content.artifacts import parse_digest
+from moorage.domain.content.errors import BlobBeingCollected
 from moorage.domain.content.names import existing_image, image_for_push, split_name
 from moorage.domain.content.ports import BlobStore, UploadTx
 from moorage.domain.content.writers import WriterTokens
@@ -52,7 +53,7 @@ from moorage.domain.kernel.errors import (
     UploadLocked,
     UploadNotFound,
 )
-from moorage.domain.kernel.model import Blob, Image, UploadSession
+from moorage.domain.kernel.model import Blob, BlobStatus, Image, UploadSession
 from moorage.domain.kernel.ports import UnitOfWork
 from moorage.oci.digest import Digest
 
@@ -64,6 +65,9 @@ CLAIM_LEASE = timedelta(minutes=2)
 """How long a writer's claim on an upload lasts without renewal. Longer than any body
 inactivity timeout, so only a dead process's claim ever lapses."""
 CLAIM_RENEW_SECONDS = 15.0
+COLLECTION_WAIT_SECONDS = 0.2
+COLLECTION_WAIT_TRIES = 50
+"""How long an upload finishing onto a blob being garbage-collected waits for it to go."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +240,10 @@ class UploadService:
         def link(store: UploadTx) -> Blob | None:
             image = image_for_push(store, repository, now)
             src = _maybe_image(store, source)
-            blob = store.blobs.get_linked_blob(src.id, digest) if src else None
+            # A marked blob is taken back; one being garbage-collected is not mounted (the
+            # client falls back to an upload).
+            taken = src is not None and digest in store.blobs.take_back([digest])
+            blob = store.blobs.get_linked_blob(src.id, digest) if src and taken else None
             if blob is not None:
                 store.blobs.link_blob(image.id, digest, now)
             return blob
@@ -497,6 +504,7 @@ class UploadService:
         The verified bytes replace any object already under the key: it may be a crash's
         leftover or quarantined bytes, and replacing costs a rename (or one server-side copy).
         """
+        await self._settle_collection(str(digest))
         await self._blobs.commit(session.driver_state, self._blobs.key_for(digest))
         now = self._clock()
         retiring = self._writers.new()
@@ -521,6 +529,22 @@ class UploadService:
         if claim is not None:
             claim.settled = True
         return Blob(str(digest), session.size, now)
+
+    async def _settle_collection(self, digest: str) -> None:
+        """Before committing bytes under a digest: take a marked blob back to live, and wait
+        while garbage collection deletes its object (its row goes right after), so the
+        sweeper never deletes an object this upload committed. Should the blob be marked and
+        swept again between here and the record (a grace window later), the record is
+        refused (`add_blob`): the upload fails and nothing refers to the lost object."""
+        for _ in range(COLLECTION_WAIT_TRIES):
+            status = await self._db(lambda s: s.blobs.blob_status(digest))
+            if status is BlobStatus.MARKED:
+                await self._db(lambda s: s.blobs.take_back([digest]), write=True)
+            elif status is not BlobStatus.DELETING:
+                return
+            else:
+                await anyio.sleep(COLLECTION_WAIT_SECONDS)
+        raise BlobBeingCollected(digest)
 
     async def _verify(self, session: UploadSession, expected: Digest) -> Digest:
         hasher = self._hashers.take(session.id, session.size)

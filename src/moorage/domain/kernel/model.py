@@ -49,6 +49,10 @@ class BlobStatus(StrEnum):
 
     LIVE = "live"
     QUARANTINED = "quarantined"
+    MARKED = "marked"
+    """No artifact referenced it when garbage collection last looked; still served."""
+    DELETING = "deleting"
+    """Garbage collection is deleting its object: unknown to clients."""
 
 
 @dataclass(frozen=True, slots=True)

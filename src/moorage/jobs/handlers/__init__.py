@@ -6,6 +6,7 @@ cron schedule it is queued on:
 | kind                | queued by                        | module      |
 |---------------------|----------------------------------|-------------|
 | `cleanup_run`       | a cleanup run, manual or cron    | cleanup.py  |
+| `gc_run`            | a GC run, manual or cron         | gc.py       |
 | `webhook_delivery`  | an event a webhook subscribes to | webhooks.py |
 | `webhook_log_purge` | the system schedule, hourly      | webhooks.py |
 | `upload_expiry`     | the system schedule, hourly      | uploads.py  |
@@ -14,7 +15,7 @@ cron schedule it is queued on:
 from __future__ import annotations
 
 from moorage.jobs.catalog import JobCatalog
-from moorage.jobs.handlers import cleanup, uploads, webhooks
+from moorage.jobs.handlers import cleanup, gc, uploads, webhooks
 from moorage.jobs.services import JobServices
 
 
@@ -23,6 +24,7 @@ def build_catalog(services: JobServices) -> JobCatalog:
     catalog = JobCatalog()
     for kind in (
         cleanup.run(services.cleanup_runs),
+        gc.run(services.gc),
         webhooks.delivery(services.webhooks, settings.webhook_retry_base_seconds),
         webhooks.log_purge(services.webhooks),
         uploads.expiry(services.uploads, settings.upload_expiry_hours),
