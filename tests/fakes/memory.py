@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 
 from moorage.domain.content.registries import DEFAULT_PROJECT
@@ -66,16 +66,35 @@ class MemoryUnitOfWork:
     def __init__(self) -> None:
         self.state = MemoryState()
         self._lock = threading.RLock()
+        self._scopes = threading.local()  # `write` of the scope this thread is in, if any
 
     @contextmanager
     def __call__(self, *, write: bool = False) -> Iterator[MemoryTransaction]:
         with self._lock:
+            if self._joins(write):  # the scope's snapshot restores everything
+                yield MemoryTransaction(self.state)
+                return
             snapshot = copy.deepcopy(self.state)
             try:
                 yield MemoryTransaction(self.state)
             except BaseException:
                 self.state.restore(snapshot)
                 raise
+
+    @contextmanager
+    def scope(self, *, write: bool) -> Iterator[None]:
+        # Only a writing scope is rolled back as one; a write inside a reading one is its own.
+        with self(write=True) if write else nullcontext():
+            outer = getattr(self._scopes, "write", None)
+            self._scopes.write = write
+            try:
+                yield
+            finally:
+                self._scopes.write = outer
+
+    def _joins(self, write: bool) -> bool:
+        scope_writes: bool | None = getattr(self._scopes, "write", None)
+        return scope_writes is not None and (scope_writes or not write)
 
 
 def migrated_memory_uow() -> MemoryUnitOfWork:

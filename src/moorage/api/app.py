@@ -10,7 +10,6 @@ from typing import Protocol
 
 import anyio
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -29,6 +28,7 @@ from moorage.config import Settings
 from moorage.console.app import create_console_app
 from moorage.domain.content.artifacts import PullRecorder
 from moorage.domain.identity.throttle import LoginThrottle
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.ports import UnitOfWorkFactory
 
 log = logging.getLogger("moorage.api")
@@ -55,7 +55,7 @@ class AppServices(OciServices, RestServices, Protocol):
     def login_throttle(self) -> LoginThrottle: ...
 
 
-async def _flush_pulls(pulls: PullRecorder, seconds: float) -> None:
+async def _flush_pulls(pulls: PullRecorder, blocking: Blocking, seconds: float) -> None:
     """Write the pulls this process buffered, every `seconds`, until cancelled.
 
     Not background work: the buffer is this process's memory, so no other process or node
@@ -65,7 +65,7 @@ async def _flush_pulls(pulls: PullRecorder, seconds: float) -> None:
     while True:
         await anyio.sleep(seconds)
         try:
-            await run_in_threadpool(pulls.flush)
+            await blocking.run(pulls.flush)
         except Exception:
             log.exception("writing buffered pulls failed (kept for the next flush)")
 
@@ -202,13 +202,18 @@ def _authorizer(sign_in: SignIn | None, services: AppServices, settings: Setting
 def create_app(services: AppServices) -> ASGIApp:
     settings = services.settings
     identities = services.identities
-    sign_in = None if settings.auth == "none" else SignIn(identities, services.login_throttle)
+    blocking = services.blocking
+    sign_in = (
+        None if settings.auth == "none" else SignIn(identities, services.login_throttle, blocking)
+    )
     authorizer = _authorizer(sign_in, services, settings)
     pulls = services.pulls
     ctx = OciContext.of(services, authorizer)
     rest = create_rest_app(
         services,
-        RestSecurity(identities, sign_in, SessionCodec(services.token_key or b"open-mode")),
+        RestSecurity(
+            identities, sign_in, SessionCodec(services.token_key or b"open-mode"), blocking
+        ),
     )
 
     metrics = Metrics()
@@ -225,7 +230,7 @@ def create_app(services: AppServices) -> ASGIApp:
                 store.users.count_users()
 
         try:
-            await run_in_threadpool(ping)
+            await blocking.run(ping)
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
         return JSONResponse({"status": "ready"})
@@ -233,12 +238,12 @@ def create_app(services: AppServices) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_flush_pulls, pulls, PULL_FLUSH_SECONDS)
+            tasks.start_soon(_flush_pulls, pulls, blocking, PULL_FLUSH_SECONDS)
             try:
                 yield
             finally:
                 tasks.cancel_scope.cancel()
-                await run_in_threadpool(pulls.flush)
+                await blocking.run(pulls.flush)
 
     routes = [
         Route("/v2/{path:path}", v2, methods=ALL_METHODS),

@@ -15,7 +15,6 @@ import time
 from datetime import UTC, datetime
 
 import anyio
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -24,6 +23,7 @@ from moorage.api.tokens import ResourceGrant, TokenError, TokenSigner
 from moorage.domain.identity.access import Action, Identity, parse_actions
 from moorage.domain.identity.service import IdentityService, granted
 from moorage.domain.identity.throttle import FREE_FAILURES, LoginThrottle
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.errors import RegistryNotFound
 from moorage.oci import errors as oci
 
@@ -51,9 +51,12 @@ def _scope(repository: str, actions: frozenset[Action]) -> str:
 class SignIn:
     """Checks credentials, slowing down repeated failures per address and per login."""
 
-    def __init__(self, identities: IdentityService, throttle: LoginThrottle) -> None:
+    def __init__(
+        self, identities: IdentityService, throttle: LoginThrottle, blocking: Blocking
+    ) -> None:
         self.identities = identities
         self.throttle = throttle
+        self.blocking = blocking
 
     async def __call__(self, request: Request, login: str, secret: str) -> Identity | None:
         address = request.client.host if request.client else "unknown"
@@ -61,7 +64,7 @@ class SignIn:
         delay = self.throttle.delay(*keys)
         if delay:
             await anyio.sleep(delay)
-        identity = await run_in_threadpool(self.identities.authenticate, login, secret)
+        identity = await self.blocking.run(self.identities.authenticate, login, secret)
         if identity is None:
             failures = self.throttle.failed(*keys)
             if failures >= FREE_FAILURES:
@@ -84,6 +87,7 @@ class TokenAuthorizer:
         self.identities = sign_in.identities
         self.sign_in = sign_in
         self.signer = signer
+        self.blocking = sign_in.blocking
         self._validity: dict[tuple[int, str | None], tuple[bool, float, int]] = {}
 
     # /v2/ --------------------------------------------------------------------------------
@@ -134,7 +138,7 @@ class TokenAuthorizer:
             return token.identity
         # The token does not carry the right: either the client should ask for a wider
         # token (401), or the caller may not have it at all (403).
-        allowed = await run_in_threadpool(self._allowed, token.identity, repository)
+        allowed = await self.blocking.read(self._allowed, token.identity, repository)
         if actions <= allowed:
             raise self._challenge(request, repository, actions, "insufficient_scope")
         raise await self._denied(repository, actions)
@@ -151,7 +155,7 @@ class TokenAuthorizer:
         cached = self._validity.get(key)
         if cached is not None and now - cached[1] < REVALIDATE_SECONDS and cached[2] == generation:
             return cached[0]
-        valid = await run_in_threadpool(self.identities.still_valid, identity)
+        valid = await self.blocking.read(self.identities.still_valid, identity)
         if len(self._validity) > 10_000:
             self._validity.clear()
         self._validity[key] = (valid, now, generation)
@@ -163,14 +167,14 @@ class TokenAuthorizer:
     async def _require(
         self, identity: Identity, repository: str, actions: frozenset[Action]
     ) -> None:
-        allowed = await run_in_threadpool(self._allowed, identity, repository)
+        allowed = await self.blocking.read(self._allowed, identity, repository)
         if not actions <= allowed:
             raise await self._denied(repository, actions)
 
     async def _denied(self, repository: str, actions: frozenset[Action]) -> Exception:
         registry = repository.split("/", 1)[0]
         try:
-            await run_in_threadpool(self.identities.project_of_registry, registry)
+            await self.blocking.read(self.identities.project_of_registry, registry)
         except RegistryNotFound as exc:
             return exc  # NAME_UNKNOWN: the registry must be created first
         words = ", ".join(sorted(a.value for a in actions))
@@ -181,10 +185,10 @@ class TokenAuthorizer:
     ) -> bool:
         if identity is None:
             return False
-        return actions <= await run_in_threadpool(self._allowed, identity, repository)
+        return actions <= await self.blocking.read(self._allowed, identity, repository)
 
     async def readable_registries(self, identity: Identity | None) -> set[str] | None:
-        return await run_in_threadpool(self.identities.readable_registries, identity)
+        return await self.blocking.read(self.identities.readable_registries, identity)
 
     # /auth/token -------------------------------------------------------------------------
 
@@ -198,7 +202,7 @@ class TokenAuthorizer:
             identity = await self.sign_in(request, *creds)
             if identity is None:
                 return error_response(oci.UNAUTHORIZED, "invalid username/password or access key")
-        grants = await run_in_threadpool(self._grants, identity, scopes)
+        grants = await self.blocking.read(self._grants, identity, scopes)
         token, lifetime, issued = self.signer.issue(identity, grants)
         body = {
             "token": token,

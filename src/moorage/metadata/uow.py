@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -79,19 +80,71 @@ class SqlUnitOfWork:
 
     @contextmanager
     def __call__(self, *, write: bool = False) -> Iterator[SqlTransaction]:
-        if write and self._writer is not None:
-            with self._writer:
-                yield from self._transaction(write)
+        joined = _SCOPE.get()
+        if joined is not None and joined.unit is self and (joined.write or not write):
+            yield joined.transaction()
         else:
-            yield from self._transaction(write)
+            with self._transaction(write) as tx:
+                yield tx
 
-    def _transaction(self, write: bool) -> Iterator[SqlTransaction]:
+    @contextmanager
+    def scope(self, *, write: bool) -> Iterator[None]:
+        joined = _Scope(self, write)
+        token = _SCOPE.set(joined)
         try:
-            with self.engine.connect() as conn:
+            yield
+        except BaseException as exc:
+            joined.end(exc)
+            raise
+        else:
+            joined.end(None)
+        finally:
+            _SCOPE.reset(token)
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[SqlTransaction]:
+        with ExitStack() as stack:
+            if write and self._writer is not None:
+                stack.enter_context(self._writer)
+            try:
+                conn = stack.enter_context(self.engine.connect())
                 conn.info["write"] = write
                 with conn.begin():
                     yield SqlTransaction(conn)
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
-                raise Busy(f"the database gave up a transaction: {exc.orig}") from exc
-            raise
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
+                    raise Busy(f"the database gave up a transaction: {exc.orig}") from exc
+                raise
+
+
+class _Scope:
+    """One scope's transaction, opened on first use (a request that fails validation or
+    authorisation never touches the database, nor takes SQLite's write lock)."""
+
+    __slots__ = ("_open", "_tx", "unit", "write")
+
+    def __init__(self, unit: SqlUnitOfWork, write: bool) -> None:
+        self.unit = unit
+        self.write = write
+        self._open: AbstractContextManager[SqlTransaction] | None = None
+        self._tx: SqlTransaction | None = None
+
+    def transaction(self) -> SqlTransaction:
+        if self._tx is None:
+            self._open = self.unit._transaction(self.write)
+            self._tx = self._open.__enter__()
+        return self._tx
+
+    def end(self, error: BaseException | None) -> None:
+        """Commit, or roll back when the block raised `error`; release the connection."""
+        if self._open is None:
+            return
+        opened, self._open, self._tx = self._open, None, None
+        if error is None:
+            opened.__exit__(None, None, None)
+        else:
+            opened.__exit__(type(error), error, error.__traceback__)
+
+
+# The scope open in this thread's context, if any (`SqlUnitOfWork.scope`).
+_SCOPE: ContextVar[_Scope | None] = ContextVar("moorage_transaction_scope", default=None)

@@ -93,6 +93,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 _BASIC = "user name and password, or access key ID and secret"
+ROUTERS = (registries, images, policies, webhooks, identity)  # each module's `router`
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -111,7 +112,7 @@ def create_rest_app(services: RestServices, security: RestSecurity) -> FastAPI:
     )
     app.state.services = services
     app.state.security = security
-    for module in (registries, images, policies, webhooks, identity):
+    for module in ROUTERS:
         app.include_router(module.router)
     problems.install(app)
     app.openapi = _openapi(app)  # type: ignore[method-assign]

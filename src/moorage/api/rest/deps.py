@@ -14,6 +14,7 @@ from moorage.domain.content.registries import RegistryService
 from moorage.domain.identity.service import IdentityService
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.model import PageRequest
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.policies.service import PolicyService
 from moorage.domain.webhooks.subscriptions import WebhookService
@@ -26,6 +27,10 @@ class RestServices(Protocol):
 
     @property
     def blocking(self) -> Blocking: ...
+
+    @property
+    def uow(self) -> UnitOfWork[Any]:
+        """Each request is one scope of it (`moorage.api.rest.routing`)."""
 
     @property
     def registries(self) -> RegistryService: ...

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from moorage.api.rest.deps import Paging, Services, page_of
 from moorage.api.rest.problems import ApiError
+from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import (
     AccessKeyCreated,
     AccessKeyOut,
@@ -31,7 +32,7 @@ from moorage.api.rest.security import SESSION_COOKIE, SESSION_SECONDS, Caller, S
 from moorage.domain.identity.access import Action
 from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
 
-router = APIRouter()
+router = api_router()
 ROTATION_DAYS = 90
 PROJECT_SORTS: dict[str, Callable[[Project], Any]] = {
     "name": lambda p: p.name,
@@ -59,11 +60,11 @@ KEY_SORTS: dict[str, Callable[[AccessKey], Any]] = {
 @router.get(
     "/projects", name="list_projects", tags=["projects"], response_model=PageOut[ProjectOut]
 )
-async def list_projects(services: Services, caller: Caller, paging: Paging) -> PageOut[ProjectOut]:
+def list_projects(services: Services, caller: Caller, paging: Paging) -> PageOut[ProjectOut]:
     """Every project for an administrator; the caller's own projects otherwise."""
-    projects = await services.blocking.run(services.identities.list_projects)
+    projects = services.identities.list_projects()
     if not caller.is_admin:
-        mine = {p for p, _ in await services.blocking.run(services.identities.memberships, caller)}
+        mine = {p for p, _ in services.identities.memberships(caller)}
         projects = [p for p in projects if p.name in mine]
     shown, total = page_of(projects, paging, PROJECT_SORTS, lambda p: p.name)
     items = [ProjectOut(name=p.name, created_at=p.created_at) for p in shown]
@@ -77,20 +78,20 @@ async def list_projects(services: Services, caller: Caller, paging: Paging) -> P
     status_code=201,
     response_model=ProjectOut,
 )
-async def create_project(
+def create_project(
     body: ProjectCreate, services: Services, security: Security, caller: Caller
 ) -> ProjectOut:
     """Projects own registries and members; only a system administrator creates them."""
     security.require_admin(caller)
-    project = await services.blocking.run(services.identities.create_project, body.name)
+    project = services.identities.create_project(body.name)
     return ProjectOut(name=project.name, created_at=project.created_at)
 
 
-async def _require_project_admin(services: Services, caller: Caller, project: str) -> None:
+def _require_project_admin(services: Services, caller: Caller, project: str) -> None:
     if caller.is_admin:
-        await services.blocking.run(services.identities.list_members, project)  # 404 if missing
+        services.identities.list_members(project)  # 404 if missing
         return
-    role = await services.blocking.run(services.identities.role_in_project, caller, project)
+    role = services.identities.role_in_project(caller, project)
     if role is not Role.PROJECT_ADMIN:
         raise ApiError(403, "forbidden", "only a Project Admin manages members")
 
@@ -101,11 +102,11 @@ async def _require_project_admin(services: Services, caller: Caller, project: st
     tags=["projects"],
     response_model=PageOut[MemberOut],
 )
-async def list_members(
+def list_members(
     project: str, services: Services, security: Security, caller: Caller, paging: Paging
 ) -> PageOut[MemberOut]:
-    await security.require_in_project(caller, project, Action.PULL)
-    members = await services.blocking.run(services.identities.list_members, project)
+    security.require_in_project(caller, project, Action.PULL)
+    members = services.identities.list_members(project)
     shown, total = page_of(members, paging, MEMBER_SORTS, lambda m: m.username)
     items = [MemberOut(username=m.username, role=m.role, created_at=m.created_at) for m in shown]
     return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
@@ -117,13 +118,13 @@ async def list_members(
     tags=["projects"],
     response_model=MemberOut,
 )
-async def set_member(
+def set_member(
     project: str, username: str, body: MemberSet, services: Services, caller: Caller
 ) -> MemberOut:
     """Add a member or change their role."""
-    await _require_project_admin(services, caller, project)
-    await services.blocking.run(services.identities.set_member, project, username, body.role)
-    members = await services.blocking.run(services.identities.list_members, project)
+    _require_project_admin(services, caller, project)
+    services.identities.set_member(project, username, body.role)
+    members = services.identities.list_members(project)
     member = next(m for m in members if m.username == username)
     return MemberOut(username=member.username, role=member.role, created_at=member.created_at)
 
@@ -134,11 +135,9 @@ async def set_member(
     tags=["projects"],
     status_code=204,
 )
-async def remove_member(
-    project: str, username: str, services: Services, caller: Caller
-) -> Response:
-    await _require_project_admin(services, caller, project)
-    await services.blocking.run(services.identities.remove_member, project, username)
+def remove_member(project: str, username: str, services: Services, caller: Caller) -> Response:
+    _require_project_admin(services, caller, project)
+    services.identities.remove_member(project, username)
     return Response(status_code=204)
 
 
@@ -150,41 +149,35 @@ def _user(user: object) -> UserOut:
 
 
 @router.get("/users", name="list_users", tags=["users"], response_model=PageOut[UserOut])
-async def list_users(
+def list_users(
     services: Services, security: Security, caller: Caller, paging: Paging
 ) -> PageOut[UserOut]:
     security.require_admin(caller)
-    users = await services.blocking.run(services.identities.list_users)
+    users = services.identities.list_users()
     shown, total = page_of(users, paging, USER_SORTS, lambda u: u.username)
     items = [_user(u) for u in shown]
     return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
 @router.post("/users", name="create_user", tags=["users"], status_code=201, response_model=UserOut)
-async def create_user(
+def create_user(
     body: UserCreate, services: Services, security: Security, caller: Caller
 ) -> UserOut:
     security.require_admin(caller)
-    user = await services.blocking.run(
-        lambda: services.identities.create_user(
-            body.username, body.password, is_admin=body.is_admin
-        )
-    )
+    user = services.identities.create_user(body.username, body.password, is_admin=body.is_admin)
     return _user(user)
 
 
 @router.delete("/users/{username}", name="delete_user", tags=["users"], status_code=204)
-async def delete_user(
-    username: str, services: Services, security: Security, caller: Caller
-) -> Response:
+def delete_user(username: str, services: Services, security: Security, caller: Caller) -> Response:
     security.require_admin(caller)
-    await services.blocking.run(services.identities.delete_user, username)
+    services.identities.delete_user(username)
     return Response(status_code=204)
 
 
 @router.get("/users/me", name="get_me", tags=["users"], response_model=MeOut)
-async def get_me(services: Services, caller: Caller) -> MeOut:
-    memberships = await services.blocking.run(services.identities.memberships, caller)
+def get_me(services: Services, caller: Caller) -> MeOut:
+    memberships = services.identities.memberships(caller)
     return MeOut(
         username=caller.username,
         is_admin=caller.is_admin,
@@ -232,10 +225,10 @@ def _key(key: AccessKey) -> AccessKeyOut:
     tags=["access keys"],
     response_model=PageOut[AccessKeyOut],
 )
-async def list_my_access_keys(
+def list_my_access_keys(
     services: Services, caller: Caller, paging: Paging
 ) -> PageOut[AccessKeyOut]:
-    keys = await services.blocking.run(services.identities.list_access_keys, caller.username)
+    keys = services.identities.list_access_keys(caller.username)
     shown, total = page_of(keys, paging, KEY_SORTS, lambda k: k.key_id)
     items = [_key(k) for k in shown]
     return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
@@ -248,9 +241,9 @@ async def list_my_access_keys(
     status_code=201,
     response_model=AccessKeyCreated,
 )
-async def create_my_access_key(services: Services, caller: Caller) -> AccessKeyCreated:
+def create_my_access_key(services: Services, caller: Caller) -> AccessKeyCreated:
     """A new key pair (at most five). The secret is in this response only."""
-    new = await services.blocking.run(services.identities.create_access_key, caller.username)
+    new = services.identities.create_access_key(caller.username)
     return AccessKeyCreated(**_key(new.key).model_dump(), secret=new.secret)
 
 
@@ -260,14 +253,12 @@ async def create_my_access_key(services: Services, caller: Caller) -> AccessKeyC
     tags=["access keys"],
     response_model=AccessKeyOut,
 )
-async def update_my_access_key(
+def update_my_access_key(
     key_id: str, body: AccessKeyUpdate, services: Services, caller: Caller
 ) -> AccessKeyOut:
     """Enable or disable a key; a disabled key stops working at once."""
-    await services.blocking.run(
-        services.identities.set_access_key_enabled, key_id, body.enabled, caller.username
-    )
-    keys = await services.blocking.run(services.identities.list_access_keys, caller.username)
+    services.identities.set_access_key_enabled(key_id, body.enabled, caller.username)
+    keys = services.identities.list_access_keys(caller.username)
     return _key(next(k for k in keys if k.key_id == key_id))
 
 
@@ -277,8 +268,8 @@ async def update_my_access_key(
     tags=["access keys"],
     status_code=204,
 )
-async def delete_my_access_key(key_id: str, services: Services, caller: Caller) -> Response:
-    await services.blocking.run(services.identities.delete_access_key, key_id, caller.username)
+def delete_my_access_key(key_id: str, services: Services, caller: Caller) -> Response:
+    services.identities.delete_access_key(key_id, caller.username)
     return Response(status_code=204)
 
 
@@ -317,7 +308,7 @@ async def create_session(
 
 
 @router.get("/session", name="get_session", tags=["session"], response_model=SessionOut)
-async def get_session(request: Request, security: Security) -> SessionOut:
+def get_session(request: Request, security: Security) -> SessionOut:
     """The current console session and its CSRF token (for a new browser tab). SameSite
     cookies and the same-origin policy keep other sites from reading it."""
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -333,7 +324,7 @@ async def get_session(request: Request, security: Security) -> SessionOut:
 
 
 @router.delete("/session", name="delete_session", tags=["session"], status_code=204)
-async def delete_session() -> Response:
+def delete_session() -> Response:
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from moorage.api.rest.deps import ImageName, Paging, Services
+from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import (
     ArtifactDetailOut,
     ArtifactOut,
@@ -20,7 +21,7 @@ from moorage.api.rest.security import Caller, Security
 from moorage.domain.identity.access import Action
 from moorage.domain.kernel.model import ArtifactSummary, PageRequest, Tag
 
-router = APIRouter(prefix="/registries/{registry}/images", tags=["images"])
+router = api_router(prefix="/registries/{registry}/images", tags=["images"])
 
 
 def _artifact(summary: ArtifactSummary) -> ArtifactOut:
@@ -48,12 +49,12 @@ def _tag(tag: Tag) -> TagOut:
 
 
 @router.get("", name="list_images", response_model=PageOut[ImageOut])
-async def list_images(
+def list_images(
     registry: str, services: Services, security: Security, caller: Caller, paging: Paging
 ) -> PageOut[ImageOut]:
     """Images of a registry; `q` searches names; sort by `name` or `created_at`."""
-    await security.require(caller, registry, Action.PULL)
-    page = await services.blocking.run(services.browse.images, registry, paging)
+    security.require(caller, registry, Action.PULL)
+    page = services.browse.images(registry, paging)
     items = [
         ImageOut(
             name=i.name,
@@ -70,30 +71,26 @@ async def list_images(
 
 
 @router.delete("", name="delete_images", status_code=204)
-async def delete_images(
+def delete_images(
     registry: str, body: ImagesDelete, services: Services, security: Security, caller: Caller
 ) -> Response:
     """Delete several images with all their artifacts and tags: all of them or none."""
-    await security.require(caller, registry, Action.DELETE)
-    await services.blocking.run(
-        services.artifacts.delete_images, registry, body.names, caller.username
-    )
+    security.require(caller, registry, Action.DELETE)
+    services.artifacts.delete_images(registry, body.names, caller.username)
     return Response(status_code=204)
 
 
 @router.delete("/{image}", name="delete_image", status_code=204)
-async def delete_image(
+def delete_image(
     registry: str, image: ImageName, services: Services, security: Security, caller: Caller
 ) -> Response:
-    await security.require(caller, registry, Action.DELETE)
-    await services.blocking.run(
-        services.artifacts.delete_images, registry, [image], caller.username
-    )
+    security.require(caller, registry, Action.DELETE)
+    services.artifacts.delete_images(registry, [image], caller.username)
     return Response(status_code=204)
 
 
 @router.get("/{image}/artifacts", name="list_artifacts", response_model=PageOut[ArtifactOut])
-async def list_artifacts(
+def list_artifacts(
     registry: str,
     image: ImageName,
     services: Services,
@@ -103,14 +100,14 @@ async def list_artifacts(
 ) -> PageOut[ArtifactOut]:
     """Artifacts of an image; `q` matches a digest or a tag; sort by `pushed_at` (default,
     newest first), `pulled_at`, `size` or `digest`."""
-    await security.require(caller, registry, Action.PULL)
-    page = await services.blocking.run(services.browse.artifacts, f"{registry}/{image}", paging)
+    security.require(caller, registry, Action.PULL)
+    page = services.browse.artifacts(f"{registry}/{image}", paging)
     items = [_artifact(a) for a in page.items]
     return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
 
 
 @router.delete("/{image}/artifacts", name="delete_artifacts", status_code=204)
-async def delete_artifacts(
+def delete_artifacts(
     registry: str,
     image: ImageName,
     body: ArtifactsDelete,
@@ -119,15 +116,13 @@ async def delete_artifacts(
     caller: Caller,
 ) -> Response:
     """Delete several artifacts (digests or tags) with all their tags: all or none."""
-    await security.require(caller, registry, Action.DELETE)
-    await services.blocking.run(
-        services.artifacts.delete_artifacts, f"{registry}/{image}", body.references, caller.username
-    )
+    security.require(caller, registry, Action.DELETE)
+    services.artifacts.delete_artifacts(f"{registry}/{image}", body.references, caller.username)
     return Response(status_code=204)
 
 
 @router.get("/{image}/artifacts/{reference}", name="get_artifact", response_model=ArtifactDetailOut)
-async def get_artifact(
+def get_artifact(
     registry: str,
     image: ImageName,
     reference: str,
@@ -136,8 +131,8 @@ async def get_artifact(
     caller: Caller,
 ) -> ArtifactDetailOut:
     """One artifact by digest or tag: layers, platforms, children, annotations, manifest."""
-    await security.require(caller, registry, Action.PULL)
-    detail = await services.blocking.run(services.browse.artifact, f"{registry}/{image}", reference)
+    security.require(caller, registry, Action.PULL)
+    detail = services.browse.artifact(f"{registry}/{image}", reference)
     return ArtifactDetailOut(
         **_artifact(detail.summary).model_dump(),
         config_digest=detail.config_digest,
@@ -152,7 +147,7 @@ async def get_artifact(
 
 
 @router.delete("/{image}/artifacts/{reference}", name="delete_artifact", status_code=204)
-async def delete_artifact(
+def delete_artifact(
     registry: str,
     image: ImageName,
     reference: str,
@@ -161,15 +156,13 @@ async def delete_artifact(
     caller: Caller,
 ) -> Response:
     """Delete one artifact (by digest or tag) with every tag on it."""
-    await security.require(caller, registry, Action.DELETE)
-    await services.blocking.run(
-        services.artifacts.delete_artifacts, f"{registry}/{image}", [reference], caller.username
-    )
+    security.require(caller, registry, Action.DELETE)
+    services.artifacts.delete_artifacts(f"{registry}/{image}", [reference], caller.username)
     return Response(status_code=204)
 
 
 @router.get("/{image}/artifacts/{reference}/tags", name="list_tags", response_model=PageOut[TagOut])
-async def list_tags(
+def list_tags(
     registry: str,
     image: ImageName,
     reference: str,
@@ -179,12 +172,12 @@ async def list_tags(
     paging: Paging,
 ) -> PageOut[TagOut]:
     """Tags of one artifact; `q` searches; sort by `name`, `pushed_at` or `pulled_at`."""
-    await security.require(caller, registry, Action.PULL)
-    return await _tag_page(services, f"{registry}/{image}", reference, paging)
+    security.require(caller, registry, Action.PULL)
+    return _tag_page(services, f"{registry}/{image}", reference, paging)
 
 
 @router.get("/{image}/tags", name="list_image_tags", response_model=PageOut[TagOut])
-async def list_image_tags(
+def list_image_tags(
     registry: str,
     image: ImageName,
     services: Services,
@@ -193,14 +186,14 @@ async def list_image_tags(
     paging: Paging,
 ) -> PageOut[TagOut]:
     """Every tag of an image, paged (fast even with 100,000 tags)."""
-    await security.require(caller, registry, Action.PULL)
-    return await _tag_page(services, f"{registry}/{image}", None, paging)
+    security.require(caller, registry, Action.PULL)
+    return _tag_page(services, f"{registry}/{image}", None, paging)
 
 
-async def _tag_page(
+def _tag_page(
     services: Services, repository: str, reference: str | None, paging: PageRequest
 ) -> PageOut[TagOut]:
-    page = await services.blocking.run(services.browse.tags, repository, reference, paging)
+    page = services.browse.tags(repository, reference, paging)
     items = [_tag(t) for t in page.items]
     return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
 
@@ -211,7 +204,7 @@ async def _tag_page(
     status_code=201,
     response_model=TagOut,
 )
-async def create_tag(
+def create_tag(
     registry: str,
     image: ImageName,
     reference: str,
@@ -221,12 +214,10 @@ async def create_tag(
     caller: Caller,
 ) -> TagOut:
     """Point a tag (new, or moved from another artifact) at this artifact."""
-    await security.require(caller, registry, Action.PUSH)
+    security.require(caller, registry, Action.PUSH)
     repository = f"{registry}/{image}"
-    await services.blocking.run(services.artifacts.tag_artifact, repository, reference, body.name)
-    page = await services.blocking.run(
-        services.browse.tags, repository, body.name, _one_tag(body.name)
-    )
+    services.artifacts.tag_artifact(repository, reference, body.name)
+    page = services.browse.tags(repository, body.name, _one_tag(body.name))
     return _tag(next(t for t in page.items if t.name == body.name))
 
 
@@ -235,7 +226,7 @@ def _one_tag(name: str) -> PageRequest:
 
 
 @router.delete("/{image}/artifacts/{reference}/tags/{tag}", name="delete_tag", status_code=204)
-async def delete_tag(
+def delete_tag(
     registry: str,
     image: ImageName,
     reference: str,
@@ -244,8 +235,6 @@ async def delete_tag(
     security: Security,
     caller: Caller,
 ) -> Response:
-    await security.require(caller, registry, Action.DELETE)
-    await services.blocking.run(
-        services.artifacts.delete_tag, f"{registry}/{image}", tag, reference, caller.username
-    )
+    security.require(caller, registry, Action.DELETE)
+    services.artifacts.delete_tag(f"{registry}/{image}", tag, reference, caller.username)
     return Response(status_code=204)

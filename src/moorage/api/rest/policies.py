@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from pydantic import BaseModel, Field
 
 from moorage.api.rest.deps import Services
+from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import Body, PageOut
 from moorage.api.rest.security import Caller, Security
 from moorage.domain.identity.access import Action
@@ -18,7 +19,7 @@ from moorage.domain.policies.cleanup import Rule
 from moorage.domain.policies.selectors import Selector, TagSelector
 from moorage.domain.policies.service import CleanupSpec, ProtectionSpec
 
-router = APIRouter(prefix="/registries/{registry}", tags=["protection and cleanup"])
+router = api_router(prefix="/registries/{registry}", tags=["protection and cleanup"])
 
 
 class SelectorIn(Body):
@@ -199,11 +200,11 @@ def _run(e: Execution) -> RunOut:
 @router.get(
     "/protection-policies", name="list_protection_policies", response_model=list[ProtectionOut]
 )
-async def list_protection_policies(
+def list_protection_policies(
     registry: str, services: Services, security: Security, caller: Caller
 ) -> list[ProtectionOut]:
-    await security.require(caller, registry, Action.PULL)
-    records = await services.blocking.run(services.policies.protection_policies, registry)
+    security.require(caller, registry, Action.PULL)
+    records = services.policies.protection_policies(registry)
     return [_protection(r) for r in records]
 
 
@@ -213,15 +214,13 @@ async def list_protection_policies(
     status_code=201,
     response_model=ProtectionOut,
 )
-async def create_protection_policy(
+def create_protection_policy(
     registry: str, body: ProtectionIn, services: Services, security: Security, caller: Caller
 ) -> ProtectionOut:
     """At most 15 per registry; the same selectors twice is refused (409)."""
-    await security.require(caller, registry, Action.PUSH)
+    security.require(caller, registry, Action.PUSH)
     spec = body.spec()
-    return _protection(
-        await services.blocking.run(services.policies.add_protection, registry, spec)
-    )
+    return _protection(services.policies.add_protection(registry, spec))
 
 
 @router.put(
@@ -229,7 +228,7 @@ async def create_protection_policy(
     name="update_protection_policy",
     response_model=ProtectionOut,
 )
-async def update_protection_policy(
+def update_protection_policy(
     registry: str,
     policy_id: int,
     body: ProtectionIn,
@@ -238,20 +237,18 @@ async def update_protection_policy(
     caller: Caller,
 ) -> ProtectionOut:
     """Change selectors or enable/disable."""
-    await security.require(caller, registry, Action.PUSH)
+    security.require(caller, registry, Action.PUSH)
     spec = body.spec()
-    record = await services.blocking.run(
-        services.policies.update_protection, registry, policy_id, spec
-    )
+    record = services.policies.update_protection(registry, policy_id, spec)
     return _protection(record)
 
 
 @router.delete("/protection-policies/{policy_id}", name="delete_protection_policy", status_code=204)
-async def delete_protection_policy(
+def delete_protection_policy(
     registry: str, policy_id: int, services: Services, security: Security, caller: Caller
 ) -> Response:
-    await security.require(caller, registry, Action.DELETE)
-    await services.blocking.run(services.policies.delete_protection, registry, policy_id)
+    security.require(caller, registry, Action.DELETE)
+    services.policies.delete_protection(registry, policy_id)
     return Response(status_code=204)
 
 
@@ -259,32 +256,29 @@ async def delete_protection_policy(
 
 
 @router.get("/cleanup-policies", name="list_cleanup_policies", response_model=list[CleanupOut])
-async def list_cleanup_policies(
+def list_cleanup_policies(
     registry: str, services: Services, security: Security, caller: Caller
 ) -> list[CleanupOut]:
-    await security.require(caller, registry, Action.PULL)
-    return [
-        _cleanup(r)
-        for r in await services.blocking.run(services.policies.cleanup_policies, registry)
-    ]
+    security.require(caller, registry, Action.PULL)
+    return [_cleanup(r) for r in services.policies.cleanup_policies(registry)]
 
 
 @router.post(
     "/cleanup-policies", name="create_cleanup_policy", status_code=201, response_model=CleanupOut
 )
-async def create_cleanup_policy(
+def create_cleanup_policy(
     registry: str, body: CleanupIn, services: Services, security: Security, caller: Caller
 ) -> CleanupOut:
     """What to KEEP of the selected artifacts; the rest of each touched image is deleted."""
-    await security.require(caller, registry, Action.PUSH)
+    security.require(caller, registry, Action.PUSH)
     spec = body.spec()
-    return _cleanup(await services.blocking.run(services.policies.add_cleanup, registry, spec))
+    return _cleanup(services.policies.add_cleanup(registry, spec))
 
 
 @router.put(
     "/cleanup-policies/{policy_id}", name="update_cleanup_policy", response_model=CleanupOut
 )
-async def update_cleanup_policy(
+def update_cleanup_policy(
     registry: str,
     policy_id: int,
     body: CleanupIn,
@@ -292,19 +286,17 @@ async def update_cleanup_policy(
     security: Security,
     caller: Caller,
 ) -> CleanupOut:
-    await security.require(caller, registry, Action.PUSH)
+    security.require(caller, registry, Action.PUSH)
     spec = body.spec()
-    return _cleanup(
-        await services.blocking.run(services.policies.update_cleanup, registry, policy_id, spec)
-    )
+    return _cleanup(services.policies.update_cleanup(registry, policy_id, spec))
 
 
 @router.delete("/cleanup-policies/{policy_id}", name="delete_cleanup_policy", status_code=204)
-async def delete_cleanup_policy(
+def delete_cleanup_policy(
     registry: str, policy_id: int, services: Services, security: Security, caller: Caller
 ) -> Response:
-    await security.require(caller, registry, Action.DELETE)
-    await services.blocking.run(services.policies.delete_cleanup, registry, policy_id)
+    security.require(caller, registry, Action.DELETE)
+    services.policies.delete_cleanup(registry, policy_id)
     return Response(status_code=204)
 
 
@@ -312,11 +304,11 @@ async def delete_cleanup_policy(
 
 
 @router.get("/cleanup-schedule", name="get_cleanup_schedule", response_model=ScheduleOut)
-async def get_cleanup_schedule(
+def get_cleanup_schedule(
     registry: str, services: Services, security: Security, caller: Caller
 ) -> ScheduleOut:
-    await security.require(caller, registry, Action.PULL)
-    found = await services.blocking.run(services.cleanup_runs.schedule, registry)
+    security.require(caller, registry, Action.PULL)
+    found = services.cleanup_runs.schedule(registry)
     if found is None:
         return ScheduleOut(cron=None, next_run_at=None, last_run_at=None)
     return ScheduleOut(
@@ -325,12 +317,12 @@ async def get_cleanup_schedule(
 
 
 @router.put("/cleanup-schedule", name="set_cleanup_schedule", response_model=ScheduleOut)
-async def set_cleanup_schedule(
+def set_cleanup_schedule(
     registry: str, body: ScheduleIn, services: Services, security: Security, caller: Caller
 ) -> ScheduleOut:
     """One 5-field cron schedule per registry; a bad field is named in the error."""
-    await security.require(caller, registry, Action.PUSH)
-    found = await services.blocking.run(services.cleanup_runs.set_schedule, registry, body.cron)
+    security.require(caller, registry, Action.PUSH)
+    found = services.cleanup_runs.set_schedule(registry, body.cron)
     assert found is not None
     return ScheduleOut(
         cron=found.cron, next_run_at=found.next_run_at, last_run_at=found.last_run_at
@@ -338,28 +330,26 @@ async def set_cleanup_schedule(
 
 
 @router.delete("/cleanup-schedule", name="delete_cleanup_schedule", status_code=204)
-async def delete_cleanup_schedule(
+def delete_cleanup_schedule(
     registry: str, services: Services, security: Security, caller: Caller
 ) -> Response:
-    await security.require(caller, registry, Action.DELETE)
-    await services.blocking.run(services.cleanup_runs.set_schedule, registry, None)
+    security.require(caller, registry, Action.DELETE)
+    services.cleanup_runs.set_schedule(registry, None)
     return Response(status_code=204)
 
 
 @router.post("/cleanup-runs", name="start_cleanup_run", status_code=202, response_model=RunOut)
-async def start_cleanup_run(
+def start_cleanup_run(
     registry: str, body: RunIn, services: Services, security: Security, caller: Caller
 ) -> RunOut:
     """Queue a test run (`dry_run`) or a real run; follow it at `cleanup-runs/{id}`."""
-    await security.require(caller, registry, Action.PUSH)
-    execution = await services.blocking.run(
-        lambda: services.cleanup_runs.start(registry, dry_run=body.dry_run)
-    )
+    security.require(caller, registry, Action.PUSH)
+    execution = services.cleanup_runs.start(registry, dry_run=body.dry_run)
     return _run(execution)
 
 
 @router.get("/cleanup-runs", name="list_cleanup_runs", response_model=PageOut[RunOut])
-async def list_cleanup_runs(
+def list_cleanup_runs(
     registry: str,
     services: Services,
     security: Security,
@@ -367,20 +357,20 @@ async def list_cleanup_runs(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> PageOut[RunOut]:
-    await security.require(caller, registry, Action.PULL)
-    found = await services.blocking.run(services.cleanup_runs.history, registry, page, page_size)
+    security.require(caller, registry, Action.PULL)
+    found = services.cleanup_runs.history(registry, page, page_size)
     return PageOut(
         items=[_run(e) for e in found.items], total=found.total, page=page, page_size=page_size
     )
 
 
 @router.get("/cleanup-runs/{run_id}", name="get_cleanup_run", response_model=RunDetailOut)
-async def get_cleanup_run(
+def get_cleanup_run(
     registry: str, run_id: int, services: Services, security: Security, caller: Caller
 ) -> RunDetailOut:
     """A run with a task per image and a line per artifact."""
-    await security.require(caller, registry, Action.PULL)
-    detail = await services.blocking.run(services.cleanup_runs.detail, registry, run_id)
+    security.require(caller, registry, Action.PULL)
+    detail = services.cleanup_runs.detail(registry, run_id)
     tasks = [
         TaskOut(
             image=t.subject,

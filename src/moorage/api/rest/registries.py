@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from moorage.api.rest.deps import Paging, Services, page_of
+from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import PageOut, RegistryCreate, RegistryOut
 from moorage.api.rest.security import Caller, Security
 from moorage.domain.identity.access import Action
 from moorage.domain.kernel.model import RegistryUsage
 
-router = APIRouter(prefix="/registries", tags=["registries"])
+router = api_router(prefix="/registries", tags=["registries"])
 REGISTRY_SORTS: dict[str, Callable[[RegistryUsage], Any]] = {
     "name": lambda u: u.registry.name,
     "created_at": lambda u: u.registry.created_at,
@@ -41,12 +42,12 @@ def registry_out(usage: RegistryUsage, services: Services, request: Request) -> 
 
 
 @router.get("", name="list_registries", response_model=PageOut[RegistryOut])
-async def list_registries(
+def list_registries(
     request: Request, services: Services, security: Security, caller: Caller, paging: Paging
 ) -> PageOut[RegistryOut]:
     """Registries the caller may see, with public/private URI, image count and usage."""
-    readable = await services.blocking.run(services.identities.readable_registries, caller)
-    usages = await services.blocking.run(services.registries.list)
+    readable = services.identities.readable_registries(caller)
+    usages = services.registries.list()
     visible = [u for u in usages if readable is None or u.registry.name in readable]
     shown, total = page_of(visible, paging, REGISTRY_SORTS, lambda u: u.registry.name)
     items = [registry_out(u, services, request) for u in shown]
@@ -54,31 +55,31 @@ async def list_registries(
 
 
 @router.post("", name="create_registry", status_code=201, response_model=RegistryOut)
-async def create_registry(
+def create_registry(
     body: RegistryCreate, request: Request, services: Services, security: Security, caller: Caller
 ) -> RegistryOut:
-    await security.require_in_project(caller, body.project, Action.PUSH)
-    registry = await services.blocking.run(services.registries.create, body.name, body.project)
+    security.require_in_project(caller, body.project, Action.PUSH)
+    registry = services.registries.create(body.name, body.project)
     return registry_out(RegistryUsage(registry, 0, 0), services, request)
 
 
 @router.get("/{registry}", name="get_registry", response_model=RegistryOut)
-async def get_registry(
+def get_registry(
     registry: str, request: Request, services: Services, security: Security, caller: Caller
 ) -> RegistryOut:
-    await security.require(caller, registry, Action.PULL)
-    usage = await services.blocking.run(services.registries.get, registry)
+    security.require(caller, registry, Action.PULL)
+    usage = services.registries.get(registry)
     return registry_out(usage, services, request)
 
 
 @router.delete("/{registry}", name="delete_registry", status_code=204)
-async def delete_registry(
+def delete_registry(
     registry: str,
     services: Services,
     security: Security,
     caller: Caller,
     force: Annotated[bool, Query(description="also delete the images it holds")] = False,
 ) -> Response:
-    await security.require(caller, registry, Action.DELETE)
-    await services.blocking.run(services.registries.delete, registry, force=force)
+    security.require(caller, registry, Action.DELETE)
+    services.registries.delete(registry, force=force)
     return Response(status_code=204)

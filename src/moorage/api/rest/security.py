@@ -11,12 +11,12 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from moorage.api.auth import SignIn, basic_credentials
 from moorage.api.rest.problems import ApiError
 from moorage.domain.identity.access import Action, Identity
 from moorage.domain.identity.service import IdentityService
+from moorage.domain.kernel.blocking import Blocking
 
 SESSION_COOKIE = "moorage_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -70,6 +70,7 @@ class RestSecurity:
     identities: IdentityService
     sign_in: SignIn | None  # None: authentication is off
     sessions: SessionCodec
+    blocking: Blocking
 
     def _unauthenticated(self, request: Request, detail: str) -> ApiError:
         # The console handles 401 itself; a Basic challenge would make browsers prompt.
@@ -97,21 +98,21 @@ class RestSecurity:
             request.headers.get(CSRF_HEADER, ""), session.csrf_token
         ):
             raise ApiError(403, "csrf-failed", f"missing or wrong {CSRF_HEADER} header")
-        if not await run_in_threadpool(self.identities.still_valid, session.identity):
+        if not await self.blocking.read(self.identities.still_valid, session.identity):
             raise self._unauthenticated(request, "the session's user no longer exists")
         return session.identity
 
-    async def require(self, identity: Identity, registry: str, action: Action) -> None:
+    def require(self, identity: Identity, registry: str, action: Action) -> None:
         """403 unless the caller may do `action` in the registry (404 if it does not exist)."""
-        await run_in_threadpool(self.identities.project_of_registry, registry)
-        allowed = await run_in_threadpool(self.identities.allowed, identity, registry)
+        self.identities.project_of_registry(registry)
+        allowed = self.identities.allowed(identity, registry)
         if action not in allowed:
             raise ApiError(
                 403, "forbidden", f"your role does not allow {action.value} in {registry!r}"
             )
 
-    async def require_in_project(self, identity: Identity, project: str, action: Action) -> None:
-        allowed = await run_in_threadpool(self.identities.allowed_in_project, identity, project)
+    def require_in_project(self, identity: Identity, project: str, action: Action) -> None:
+        allowed = self.identities.allowed_in_project(identity, project)
         if action not in allowed:
             raise ApiError(
                 403, "forbidden", f"your role does not allow {action.value} in project {project!r}"

@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, cast
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 from pydantic import BaseModel, Field
 
 from moorage.api.rest.deps import Services
+from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import Body, PageOut
 from moorage.api.rest.security import Caller, Security
 from moorage.domain.identity.access import Action
 from moorage.domain.kernel.model import Webhook
 from moorage.domain.webhooks.subscriptions import DeliveryDetail, WebhookSpec, mask_secret
 
-router = APIRouter(prefix="/registries/{registry}/webhooks", tags=["webhooks"])
+router = api_router(prefix="/registries/{registry}/webhooks", tags=["webhooks"])
 
 # Ids are 32-bit in the database: a larger one is a 422, never a failing query.
 WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -154,33 +155,33 @@ def _delivery(detail: DeliveryDetail) -> DeliveryOut:
 
 
 @router.get("", name="list_webhooks", response_model=list[WebhookOut])
-async def list_webhooks(
+def list_webhooks(
     registry: str, services: Services, security: Security, caller: Caller
 ) -> list[WebhookOut]:
-    await security.require(caller, registry, Action.PULL)
-    return [_webhook(w) for w in await services.blocking.run(services.webhooks.webhooks, registry)]
+    security.require(caller, registry, Action.PULL)
+    return [_webhook(w) for w in services.webhooks.webhooks(registry)]
 
 
 @router.post("", name="create_webhook", status_code=201, response_model=WebhookOut)
-async def create_webhook(
+def create_webhook(
     registry: str, body: WebhookIn, services: Services, security: Security, caller: Caller
 ) -> WebhookOut:
     """Only http(s) addresses, without credentials in them; loopback, link-local and
     private addresses only when the operator allows them. Names are unique per registry."""
-    await security.require(caller, registry, Action.PUSH)
-    return _webhook(await services.blocking.run(services.webhooks.create, registry, body.spec()))
+    security.require(caller, registry, Action.PUSH)
+    return _webhook(services.webhooks.create(registry, body.spec()))
 
 
 @router.get("/{webhook_id}", name="get_webhook", response_model=WebhookOut)
-async def get_webhook(
+def get_webhook(
     registry: str, webhook_id: WebhookId, services: Services, security: Security, caller: Caller
 ) -> WebhookOut:
-    await security.require(caller, registry, Action.PULL)
-    return _webhook(await services.blocking.run(services.webhooks.get, registry, webhook_id))
+    security.require(caller, registry, Action.PULL)
+    return _webhook(services.webhooks.get(registry, webhook_id))
 
 
 @router.put("/{webhook_id}", name="update_webhook", response_model=WebhookOut)
-async def update_webhook(
+def update_webhook(
     registry: str,
     webhook_id: WebhookId,
     body: WebhookIn,
@@ -189,20 +190,18 @@ async def update_webhook(
     caller: Caller,
 ) -> WebhookOut:
     """Replace the settings (enable or disable with `enabled`); see `auth_header`."""
-    await security.require(caller, registry, Action.PUSH)
+    security.require(caller, registry, Action.PUSH)
     spec = body.spec()
-    return _webhook(
-        await services.blocking.run(services.webhooks.update, registry, webhook_id, spec)
-    )
+    return _webhook(services.webhooks.update(registry, webhook_id, spec))
 
 
 @router.delete("/{webhook_id}", name="delete_webhook", status_code=204)
-async def delete_webhook(
+def delete_webhook(
     registry: str, webhook_id: WebhookId, services: Services, security: Security, caller: Caller
 ) -> Response:
     """Delete the webhook with its delivery history; pending deliveries are dropped."""
-    await security.require(caller, registry, Action.DELETE)
-    await services.blocking.run(services.webhooks.delete, registry, webhook_id)
+    security.require(caller, registry, Action.DELETE)
+    services.webhooks.delete(registry, webhook_id)
     return Response(status_code=204)
 
 
@@ -212,14 +211,14 @@ async def test_webhook(
 ) -> DeliveryOut:
     """Send a sample event of the webhook's first event type now, once, and return the
     delivery (also kept in the history). A failed test answers 200 with the error."""
-    await security.require(caller, registry, Action.PUSH)
+    await services.blocking.run(security.require, caller, registry, Action.PUSH)
     return _delivery(await services.webhooks.test(registry, webhook_id, caller.username))
 
 
 @router.get(
     "/{webhook_id}/deliveries", name="list_webhook_deliveries", response_model=PageOut[DeliveryOut]
 )
-async def list_webhook_deliveries(
+def list_webhook_deliveries(
     registry: str,
     webhook_id: WebhookId,
     services: Services,
@@ -234,10 +233,8 @@ async def list_webhook_deliveries(
 ) -> PageOut[DeliveryOut]:
     """Deliveries, newest first, each with its attempts (time, HTTP status, error,
     duration) and the body sent. Kept 30 days."""
-    await security.require(caller, registry, Action.PULL)
-    found = await services.blocking.run(
-        services.webhooks.deliveries, registry, webhook_id, page, page_size, status
-    )
+    security.require(caller, registry, Action.PULL)
+    found = services.webhooks.deliveries(registry, webhook_id, page, page_size, status)
     return PageOut(
         items=[_delivery(d) for d in found.items],
         total=found.total,

@@ -47,6 +47,14 @@ class UnitOfWork(Protocol[Tx_co]):
     def __call__(self, *, write: bool = False) -> AbstractContextManager[Tx_co]:
         """Open a transaction; `write=True` takes the write lock up front (SQLite)."""
 
+    def scope(self, *, write: bool) -> AbstractContextManager[None]:
+        """Make the block one transaction: every transaction opened inside it, in this
+        thread, joins a single one, opened on first use and committed when the block ends
+        (rolled back if it raises). A write inside a read-only scope runs on its own.
+
+        An edge uses it to make one request one transaction (the REST API does); services
+        never do, so they stay correct with or without it."""
+
 
 class RegistryTx(Protocol):
     """A transaction that reaches registries: what every capability's transaction offers."""

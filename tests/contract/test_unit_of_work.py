@@ -1,0 +1,98 @@
+"""The unit of work's scopes: one transaction for a block, on every backend.
+
+The REST API makes each request one scope; these are the rules it relies on.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from moorage.domain.content.registries import DEFAULT_PROJECT
+from moorage.domain.ports import UnitOfWorkFactory
+from tests.contract.backends import Database
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def uow(db: Database) -> UnitOfWorkFactory:
+    return db.uow
+
+
+def create(uow: UnitOfWorkFactory, name: str) -> None:
+    with uow(write=True) as tx:
+        project = tx.projects.get_project(DEFAULT_PROJECT)
+        assert project is not None
+        tx.registries.create_registry(name, project, NOW)
+
+
+def exists(uow: UnitOfWorkFactory, name: str) -> bool:
+    with uow() as tx:
+        return tx.registries.get_registry(name) is not None
+
+
+def test_a_writing_scope_commits_everything_at_its_end(uow: UnitOfWorkFactory) -> None:
+    with uow.scope(write=True):
+        create(uow, "first")
+        create(uow, "second")
+        assert exists(uow, "first")  # the scope reads its own writes
+    assert exists(uow, "first")
+    assert exists(uow, "second")
+
+
+def test_a_writing_scope_that_raises_keeps_nothing(uow: UnitOfWorkFactory) -> None:
+    with pytest.raises(LookupError), uow.scope(write=True):  # noqa: PT012
+        create(uow, "first")
+        create(uow, "second")
+        raise LookupError("the request failed after two writes")
+    assert not exists(uow, "first")
+    assert not exists(uow, "second")
+
+
+def test_an_error_a_service_raised_and_the_block_caught_keeps_the_rest(
+    uow: UnitOfWorkFactory,
+) -> None:
+    with uow.scope(write=True):
+        create(uow, "first")
+        with pytest.raises(KeyError), uow(write=True):
+            raise KeyError("inside a joined transaction")
+        create(uow, "second")
+    assert exists(uow, "first")
+    assert exists(uow, "second")
+
+
+def test_a_write_inside_a_reading_scope_is_its_own_transaction(
+    uow: UnitOfWorkFactory,
+) -> None:
+    with pytest.raises(LookupError), uow.scope(write=False):  # noqa: PT012
+        assert not exists(uow, "kept")
+        create(uow, "kept")
+        raise LookupError("the request failed after its write committed")
+    assert exists(uow, "kept")
+
+
+def test_an_unused_scope_touches_nothing(uow: UnitOfWorkFactory) -> None:
+    with uow.scope(write=True):
+        pass
+    create(uow, "after")  # no lock or transaction was left behind
+    assert exists(uow, "after")
+
+
+def test_a_scope_belongs_to_its_thread(uow: UnitOfWorkFactory) -> None:
+    """Another thread's transactions are not joined into this thread's scope."""
+    done = threading.Event()
+
+    def elsewhere() -> None:
+        create(uow, "elsewhere")
+        done.set()
+
+    with uow.scope(write=False):
+        assert not exists(uow, "elsewhere")
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join(timeout=30)
+    assert done.is_set()
+    assert exists(uow, "elsewhere")
