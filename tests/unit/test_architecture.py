@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
+import tomllib
+from pathlib import Path
 from typing import Protocol
 
 import grimp
@@ -120,3 +123,35 @@ def test_the_domain_unit_tests_and_the_fakes_load_neither_sqlalchemy_nor_metadat
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def _declared_surfaces() -> dict[str, set[str]]:
+    """Each capability's surface, as its package docstring declares it."""
+    surfaces: dict[str, set[str]] = {}
+    for info in pkgutil.iter_modules(moorage.domain.__path__):
+        if not info.ispkg or info.name == "kernel":
+            continue
+        doc = importlib.import_module(f"moorage.domain.{info.name}").__doc__ or ""
+        _, found, declared = doc.partition("Surface offered to other capabilities:")
+        assert found, f"moorage.domain.{info.name} declares no surface in its docstring"
+        surfaces[info.name] = set(re.findall(r"`([a-z_]+)`", declared.split(".\n")[0]))
+    return surfaces
+
+
+def test_the_import_contract_allows_exactly_the_declared_surfaces() -> None:
+    """pyproject's independence contract lets capabilities meet only through the modules
+    their package docstrings declare, and covers every capability."""
+    config = tomllib.loads((Path(moorage.__file__).parents[2] / "pyproject.toml").read_text())
+    contract = next(
+        c
+        for c in config["tool"]["importlinter"]["contracts"]
+        if c["name"] == "capabilities meet only through their declared surfaces"
+    )
+    allowed: dict[str, set[str]] = {}
+    for rule in contract["ignore_imports"]:
+        target = rule.split("->")[1].strip().split(".")
+        allowed.setdefault(target[2], set()).add(target[3])
+    surfaces = _declared_surfaces()
+    assert {m.split(".")[2] for m in contract["modules"]} == set(surfaces)
+    for capability, modules in surfaces.items():
+        assert allowed.get(capability, set()) == modules, capability

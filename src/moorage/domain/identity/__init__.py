@@ -1,1 +1,4 @@
-"""Identity: users, projects and roles, access keys, the rules tokens follow."""
+"""Identity: users, projects and roles, access keys, the rules tokens follow.
+
+Surface offered to other capabilities: `ports`, `errors`, `access` (actions and roles).
+"""
