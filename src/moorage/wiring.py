@@ -28,6 +28,7 @@ from moorage.domain.content.browse import BrowseService
 from moorage.domain.content.ports import BlobStore
 from moorage.domain.content.registries import RegistryService
 from moorage.domain.content.uploads import UploadService
+from moorage.domain.gc.fsck import Fsck
 from moorage.domain.gc.service import GcService
 from moorage.domain.identity.ports import PasswordHasher
 from moorage.domain.identity.service import IdentityService
@@ -86,6 +87,7 @@ class Container:
     cleanup_runs: CleanupRunService
     webhooks: WebhookService
     gc: GcService
+    fsck: Fsck
 
     @property
     def public_host(self) -> str | None:
@@ -171,6 +173,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
             grace_seconds=settings.gc_grace_seconds,
             upload_expiry=timedelta(hours=settings.upload_expiry_hours),
         ),
+        fsck=Fsck(uow, blobs, grace_seconds=settings.gc_grace_seconds),
     )
 
 

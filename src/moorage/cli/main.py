@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from moorage import __version__, wiring
-from moorage.cli import admin, cleanup, identity, serve
+from moorage.cli import admin, cleanup, gc, identity, serve
 from moorage.config import Settings, load_settings
 from moorage.domain.kernel.errors import DomainError
 from moorage.domain.kernel.model import Role
@@ -68,7 +68,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("registry")
     p.add_argument("--dry-run", action="store_true", help="a test run: delete nothing")
     p.set_defaults(run=cleanup.run)
+    _gc_commands(sub, common)
     return parser
+
+
+def _gc_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    group = _group(sub, "gc", "garbage collection")
+    p = group.add_parser("run", parents=[common], help="collect garbage now, in this process")
+    p.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
+    p.add_argument(
+        "--delete-untagged", action="store_true", help="also delete untagged, unreferred manifests"
+    )
+    p.set_defaults(run=gc.run)
+    p = group.add_parser("history", parents=[common], help="past runs, newest first")
+    p.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    p.set_defaults(run=gc.history)
+    p = group.add_parser("schedule", parents=[common], help="show or set the deployment's schedule")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--cron", help='5-field cron, e.g. "0 3 * * SUN"')
+    when.add_argument("--off", action="store_true", help="remove the schedule")
+    p.set_defaults(run=gc.schedule)
+    p = sub.add_parser("fsck", parents=[common], help="check metadata against the blob store")
+    p.add_argument("--repair", action="store_true", help="fix what is safe to fix")
+    p.add_argument(
+        "--verify-digests", action="store_true", help="read every blob and check its digest"
+    )
+    p.set_defaults(run=gc.fsck)
 
 
 def _group(
