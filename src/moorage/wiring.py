@@ -165,7 +165,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         login_throttle=LoginThrottle(),
         policies=PolicyService(uow),
         cleanup_runs=CleanupRunService(uow, artifacts),
-        webhooks=WebhookService(uow, sender, public_host=settings.public_host),
+        webhooks=WebhookService(uow, sender, public_host=settings.public_host, blocking=blocking),
         gc=GcService(
             uow,
             blobs,

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import anyio
-import anyio.to_thread
 
 from moorage.domain.gc.service import GC_SCHEDULE
 from moorage.domain.kernel.clock import utcnow
@@ -78,6 +77,7 @@ def build_scheduler(services: JobServices, catalog: JobCatalog) -> Scheduler:
             SYSTEM_SCHEDULE: system_trigger(catalog),
         },
         tick_seconds=services.settings.schedule_tick_seconds,
+        blocking=services.blocking,
     )
 
 
@@ -89,7 +89,7 @@ async def _schedule(
     failures = 0
     while True:
         try:
-            await anyio.to_thread.run_sync(
+            await services.blocking.run(
                 ensure_system_schedules, services.uow, periodic(catalog), utcnow()
             )
             break
@@ -107,7 +107,9 @@ async def run_background(services: JobServices) -> None:
     """The runner and the scheduler, until cancelled."""
     settings = services.settings
     catalog = build_catalog(services)
-    runner = Runner(services.uow, catalog, concurrency=settings.job_concurrency)
+    runner = Runner(
+        services.uow, catalog, concurrency=settings.job_concurrency, blocking=services.blocking
+    )
     scheduler = build_scheduler(services, catalog)
     log.info("background work started worker=%s kinds=%s", runner.worker, ",".join(catalog.names))
     async with anyio.create_task_group() as tasks:

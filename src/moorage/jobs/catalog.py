@@ -3,13 +3,16 @@ and, for periodic work, when to queue it."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from moorage.domain.jobs.specs import JobSpec
 
-Handler = Callable[[dict[str, Any]], Awaitable[None]]
+# A handler that awaits (the network, the blob store) is async and runs on the event loop; a
+# plain one (database work, CPU) is run in a worker thread by the runner's `Blocking`.
+Handler = Callable[[dict[str, Any]], Awaitable[None]] | Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,10 @@ class JobKind:
     @property
     def name(self) -> str:
         return self.spec.kind
+
+    @property
+    def awaits(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
 
 
 class JobCatalog:

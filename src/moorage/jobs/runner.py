@@ -17,11 +17,11 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
-import anyio.to_thread
 
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import utcnow
 from moorage.domain.kernel.model import Job
 from moorage.domain.ports import Transaction, UnitOfWorkFactory
@@ -56,8 +56,10 @@ class Runner:
         poll_seconds: float = 0.5,
         lease: timedelta = timedelta(seconds=60),
         clock: Callable[[], datetime] = utcnow,
+        blocking: Blocking | None = None,
     ) -> None:
         self._uow = uow
+        self._blocking = blocking or Blocking()
         self._catalog = catalog
         self._concurrency = concurrency
         self._poll = poll_seconds
@@ -75,7 +77,13 @@ class Runner:
             with self._uow(write=True) as store:
                 return fn(store)
 
-        return await anyio.to_thread.run_sync(run)
+        return await self._blocking.run(run)
+
+    async def _handle(self, kind: JobKind, payload: dict[str, Any]) -> None:
+        if kind.awaits:
+            await kind.handler(payload)  # type: ignore[misc]
+        else:
+            await self._blocking.run(kind.handler, payload)
 
     async def claim(self) -> Job | None:
         now = self._clock()
@@ -132,7 +140,7 @@ class Runner:
             with anyio.fail_after(kind.spec.timeout_seconds):
                 async with anyio.create_task_group() as tasks:
                     tasks.start_soon(self._renew_lease, job, kind)
-                    await kind.handler(job.payload)
+                    await self._handle(kind, job.payload)
                     tasks.cancel_scope.cancel()
         except Exception as exc:
             await self._failed(job, kind, _unwrap(exc))

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 import anyio
-import anyio.to_thread
 
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import utcnow
 from moorage.domain.kernel.model import Schedule
 from moorage.domain.policies.schedules import parse_cron
@@ -33,8 +33,10 @@ class Scheduler:
         *,
         tick_seconds: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
+        blocking: Blocking | None = None,
     ) -> None:
         self._uow = uow
+        self._blocking = blocking or Blocking()
         self._triggers = triggers
         self._tick = tick_seconds
         self._clock = clock
@@ -72,7 +74,7 @@ class Scheduler:
     async def run(self, on_fired: Callable[[], None] | None = None) -> None:
         while True:
             try:
-                if await anyio.to_thread.run_sync(self.fire_due) and on_fired:
+                if await self._blocking.run(self.fire_due) and on_fired:
                     on_fired()
             except Exception:
                 log.exception("firing schedules failed")

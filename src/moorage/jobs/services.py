@@ -11,6 +11,7 @@ from typing import Protocol
 from moorage.config import Settings
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.gc.service import GcService
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.ports import UnitOfWorkFactory
 from moorage.domain.webhooks.subscriptions import WebhookService
@@ -22,6 +23,9 @@ class JobServices(Protocol):
 
     @property
     def uow(self) -> UnitOfWorkFactory: ...
+
+    @property
+    def blocking(self) -> Blocking: ...
 
     @property
     def uploads(self) -> UploadService: ...

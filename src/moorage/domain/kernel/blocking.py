@@ -9,6 +9,10 @@ the HTTP layer and the upload path are asynchronous. Every crossing goes through
   inline on the event loop; with a networked database it runs in a worker thread.
 - `run`: anything else that may block — writes (which may wait for a lock), reads over the
   network, CPU-heavy parsing — always in a worker thread, so the event loop never waits.
+
+A REST request does not cross call by call: its whole endpoint runs in one worker thread as
+one transaction (`moorage.api.rest.routing`). A job's handler is either async (it awaits the
+network or the blob store) or plain, and the runner runs a plain one through `run`.
 """
 
 from __future__ import annotations

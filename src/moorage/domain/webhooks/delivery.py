@@ -18,8 +18,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-import anyio.to_thread
-
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.model import DeliveryAttempt, Webhook, WebhookDelivery
 from moorage.domain.kernel.ports import UnitOfWork
@@ -77,8 +76,10 @@ class WebhookDeliverer:
         *,
         public_host: str | None = None,
         clock: Clock = utcnow,
+        blocking: Blocking | None = None,
     ) -> None:
         self._uow = uow
+        self._blocking = blocking or Blocking()
         self._sender = sender
         self._host = public_host
         self._clock = clock
@@ -90,15 +91,15 @@ class WebhookDeliverer:
         when it is gone with its webhook). Raises DeliveryFailed when the attempt failed
         and attempts are left. A disabled webhook's deliveries are skipped, not sent,
         unless `even_if_disabled` (the test action)."""
-        send = await anyio.to_thread.run_sync(self._prepare, delivery_id, even_if_disabled)
+        send = await self._blocking.run(self._prepare, delivery_id, even_if_disabled)
         if not isinstance(send, _Send):
             if send == _SKIP:
-                await anyio.to_thread.run_sync(self._skip, delivery_id)
-            return await anyio.to_thread.run_sync(self._current, delivery_id)
+                await self._blocking.run(self._skip, delivery_id)
+            return await self._blocking.run(self._current, delivery_id)
         number = send.delivery.attempts + 1
         started = self._clock()
         response = await self._sender.post(send.request)
-        done = await anyio.to_thread.run_sync(self._record, send, number, started, response)
+        done = await self._blocking.run(self._record, send, number, started, response)
         if done is not None and done.status == PENDING:
             raise DeliveryFailed(
                 f"delivery {delivery_id} attempt {number} failed: {response.error}"

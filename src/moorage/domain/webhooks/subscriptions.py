@@ -22,8 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import anyio.to_thread
-
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import InvalidInput
 from moorage.domain.kernel.lookups import existing_registry
@@ -230,11 +229,15 @@ class WebhookService:
         *,
         public_host: str | None = None,
         clock: Clock = utcnow,
+        blocking: Blocking | None = None,
     ) -> None:
         self._uow = uow
+        self._blocking = blocking or Blocking()
         self._sender = sender
         self._clock = clock
-        self.deliverer = WebhookDeliverer(uow, sender, public_host=public_host, clock=clock)
+        self.deliverer = WebhookDeliverer(
+            uow, sender, public_host=public_host, clock=clock, blocking=self._blocking
+        )
 
     def _in_registry(
         self, registry: str, fn: Callable[[WebhookTx, int], T], *, write: bool = False
@@ -323,11 +326,9 @@ class WebhookService:
     async def test(self, registry: str, webhook_id: int, operator: str | None) -> DeliveryDetail:
         """Send a sample event of the webhook's first event type now, once, through the
         delivery path (recorded in its history); enabled or not."""
-        delivery_id = await anyio.to_thread.run_sync(
-            self._queue_test, registry, webhook_id, operator
-        )
+        delivery_id = await self._blocking.run(self._queue_test, registry, webhook_id, operator)
         await self.deliverer.deliver(delivery_id, even_if_disabled=True)
-        return await anyio.to_thread.run_sync(self._detail, delivery_id)
+        return await self._blocking.run(self._detail, delivery_id)
 
     def _queue_test(self, registry: str, webhook_id: int, operator: str | None) -> int:
         def queue(store: WebhookTx, registry_id: int) -> int:

@@ -7,8 +7,6 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-import anyio.to_thread
-
 from moorage.domain.jobs.specs import JobSpec
 from moorage.domain.webhooks.events import DELIVERY_JOB
 from moorage.domain.webhooks.subscriptions import WebhookService
@@ -40,8 +38,8 @@ def delivery(webhooks: WebhookService, retry_base_seconds: float) -> JobKind:
 def log_purge(webhooks: WebhookService) -> JobKind:
     """Forget events, deliveries and finished jobs older than the retention period."""
 
-    async def handle(payload: dict[str, Any]) -> None:
-        purged = await anyio.to_thread.run_sync(webhooks.purge)
+    def handle(payload: dict[str, Any]) -> None:
+        purged = webhooks.purge()
         if purged:
             log.info("old webhook events purged count=%d", purged)
 
