@@ -12,16 +12,16 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moorage import __version__
-from moorage.api.rest import identity, images, policies, problems, registries, webhooks
+from moorage.api.rest import gc, identity, images, policies, problems, registries, webhooks
 from moorage.api.rest.deps import RestServices
 from moorage.api.rest.security import RestSecurity
 
 DESCRIPTION = """The management API of moorage: registries, images, artifacts, tags, protection,
-cleanup, webhooks, projects, members, users and access keys. Authenticate with HTTP Basic
-(user name and password, or access key ID and secret), or with the console's session cookie
-plus `X-CSRF-Token`. Errors are RFC 9457 problem details. Lists are paged (`page`,
-`page_size` ≤ 100) and report their `total`. Image names go into paths percent-encoded (`/`
-as `%2F`)."""
+cleanup, webhooks, projects, members, users, access keys and garbage collection.
+Authenticate with HTTP Basic (user name and password, or access key ID and secret), or with
+the console's session cookie plus `X-CSRF-Token`. Errors are RFC 9457 problem details. Lists
+are paged (`page`, `page_size` ≤ 100) and report their `total`. Image names go into paths
+percent-encoded (`/` as `%2F`). Each request is one transaction."""
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -93,7 +93,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 _BASIC = "user name and password, or access key ID and secret"
-ROUTERS = (registries, images, policies, webhooks, identity)  # each module's `router`
+ROUTERS = (registries, images, policies, webhooks, identity, gc)  # each module's `router`
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -11,6 +11,7 @@ from fastapi import Depends, Path, Query, Request
 from moorage.domain.content.artifacts import ArtifactService
 from moorage.domain.content.browse import BrowseService, check_page
 from moorage.domain.content.registries import RegistryService
+from moorage.domain.gc.service import GcService
 from moorage.domain.identity.service import IdentityService
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.model import PageRequest
@@ -52,6 +53,9 @@ class RestServices(Protocol):
 
     @property
     def webhooks(self) -> WebhookService: ...
+
+    @property
+    def gc(self) -> GcService: ...
 
     @property
     def public_host(self) -> str | None: ...

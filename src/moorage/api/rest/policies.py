@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from moorage.api.rest.deps import Services
 from moorage.api.rest.routing import api_router
-from moorage.api.rest.schemas import Body, PageOut
+from moorage.api.rest.schemas import Body, PageOut, ScheduleIn, ScheduleOut, schedule_out
 from moorage.api.rest.security import Caller, Security
 from moorage.domain.identity.access import Action
 from moorage.domain.kernel.errors import InvalidInput
@@ -104,21 +104,6 @@ class CleanupOut(BaseModel):
     enabled: bool
     created_at: datetime
     updated_at: datetime
-
-
-class ScheduleIn(Body):
-    cron: str = Field(
-        min_length=1,
-        max_length=255,
-        description="minute hour day-of-month month day-of-week, in UTC",
-        examples=["0 3 * * SUN"],
-    )
-
-
-class ScheduleOut(BaseModel):
-    cron: str | None
-    next_run_at: datetime | None
-    last_run_at: datetime | None
 
 
 class RunIn(Body):
@@ -308,12 +293,7 @@ def get_cleanup_schedule(
     registry: str, services: Services, security: Security, caller: Caller
 ) -> ScheduleOut:
     security.require(caller, registry, Action.PULL)
-    found = services.cleanup_runs.schedule(registry)
-    if found is None:
-        return ScheduleOut(cron=None, next_run_at=None, last_run_at=None)
-    return ScheduleOut(
-        cron=found.cron, next_run_at=found.next_run_at, last_run_at=found.last_run_at
-    )
+    return schedule_out(services.cleanup_runs.schedule(registry))
 
 
 @router.put("/cleanup-schedule", name="set_cleanup_schedule", response_model=ScheduleOut)
@@ -322,11 +302,7 @@ def set_cleanup_schedule(
 ) -> ScheduleOut:
     """One 5-field cron schedule per registry; a bad field is named in the error."""
     security.require(caller, registry, Action.PUSH)
-    found = services.cleanup_runs.set_schedule(registry, body.cron)
-    assert found is not None
-    return ScheduleOut(
-        cron=found.cron, next_run_at=found.next_run_at, last_run_at=found.last_run_at
-    )
+    return schedule_out(services.cleanup_runs.set_schedule(registry, body.cron))
 
 
 @router.delete("/cleanup-schedule", name="delete_cleanup_schedule", status_code=204)

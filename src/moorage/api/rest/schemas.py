@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from moorage.domain.kernel.model import Role
+from moorage.domain.kernel.model import Role, Schedule
 
 T = TypeVar("T")
 
@@ -173,3 +173,26 @@ class SessionOut(BaseModel):
     is_admin: bool
     csrf_token: str
     expires_at: datetime
+
+
+class ScheduleIn(Body):
+    cron: str = Field(
+        min_length=1,
+        max_length=255,
+        description="minute hour day-of-month month day-of-week, in UTC",
+        examples=["0 3 * * SUN"],
+    )
+
+
+class ScheduleOut(BaseModel):
+    cron: str | None
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+
+
+def schedule_out(found: Schedule | None) -> ScheduleOut:
+    if found is None:
+        return ScheduleOut(cron=None, next_run_at=None, last_run_at=None)
+    return ScheduleOut(
+        cron=found.cron, next_run_at=found.next_run_at, last_run_at=found.last_run_at
+    )
