@@ -172,8 +172,9 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
             uploads,
             grace_seconds=settings.gc_grace_seconds,
             upload_expiry=timedelta(hours=settings.upload_expiry_hours),
+            blocking=blocking,
         ),
-        fsck=Fsck(uow, blobs, grace_seconds=settings.gc_grace_seconds),
+        fsck=Fsck(uow, blobs, grace_seconds=settings.gc_grace_seconds, blocking=blocking),
     )
 
 

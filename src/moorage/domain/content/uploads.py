@@ -33,7 +33,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
-import anyio.to_thread
 
 from moorage.domain.content.artifacts import parse_digest
 from moorage.domain.content.errors import BlobBeingCollected

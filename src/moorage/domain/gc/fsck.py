@@ -14,12 +14,11 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import anyio.to_thread
-
 from moorage.domain.content.ports import BlobStore
 from moorage.domain.gc import rules
 from moorage.domain.gc.model import BlobRow
 from moorage.domain.gc.ports import GcTx
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.model import BlobStatus
 from moorage.domain.kernel.ports import UnitOfWork
@@ -59,8 +58,10 @@ class Fsck:
         clock: Clock = utcnow,
         *,
         grace_seconds: float = 7200.0,
+        blocking: Blocking | None = None,
     ) -> None:
         self._uow = uow
+        self._blocking = blocking or Blocking()
         self._blobs = blobs
         self._clock = clock
         self._grace = grace_seconds
@@ -75,7 +76,7 @@ class Fsck:
         report = FsckReport()
         await self._check_rows(report, repair, verify_digests, progress)
         await self._check_objects(report, repair, progress)
-        await anyio.to_thread.run_sync(self._check_references, report)
+        await self._blocking.run(self._check_references, report)
         return report
 
     async def _check_rows(
@@ -87,7 +88,7 @@ class Fsck:
     ) -> None:
         after: str | None = None
         while True:
-            page: list[BlobRow] = await anyio.to_thread.run_sync(self._page, after)
+            page: list[BlobRow] = await self._blocking.run(self._page, after)
             if not page:
                 return
             for row in page:
@@ -97,7 +98,7 @@ class Fsck:
                     continue
                 finding = Finding(problem[0], row.digest, problem[1])
                 if repair and row.status in (BlobStatus.LIVE, BlobStatus.MARKED):
-                    finding.repaired = await anyio.to_thread.run_sync(self._quarantine, row.digest)
+                    finding.repaired = await self._blocking.run(self._quarantine, row.digest)
                 report.findings.append(finding)
             after = page[-1].digest
             if progress:
@@ -154,7 +155,7 @@ class Fsck:
         if not batch:
             return
         digests = [d for _, d, _ in batch]
-        known = await anyio.to_thread.run_sync(self._known, digests)
+        known = await self._blocking.run(self._known, digests)
         orphans = [(key, old) for key, d, old in batch if d not in known]
         deletable = [key for key, old in orphans if old]
         failed = set(await self._blobs.delete_many(deletable)) if repair and deletable else set()

@@ -23,7 +23,6 @@ from functools import partial
 from typing import TypeVar
 
 import anyio
-import anyio.to_thread
 
 from moorage.domain.content.ports import BlobStore
 from moorage.domain.content.uploads import UPLOAD_EXPIRY, UploadService
@@ -41,6 +40,7 @@ from moorage.domain.gc.model import (
 )
 from moorage.domain.gc.ports import GcTx
 from moorage.domain.jobs.specs import JobSpec
+from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import DomainError
 from moorage.domain.kernel.model import Page, PageRequest, Schedule
@@ -87,8 +87,10 @@ class GcService:
         upload_expiry: timedelta = UPLOAD_EXPIRY,
         orphan_settle_seconds: float = 5.0,
         batch: int = BATCH,
+        blocking: Blocking | None = None,
     ) -> None:
         self._uow = uow
+        self._blocking = blocking or Blocking()
         self.blobs = blobs
         self.uploads = uploads
         self.clock = clock
@@ -213,7 +215,7 @@ class GcService:
             with self._uow(write=write) as store:
                 return fn(store)
 
-        return await anyio.to_thread.run_sync(run)
+        return await self._blocking.run(run)
 
 
 class _Execution:
