@@ -624,7 +624,7 @@ def protocol_target(live_server: ServerProcess) -> Target:
         return Target(reference.rstrip("/"), None)
     server = live_server
     credentials = (server.username, server.password) if server.auth else None
-    return Target(server.url, server.create_registry, credentials)
+    return Target(server.url, server.create_registry_with_cli, credentials)
 
 
 @pytest.fixture(scope="session")
