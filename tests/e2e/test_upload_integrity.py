@@ -4,7 +4,8 @@ Two PATCHes of different bytes sent at once to one upload must never both land: 
 holds the session at a time, the other is refused. Every PUT that answers 201 must leave a
 blob whose stored bytes (the file or S3 object, and what a GET serves) hash to its digest,
 and a second registry pushing the genuine bytes of every digest pulls them back intact.
-Runs on SQLite + files and on PostgreSQL + S3 (moto on loopback).
+Runs on SQLite + files and on PostgreSQL + S3 (moto on loopback): one server of each,
+shared by the module's tests, which work on digests of their own.
 """
 
 from __future__ import annotations
@@ -53,17 +54,23 @@ def _blob_path(root: Path, digest: str) -> Path:
     return root / "blobs" / "blobs" / algorithm / hex_digest[:2] / hex_digest  # store root, key
 
 
-@pytest.fixture(params=["sqlite-files", "postgres-s3"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "sqlite-files":
-        server = ServerProcess(tmp_path / "data").start()
-        try:
-            server.create_registry(RACE)
-            server.create_registry(GENUINE)
-            yield Backend(server, lambda digest: _blob_path(server.data_dir, digest).read_bytes())
-        finally:
-            server.stop()
-        return
+@pytest.fixture(scope="module")
+def files_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """SQLite and blob files, shared by the module's tests: each works on digests of its own,
+    and every check reads only what its own test wrote."""
+    server = ServerProcess(tmp_path_factory.mktemp("files") / "data").start()
+    try:
+        server.create_registry(RACE)
+        server.create_registry(GENUINE)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """PostgreSQL and S3 (moto), shared by the module's tests like `files_server`."""
+    tmp_path = tmp_path_factory.mktemp("s3")
     moto = MotoServer(tmp_path / "moto.log").start()
     try:
         bucket = "integrity"
@@ -94,6 +101,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
                 server.stop()
     finally:
         moto.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite-files", "postgres-s3"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "sqlite-files":
+        server: ServerProcess = request.getfixturevalue("files_server")
+        return Backend(server, lambda digest: _blob_path(server.data_dir, digest).read_bytes())
+    s3: Backend = request.getfixturevalue("s3_backend")
+    return s3
 
 
 async def _trickle(data: bytes, pieces: int) -> AsyncIterator[bytes]:
@@ -226,79 +242,73 @@ def test_concurrent_patches_across_s3_parts(backend: Backend) -> None:
 
 
 def test_bytes_found_wrong_are_quarantined_until_a_verified_push_replaces_them(
-    tmp_path: Path,
+    files_server: ServerProcess,
 ) -> None:
     """Bytes on disk that do not hash to their digest (written by an older version, or
     damaged) are found when the server reads them, quarantined and logged; pulls get
     BLOB_UNKNOWN, a manifest naming them MANIFEST_BLOB_UNKNOWN, until a push of the genuine
     bytes replaces them."""
-    server = ServerProcess(tmp_path / "data", extra_env={"MOORAGE_LOG_LEVEL": "info"}).start()
-    try:
-        server.create_registry(RACE)
-        config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-        digest = sha256(config)
-        manifest = (
-            '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
-            '"config":{"mediaType":"application/vnd.oci.image.config.v1+json",'
-            f'"digest":"{digest}","size":{len(config)}}},"layers":[]}}'
-        ).encode()
-        manifest_headers = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+    server = files_server
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    digest = sha256(config)
+    manifest = (
+        '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+        '"config":{"mediaType":"application/vnd.oci.image.config.v1+json",'
+        f'"digest":"{digest}","size":{len(config)}}},"layers":[]}}'
+    ).encode()
+    manifest_headers = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
 
-            def push_config() -> None:
-                pushed = client.post(
-                    f"/v2/{RACE}/img/blobs/uploads/", params={"digest": digest}, content=config
-                )
-                assert pushed.status_code == 201, pushed.text
-
-            push_config()
-            path = _blob_path(server.data_dir, digest)
-            path.write_bytes(config.replace(b"amd64", b"arm64"))  # same size, wrong bytes
-
-            refused = client.put(
-                f"/v2/{RACE}/img/manifests/v1", content=manifest, headers=manifest_headers
+        def push_config() -> None:
+            pushed = client.post(
+                f"/v2/{RACE}/img/blobs/uploads/", params={"digest": digest}, content=config
             )
-            assert refused.status_code == 400, refused.text
-            assert refused.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
-            head = client.head(f"/v2/{RACE}/img/blobs/{digest}")
-            assert head.status_code == 404
-            assert client.get(f"/v2/{RACE}/img/blobs/{digest}").json()["errors"][0]["code"] == (
-                "BLOB_UNKNOWN"
-            )
-            assert f"blob {digest} quarantined" in server.log()
+            assert pushed.status_code == 201, pushed.text
 
-            push_config()  # the genuine bytes replace the wrong ones
-            assert path.read_bytes() == config
-            assert client.get(f"/v2/{RACE}/img/blobs/{digest}").content == config
-            accepted = client.put(
-                f"/v2/{RACE}/img/manifests/v1", content=manifest, headers=manifest_headers
-            )
-            assert accepted.status_code == 201, accepted.text
-    finally:
-        server.stop()
+        push_config()
+        path = _blob_path(server.data_dir, digest)
+        path.write_bytes(config.replace(b"amd64", b"arm64"))  # same size, wrong bytes
+
+        refused = client.put(
+            f"/v2/{RACE}/img/manifests/v1", content=manifest, headers=manifest_headers
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
+        head = client.head(f"/v2/{RACE}/img/blobs/{digest}")
+        assert head.status_code == 404
+        assert client.get(f"/v2/{RACE}/img/blobs/{digest}").json()["errors"][0]["code"] == (
+            "BLOB_UNKNOWN"
+        )
+        assert f"blob {digest} quarantined" in server.log()
+
+        push_config()  # the genuine bytes replace the wrong ones
+        assert path.read_bytes() == config
+        assert client.get(f"/v2/{RACE}/img/blobs/{digest}").content == config
+        accepted = client.put(
+            f"/v2/{RACE}/img/manifests/v1", content=manifest, headers=manifest_headers
+        )
+        assert accepted.status_code == 201, accepted.text
     assert "Traceback" not in server.log()
 
 
-def test_a_leftover_object_without_a_row_is_replaced_by_the_first_push(tmp_path: Path) -> None:
+def test_a_leftover_object_without_a_row_is_replaced_by_the_first_push(
+    files_server: ServerProcess,
+) -> None:
     """A crash between writing a blob and recording it can leave an object no row names;
     the next push of that digest must not trust it."""
-    server = ServerProcess(tmp_path / "data").start()
-    try:
-        server.create_registry(RACE)
-        content = random.Random(7).randbytes(4096)
-        digest = sha256(content)
-        path = _blob_path(server.data_dir, digest)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"\0" * len(content))  # a torn leftover
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            started = client.post(f"/v2/{RACE}/img/blobs/uploads/")
-            location = started.headers["Location"]
-            assert client.patch(location, content=content).status_code == 202
-            assert client.put(location, params={"digest": digest}).status_code == 201
-            assert client.get(f"/v2/{RACE}/img/blobs/{digest}").content == content
-        assert path.read_bytes() == content
-    finally:
-        server.stop()
+    server = files_server
+    content = random.Random(7).randbytes(4096)
+    digest = sha256(content)
+    path = _blob_path(server.data_dir, digest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\0" * len(content))  # a torn leftover
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        started = client.post(f"/v2/{RACE}/img/blobs/uploads/")
+        location = started.headers["Location"]
+        assert client.patch(location, content=content).status_code == 202
+        assert client.put(location, params={"digest": digest}).status_code == 201
+        assert client.get(f"/v2/{RACE}/img/blobs/{digest}").content == content
+    assert path.read_bytes() == content
 
 
 async def _put_whole(client: httpx.AsyncClient, location: str, data: bytes) -> httpx.Response:
