@@ -121,6 +121,24 @@ def receiver() -> Iterator[Receiver]:
 
 # --- the server and its APIs ------------------------------------------------------------------
 
+# Fast retries (for the receiver that is down) and many delivery workers (for the burst).
+SHARED_ENV = {
+    **ALLOW_PRIVATE,
+    "MOORAGE_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
+    "MOORAGE_JOB_CONCURRENCY": "8",
+}
+
+
+@pytest.fixture(scope="module")
+def hooks_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the tests that neither restart nor reconfigure it: each has a registry
+    and a receiver of its own."""
+    server = ServerProcess(tmp_path_factory.mktemp("hooks"), auth=True, extra_env=SHARED_ENV)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
 
 def admin(server: ServerProcess) -> httpx.Client:
     return httpx.Client(
@@ -220,12 +238,12 @@ def check_block_kit(message: dict[str, Any]) -> None:
 
 
 def test_push_pull_and_delete_with_skopeo_arrive_once_each(
-    server_factory: type[ServerProcess],
+    hooks_server: ServerProcess,
     receiver: Receiver,
     oci_layout: OciLayout,
     tmp_path: Path,
 ) -> None:
-    server = server_factory(tmp_path / "data", auth=True, extra_env=ALLOW_PRIVATE).start()
+    server = hooks_server
     receiver.start()
     api = admin(server)
     create_registry(api, "hooks")
@@ -308,10 +326,9 @@ def test_push_pull_and_delete_with_skopeo_arrive_once_each(
 
 
 def test_a_receiver_that_is_down_gets_its_deliveries_when_it_comes_back(
-    server_factory: type[ServerProcess], receiver: Receiver, tmp_path: Path
+    hooks_server: ServerProcess, receiver: Receiver
 ) -> None:
-    env = {**ALLOW_PRIVATE, "MOORAGE_WEBHOOK_RETRY_BASE_SECONDS": "0.3"}
-    server = server_factory(tmp_path / "data", auth=True, extra_env=env).start()
+    server = hooks_server
     api = admin(server)
     create_registry(api, "down")
     hook = create_webhook(
@@ -364,10 +381,9 @@ def test_an_event_survives_a_crash_right_after_the_push(
 
 
 def test_a_burst_of_pushes_is_delivered_exactly_once_each(
-    server_factory: type[ServerProcess], receiver: Receiver, tmp_path: Path
+    hooks_server: ServerProcess, receiver: Receiver
 ) -> None:
-    env = {**ALLOW_PRIVATE, "MOORAGE_JOB_CONCURRENCY": "8"}
-    server = server_factory(tmp_path / "data", auth=True, extra_env=env).start()
+    server = hooks_server
     receiver.start()
     api = admin(server)
     create_registry(api, "burst")
