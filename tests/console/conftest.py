@@ -1,7 +1,7 @@
 """The web console in a real browser: Chromium driven by Playwright, against a live server.
 
 Each test gets its own server (`server_factory`) and a fresh browser context; the browser
-itself is shared by the module. Images are pushed with skopeo from a tiny OCI layout that
+itself is shared by the session. Images are pushed with skopeo from a tiny OCI layout that
 umoci builds around /bin/busybox.
 """
 
@@ -157,7 +157,7 @@ def console_server(server_factory: type[ServerProcess], tmp_path: Path) -> Serve
     return server_factory(tmp_path / "srv", auth=True).start()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (Debian package chromium)")
