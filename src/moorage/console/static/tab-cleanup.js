@@ -1,8 +1,8 @@
 // Registry tab: image cleanup — policies of what to keep, test runs and real runs, the
 // schedule, and the history of runs with a verdict for every artifact.
 
-import { api, ApiError, isAbortError } from "./api.js";
-import { clear, enc, formatDate, h, plural, shortDigest, timeCell } from "./dom.js";
+import { api, isAbortError } from "./api.js";
+import { clear, enc, h, plural, shortDigest, timeCell } from "./dom.js";
 import { tagList } from "./page-image.js";
 import { canChange, policyDialog, policyList, selectorCell, selectorColumns, selectorFieldPair, selectorWords, statusColumn } from "./policies.js";
 import { alertBox, messageOf } from "./widgets/alert.js";
@@ -12,9 +12,11 @@ import { confirmAction } from "./widgets/confirm.js";
 import { copyButton } from "./widgets/copy.js";
 import { dataTable } from "./widgets/data-table.js";
 import { openDialog } from "./widgets/dialog.js";
+import { cronSchedule } from "./widgets/cron-schedule.js";
 import { checkField, field, quietError, setFieldError, textField } from "./widgets/form.js";
 import { card, facts } from "./widgets/layout.js";
 import { liveSource } from "./widgets/live-source.js";
+import { ACTIVE, runStatusBadge, triggerWords } from "./widgets/run-status.js";
 import { toast } from "./widgets/notify.js";
 import { emptyState, loading } from "./widgets/placeholders.js";
 import { staticTable } from "./widgets/static-table.js";
@@ -68,8 +70,6 @@ import { staticTable } from "./widgets/static-table.js";
 
 /** @typedef {Run & {tasks: Array<{image: string, status: string, artifacts: Verdict[]}>}} RunDetail */
 
-/** @typedef {{cron: string | null, next_run_at?: string | null, last_run_at?: string | null}} Schedule */
-
 const RULES = [
   { kind: "latest_pushed", label: "the N most recently pushed", unit: "count" },
   { kind: "latest_pulled", label: "the N most recently pulled", unit: "count" },
@@ -79,19 +79,7 @@ const RULES = [
 ];
 const MAX_COUNT = 10000;
 const MAX_DAYS = 3650;
-const ACTIVE = new Set(["queued", "running"]);
 const POLL_MS = 1000;
-const CRON_FIELDS = ["minute", "hour", "day of month", "month", "day of week"];
-const UTC_FORMAT = new Intl.DateTimeFormat(undefined, {
-  weekday: "short",
-  year: "numeric",
-  month: "short",
-  day: "numeric",
-  hour: "2-digit",
-  minute: "2-digit",
-  hourCycle: "h23",
-  timeZone: "UTC",
-});
 
 /**
  * "keep the 3 most recently pushed", "keep those pulled within 30 days", "keep all".
@@ -127,11 +115,6 @@ function tagSelectorWords(tag) {
   return tag.untagged ? `${tagged} and untagged ones` : tagged;
 }
 
-/** @param {string} iso */
-function utc(iso) {
-  return `${UTC_FORMAT.format(new Date(iso))} UTC`;
-}
-
 /**
  * @param {Selector} image
  * @param {Selector & {untagged: boolean}} tag
@@ -148,32 +131,11 @@ function policyBody(image, tag, rule, enabled) {
 
 // Runs -----------------------------------------------------------------------------------------
 
-/** @type {Record<string, [string, string]>} */
-const STATUS = {
-  queued: ["Queued", "neutral"],
-  running: ["Running", "info"],
-  succeeded: ["Succeeded", "success"],
-  failed: ["Failed", "danger"],
-};
-
-/** @param {string} status */
-function statusBadge(status) {
-  const [label, kind] = STATUS[status] || [status, "neutral"];
-  const el = badge(label, kind);
-  if (status === "running") el.prepend(h("span", { class: "spinner badge-spinner", "aria-hidden": "true" }));
-  return el;
-}
-
 const runName = (/** @type {Run} */ run) => `${run.dry_run ? "Test run" : "Run"} ${run.id}`;
 
 /** @param {Run} run */
 function runKind(run) {
   return run.dry_run ? badge("Test run", "neutral", "Deletes nothing: records what a real run would delete") : badge("Real run", "warning", "Deletes what the policies do not keep");
-}
-
-/** @param {string} trigger */
-function triggerWords(trigger) {
-  return /** @type {Record<string, string>} */ ({ manual: "By hand", schedule: "Schedule" })[trigger] || trigger;
 }
 
 /** @param {Run} run */
@@ -223,7 +185,7 @@ function runDetail(run) {
     facts([
       ["Type", runKind(run)],
       ["Trigger", triggerWords(run.trigger)],
-      ["Status", statusBadge(run.status)],
+      ["Status", runStatusBadge(run.status)],
       ["Started", timeCell(run.started_at, { never: "Not yet", absolute: true })],
       ["Finished", timeCell(run.finished_at, { never: "Not yet", absolute: true })],
       ["Result", countsCell(run), { wide: true }],
@@ -457,116 +419,7 @@ function render({ registry, session, signal, refreshRegistry }) {
 
 
   // Schedule -----------------------------------------------------------------------------------
-  const cron = textField({
-    label: "Cron expression (UTC)",
-    name: "cron",
-    mono: true,
-    placeholder: "0 3 * * SUN",
-    spellcheck: false,
-    hint: h("span", {}, "In UTC. For example ", h("code", {}, "0 3 * * SUN"), " runs every Sunday at 03:00, ", h("code", {}, "30 1 * * *"), " every day at 01:30."),
-  });
-  const legend = h(
-    "div",
-    { class: "cron-legend", "aria-hidden": "true" },
-    CRON_FIELDS.map((name) => h("span", { class: "cron-part", dataset: { field: name } }, name)),
-  );
-  const saveSchedule = button("Save schedule", { kind: "primary", type: "submit" });
-  const removeSchedule = button("Remove schedule", { kind: "secondary", onClick: () => unschedule() });
-  const scheduleStatus = h("div", { class: "schedule-status", "aria-live": "polite" });
-  const cronRow = h("div", { class: "cron-row" });
-  cron.input.replaceWith(cronRow);
-  // @ts-expect-error -- for those who may not change the schedule this appends the text "false" twice; kept as it was (a known bug)
-  cronRow.append(cron.input, manage && saveSchedule, manage && removeSchedule);
-  cron.input.readOnly = !manage;
-  cronRow.after(legend);
-
-  /** @param {string | null} message the error, which may start with the field at fault */
-  const markField = (message) => {
-    const named = CRON_FIELDS.filter((name) => message && message.toLowerCase().startsWith(`${name}:`)).pop();
-    /** @type {NodeListOf<HTMLElement>} */ (legend.querySelectorAll(".cron-part")).forEach((part) => part.classList.toggle("is-invalid", part.dataset.field === named));
-  };
-
-  /** @param {Schedule} schedule */
-  function showSchedule(schedule) {
-    removeSchedule.hidden = !schedule.cron;
-    if (!schedule.cron) {
-      clear(scheduleStatus, h("p", { class: "muted" }, "No schedule: cleanup runs only when started here."));
-      return;
-    }
-    cron.input.value = schedule.cron;
-    clear(
-      scheduleStatus,
-      h(
-        "p",
-        { class: "schedule-next" },
-        h("span", { class: "schedule-label" }, "Next run"),
-        schedule.next_run_at
-          ? h("time", { class: "schedule-when", datetime: schedule.next_run_at, title: `Your time: ${formatDate(schedule.next_run_at)}` }, utc(schedule.next_run_at))
-          : h("span", { class: "muted" }, "never"),
-        schedule.next_run_at && h("span", { class: "muted" }, " · ", timeCell(schedule.next_run_at)),
-      ),
-      h(
-        "p",
-        { class: "schedule-last" },
-        h("span", { class: "schedule-label" }, "Last scheduled run"),
-        schedule.last_run_at ? timeCell(schedule.last_run_at) : h("span", { class: "muted" }, "none yet"),
-      ),
-    );
-  }
-
-  async function loadSchedule() {
-    try {
-      showSchedule(await api.get(`${root}/cleanup-schedule`, undefined, { signal }));
-    } catch (error) {
-      if (isAbortError(error) || signal.aborted) return;
-      clear(scheduleStatus, alertBox(messageOf(error), { title: "Could not load the schedule.", retry: loadSchedule }));
-    }
-  }
-
-  async function unschedule() {
-    setFieldError(cron.input, null);
-    markField(null);
-    removeSchedule.disabled = true;
-    try {
-      await api.delete(`${root}/cleanup-schedule`);
-      cron.input.value = "";
-      showSchedule({ cron: null });
-      toast("Schedule removed: cleanup runs only when started here.");
-    } catch (error) {
-      setFieldError(cron.input, messageOf(error));
-    } finally {
-      removeSchedule.disabled = false;
-    }
-  }
-
-  const scheduleForm = h("form", { class: "cleanup-schedule", novalidate: true }, h("h3", {}, "Schedule"), cron.el, scheduleStatus);
-  scheduleForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const value = cron.input.value.trim();
-    setFieldError(cron.input, null);
-    markField(null);
-    if (!value) {
-      setFieldError(cron.input, "Enter five fields, for example 0 3 * * SUN; use Remove schedule to stop running on a schedule.");
-      cron.input.focus();
-      return;
-    }
-    saveSchedule.disabled = true;
-    saveSchedule.classList.add("is-busy");
-    try {
-      /** @type {Schedule} */
-      const schedule = await api.put(`${root}/cleanup-schedule`, { cron: value });
-      showSchedule(schedule);
-      toast(schedule.next_run_at ? `Schedule saved. Next run: ${utc(schedule.next_run_at)}.` : "Schedule saved.");
-    } catch (error) {
-      const message = error instanceof ApiError && error.errors.length ? error.errors.map((item) => item.message).join("; ") : messageOf(error);
-      setFieldError(cron.input, message);
-      markField(message);
-      cron.input.focus();
-    } finally {
-      saveSchedule.disabled = false;
-      saveSchedule.classList.remove("is-busy");
-    }
-  });
+  const schedule = cronSchedule({ path: `${root}/cleanup-schedule`, signal, manage, what: "cleanup", className: "cleanup-schedule" });
 
   const runBox = h(
     "div",
@@ -579,7 +432,7 @@ function render({ registry, session, signal, refreshRegistry }) {
       manage ? h("div", { class: "btn-row" }, testButton, runButton) : h("p", { class: "muted" }, "Members who may push can start runs."),
       manage && runNote,
     ),
-    scheduleForm,
+    schedule.el,
   );
 
   // History ------------------------------------------------------------------------------------
@@ -608,7 +461,7 @@ function render({ registry, session, signal, refreshRegistry }) {
     }
     if (finishedReal) {
       refreshRegistry?.();
-      loadSchedule();
+      schedule.load();
     }
     runs.watch(result);
   }
@@ -656,7 +509,7 @@ function render({ registry, session, signal, refreshRegistry }) {
       { id: "id", label: "Run", className: "col-policy", render: (row) => `#${row.id}` },
       { id: "dry_run", label: "Type", render: runKind },
       { id: "trigger", label: "Trigger", render: (row) => triggerWords(row.trigger) },
-      { id: "status", label: "Status", render: (row) => statusBadge(row.status) },
+      { id: "status", label: "Status", render: (row) => runStatusBadge(row.status) },
       { id: "started_at", label: "Started", render: (row) => timeCell(row.started_at, { never: "Not yet", absolute: true }) },
       { id: "finished_at", label: "Finished", render: (row) => timeCell(row.finished_at, { never: "—", absolute: true }) },
       { id: "counts", label: "Result", render: countsCell },
@@ -676,7 +529,7 @@ function render({ registry, session, signal, refreshRegistry }) {
       }),
   });
 
-  loadSchedule();
+  schedule.load();
 
   return h(
     "div",
