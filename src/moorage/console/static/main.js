@@ -12,6 +12,7 @@ import * as registry from "./page-registry.js";
 import * as image from "./page-image.js";
 import * as artifact from "./page-artifact.js";
 import * as accessKeys from "./page-access-keys.js";
+import * as adminGc from "./page-admin-gc.js";
 
 /**
  * The signed-in user: who, and their role in each project they are a member of.
@@ -62,7 +63,11 @@ const ROUTES = [
   { path: "/registries/:registry/images/:image", page: image, nav: "registries" },
   { path: "/registries/:registry/images/:image/artifacts/:reference", page: artifact, nav: "registries" },
   { path: "/access-keys", page: accessKeys, nav: "access-keys" },
+  { path: "/admin/gc", page: adminGc, nav: "admin" },
 ];
+
+/** Addresses that stand for another: the start page, and the first page of a section. */
+const REDIRECTS = /** @type {Record<string, string>} */ ({ "/": "/registries", "": "/registries", "/admin": "/admin/gc" });
 
 /** @type {Session} */
 const session = { me: null };
@@ -75,7 +80,8 @@ const app = /** @type {HTMLElement} */ (document.getElementById("app"));
  * @returns {{route: Route | null, params: Record<string, string>, redirect?: string}}
  */
 function match(pathname) {
-  if (pathname === "/" || pathname === "") return { route: null, params: {}, redirect: "/registries" };
+  const redirect = REDIRECTS[pathname.replace(/(.)\/+$/, "$1")];
+  if (redirect) return { route: null, params: {}, redirect };
   const parts = pathname.replace(/\/+$/, "").split("/").slice(1);
   for (const route of ROUTES) {
     const pattern = route.path.split("/").slice(1);
@@ -169,7 +175,14 @@ function header(nav) {
       "div",
       { class: "app-header-inner" },
       h("a", { href: "/registries", class: "brand", "aria-label": `${PRODUCT} home` }, h("span", { class: "brand-mark" }, icon("anchor")), h("span", { class: "brand-name" }, PRODUCT), h("span", { class: "brand-tag" }, "Container Registry")),
-      h("nav", { class: "app-nav", "aria-label": "Main" }, item("/registries", "Registries", "registries", "box"), item("/access-keys", "Access keys", "access-keys", "key")),
+      h(
+        "nav",
+        { class: "app-nav", "aria-label": "Main" },
+        item("/registries", "Registries", "registries", "box"),
+        item("/access-keys", "Access keys", "access-keys", "key"),
+        // For system administrators only; anyone else who opens its address is told so there.
+        me.is_admin && item("/admin/gc", "Administration", "admin", "sliders"),
+      ),
       h(
         "div",
         { class: "app-user" },
