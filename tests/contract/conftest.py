@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.contract.backends import Database, MemoryDatabase
-from tests.support.databases import BACKENDS, migrated_database, migrated_postgres_template
+from tests.support.databases import (
+    BACKENDS,
+    PostgresCopies,
+    migrated_database,
+    migrated_postgres_template,
+    migrated_sqlite_template,
+)
 
 
 @pytest.fixture(scope="session")
@@ -17,13 +23,31 @@ def postgres_template() -> Iterator[str]:
         yield name
 
 
+@pytest.fixture(scope="session")
+def postgres_copies(postgres_template: str) -> Iterator[PostgresCopies]:
+    """A copy of the template per test, each made while the test before it runs."""
+    with PostgresCopies(postgres_template) as copies:
+        yield copies
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template")) as path:
+        yield path
+
+
 @pytest.fixture(params=(*BACKENDS, "memory"))
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database of the test's own, at head of the migrations: copied from a template
+    migrated once per session (SQLite, PostgreSQL), or the in-memory fakes."""
     if request.param == "memory":
         yield MemoryDatabase()
         return
-    template = None
     if request.param == "postgresql":
-        template = request.getfixturevalue("postgres_template")
-    with migrated_database(request.param, tmp_path, postgres_template=template) as database:
+        copies = request.getfixturevalue("postgres_copies")
+        with migrated_database("postgresql", tmp_path, postgres_copies=copies) as database:
+            yield database
+        return
+    template = request.getfixturevalue("sqlite_template")
+    with migrated_database("sqlite", tmp_path, sqlite_template=template) as database:
         yield database
