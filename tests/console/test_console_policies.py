@@ -114,7 +114,7 @@ def test_protection_and_cleanup(
     dialog.get_by_role("button", name="Add policy").click()
     expect(dialog).to_be_hidden()
     with api(server) as client:
-        [protection] = client.get("/protection-policies").json()
+        [protection] = client.get("/protection-policies").json()["items"]
     pid = protection["id"]
     assert protection["image"] == {"pattern": "app", "include": True}
     assert protection["tag"] == {"pattern": "v1", "include": True}
@@ -145,7 +145,7 @@ def test_protection_and_cleanup(
     switch.click()
     expect(page.get_by_text(f"Protection policy {other} enabled.")).to_be_visible()
     with api(server) as client:
-        listed = {p["id"]: p for p in client.get("/protection-policies").json()}
+        listed = {p["id"]: p for p in client.get("/protection-policies").json()["items"]}
         assert listed[other]["enabled"] is True
         assert listed[other]["image"] == {"pattern": "tmp/**", "include": False}
     expect(page.get_by_text("2 of 15 policies", exact=True)).to_be_visible()
@@ -214,7 +214,7 @@ def test_protection_and_cleanup(
     dialog.get_by_role("button", name="Add policy").click()
     expect(dialog).to_be_hidden()
     with api(server) as client:
-        [cleanup] = client.get("/cleanup-policies").json()
+        [cleanup] = client.get("/cleanup-policies").json()["items"]
     cid = cleanup["id"]
     assert cleanup["rule"] == {"kind": "latest_pushed", "count": 1, "days": None}
     assert cleanup["tag"] == {"pattern": "**", "include": True, "untagged": False}

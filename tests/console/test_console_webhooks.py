@@ -154,7 +154,7 @@ def test_webhooks_tab(
     dialog.get_by_role("button", name="Add webhook").click()
     expect(dialog).to_be_hidden()
     with api(server) as client:
-        [created] = client.get("/webhooks").json()
+        [created] = client.get("/webhooks").json()["items"]
     assert created["auth_header_set"] is True
     assert created["event_types"] == ["PUSH_ARTIFACT", "DELETE_ARTIFACT"]
     assert SECRET not in str(created)
@@ -277,7 +277,7 @@ def test_webhooks_tab(
     expect(confirm).to_be_hidden()
     expect(row).to_have_count(0)
     with api(server) as client:
-        assert [w["name"] for w in client.get("/webhooks").json()] == ["chat"]
+        assert [w["name"] for w in client.get("/webhooks").json()["items"]] == ["chat"]
 
     # The list and a delivery log fit a narrow window without sideways scrolling.
     narrow = new_page(NARROW)

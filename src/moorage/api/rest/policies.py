@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
 from pydantic import BaseModel, Field
 
-from moorage.api.rest.deps import Services
+from moorage.api.rest.deps import Paging, Services, page_of
 from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import Body, PageOut, ScheduleIn, ScheduleOut, schedule_out
 from moorage.api.rest.security import Caller, Security
@@ -20,6 +21,20 @@ from moorage.domain.policies.selectors import Selector, TagSelector
 from moorage.domain.policies.service import CleanupSpec, ProtectionSpec
 
 router = api_router(prefix="/registries/{registry}", tags=["protection and cleanup"])
+PolicyRecord = ProtectionPolicyRecord | CleanupPolicyRecord
+# The first is the default order: the order policies were added in.
+POLICY_SORTS: dict[str, Callable[[Any], Any]] = {
+    "id": lambda r: r.id,
+    "created_at": lambda r: r.created_at,
+    "updated_at": lambda r: r.updated_at,
+    "image": lambda r: r.image_pattern,
+    "tag": lambda r: r.tag_pattern,
+}
+
+
+def _policy_text(record: PolicyRecord) -> str:
+    """What `q` searches: both selectors' patterns."""
+    return f"{record.image_pattern}\n{record.tag_pattern}"
 
 
 class SelectorIn(Body):
@@ -183,14 +198,20 @@ def _run(e: Execution) -> RunOut:
 
 
 @router.get(
-    "/protection-policies", name="list_protection_policies", response_model=list[ProtectionOut]
+    "/protection-policies",
+    name="list_protection_policies",
+    response_model=PageOut[ProtectionOut],
 )
 def list_protection_policies(
-    registry: str, services: Services, security: Security, caller: Caller
-) -> list[ProtectionOut]:
+    registry: str, services: Services, security: Security, caller: Caller, paging: Paging
+) -> PageOut[ProtectionOut]:
+    """`q` searches the image and tag patterns; sort by `id` (default), `created_at`,
+    `updated_at`, `image` or `tag`."""
     security.require(caller, registry, Action.PULL)
     records = services.policies.protection_policies(registry)
-    return [_protection(r) for r in records]
+    shown, total = page_of(records, paging, POLICY_SORTS, _policy_text)
+    items = [_protection(r) for r in shown]
+    return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
 @router.post(
@@ -240,12 +261,17 @@ def delete_protection_policy(
 # cleanup policies ----------------------------------------------------------------------
 
 
-@router.get("/cleanup-policies", name="list_cleanup_policies", response_model=list[CleanupOut])
+@router.get("/cleanup-policies", name="list_cleanup_policies", response_model=PageOut[CleanupOut])
 def list_cleanup_policies(
-    registry: str, services: Services, security: Security, caller: Caller
-) -> list[CleanupOut]:
+    registry: str, services: Services, security: Security, caller: Caller, paging: Paging
+) -> PageOut[CleanupOut]:
+    """`q` searches the image and tag patterns; sort by `id` (default), `created_at`,
+    `updated_at`, `image` or `tag`."""
     security.require(caller, registry, Action.PULL)
-    return [_cleanup(r) for r in services.policies.cleanup_policies(registry)]
+    records = services.policies.cleanup_policies(registry)
+    shown, total = page_of(records, paging, POLICY_SORTS, _policy_text)
+    items = [_cleanup(r) for r in shown]
+    return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
 @router.post(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import Path, Query, Response
 from pydantic import BaseModel, Field
 
-from moorage.api.rest.deps import Services
+from moorage.api.rest.deps import Paging, Services, page_of
 from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import Body, PageOut
 from moorage.api.rest.security import Caller, Security
@@ -21,6 +22,13 @@ router = api_router(prefix="/registries/{registry}/webhooks", tags=["webhooks"])
 # Ids are 32-bit in the database: a larger one is a 422, never a failing query.
 WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "skipped"]
+# The first is the default order: the order webhooks were added in.
+WEBHOOK_SORTS: dict[str, Callable[[Webhook], Any]] = {
+    "id": lambda w: w.id,
+    "name": lambda w: w.name,
+    "created_at": lambda w: w.created_at,
+    "updated_at": lambda w: w.updated_at,
+}
 EventTypeName = Literal[
     "PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT", "REPLICATION", "CLEANUP", "TAG_RETENTION"
 ]
@@ -154,12 +162,17 @@ def _delivery(detail: DeliveryDetail) -> DeliveryOut:
     )
 
 
-@router.get("", name="list_webhooks", response_model=list[WebhookOut])
+@router.get("", name="list_webhooks", response_model=PageOut[WebhookOut])
 def list_webhooks(
-    registry: str, services: Services, security: Security, caller: Caller
-) -> list[WebhookOut]:
+    registry: str, services: Services, security: Security, caller: Caller, paging: Paging
+) -> PageOut[WebhookOut]:
+    """`q` searches names and addresses; sort by `id` (default), `name`, `created_at` or
+    `updated_at`."""
     security.require(caller, registry, Action.PULL)
-    return [_webhook(w) for w in services.webhooks.webhooks(registry)]
+    webhooks = services.webhooks.webhooks(registry)
+    shown, total = page_of(webhooks, paging, WEBHOOK_SORTS, lambda w: f"{w.name}\n{w.address}")
+    items = [_webhook(w) for w in shown]
+    return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
 @router.post("", name="create_webhook", status_code=201, response_model=WebhookOut)

@@ -10,7 +10,7 @@ import { openDialog } from "./widgets/dialog.js";
 import { checkField, field } from "./widgets/form.js";
 import { card } from "./widgets/layout.js";
 import { limitCounter } from "./widgets/limit.js";
-import { resourceList, wholeSource } from "./widgets/resource-list.js";
+import { pagedSource, resourceList } from "./widgets/resource-list.js";
 
 /** @typedef {import("./dom.js").Child} Child */
 /** @typedef {import("./main.js").Session} Session */
@@ -229,7 +229,7 @@ export function policyList({ kind, base, manage, signal, columns, open, deleteMe
     label: `${title(kind)} policies`,
     noun: ["policy", "policies"],
     signal,
-    load: wholeSource(base, signal),
+    load: pagedSource(base, signal),
     rowKey: (row) => row.id,
     onLoaded: (result) => {
       limit.update(result.total);

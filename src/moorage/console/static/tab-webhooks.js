@@ -17,7 +17,7 @@ import { card, facts } from "./widgets/layout.js";
 import { liveSource } from "./widgets/live-source.js";
 import { toast } from "./widgets/notify.js";
 import { emptyState, loading } from "./widgets/placeholders.js";
-import { resourceList, wholeSource } from "./widgets/resource-list.js";
+import { pagedSource, resourceList } from "./widgets/resource-list.js";
 import { staticTable } from "./widgets/static-table.js";
 
 /** @typedef {import("./registry-actions.js").Registry} Registry */
@@ -431,7 +431,7 @@ function renderList({ registry, signal, manage, base, tabHref }) {
   const lastCells = new Map();
   const logHref = (/** @type {Webhook} */ webhook) => `${tabHref}?webhook=${webhook.id}`;
   const addButton = button("Add webhook", { kind: "primary", iconName: "plus" });
-  const everything = wholeSource(base, signal);
+  const webhookPages = pagedSource(base, signal);
 
   /**
    * @param {Webhook} webhook
@@ -485,7 +485,7 @@ function renderList({ registry, signal, manage, base, tabHref }) {
     signal,
     pageSize: LIST_PAGE_SIZE,
     load: async (query) => {
-      const page = await everything(query);
+      const page = await webhookPages(query);
       lastCells.clear();
       return page;
     },

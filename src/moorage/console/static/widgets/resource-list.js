@@ -111,21 +111,6 @@ export function pagedSource(path, signal) {
 }
 
 /**
- * The list endpoints that answer every item at once (policies, webhooks): the page asked for.
- * @template T
- * @param {string} path
- * @param {AbortSignal} signal
- * @returns {(query: PageQuery) => Promise<Page<T>>}
- */
-export function wholeSource(path, signal) {
-  return async ({ page, page_size: pageSize }) => {
-    /** @type {T[]} */
-    const items = await api.get(path, undefined, { signal });
-    return { items: items.slice((page - 1) * pageSize, page * pageSize), total: items.length };
-  };
-}
-
-/**
  * @template T
  * @param {ResourceListOptions<T>} options
  * @returns {ResourceList<T>}
