@@ -145,3 +145,18 @@ def test_only_a_system_administrator_may_collect_garbage(
     user_api: httpx.Client, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
     expect_problem(user_api.request(method, path, json=body), 403)
+
+
+def test_the_history_reads_newest_or_oldest_first(admin_api: httpx.Client) -> None:
+    for _ in range(2):
+        finished(admin_api, start(admin_api, {"dry_run": True})["id"])
+    newest = expect_json(admin_api.get("/gc-runs", params={"page_size": 100}))
+    oldest = expect_json(admin_api.get("/gc-runs", params={"page_size": 100, "sort": "created_at"}))
+    ids = [r["id"] for r in newest["items"]]
+    assert ids == sorted(ids, reverse=True)
+    assert [r["id"] for r in oldest["items"]] == sorted(ids)
+    last = expect_json(
+        admin_api.get("/gc-runs", params={"page_size": 1, "page": 2, "sort": "created_at"})
+    )
+    assert [r["id"] for r in last["items"]] == sorted(ids)[1:2]
+    expect_problem(admin_api.get("/gc-runs", params={"sort": "bytes_freed"}), 400)

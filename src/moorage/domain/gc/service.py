@@ -42,7 +42,7 @@ from moorage.domain.gc.ports import GcTx
 from moorage.domain.jobs.specs import JobSpec
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import Clock, utcnow
-from moorage.domain.kernel.errors import DomainError
+from moorage.domain.kernel.errors import DomainError, InvalidInput
 from moorage.domain.kernel.model import Page, PageRequest, Schedule
 from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies.protection import check_artifact_delete
@@ -165,9 +165,19 @@ class GcService:
         return run
 
     def list_runs(self, page: PageRequest) -> Page[GcRun]:
+        """Runs newest first, or oldest first with `sort="created_at"`."""
+        if page.sort not in (None, "created_at", "-created_at"):
+            raise InvalidInput("sort must be created_at (with '-' for descending)")
         with self._uow() as store:
-            items, total = store.gc_runs.list_runs(page.offset, page.page_size)
-        return Page(items, total)
+            if page.sort != "created_at":
+                items, total = store.gc_runs.list_runs(page.offset, page.page_size)
+                return Page(items, total)
+            # Oldest first is the newest-first order read from its other end.
+            _, total = store.gc_runs.list_runs(0, 1)
+            start = max(total - page.offset - page.page_size, 0)
+            count = max(min(page.page_size, total - page.offset), 0)
+            items, total = store.gc_runs.list_runs(start, count) if count else ([], total)
+        return Page(list(reversed(items)), total)
 
     def get_schedule(self) -> Schedule | None:
         with self._uow() as store:
