@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -220,3 +222,33 @@ def test_runs_history(uow: UnitOfWorkFactory) -> None:
         assert [r.id for r in runs] == [second.id]
         assert [r.id for r in store.gc_runs.active_runs()] == [first.id]
         assert store.gc_runs.get_run(999) is None
+
+
+def test_a_reference_committed_while_the_mark_waits_for_it_keeps_the_blob_live(
+    db: Database,
+) -> None:
+    """A manifest PUT holds a share lock on the live blobs it references until its
+    references commit; a mark waiting on that lock must then see them (on PostgreSQL's
+    read committed, the waiting UPDATE re-checks the row but not its NOT EXISTS subquery)."""
+    if db.backend != "postgresql":
+        pytest.skip("only PostgreSQL runs the two transactions at once")
+    uow = db.uow
+    with uow(write=True) as store:
+        image = new_image(store)
+        blob = add_linked_blob(store, image, "referenced while marking", 5)
+    marked: list[int] = []
+
+    def mark() -> None:
+        with uow(write=True) as store:
+            marked.append(store.gc.mark_unreferenced(T1))
+
+    marker = threading.Thread(target=mark)
+    with uow(write=True) as store:  # what a manifest PUT does, in one transaction
+        assert store.blobs.take_back([blob]) == {blob}
+        push(store, image, manifest("m", blobs=(blob,)), "v1")
+        marker.start()
+        time.sleep(0.3)
+        assert marker.is_alive(), "the mark did not wait for the manifest's share lock"
+    marker.join(10)
+    assert marked == [0]
+    assert statuses(uow, blob) == [BlobStatus.LIVE]

@@ -54,7 +54,16 @@ class SqlGcStore:
             .where(t.blob.c.status == LIVE, UNREFERENCED)
             .values(status=MARKED, marked_at=now)
         )
-        return int(result.rowcount or 0)
+        # On PostgreSQL (read committed) an UPDATE that waited for a row lock, the share lock
+        # a manifest PUT holds on the blobs it references until they commit, re-checks the
+        # row but not the NOT EXISTS subquery: that keeps the statement's older snapshot and
+        # misses the new references. This statement's snapshot is newer: give those back.
+        undone = self.conn.execute(
+            update(t.blob)
+            .where(t.blob.c.status == MARKED, t.blob.c.marked_at == now, not_(UNREFERENCED))
+            .values(status=LIVE, marked_at=None)
+        )
+        return int(result.rowcount or 0) - int(undone.rowcount or 0)
 
     def start_deleting(self, cutoff: datetime, limit: int) -> list[CollectableBlob]:
         candidates = [
