@@ -7,12 +7,14 @@ them plain parameters.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -35,6 +37,11 @@ class Settings(BaseSettings):
         None, description="public registry address, e.g. reg.example.com"
     )
     private_host: str | None = Field(None, description="private (closed network) address")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="reverse proxies (addresses or CIDRs) whose X-Forwarded-Proto/-Host/-For "
+        "are believed; empty: never; environment: comma-separated",
+    )
     migrate_on_start: bool = True
 
     storage_driver: Literal["filesystem", "s3"] = "filesystem"
@@ -139,6 +146,22 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("listen must be HOST:PORT")
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_trusted_proxies(cls, value: Any) -> Any:
+        return value.split(",") if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: list[str]) -> list[str]:
+        networks = []
+        for entry in filter(None, (e.strip() for e in value)):
+            try:
+                networks.append(str(ipaddress.ip_network(entry, strict=False)))
+            except ValueError:
+                raise ValueError(f"trusted_proxies: not an address or CIDR: {entry!r}") from None
+        return networks
 
     @property
     def effective_database_url(self) -> str:

@@ -20,6 +20,7 @@ from moorage.api.auth import TOKEN_PATH, SignIn, TokenAuthorizer
 from moorage.api.metrics import AbortReason, Metrics
 from moorage.api.oci.context import OciContext, OciServices
 from moorage.api.oci.routes import dispatch
+from moorage.api.proxy import ForwardedHeaders, TrustedProxies
 from moorage.api.rest.app import EncodedSlashes, create_rest_app
 from moorage.api.rest.deps import RestServices
 from moorage.api.rest.security import RestSecurity, SessionCodec
@@ -260,8 +261,11 @@ def create_app(services: AppServices) -> ASGIApp:
         lifespan=lifespan,
         exception_handlers={ClientDisconnect: _client_disconnect},
     )
-    return ClientWatch(
+    watched = ClientWatch(
         HostMarker(EncodedSlashes(app, REST_PREFIX), services.private_host),
         metrics,
         settings.http_body_timeout_seconds,
     )
+    # Outermost, so everything inside (logs, the private host, the realm, the sign-in
+    # throttle) sees the client's scheme, host and address when a trusted proxy relays them.
+    return ForwardedHeaders(watched, TrustedProxies(settings.trusted_proxies))
