@@ -2,55 +2,102 @@
 
 `migrate` and `verify-config` get the settings only: one prepares the database the
 container is built on, the other checks settings without touching the database. The others
-get the composition root's container."""
+act on registries, locally or on a server (`REGISTRIES`)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any, Protocol
+
+from starlette.requests import Request
 
 from moorage import wiring
-from moorage.cli.output import emit, emit_one, human_bytes
+from moorage.api.rest.registries import registry_out
+from moorage.cli.output import Column, emit_items, emit_one, size, when
+from moorage.cli.remote import RemoteApi, segment
+from moorage.cli.target import Group
 from moorage.config import Settings
 from moorage.domain.kernel.model import RegistryUsage
 from moorage.wiring import Container
 
 
-def _registry_row(usage: RegistryUsage, settings: Settings) -> dict[str, object]:
-    host = settings.public_host or settings.listen
-    return {
-        "name": usage.registry.name,
-        "project": usage.registry.project,
-        "public_uri": f"{host}/{usage.registry.name}",
-        "private_uri": (
-            f"{settings.private_host}/{usage.registry.name}" if settings.private_host else None
-        ),
-        "images": usage.image_count,
-        "stored_bytes": usage.stored_bytes,
-        "created_at": usage.registry.created_at,
-    }
+class Registries(Protocol):
+    """`moorage registry …`: registries as the REST API shows them (`RegistryOut`)."""
+
+    def create(self, name: str, project: str) -> dict[str, Any]: ...
+    def list(self) -> list[dict[str, Any]]: ...
+    def delete(self, name: str, force: bool) -> None: ...
 
 
-def registry_create(args: argparse.Namespace, container: Container) -> int:
-    registry = container.registries.create(args.name, args.project)
+class LocalRegistries:
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def _out(self, usage: RegistryUsage) -> dict[str, Any]:
+        # The API's own rendering, as for a request to the address clients use: the public
+        # host, else the listen address (what the server falls back to as well).
+        settings = self._container.settings
+        host = settings.public_host or settings.listen
+        served = Request({"type": "http", "headers": [(b"host", host.encode())]})
+        return registry_out(usage, self._container, served).model_dump(mode="json")
+
+    def create(self, name: str, project: str) -> dict[str, Any]:
+        registry = self._container.registries.create(name, project)
+        return self._out(RegistryUsage(registry, 0, 0))
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self._out(u) for u in self._container.registries.list()]
+
+    def delete(self, name: str, force: bool) -> None:
+        self._container.registries.delete(name, force=force)
+
+
+class RemoteRegistries:
+    def __init__(self, api: RemoteApi) -> None:
+        self._api = api
+
+    def create(self, name: str, project: str) -> dict[str, Any]:
+        return dict(self._api.post("/registries", {"name": name, "project": project}))
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._api.items("/registries")
+
+    def delete(self, name: str, force: bool) -> None:
+        self._api.delete(f"/registries/{segment(name)}", {"force": str(force).lower()})
+
+
+REGISTRIES: Group[Registries] = Group(LocalRegistries, RemoteRegistries)
+REGISTRY_COLUMNS = (
+    Column("name"),
+    Column("project"),
+    Column("public_uri", "public uri"),
+    Column("image_count", "images"),
+    Column("stored_bytes", "stored", size),
+    Column("created_at", "created", when),
+)
+PRIVATE_URI = Column("private_uri", "private uri")
+
+
+def registry_create(args: argparse.Namespace, registries: Registries) -> int:
+    registry = registries.create(args.name, args.project)
     if args.json:
-        emit_one({"name": registry.name, "created_at": registry.created_at}, as_json=True)
+        emit_one(registry, as_json=True)
     else:
-        print(f"created registry {registry.name}")
+        print(f"created registry {registry['name']}: {registry['public_uri']}")
     return 0
 
 
-def registry_list(args: argparse.Namespace, container: Container) -> int:
-    rows = [_registry_row(u, container.settings) for u in container.registries.list()]
-    if not args.json:
-        for row in rows:
-            row["stored"] = human_bytes(int(str(row["stored_bytes"])))
-    columns = ["name", "project", "public_uri", "private_uri", "images", "stored", "created_at"]
-    emit(rows, columns, as_json=args.json)
+def registry_list(args: argparse.Namespace, registries: Registries) -> int:
+    items = registries.list()
+    columns = list(REGISTRY_COLUMNS)
+    if any(item.get("private_uri") for item in items):
+        columns.insert(3, PRIVATE_URI)
+    emit_items(items, columns, as_json=args.json)
     return 0
 
 
-def registry_delete(args: argparse.Namespace, container: Container) -> int:
-    container.registries.delete(args.name, force=args.force)
+def registry_delete(args: argparse.Namespace, registries: Registries) -> int:
+    registries.delete(args.name, args.force)
     if args.json:
         emit_one({"name": args.name, "deleted": True}, as_json=True)
     else:

@@ -6,17 +6,19 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from moorage import __version__, wiring
-from moorage.cli import admin, cleanup, gc, identity, serve
+from moorage.cli import admin, cleanup, content, gc, identity, policies, profile, serve, target
 from moorage.config import Settings, load_settings
-from moorage.domain.kernel.errors import DomainError
 from moorage.domain.kernel.model import Role
 
 Command = Callable[[argparse.Namespace, wiring.Container], int]
-"""A command working on moorage's data: it gets the composition root's container."""
+"""A command working on local data only: it gets the composition root's container. A
+command of a group (`group` default, a `target.Group`) gets the group's interface instead,
+local or remote."""
 SettingsCommand = Callable[[argparse.Namespace, Settings], int]
 """A command that must not build the container (`migrate`, `verify-config`)."""
 
@@ -34,8 +36,10 @@ def _common(json_output: bool = True) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moorage", description="A container registry service.")
     parser.add_argument("--version", action="version", version=f"moorage {__version__}")
+    _server_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common()
+    _session_commands(sub, common)
 
     p = sub.add_parser("serve", parents=[_common(False)], help="run the registry")
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000)")
@@ -50,8 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify-config", parents=[common], help="check settings and exit")
     p.set_defaults(run_with_settings=admin.verify_config)
 
-    registry = sub.add_parser("registry", help="manage registries (namespaces)")
-    rsub = registry.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rsub = _group(sub, "registry", "manage registries (namespaces)", admin.REGISTRIES)
     p = rsub.add_parser("create", parents=[common], help="create a registry")
     p.add_argument("name")
     p.add_argument("--project", default="default", help="owning project (default: default)")
@@ -63,13 +66,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="also delete its images")
     p.set_defaults(run=admin.registry_delete)
     _identity_commands(sub, common)
-    cleanup_group = _group(sub, "cleanup", "image cleanup")
-    p = cleanup_group.add_parser("run", parents=[common], help="run the registry's cleanup now")
-    p.add_argument("registry")
-    p.add_argument("--dry-run", action="store_true", help="a test run: delete nothing")
-    p.set_defaults(run=cleanup.run)
+
+    def group(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        return _group(sub, name, help_text)
+
+    content.add_commands(common, group)
+    policies.add_commands(common, group)
+    cleanup.add_commands(common, group)
     _gc_commands(sub, common)
     return parser
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    """Before the command: the server to act on, and as whom (see `moorage.cli.profile`)."""
+    parser.add_argument("--server", metavar="URL", help="act on this server (MOORAGE_SERVER)")
+    parser.add_argument("--key-id", help="access key ID (MOORAGE_KEY_ID)")
+    parser.add_argument("--secret", help="access key secret (MOORAGE_SECRET)")
+    parser.add_argument("--username", help="sign in with a password instead of a key")
+    parser.add_argument(
+        "--password-stdin",
+        dest="server_password_stdin",
+        action="store_true",
+        help="read the secret or password from stdin",
+    )
+
+
+def _session_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser("login", help="check credentials on a server and save them as the profile")
+    p.add_argument("url", help="the server, e.g. https://registry.example.com")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--key-id", dest="login_user", help="access key ID (else asked)")
+    who.add_argument("--username", dest="login_user", help="username (else asked)")
+    p.add_argument(
+        "--password-stdin",
+        "--secret-stdin",
+        dest="login_secret_stdin",
+        action="store_true",
+        help="read the secret or password from stdin (else asked)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(run_alone=profile.login)
+    p = sub.add_parser("logout", help="remove the saved profile")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(run_alone=profile.logout)
 
 
 def _gc_commands(
@@ -99,17 +140,22 @@ def _gc_commands(
 
 
 def _group(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    interface: target.Group[Any] | None = None,
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    return sub.add_parser(name, help=help_text).add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
+    """A command group; with `interface`, its commands act locally or on a server."""
+    parser = sub.add_parser(name, help=help_text)
+    if interface is not None:
+        parser.set_defaults(group=interface)
+    return parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
 
 def _identity_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    users = _group(sub, "user", "manage users")
+    users = _group(sub, "user", "manage users", identity.IDENTITIES)
     for action, run, help_text in (
         ("create", identity.user_create, "create a user"),
         ("passwd", identity.user_passwd, "set a user's password"),
@@ -127,14 +173,14 @@ def _identity_commands(
     p.add_argument("name")
     p.set_defaults(run=identity.user_delete)
 
-    projects = _group(sub, "project", "manage projects")
+    projects = _group(sub, "project", "manage projects", identity.IDENTITIES)
     p = projects.add_parser("create", parents=[common], help="create a project")
     p.add_argument("name")
     p.set_defaults(run=identity.project_create)
     p = projects.add_parser("list", parents=[common], help="list projects")
     p.set_defaults(run=identity.project_list)
 
-    members = _group(sub, "member", "manage project members and roles")
+    members = _group(sub, "member", "manage project members and roles", identity.IDENTITIES)
     p = members.add_parser("add", parents=[common], help="give a user a role in a project")
     p.add_argument("project")
     p.add_argument("user")
@@ -148,13 +194,13 @@ def _identity_commands(
     p.add_argument("project")
     p.set_defaults(run=identity.member_list)
 
-    keys = _group(sub, "key", "manage access keys (at most five per user)")
+    keys = _group(sub, "key", "manage access keys (at most five per user)", identity.IDENTITIES)
     for action, run, help_text in (
         ("create", identity.key_create, "create a key pair; the secret is shown once"),
         ("list", identity.key_list, "list a user's keys"),
     ):
         p = keys.add_parser(action, parents=[common], help=help_text)
-        p.add_argument("--user", default="admin", help="owner (default: admin)")
+        p.add_argument("--user", help="owner (default: admin; on a server: yourself)")
         p.set_defaults(run=run)
     for action, run, help_text in (
         ("enable", identity.key_enable, "enable a key"),
@@ -168,6 +214,11 @@ def _identity_commands(
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    with target.one_line_errors():
+        standalone = getattr(args, "run_alone", None)  # login, logout
+        done = standalone(args) if standalone is not None else target.run_remote(args)
+        if done is not None:
+            sys.exit(done)
     try:
         settings = load_settings(
             args.config or _env_config(),
@@ -178,11 +229,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValidationError as exc:
         print(f"moorage: invalid settings:\n{exc}", file=sys.stderr)
         sys.exit(2)
-    try:
+    with target.one_line_errors():
         sys.exit(_dispatch(args, settings))
-    except DomainError as exc:
-        print(f"moorage: {exc}", file=sys.stderr)
-        sys.exit(1)
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -196,8 +244,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         settings, migrate_schema=settings.migrate_on_start if long_running else True
     )
     try:
-        run: Command = args.run
-        return run(args, container)
+        return target.run_local(args, container)
     finally:
         container.close()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,3 +58,71 @@ def human_bytes(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+# Lists of the API's items ----------------------------------------------------------------
+# Local and remote commands both hold the API's JSON: `--json` prints the items as they are
+# (every page, one array); a table shows the columns chosen for 80-column terminals.
+
+DIGEST_HEX_SHOWN = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A table column: the item's field, its header, how a value is shown."""
+
+    key: str
+    header: str = ""
+    show: Callable[[Any], str] = lambda value: _cell(value)
+
+    @property
+    def title(self) -> str:
+        return self.header or self.key
+
+
+def emit_items(
+    items: Sequence[dict[str, Any]], columns: Sequence[Column], *, as_json: bool
+) -> None:
+    if as_json:
+        print_json(list(items))
+        return
+    if not items:
+        print("(none)")
+        return
+    table = Table(*(c.title for c in columns), box=None, header_style="bold", pad_edge=False)
+    for item in items:
+        table.add_row(
+            *(_cell(None) if item.get(c.key) is None else c.show(item[c.key]) for c in columns)
+        )
+    Console().print(table)
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=_plain)
+    sys.stdout.write("\n")
+
+
+def short_digest(digest: str) -> str:
+    """`sha256:` and the first 12 hex characters, then an ellipsis."""
+    algorithm, _, hex_part = digest.partition(":")
+    if len(hex_part) <= DIGEST_HEX_SHOWN:
+        return digest
+    return f"{algorithm}:{hex_part[:DIGEST_HEX_SHOWN]}…"
+
+
+def size(value: Any) -> str:
+    return human_bytes(int(value))
+
+
+def when(value: Any) -> str:
+    """An API timestamp (ISO 8601, UTC) to the minute."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def yes_no(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def joined(value: Any) -> str:
+    return ",".join(str(v) for v in value) if value else "-"
