@@ -7,7 +7,8 @@ What the server records, and so what a restart finds:
 - a blob reaches its key only by renaming a complete, fsynced upload file at PUT;
 - a manifest PUT answers 201 after its metadata transaction committed.
 
-Every test runs its own server on its own data directory and restarts it there.
+Every test runs its own server on its own data directory and restarts it there; the
+digest-mismatch cases, which each leave the data directory empty, share one.
 """
 
 from __future__ import annotations
@@ -138,6 +139,17 @@ class Node:
 @pytest.fixture
 def node(server_factory: type[ServerProcess], tmp_path: Path) -> Iterator[Node]:
     started = Node(server_factory, tmp_path / "data")
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+@pytest.fixture(scope="module")
+def clean_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """One node for the digest-mismatch cases: each must leave no blob, upload file or
+    session behind (it asserts so), so each still starts from an empty data directory."""
+    started = Node(ServerProcess, tmp_path_factory.mktemp("mismatch") / "data")
     try:
         yield started
     finally:
@@ -308,8 +320,11 @@ def test_acknowledged_manifest_survives_kill(node: Node) -> None:
 @pytest.mark.parametrize(
     "style", ["patch-then-put", "put-with-body", "post-with-digest", "put-after-restart"]
 )
-def test_digest_mismatch_leaves_nothing(node: Node, style: str) -> None:
+def test_digest_mismatch_leaves_nothing(clean_node: Node, style: str) -> None:
     """A digest that does not match the bytes: 400, and no blob, upload file or session left."""
+    node = clean_node
+    assert node.stored_blobs() == node.upload_files() == [], "not an empty data directory"
+    assert node.recorded_uploads() == 0
     data = random_bytes(4, 3 * MiB + 17)
     actual = sha256(data)
     claimed = sha256(b"something else")
