@@ -428,7 +428,16 @@ def test_create_move_and_delete_a_tag(
     timestamp(created["pushed_at"])
     assert points_at("stable") == small.digest
 
-    moved = expect_json(admin_api.post(tag_on(large), json={"name": "stable"}), 201)
+    refused = expect_problem(admin_api.post(tag_on(large), json={"name": "stable"}), 409)
+    assert refused["type"].endswith("/already-exists")
+    assert (refused["tag"], refused["digest"]) == ("stable", small.digest)
+    assert small.digest in refused["detail"]
+    assert points_at("stable") == small.digest  # not moved
+    again = expect_json(admin_api.post(tag_on(small), json={"name": "stable"}), 201)
+    assert again["digest"] == small.digest  # tagging where it already points is no move
+
+    body = {"name": "stable", "move": True}
+    moved = expect_json(admin_api.post(tag_on(large), json=body), 201)
     assert moved["digest"] == large.digest
     assert points_at("stable") == large.digest
     assert names(expect_page(expect_json(admin_api.get(tag_on(small))), 1)) == ["v1"]
@@ -443,6 +452,22 @@ def test_create_move_and_delete_a_tag(
         admin_api.post(f"{two_artifacts.path}/artifacts/{MISSING_DIGEST}/tags", json={"name": "x"}),
         404,
     )
+
+
+def test_a_protected_tag_is_not_moved_even_when_asked(
+    admin_api: httpx.Client, two_artifacts: TwoArtifacts
+) -> None:
+    small, large = two_artifacts.small, two_artifacts.large
+    registry = small.registry
+    policy = {"image": {"pattern": "**"}, "tag": {"pattern": "release"}}
+    expect(admin_api.post(f"/registries/{registry}/protection-policies", json=policy), 201)
+    on_small = f"{two_artifacts.path}/artifacts/{small.digest}/tags"
+    on_large = f"{two_artifacts.path}/artifacts/{large.digest}/tags"
+    expect(admin_api.post(on_small, json={"name": "release"}), 201)
+    asked = expect_problem(admin_api.post(on_large, json={"name": "release"}), 409)
+    assert asked["digest"] == small.digest
+    expect_problem(admin_api.post(on_large, json={"name": "release", "move": True}), 412)
+    assert names(expect_page(expect_json(admin_api.get(on_small)), 2)) == ["release", "v1"]
 
 
 def test_list_image_tags_with_search_sorting_and_paging(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, exists, or_
 from sqlalchemy.exc import IntegrityError
 
-from moorage.domain.kernel.errors import Conflict
+from moorage.domain.kernel.errors import AlreadyExists
 from moorage.domain.kernel.model import BlobStatus
 from moorage.metadata import tables as t
 
@@ -34,7 +34,7 @@ def is_unique_violation(exc: IntegrityError) -> bool:
 
 
 def insert_unique(conn: Connection, stmt: Any, what: str) -> Any:
-    """Run an INSERT (or an UPDATE of a unique column); a unique violation becomes Conflict
+    """Run an INSERT (or an UPDATE of a unique column); a unique violation becomes AlreadyExists
     without spoiling the transaction."""
     savepoint = conn.begin_nested()
     try:
@@ -43,7 +43,7 @@ def insert_unique(conn: Connection, stmt: Any, what: str) -> Any:
         savepoint.rollback()
         if not is_unique_violation(exc):
             raise
-        raise Conflict(f"{what} already exists") from None
+        raise AlreadyExists(f"{what} already exists") from None
     savepoint.commit()
     return result
 

@@ -19,9 +19,11 @@ from moorage.api.rest.security import RestSecurity
 DESCRIPTION = """The management API of moorage: registries, images, artifacts, tags, protection,
 cleanup, webhooks, projects, members, users, access keys and garbage collection.
 Authenticate with HTTP Basic (user name and password, or access key ID and secret), or with
-the console's session cookie plus `X-CSRF-Token`. Errors are RFC 9457 problem details. Lists
-are paged (`page`, `page_size` ≤ 100) and report their `total`. Image names go into paths
-percent-encoded (`/` as `%2F`). Each request is one transaction."""
+the console's session cookie plus `X-CSRF-Token`. Errors are RFC 9457 problem details whose
+`type` ends in the kind of failure (`not-found`, `already-exists`, `limit-reached`, `conflict`,
+`protected`, `invalid-input`, `validation-failed`…); a parameter at fault is named in `errors`
+(`field`, `detail`). Lists are paged (`page`, `page_size` ≤ 100) and report their `total`.
+Image names go into paths percent-encoded (`/` as `%2F`). Each request is one transaction."""
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -35,13 +37,30 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
+        "limit": {"type": "integer", "description": "limit-reached: the most allowed"},
+        "tag": {"type": "string", "description": "already-exists for a tag: its name"},
+        "digest": {
+            "type": "string",
+            "description": "already-exists for a tag: the artifact it points at",
+        },
         "errors": {
             "type": "array",
             "items": {
                 "type": "object",
+                "required": ["field", "detail"],
                 "properties": {
-                    "location": {"type": "array", "items": {"type": "string"}},
-                    "message": {"type": "string"},
+                    "field": {
+                        "type": "string",
+                        "description": "the parameter at fault, dotted for a member of the "
+                        "body (`rule.count`)",
+                    },
+                    "detail": {"type": "string"},
+                    "location": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "schema errors (422): where, as FastAPI names it",
+                    },
+                    "message": {"type": "string", "description": "schema errors (422)"},
                 },
             },
         },
@@ -52,7 +71,8 @@ ERROR_RESPONSES = {
     "401": "no or wrong credentials",
     "403": "the caller's role does not allow this",
     "404": "not found",
-    "409": "conflicts with the current state",
+    "409": "conflicts with the current state: `already-exists`, `limit-reached` or "
+    "`conflict` (anything else, such as a run still in progress)",
     "412": "refused by a protection policy",
     "422": "the request does not match the schema",
 }

@@ -213,10 +213,11 @@ def create_tag(
     security: Security,
     caller: Caller,
 ) -> TagOut:
-    """Point a tag (new, or moved from another artifact) at this artifact."""
+    """Point a tag at this artifact. A tag that points at another artifact is moved only
+    with `move` (and unless protected); without it the 409 names that artifact's `digest`."""
     security.require(caller, registry, Action.PUSH)
     repository = f"{registry}/{image}"
-    services.artifacts.tag_artifact(repository, reference, body.name)
+    services.artifacts.tag_artifact(repository, reference, body.name, move=body.move)
     page = services.browse.tags(repository, body.name, _one_tag(body.name))
     return _tag(next(t for t in page.items if t.name == body.name))
 

@@ -10,11 +10,12 @@ from fastapi import Query, Response
 from pydantic import BaseModel, Field
 
 from moorage.api.rest.deps import Paging, Services, page_of
+from moorage.api.rest.problems import in_field
 from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import Body, PageOut, ScheduleIn, ScheduleOut, schedule_out
 from moorage.api.rest.security import Caller, Security
 from moorage.domain.identity.access import Action
-from moorage.domain.kernel.errors import InvalidInput
+from moorage.domain.kernel.errors import InvalidParameter
 from moorage.domain.kernel.model import CleanupPolicyRecord, Execution, ProtectionPolicyRecord
 from moorage.domain.policies.cleanup import Rule
 from moorage.domain.policies.selectors import Selector, TagSelector
@@ -58,11 +59,11 @@ class ProtectionIn(Body):
     enabled: bool = True
 
     def spec(self) -> ProtectionSpec:
-        return ProtectionSpec(
-            Selector(self.image.pattern, self.image.include),
-            Selector(self.tag.pattern, self.tag.include),
-            self.enabled,
-        )
+        with in_field("image.pattern"):
+            image = Selector(self.image.pattern, self.image.include)
+        with in_field("tag.pattern"):
+            tag = Selector(self.tag.pattern, self.tag.include)
+        return ProtectionSpec(image, tag, self.enabled)
 
 
 class CleanupIn(Body):
@@ -76,15 +77,17 @@ class CleanupIn(Body):
         value, other = (
             (self.rule.count, self.rule.days) if counted else (self.rule.days, self.rule.count)
         )
+        wanted, unwanted = ("count", "days") if counted else ("days", "count")
         if other is not None:
-            wanted, unwanted = ("count", "days") if counted else ("days", "count")
-            raise InvalidInput(f"rule {self.rule.kind} takes {wanted}, not {unwanted}")
-        return CleanupSpec(
-            Selector(self.image.pattern, self.image.include),
-            TagSelector(self.tag.pattern, self.tag.include, self.tag.untagged),
-            Rule.of(self.rule.kind, value),
-            self.enabled,
-        )
+            message = f"rule {self.rule.kind} takes {wanted}, not {unwanted}"
+            raise InvalidParameter(f"rule.{unwanted}", message)
+        with in_field("image.pattern"):
+            image = Selector(self.image.pattern, self.image.include)
+        with in_field("tag.pattern"):
+            tag = TagSelector(self.tag.pattern, self.tag.include, self.tag.untagged)
+        with in_field(f"rule.{wanted}"):
+            rule = Rule.of(self.rule.kind, value)
+        return CleanupSpec(image, tag, rule, self.enabled)
 
 
 class SelectorOut(BaseModel):

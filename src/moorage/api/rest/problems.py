@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,7 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from moorage.domain.content.errors import TagPointsElsewhere
 from moorage.domain.kernel import errors as d
+from moorage.domain.policies.errors import InvalidCron
 
 log = logging.getLogger("moorage.api.rest")
 PROBLEM_JSON = "application/problem+json"
@@ -19,11 +23,17 @@ PROBLEM_JSON = "application/problem+json"
 _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (d.NotFound, 404, "not-found"),
     (d.Protected, 412, "protected"),
+    (d.LimitReached, 409, "limit-reached"),
+    (d.AlreadyExists, 409, "already-exists"),
     (d.Conflict, 409, "conflict"),
     (d.TooLarge, 413, "too-large"),
     (d.InvalidInput, 400, "invalid-input"),
     (d.Unsupported, 400, "unsupported"),
 )
+
+
+# Every schedule the API takes is a body member named `cron`.
+CRON_FIELD = "cron"
 
 
 class ApiError(Exception):
@@ -57,10 +67,42 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+@contextmanager
+def in_field(name: str) -> Iterator[None]:
+    """Invalid input raised inside is blamed on the request's parameter `name` (dotted for
+    a member of the body: `image.pattern`), which the problem's `errors` then names."""
+    try:
+        yield
+    except d.InvalidParameter:
+        raise
+    except d.InvalidInput as exc:
+        raise d.InvalidParameter(name, str(exc)) from exc
+
+
+def field_error(field: str, detail: str) -> dict[str, Any]:
+    """An item of a problem's `errors`: the parameter at fault (dotted for a member of the
+    body, `image.pattern`) and what is wrong with it."""
+    return {"field": field, "detail": detail}
+
+
+def _members(exc: Exception) -> dict[str, Any]:
+    """The problem's members beyond RFC 9457's, from what the domain error carries."""
+    if isinstance(exc, d.InvalidParameter):
+        return {"errors": [field_error(exc.parameter, str(exc))]}
+    if isinstance(exc, InvalidCron):
+        return {"errors": [field_error(CRON_FIELD, str(exc))]}
+    if isinstance(exc, d.LimitReached):
+        return {"limit": exc.limit}
+    if isinstance(exc, TagPointsElsewhere):
+        return {"tag": exc.tag, "digest": exc.digest}
+    return {}
+
+
 def _domain_error(request: Request, exc: Exception) -> Response:
     for cls, status, kind in _STATUS:
         if isinstance(exc, cls):
-            return problem(status, kind, str(exc), instance=request.url.path)
+            path = request.url.path
+            return problem(status, kind, str(exc), instance=path, extra=_members(exc))
     if isinstance(exc, d.Busy):
         log.warning("database busy: %s", exc)
         return problem(
@@ -84,10 +126,13 @@ def _api_error(request: Request, exc: Exception) -> Response:
 
 def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"location": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))}
-        for e in exc.errors()
-    ]
+    errors = []
+    for error in exc.errors():
+        location = [str(p) for p in error.get("loc", ())]
+        # body.rule.count → rule.count; query.page_size → page_size; the body itself → body
+        field = ".".join(location[1:]) or ".".join(location)
+        message = str(error.get("msg", ""))
+        errors.append({**field_error(field, message), "location": location, "message": message})
     detail = "; ".join(f"{'.'.join(x['location'])}: {x['message']}" for x in errors)
     return problem(
         422, "validation-failed", detail, instance=request.url.path, extra={"errors": errors}

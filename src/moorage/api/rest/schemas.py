@@ -97,6 +97,11 @@ class TagOut(BaseModel):
 
 class TagCreate(Body):
     name: str = Field(min_length=1, max_length=255)
+    move: bool = Field(
+        False,
+        description="move the tag here if it points at another artifact; without it that is "
+        "refused (409 `already-exists`, its `digest` the artifact the tag points at)",
+    )
 
 
 class ProjectOut(BaseModel):

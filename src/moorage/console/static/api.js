@@ -10,7 +10,15 @@ const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
  * @property {string} [type]
  * @property {string} [title]
  * @property {string} [detail]
- * @property {Array<{location?: Array<string | number>, message: string}>} [errors] one per field at fault
+ * @property {FieldProblem[]} [errors] one per field at fault
+ * @property {string} [digest] already-exists for a tag: the artifact the tag points at
+ * @property {number} [limit] limit-reached: the most allowed
+ */
+
+/**
+ * A field at fault: `field` names it (dotted for a nested member: `image.pattern`); schema
+ * errors (422) also carry FastAPI's `location` and `message`.
+ * @typedef {{field: string, detail: string, location?: Array<string | number>, message?: string}} FieldProblem
  */
 
 /**
@@ -45,6 +53,7 @@ export class ApiError extends Error {
     this.title = problem.title || "";
     this.detail = this.message;
     this.errors = Array.isArray(problem.errors) ? problem.errors : [];
+    this.problem = problem;
   }
 
   get kind() {

@@ -8,7 +8,7 @@ import { hostOf } from "./registry-actions.js";
 import { alertBox, messageOf } from "./widgets/alert.js";
 import { badge } from "./widgets/badge.js";
 import { button, link } from "./widgets/buttons.js";
-import { confirmThen } from "./widgets/confirm.js";
+import { confirmAction, confirmThen } from "./widgets/confirm.js";
 import { commandBlock, copyButton, copyable } from "./widgets/copy.js";
 import { openDialog } from "./widgets/dialog.js";
 import { field, quietError, setFieldError } from "./widgets/form.js";
@@ -175,10 +175,42 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         name: "name",
         required: true,
         requiredMessage: "Enter a tag name.",
-        hint: "Letters, digits, '_', '.' and '-', up to 128 characters. A tag already on another artifact of this image moves here.",
+        hint: "Letters, digits, '_', '.' and '-', up to 128 characters. A tag already on another artifact of this image moves here once you confirm.",
         placeholder: "v1.0",
         spellcheck: false,
       });
+      /**
+       * Adds the tag; one that points at another artifact is moved here only once the user
+       * confirms (the API refuses with 409 and that artifact's digest until asked to move).
+       * @param {string} tagName
+       * @returns {Promise<any>} the tag as the API answers it (the form's `saved` reads it)
+       */
+      async function addOrMove(tagName) {
+        const path = `${apiBase}/${enc(detail.digest)}/tags`;
+        try {
+          return await api.post(path, { name: tagName });
+        } catch (error) {
+          const elsewhere = error instanceof ApiError && error.status === 409 ? error.problem.digest : undefined;
+          if (!elsewhere) throw error;
+          /** @type {Tag | null} */
+          let moved = null;
+          const confirmed = await confirmAction({
+            title: `Move tag ${tagName}?`,
+            message: h("p", {}, `Tag ${tagName} points at `, h("code", { class: "mono" }, elsewhere), " — move it here?"),
+            confirmLabel: "Move tag",
+            danger: false,
+            action: async () => {
+              moved = await api.post(path, { name: tagName, move: true });
+            },
+          });
+          if (!confirmed || !moved) {
+            setFieldError(name.input, `Tag ${tagName} still points at ${shortDigest(elsewhere)}.`);
+            name.input.focus();
+            throw quietError("tag not moved");
+          }
+          return moved;
+        }
+      }
       return openDialog({
         title: "Add tag",
         description: h("span", {}, "Point a new tag at ", h("code", { class: "mono" }, shortDigest(detail.digest)), "."),
@@ -190,7 +222,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
             name.input.focus();
             return Promise.reject(quietError("invalid tag"));
           }
-          return api.post(`${apiBase}/${enc(detail.digest)}/tags`, { name: values.name });
+          return addOrMove(values.name);
         },
       });
     }

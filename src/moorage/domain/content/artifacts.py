@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from moorage.domain.content.errors import InvalidDigest, InvalidManifest, TagNotFound
+from moorage.domain.content.errors import (
+    InvalidDigest,
+    InvalidManifest,
+    TagNotFound,
+    TagPointsElsewhere,
+)
 from moorage.domain.content.names import check_tag, existing_image, image_for_push, split_name
 from moorage.domain.content.ports import ContentTx, PullRecord
 from moorage.domain.kernel.clock import Clock, utcnow
@@ -282,8 +287,12 @@ class ArtifactService:
                 self._event(store, image, DELETED, digests[artifact_id], tags, operator, webhooks)
         store.images.delete_image_if_empty(image.id)
 
-    def tag_artifact(self, repository: str, reference: str, tag: str) -> None:
-        """Point a (new or existing) tag at an artifact of the image, without a client."""
+    def tag_artifact(
+        self, repository: str, reference: str, tag: str, *, move: bool = False
+    ) -> None:
+        """Point a tag at an artifact of the image, without a client. A tag that points at
+        another artifact is refused (`TagPointsElsewhere`, naming it) unless `move` says to
+        move it; moving, like deleting, is subject to protection."""
         check_tag(tag)
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
@@ -291,6 +300,9 @@ class ArtifactService:
             digest = self._resolve_digest(store, image, reference)
             artifact = store.artifacts.get_artifact(image.id, str(digest))
             assert artifact is not None
+            current = store.tags.get_tag(image.id, tag)
+            if current is not None and current.digest != artifact.digest and not move:
+                raise TagPointsElsewhere(repository, tag, current.digest)
             self._move_tag(store, image, tag, artifact.digest)
             store.tags.put_tag(image.id, tag, artifact.id, self._clock())
 

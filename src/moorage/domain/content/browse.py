@@ -9,7 +9,7 @@ from typing import Any
 from moorage.domain.content.artifacts import is_digest, is_valid_tag, parse_digest
 from moorage.domain.content.names import existing_image
 from moorage.domain.content.ports import ContentTx
-from moorage.domain.kernel.errors import InvalidInput, ManifestNotFound
+from moorage.domain.kernel.errors import InvalidInput, InvalidParameter, ManifestNotFound
 from moorage.domain.kernel.lookups import existing_registry
 from moorage.domain.kernel.model import ArtifactSummary, ImageSummary, Page, PageRequest, Tag
 from moorage.domain.kernel.ports import UnitOfWork
@@ -46,11 +46,12 @@ class ArtifactDetail:
 
 def check_page(page: PageRequest, sorts: tuple[str, ...]) -> PageRequest:
     if page.page < 1:
-        raise InvalidInput("page must be 1 or more")
+        raise InvalidParameter("page", "page must be 1 or more")
     if not 1 <= page.page_size <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        raise InvalidParameter("page_size", f"page_size must be between 1 and {MAX_PAGE_SIZE}")
     if page.sort is not None and page.sort.lstrip("-") not in sorts:
-        raise InvalidInput(f"sort must be one of {', '.join(sorts)} (with '-' for descending)")
+        choices = ", ".join(sorts)
+        raise InvalidParameter("sort", f"sort must be one of {choices} (with '-' for descending)")
     if page.search is not None and len(page.search) > 255:
         raise InvalidInput("search is longer than 255 characters")
     return page

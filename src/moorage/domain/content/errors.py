@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moorage.domain.kernel.errors import Busy, InvalidInput, NotFound
+from moorage.domain.kernel.errors import AlreadyExists, Busy, InvalidInput, NotFound
 
 
 class InvalidManifest(InvalidInput):
@@ -16,6 +16,18 @@ class InvalidDigest(InvalidInput):
 class TagNotFound(NotFound):
     def __init__(self, repository: str, tag: str) -> None:
         super().__init__(f"tag {tag[:128]!r} not found in {repository!r}")
+
+
+class TagPointsElsewhere(AlreadyExists):
+    """Tagging an artifact with a tag that points at another artifact, without asking for
+    the tag to move: `digest` is the artifact it points at now."""
+
+    def __init__(self, repository: str, tag: str, digest: str) -> None:
+        super().__init__(
+            f"tag {tag!r} of {repository!r} already points at {digest}; ask to move it"
+        )
+        self.tag = tag
+        self.digest = digest
 
 
 class InvalidRegistryName(InvalidInput):

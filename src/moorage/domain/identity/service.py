@@ -15,7 +15,13 @@ from moorage.domain.identity.access import Action, Identity, allowed_actions
 from moorage.domain.identity.errors import AccessKeyNotFound, ProjectNotFound
 from moorage.domain.identity.ports import IdentityTx, PasswordHasher
 from moorage.domain.kernel.clock import Clock, utcnow
-from moorage.domain.kernel.errors import Conflict, InvalidInput, NotFound, UserNotFound
+from moorage.domain.kernel.errors import (
+    Conflict,
+    InvalidInput,
+    LimitReached,
+    NotFound,
+    UserNotFound,
+)
 from moorage.domain.kernel.lookups import existing_registry
 from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
 from moorage.domain.kernel.ports import UnitOfWork
@@ -249,9 +255,10 @@ class IdentityService:
         with self._uow(write=True) as store:
             user = self._user(store, username)
             if len(store.access_keys.list_access_keys(user.id)) >= MAX_ACCESS_KEYS:
-                raise Conflict(
+                raise LimitReached(
                     f"user {username!r} already has {MAX_ACCESS_KEYS} access keys, the most "
-                    "allowed: delete one before creating another"
+                    "allowed: delete one before creating another",
+                    MAX_ACCESS_KEYS,
                 )
             key = store.access_keys.create_access_key(
                 user.id, _new_key_id(), hash_secret(secret), self._clock()

@@ -50,6 +50,15 @@ class InvalidInput(DomainError):
     """Input that breaks a rule; the message names the rule."""
 
 
+class InvalidParameter(InvalidInput):
+    """Input that breaks a rule, in one named parameter of the request: `parameter` is its
+    name as the caller sent it (`sort`, or a dotted path into a body such as `rule.count`)."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class ManifestBlobUnknown(InvalidInput):
     def __init__(self, digest: str, what: str = "blob") -> None:
         super().__init__(f"manifest references {what} {digest} which is not in this image")
@@ -100,6 +109,18 @@ class TooLarge(InvalidInput):
 
 class Conflict(DomainError):
     """The request clashes with the current state (already exists, still in use)."""
+
+
+class AlreadyExists(Conflict):
+    """What the request would create exists already (a name, the same selectors)."""
+
+
+class LimitReached(Conflict):
+    """A count limit is reached: something must be deleted before another is added."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class Unsupported(DomainError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from moorage.domain.kernel.errors import Conflict, InvalidInput
+from moorage.domain.kernel.errors import AlreadyExists, InvalidInput, LimitReached
 from moorage.domain.policies.protection import ProtectionPolicy, artifact_protection
 from moorage.domain.policies.selectors import Selector, TagSelector
 
@@ -292,7 +292,7 @@ def _plan_image(
 
 
 def check_duplicate(policies: Iterable[CleanupPolicy], new: CleanupPolicy) -> None:
-    """Raise `Conflict` if another policy (a different id) has the same image selector, tag
+    """Raise `AlreadyExists` if another policy (a different id) has the same image selector, tag
     selector (untagged flag included) and rule; enabled or not does not matter."""
     for policy in policies:
         if policy.id != new.id and (policy.image, policy.tag, policy.rule) == (
@@ -300,13 +300,14 @@ def check_duplicate(policies: Iterable[CleanupPolicy], new: CleanupPolicy) -> No
             new.tag,
             new.rule,
         ):
-            raise Conflict(f"cleanup policy {policy.id} is the same ({policy.describe()})")
+            raise AlreadyExists(f"cleanup policy {policy.id} is the same ({policy.describe()})")
 
 
 def check_count(policies: Collection[CleanupPolicy]) -> None:
-    """Raise `Conflict` if a registry holding `policies` may not get another one."""
+    """Raise `LimitReached` if a registry holding `policies` may not get another one."""
     if len(policies) >= MAX_POLICIES:
-        raise Conflict(
+        raise LimitReached(
             f"a registry holds at most {MAX_POLICIES} cleanup policies; "
-            "delete one before adding another"
+            "delete one before adding another",
+            MAX_POLICIES,
         )

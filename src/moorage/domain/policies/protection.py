@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from moorage.domain.kernel.errors import Conflict, Protected
+from moorage.domain.kernel.errors import AlreadyExists, LimitReached, Protected
 from moorage.domain.policies.selectors import Selector
 
 MAX_POLICIES = 15  # per registry: the guide's limit, as in Harbor
@@ -102,20 +102,21 @@ def check_artifact_delete(
 
 
 def check_duplicate(policies: Iterable[ProtectionPolicy], new: ProtectionPolicy) -> None:
-    """Raise `Conflict` if another policy (a different id) has the same image and tag
+    """Raise `AlreadyExists` if another policy (a different id) has the same image and tag
     selectors; enabled or not does not matter. Pass the registry's current policies."""
     for policy in policies:
         if policy.id != new.id and (policy.image, policy.tag) == (new.image, new.tag):
-            raise Conflict(
+            raise AlreadyExists(
                 f"protection policy {policy.id} already has the same selectors "
                 f"({policy.describe()})"
             )
 
 
 def check_count(policies: Collection[ProtectionPolicy]) -> None:
-    """Raise `Conflict` if a registry holding `policies` may not get another one."""
+    """Raise `LimitReached` if a registry holding `policies` may not get another one."""
     if len(policies) >= MAX_POLICIES:
-        raise Conflict(
+        raise LimitReached(
             f"a registry holds at most {MAX_POLICIES} protection policies; "
-            "delete one before adding another"
+            "delete one before adding another",
+            MAX_POLICIES,
         )

@@ -154,7 +154,7 @@ export function cronSchedule({ path, signal, manage, what, className, note }) {
       showSchedule(schedule);
       toast(schedule.next_run_at ? `Schedule saved. Next run: ${utc(schedule.next_run_at)}.` : "Schedule saved.");
     } catch (error) {
-      const message = error instanceof ApiError && error.errors.length ? error.errors.map((item) => item.message).join("; ") : messageOf(error);
+      const message = error instanceof ApiError && error.errors.length ? error.errors.map((item) => item.detail || item.message).join("; ") : messageOf(error);
       setFieldError(cron.input, message);
       markField(message);
       cron.input.focus();

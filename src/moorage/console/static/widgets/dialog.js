@@ -117,10 +117,12 @@ export function openDialog({
       const fieldErrors = error instanceof ApiError ? error.errors : [];
       let placed = false;
       for (const item of fieldErrors) {
-        const name = (item.location || []).slice(-1)[0];
-        const input = name && form.elements.namedItem(String(name));
+        // the whole dotted name (`image.pattern`, or an input named `image_pattern`), then its last part
+        const field = item.field || "";
+        const names = [field, field.replaceAll(".", "_"), String((item.location || []).slice(-1)[0] ?? ""), field.split(".").pop()];
+        const input = names.map((name) => (name ? form.elements.namedItem(name) : null)).find((found) => found instanceof HTMLElement);
         if (input instanceof HTMLElement) {
-          setFieldError(input, item.message);
+          setFieldError(input, item.detail || item.message || "");
           placed = true;
         }
       }
