@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from moorage import wiring
 from moorage.api.rest.registries import registry_out
-from moorage.cli.output import Column, emit_items, emit_one, size, when
+from moorage.cli.output import Column, done, emit_items, emit_one, size, when
 from moorage.cli.remote import RemoteApi, segment
 from moorage.cli.target import Group
 from moorage.config import Settings
@@ -80,11 +80,8 @@ PRIVATE_URI = Column("private_uri", "private uri")
 
 def registry_create(args: argparse.Namespace, registries: Registries) -> int:
     registry = registries.create(args.name, args.project)
-    if args.json:
-        emit_one(registry, as_json=True)
-    else:
-        print(f"created registry {registry['name']}: {registry['public_uri']}")
-    return 0
+    message = f"created registry {registry['name']}: {registry['public_uri']}"
+    return done(message, registry, as_json=args.json)
 
 
 def registry_list(args: argparse.Namespace, registries: Registries) -> int:
@@ -98,11 +95,8 @@ def registry_list(args: argparse.Namespace, registries: Registries) -> int:
 
 def registry_delete(args: argparse.Namespace, registries: Registries) -> int:
     registries.delete(args.name, args.force)
-    if args.json:
-        emit_one({"name": args.name, "deleted": True}, as_json=True)
-    else:
-        print(f"deleted registry {args.name}")
-    return 0
+    row = {"name": args.name, "deleted": True}
+    return done(f"deleted registry {args.name}", row, as_json=args.json)
 
 
 def migrate(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 from moorage.api.rest.schemas import ArtifactOut, ImageOut, TagOut
 from moorage.cli.output import (
     Column,
+    done,
     emit_items,
-    emit_one,
     joined,
     short_digest,
     size,
@@ -138,20 +138,14 @@ def tag_list(args: argparse.Namespace, content: Content) -> int:
 
 def tag_create(args: argparse.Namespace, content: Content) -> int:
     tag = content.create_tag(args.registry, args.image, args.reference, args.tag)
-    if args.json:
-        emit_one(tag, as_json=True)
-    else:
-        print(f"tagged {args.registry}/{args.image}:{tag['name']} -> {tag['digest']}")
-    return 0
+    message = f"tagged {args.registry}/{args.image}:{tag['name']} -> {tag['digest']}"
+    return done(message, tag, as_json=args.json)
 
 
 def tag_delete(args: argparse.Namespace, content: Content) -> int:
     content.delete_tag(args.registry, args.image, args.tag)
-    if args.json:
-        emit_one({"name": args.tag, "deleted": True}, as_json=True)
-    else:
-        print(f"deleted tag {args.registry}/{args.image}:{args.tag}")
-    return 0
+    message = f"deleted tag {args.registry}/{args.image}:{args.tag}"
+    return done(message, {"name": args.tag, "deleted": True}, as_json=args.json)
 
 
 def add_commands(

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from moorage.api.rest.identity import _key
 from moorage.api.rest.schemas import AccessKeyCreated, MemberOut, ProjectOut, UserOut
-from moorage.cli.output import Column, emit_items, emit_one, when, yes_no
+from moorage.cli.output import Column, done, emit_items, emit_one, when, yes_no
 from moorage.cli.profile import UsageError
 from moorage.cli.remote import RemoteApi, segment
 from moorage.cli.target import Group
@@ -176,12 +176,8 @@ KEY_COLUMNS = (
 )
 
 
-def _done(args: argparse.Namespace, message: str, row: dict[str, object]) -> int:
-    if args.json:
-        emit_one(row, as_json=True)
-    else:
-        print(message)
-    return 0
+def _done(args: argparse.Namespace, message: str, row: dict[str, Any]) -> int:
+    return done(message, row, as_json=args.json)
 
 
 def user_create(args: argparse.Namespace, identities: Identities) -> int:

@@ -43,6 +43,15 @@ def emit_one(row: dict[str, Any], *, as_json: bool) -> None:
         print(f"{key.ljust(width)}  {_cell(value)}")
 
 
+def done(message: str, row: dict[str, Any], *, as_json: bool) -> int:
+    """A change made: `row` for scripts, `message` for people. The exit status (0)."""
+    if as_json:
+        emit_one(row, as_json=True)
+    else:
+        print(message)
+    return 0
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
