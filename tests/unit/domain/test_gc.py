@@ -257,6 +257,20 @@ async def test_one_run_at_a_time_and_history(gc: Gc) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_run_started_as_the_last_one_ends_is_queued_before_its_job_closes(gc: Gc) -> None:
+    """A run records its end just before the job runner closes its job, which holds the
+    queue's one-at-a-time key until then: a run started in between is queued, not refused."""
+    first = gc.service.start_run()
+    await gc.service.run(first.id)  # what the job's handler does; its job is still open
+    second = gc.service.start_run()
+    assert second.status == "queued"
+    with gc.env.uow() as store:
+        assert store.jobs.job_counts() == {"queued": 2}
+    with pytest.raises(GcRunActive, match=f"run {second.id} is still queued"):
+        gc.service.start_run()
+
+
+@pytest.mark.anyio
 async def test_schedule_is_one_per_deployment(gc: Gc) -> None:
     assert gc.service.get_schedule() is None
     gc.service.set_schedule("0 3 * * SUN")

@@ -137,9 +137,19 @@ class GcService:
         now: datetime,
     ) -> GcRun:
         run = store.gc_runs.create_run(trigger, dry_run, delete_untagged, now)
-        if enqueue and GC_JOB.enqueue(store.jobs, {"run_id": run.id}, now) is None:
-            # The job of an abandoned run is still queued or running: the run would not run.
-            raise GcRunActive(run.id - 1, "queued as a job")
+        payload = {"run_id": run.id}
+        if enqueue and GC_JOB.enqueue(store.jobs, payload, now) is None:
+            # The queue's one-at-a-time key is taken. Look again (on PostgreSQL a fresh
+            # snapshot, taken after the key's holder committed): a run another request just
+            # started refuses this one. Otherwise the key belongs to the job of a run that
+            # has ended (the runner closes a job just after its run records its end; or the
+            # run was abandoned), which will not run again: queue this run's job without it.
+            for other in store.gc_runs.active_runs():
+                if other.id != run.id:
+                    raise GcRunActive(other.id, other.status)
+            store.jobs.enqueue_job(
+                GC_JOB.kind, payload, now, dedupe_key=None, max_attempts=GC_JOB.max_attempts
+            )
         return run
 
     def fire_schedule(self, store: GcTx, schedule: Schedule, now: datetime) -> None:
