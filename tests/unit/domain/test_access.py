@@ -4,10 +4,14 @@ import pytest
 
 from moorage.domain.identity.access import (
     ALL_ACTIONS,
+    DEPLOYMENT_PERMISSIONS,
+    REGISTRY_PERMISSIONS,
     Action,
     Identity,
     allowed_actions,
+    deployment_permissions,
     parse_actions,
+    registry_permissions,
 )
 from moorage.domain.identity.service import granted
 from moorage.domain.kernel.model import Role
@@ -46,3 +50,26 @@ def test_parse_actions() -> None:
 def test_partial_grant_is_the_intersection() -> None:
     asked = parse_actions(["pull", "push", "delete"])
     assert granted(asked, frozenset({Action.PULL})) == [Action.PULL]
+
+
+def test_registry_permissions_follow_the_matrix() -> None:
+    writer = ["pull", "push", "delete", "manage_policies", "replicate"]
+    assert registry_permissions(USER, Role.PROJECT_ADMIN) == [
+        *writer[:4],
+        "manage_members",
+        "replicate",
+    ]
+    assert registry_permissions(USER, Role.PROJECT_MEMBER) == writer
+    assert registry_permissions(USER, Role.SERVICE_ADMIN) == writer
+    assert registry_permissions(USER, Role.SERVICE_VIEWER) == ["pull"]
+    assert registry_permissions(USER, None) == []
+    assert registry_permissions(None, Role.PROJECT_ADMIN) == []
+    assert registry_permissions(ADMIN, None) == list(REGISTRY_PERMISSIONS)
+
+
+def test_deployment_permissions() -> None:
+    assert deployment_permissions(ADMIN, []) == list(DEPLOYMENT_PERMISSIONS)
+    assert deployment_permissions(USER, [Role.SERVICE_VIEWER, Role.PROJECT_MEMBER]) == [
+        "create_registry"
+    ]
+    assert deployment_permissions(USER, [Role.SERVICE_VIEWER]) == []

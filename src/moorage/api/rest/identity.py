@@ -29,8 +29,8 @@ from moorage.api.rest.schemas import (
     UserOut,
 )
 from moorage.api.rest.security import SESSION_COOKIE, SESSION_SECONDS, Caller, Security
-from moorage.domain.identity.access import Action
-from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
+from moorage.domain.identity.access import Action, deployment_permissions, may_manage_members
+from moorage.domain.kernel.model import AccessKey, Member, Project, User
 
 router = api_router()
 ROTATION_DAYS = 90
@@ -92,7 +92,7 @@ def _require_project_admin(services: Services, caller: Caller, project: str) -> 
         services.identities.list_members(project)  # 404 if missing
         return
     role = services.identities.role_in_project(caller, project)
-    if role is not Role.PROJECT_ADMIN:
+    if not may_manage_members(caller, role):
         raise ApiError(403, "forbidden", "only a Project Admin manages members")
 
 
@@ -182,6 +182,7 @@ def get_me(services: Services, caller: Caller) -> MeOut:
         username=caller.username,
         is_admin=caller.is_admin,
         projects=[MembershipOut(project=p, role=r) for p, r in memberships],
+        permissions=deployment_permissions(caller, (r for _, r in memberships)),
     )
 
 

@@ -10,9 +10,9 @@ from fastapi import Query, Request, Response
 from moorage.api.rest.deps import Paging, Services, page_of
 from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import PageOut, RegistryCreate, RegistryOut
-from moorage.api.rest.security import Caller, Security
-from moorage.domain.identity.access import Action
-from moorage.domain.kernel.model import RegistryUsage
+from moorage.api.rest.security import OPEN_MODE_IDENTITY, Caller, Security
+from moorage.domain.identity.access import Action, Identity, registry_permissions
+from moorage.domain.kernel.model import RegistryUsage, Role
 
 router = api_router(prefix="/registries", tags=["registries"])
 REGISTRY_SORTS: dict[str, Callable[[RegistryUsage], Any]] = {
@@ -23,7 +23,20 @@ REGISTRY_SORTS: dict[str, Callable[[RegistryUsage], Any]] = {
 }
 
 
-def registry_out(usage: RegistryUsage, services: Services, request: Request) -> RegistryOut:
+def project_roles(services: Services, caller: Identity) -> dict[str, Role]:
+    """The caller's role in each of its projects: one query for a whole list of registries."""
+    return dict(services.identities.memberships(caller))
+
+
+def registry_out(
+    usage: RegistryUsage,
+    services: Services,
+    request: Request,
+    caller: Identity = OPEN_MODE_IDENTITY,
+    roles: dict[str, Role] | None = None,
+) -> RegistryOut:
+    """The API's rendering of a registry; `caller` by default is an operator on the machine
+    (as the CLI acts locally), who may do everything."""
     host = services.public_host or request.headers.get("host", "localhost")
     name = usage.registry.name
     return RegistryOut(
@@ -38,6 +51,7 @@ def registry_out(usage: RegistryUsage, services: Services, request: Request) -> 
         docker_push_example=(
             f"docker tag IMAGE {host}/{name}/IMAGE:TAG && docker push {host}/{name}/IMAGE:TAG"
         ),
+        permissions=registry_permissions(caller, (roles or {}).get(usage.registry.project)),
     )
 
 
@@ -50,7 +64,8 @@ def list_registries(
     usages = services.registries.list()
     visible = [u for u in usages if readable is None or u.registry.name in readable]
     shown, total = page_of(visible, paging, REGISTRY_SORTS, lambda u: u.registry.name)
-    items = [registry_out(u, services, request) for u in shown]
+    roles = project_roles(services, caller)
+    items = [registry_out(u, services, request, caller, roles) for u in shown]
     return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
@@ -60,7 +75,8 @@ def create_registry(
 ) -> RegistryOut:
     security.require_in_project(caller, body.project, Action.PUSH)
     registry = services.registries.create(body.name, body.project)
-    return registry_out(RegistryUsage(registry, 0, 0), services, request)
+    roles = project_roles(services, caller)
+    return registry_out(RegistryUsage(registry, 0, 0), services, request, caller, roles)
 
 
 @router.get("/{registry}", name="get_registry", response_model=RegistryOut)
@@ -69,7 +85,7 @@ def get_registry(
 ) -> RegistryOut:
     security.require(caller, registry, Action.PULL)
     usage = services.registries.get(registry)
-    return registry_out(usage, services, request)
+    return registry_out(usage, services, request, caller, project_roles(services, caller))
 
 
 @router.delete("/{registry}", name="delete_registry", status_code=204)

@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from moorage.domain.identity.access import DeploymentPermission, RegistryPermission
 from moorage.domain.kernel.model import Role, Schedule
 
 T = TypeVar("T")
@@ -35,6 +36,9 @@ class RegistryOut(BaseModel):
     created_at: datetime
     docker_login: str = Field(description="the login command for this registry's host")
     docker_push_example: str
+    permissions: list[RegistryPermission] = Field(
+        description="what the caller may do in this registry, from its role in the project"
+    )
 
 
 class RegistryCreate(Body):
@@ -64,7 +68,15 @@ class ArtifactOut(BaseModel):
     platforms: list[str]
     pushed_at: datetime
     pulled_at: datetime | None
-    tags: list[str]
+    tags: list[str] = Field(
+        description="its 10 most recent tags by push time, newest first; `tag_count` counts "
+        "them all, and `…/artifacts/{reference}/tags` pages through them"
+    )
+    tag_count: int = Field(description="how many tags point at it")
+    referrer_count: int = Field(
+        description="artifacts of the image whose subject it is (signatures, SBOMs, "
+        "attestations); `…/artifacts/{reference}/referrers` lists them"
+    )
     protected: bool = Field(description="a tag of it is protected: it cannot be deleted")
 
 
@@ -144,6 +156,9 @@ class MeOut(BaseModel):
     username: str
     is_admin: bool
     projects: list[MembershipOut]
+    permissions: list[DeploymentPermission] = Field(
+        description="what the caller may do outside any one registry"
+    )
 
 
 class PasswordChange(Body):

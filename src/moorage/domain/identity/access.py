@@ -4,6 +4,10 @@ Actions are the registry protocol's words, used by the REST API too:
 `pull` (view, read, pull), `push` (create, update, push) and `delete`.
 Project Admin, Project Member and Service Admin may do everything in their project;
 Service Viewer may only read. A system administrator may do everything everywhere.
+
+What a caller may do is also told to clients, as permission words: per registry
+(`RegistryPermission`, derived from the same matrix) and for the deployment
+(`DeploymentPermission`), so the console shows only the controls that will work.
 """
 
 from __future__ import annotations
@@ -48,6 +52,68 @@ def allowed_actions(identity: Identity | None, role: Role | None) -> frozenset[A
     if identity is None or role is None:
         return frozenset()
     return _ROLE_ACTIONS[role]
+
+
+class RegistryPermission(StrEnum):
+    """What a caller may do in one registry, as the REST API lists it (in this order)."""
+
+    PULL = "pull"
+    PUSH = "push"
+    DELETE = "delete"
+    MANAGE_POLICIES = "manage_policies"  # protection, cleanup and webhooks: writers
+    MANAGE_MEMBERS = "manage_members"  # the project's members: its Project Admins
+    REPLICATE = "replicate"  # copy images into it: writing, like a push
+
+
+class DeploymentPermission(StrEnum):
+    """What a caller may do outside any one registry."""
+
+    CREATE_REGISTRY = "create_registry"  # in at least one project
+    MANAGE_PROJECTS = "manage_projects"
+    MANAGE_USERS = "manage_users"
+    GC = "gc"
+
+
+REGISTRY_PERMISSIONS = tuple(RegistryPermission)
+DEPLOYMENT_PERMISSIONS = tuple(DeploymentPermission)
+# Each registry permission is granted by one action of the matrix, except managing members.
+_GRANTED_BY: dict[RegistryPermission, Action] = {
+    RegistryPermission.PULL: Action.PULL,
+    RegistryPermission.PUSH: Action.PUSH,
+    RegistryPermission.DELETE: Action.DELETE,
+    RegistryPermission.MANAGE_POLICIES: Action.PUSH,
+    RegistryPermission.REPLICATE: Action.PUSH,
+}
+
+
+def may_manage_members(identity: Identity | None, role: Role | None) -> bool:
+    """Only a project's Project Admins (and system administrators) change its members."""
+    if identity is None:
+        return False
+    return identity.is_admin or role is Role.PROJECT_ADMIN
+
+
+def registry_permissions(identity: Identity | None, role: Role | None) -> list[RegistryPermission]:
+    """What the caller may do in a registry of a project where it holds `role`."""
+    actions = allowed_actions(identity, role)
+    return [
+        permission
+        for permission in REGISTRY_PERMISSIONS
+        if (
+            may_manage_members(identity, role)
+            if permission is RegistryPermission.MANAGE_MEMBERS
+            else _GRANTED_BY[permission] in actions
+        )
+    ]
+
+
+def deployment_permissions(identity: Identity, roles: Iterable[Role]) -> list[DeploymentPermission]:
+    """What the caller may do outside a registry, given its roles in its projects."""
+    if identity.is_admin:
+        return list(DEPLOYMENT_PERMISSIONS)
+    if any(Action.PUSH in allowed_actions(identity, role) for role in roles):
+        return [DeploymentPermission.CREATE_REGISTRY]
+    return []
 
 
 def parse_actions(words: Iterable[str]) -> frozenset[Action]:
