@@ -21,6 +21,7 @@ from moorage.api.rest.schemas import (
     MeOut,
     PageOut,
     PasswordChange,
+    PasswordReset,
     ProjectCreate,
     ProjectOut,
     SessionCreate,
@@ -202,6 +203,18 @@ async def change_my_password(
     await services.blocking.run(
         services.identities.set_password, caller.username, body.new_password
     )
+    return Response(status_code=204)
+
+
+# Declared after /users/me/password, which it would otherwise take for a user named "me".
+@router.put("/users/{username}/password", name="reset_password", tags=["users"], status_code=204)
+def reset_password(
+    username: str, body: PasswordReset, services: Services, security: Security, caller: Caller
+) -> Response:
+    """A system administrator sets a user's password (a forgotten one); the user's access
+    keys keep working."""
+    security.require_admin(caller)
+    services.identities.set_password(username, body.new_password)
     return Response(status_code=204)
 
 

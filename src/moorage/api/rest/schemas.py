@@ -166,6 +166,10 @@ class PasswordChange(Body):
     new_password: str = Field(min_length=1, max_length=1024)
 
 
+class PasswordReset(Body):
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
 class AccessKeyOut(BaseModel):
     key_id: str
     enabled: bool
