@@ -11,11 +11,11 @@ repository, and push again from the blobs when a manifest PUT answers MANIFEST_B
 (the sweeper won).
 
 What must hold afterwards:
-- no request got a 5xx other than 503 "busy, retry shortly" (TOOMANYREQUESTS, Retry-After),
-  which the clients retry and which is counted and printed with the server's reasons: an
-  upload finishing onto a blob GC is deleting right then (documented), or PostgreSQL giving up
-  a transaction (a deadlock between manifest PUTs taking back the same marked blobs has been
-  seen); and every GC run succeeded without errors;
+- no request got a 5xx other than an upload's 503 "busy, retry shortly" (TOOMANYREQUESTS,
+  Retry-After) while GC deletes the object of its digest (documented), which the clients
+  retry and which is counted and printed with the server's reasons; a manifest PUT is never
+  busy (pushes and runs lock blob rows in digest order, so PostgreSQL never breaks a lock
+  cycle between them); and every GC run succeeded without errors;
 - every image whose manifest PUT answered 201 and that was neither deleted nor untagged since
   pulls back byte for byte: the manifest (by digest and by tag), each blob hashing to its
   digest (on S3 blob GETs redirect to moto: followed);
@@ -275,8 +275,8 @@ class Pusher:
                 self.outcome.untagged.discard(image.manifest.digest)
                 self.outcome.tally["manifests acknowledged"] += 1
                 return
-            if self.busy(put, "manifest PUTs"):
-                continue
+            # A manifest PUT is never busy: pushes and runs lock blob rows in one order, so
+            # PostgreSQL never has to break a lock cycle between them (it did before).
             if not self.expect(put, 400) or BLOB_UNKNOWN not in put.text:
                 self.fail(put)
                 return

@@ -74,19 +74,31 @@ class SqlBlobIndex:
         if not wanted:
             return set()
         live: set[str] = set()
+        postgres = is_postgres(self.conn)
         for _ in range(3):
+            wanted_marked = (
+                t.blob.c.digest.in_(wanted),
+                t.blob.c.status == BlobStatus.MARKED.value,
+            )
+            if postgres:
+                # Row locks in digest order, as garbage collection takes them: two pushes
+                # sharing layers (or a push and a run) never wait on each other in a cycle.
+                lock = select(t.blob.c.digest).where(*wanted_marked).order_by(t.blob.c.digest)
+                self.conn.execute(lock.with_for_update(of=t.blob))
             self.conn.execute(
                 update(t.blob)
-                .where(t.blob.c.digest.in_(wanted), t.blob.c.status == BlobStatus.MARKED.value)
+                .where(*wanted_marked)
                 .values(status=BlobStatus.LIVE.value, marked_at=None)
             )
-            query = select(t.blob.c.digest).where(
-                t.blob.c.digest.in_(wanted), t.blob.c.status == BlobStatus.LIVE.value
+            query = (
+                select(t.blob.c.digest)
+                .where(t.blob.c.digest.in_(wanted), t.blob.c.status == BlobStatus.LIVE.value)
+                .order_by(t.blob.c.digest)
             )
-            if is_postgres(self.conn):
+            if postgres:
                 # Held until commit: the mark phase cannot turn these rows to marked (nor the
                 # sweeper then to deleting) before this transaction's references are visible.
-                query = query.with_for_update(read=True)
+                query = query.with_for_update(read=True, of=t.blob)
             live = {row.digest for row in self.conn.execute(query)}
             # A row marked by a transaction that committed while this one waited for its
             # lock is missed by the UPDATE's snapshot: take it back on the next pass.

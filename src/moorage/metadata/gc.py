@@ -29,7 +29,7 @@ from moorage.domain.gc.model import (
 )
 from moorage.domain.kernel.model import BlobStatus, DriverState
 from moorage.metadata import tables as t
-from moorage.metadata.sql import SERVED_BLOB, new_id
+from moorage.metadata.sql import SERVED_BLOB, is_postgres, new_id
 
 LIVE = BlobStatus.LIVE.value
 MARKED = BlobStatus.MARKED.value
@@ -49,10 +49,13 @@ class SqlGcStore:
         self.conn = conn
 
     def mark_unreferenced(self, now: datetime) -> int:
+        unreferenced = (t.blob.c.status == LIVE, UNREFERENCED)
+        if is_postgres(self.conn):
+            # Lock in digest order first, as pushes taking blobs back do: no lock cycles.
+            lock = select(t.blob.c.digest).where(*unreferenced).order_by(t.blob.c.digest)
+            self.conn.execute(lock.with_for_update(of=t.blob))
         result = self.conn.execute(
-            update(t.blob)
-            .where(t.blob.c.status == LIVE, UNREFERENCED)
-            .values(status=MARKED, marked_at=now)
+            update(t.blob).where(*unreferenced).values(status=MARKED, marked_at=now)
         )
         # On PostgreSQL (read committed) an UPDATE that waited for a row lock, the share lock
         # a manifest PUT holds on the blobs it references until they commit, re-checks the
@@ -69,10 +72,12 @@ class SqlGcStore:
         candidates = [
             row.digest
             for row in self.conn.execute(
-                select(t.blob.c.digest)
-                .where(t.blob.c.status == MARKED, t.blob.c.marked_at <= cutoff, UNREFERENCED)
-                .order_by(t.blob.c.digest)
-                .limit(limit)
+                self._locked(
+                    select(t.blob.c.digest)
+                    .where(t.blob.c.status == MARKED, t.blob.c.marked_at <= cutoff, UNREFERENCED)
+                    .order_by(t.blob.c.digest)
+                    .limit(limit)
+                )
             )
         ]
         if not candidates:
@@ -94,6 +99,10 @@ class SqlGcStore:
             )
         )
         return [_collectable(row) for row in rows]
+
+    def _locked(self, query: Any) -> Any:
+        """The query's rows, locked in its (digest) order on PostgreSQL."""
+        return query.with_for_update(of=t.blob) if is_postgres(self.conn) else query
 
     def deleting_blobs(self, limit: int) -> list[CollectableBlob]:
         rows = self.conn.execute(
