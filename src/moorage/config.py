@@ -11,7 +11,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         "are believed; empty: never; environment: comma-separated",
     )
     migrate_on_start: bool = True
+    tls_cert: Path | None = Field(
+        None,
+        description="PEM certificate (chain, server certificate first): serve HTTPS on listen; "
+        "needs tls_key",
+    )
+    tls_key: Path | None = Field(None, description="the certificate's PEM private key, unencrypted")
 
     storage_driver: Literal["filesystem", "s3"] = "filesystem"
     storage_root: Path | None = Field(
@@ -162,6 +168,17 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"trusted_proxies: not an address or CIDR: {entry!r}") from None
         return networks
+
+    @model_validator(mode="after")
+    def _check_tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both, or neither")
+        return self
+
+    @property
+    def scheme(self) -> str:
+        """How `serve` speaks on `listen`: https with a certificate, else http."""
+        return "https" if self.tls_cert else "http"
 
     @property
     def effective_database_url(self) -> str:

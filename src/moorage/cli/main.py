@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,7 +12,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from moorage import __version__, wiring
-from moorage.cli import admin, cleanup, content, gc, identity, policies, profile, serve, target
+from moorage.cli import (
+    admin,
+    cleanup,
+    content,
+    gc,
+    identity,
+    policies,
+    profile,
+    serve,
+    startup,
+    target,
+)
 from moorage.config import Settings, load_settings
 from moorage.domain.kernel.model import Role
 
@@ -30,20 +42,33 @@ def _common(json_output: bool = True) -> argparse.ArgumentParser:
     parent.add_argument("--database-url", help="SQLAlchemy URL (MOORAGE_DATABASE_URL)")
     if json_output:
         parent.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _debug_option(parent, default=argparse.SUPPRESS)  # after the command too
     return parent
+
+
+def _debug_option(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="on a failure, print the traceback too (not only the one-line error)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moorage", description="A container registry service.")
     parser.add_argument("--version", action="version", version=f"moorage {__version__}")
     _server_options(parser)
+    _debug_option(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common()
     _session_commands(sub, common)
 
     p = sub.add_parser("serve", parents=[_common(False)], help="run the registry")
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000)")
-    p.set_defaults(run=serve.run, long_running=True)
+    p.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS (MOORAGE_TLS_CERT)")
+    p.add_argument("--tls-key", type=Path, help="its PEM private key (MOORAGE_TLS_KEY)")
+    p.set_defaults(run_with_settings=serve.run)
 
     p = sub.add_parser("worker", parents=[_common(False)], help="run background jobs only")
     p.set_defaults(run=serve.work, long_running=True)
@@ -52,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run_with_settings=admin.migrate)
 
     p = sub.add_parser("verify-config", parents=[common], help="check settings and exit")
-    p.set_defaults(run_with_settings=admin.verify_config)
+    p.set_defaults(run_with_settings=startup.verify_config)
 
     rsub = _group(sub, "registry", "manage registries (namespaces)", admin.REGISTRIES)
     p = rsub.add_parser("create", parents=[common], help="create a registry")
@@ -116,8 +141,8 @@ def _session_commands(
 def _gc_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    group = _group(sub, "gc", "garbage collection")
-    p = group.add_parser("run", parents=[common], help="collect garbage now, in this process")
+    group = _group(sub, "gc", "garbage collection", gc.GC)
+    p = group.add_parser("run", parents=[common], help="collect garbage now and show the run")
     p.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
     p.add_argument(
         "--delete-untagged", action="store_true", help="also delete untagged, unreferred manifests"
@@ -213,6 +238,24 @@ def _identity_commands(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        try:
+            _main(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _end_quietly_on_closed_pipe()
+
+
+def _end_quietly_on_closed_pipe() -> None:
+    """`moorage … | head -1`: the reader left, so stop writing, without a traceback. Exit
+    status 1, as rich does when a table meets the closed pipe (and as Python advises)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not fail again
+    sys.exit(1)
+
+
+def _main(argv: Sequence[str] | None) -> None:
     args = build_parser().parse_args(argv)
     with target.one_line_errors():
         standalone = getattr(args, "run_alone", None)  # login, logout
@@ -225,11 +268,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             data_dir=args.data_dir,
             database_url=args.database_url,
             listen=getattr(args, "listen", None),
+            tls_cert=getattr(args, "tls_cert", None),
+            tls_key=getattr(args, "tls_key", None),
         )
     except ValidationError as exc:
         print(f"moorage: invalid settings:\n{exc}", file=sys.stderr)
         sys.exit(2)
-    with target.one_line_errors():
+    with startup.reported_failures(args.debug), target.one_line_errors():
         sys.exit(_dispatch(args, settings))
 
 
@@ -237,6 +282,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     with_settings: SettingsCommand | None = getattr(args, "run_with_settings", None)
     if with_settings is not None:
         return with_settings(args, settings)
+    startup.check_data_dir(settings)
     long_running = getattr(args, "long_running", False)
     if long_running:  # `serve` and `worker` log from the start (migrations included)
         serve.configure_logging(settings.log_level)
@@ -250,7 +296,5 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _env_config() -> Path | None:
-    import os
-
     value = os.environ.get("MOORAGE_CONFIG")
     return Path(value) if value else None

@@ -1,4 +1,9 @@
-"""`moorage serve`: migrate, make the first admin, then serve HTTP with granian."""
+"""`moorage serve`: check, bind, migrate, make the first admin, then serve HTTP(S) with granian.
+
+The order matters to operators: everything that can fail on a bad setting (the data
+directory, the port, the TLS files, the database, the object store) is checked before the
+first administrator is created, and its generated password is printed only once the server
+is up, so a failed start never consumes the one chance to see it."""
 
 from __future__ import annotations
 
@@ -8,15 +13,21 @@ import contextlib
 import logging
 import resource
 import signal
+import socket
 import sys
+from collections.abc import Callable
 
-from granian.constants import HTTPModes, Interfaces
+from granian._granian import SocketHolder
+from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.http import HTTP1Settings
 from granian.server.embed import Server
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from moorage import wiring
 from moorage.api.app import create_app
+from moorage.cli import startup
 from moorage.config import Settings
+from moorage.domain.identity.users import FirstAdmin
 from moorage.jobs.background import run_background
 from moorage.wiring import Container
 
@@ -39,28 +50,57 @@ def configure_logging(level: str) -> None:
     )
 
 
-def _announce_admin(container: Container) -> None:
+def ensure_first_admin(container: Container) -> FirstAdmin | None:
+    """Create the administrator on a fresh install; say so when MOORAGE_ADMIN_PASSWORD
+    is set but cannot apply (users exist: it only ever sets the first password)."""
     settings = container.settings
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     first = container.users.ensure_first_admin(password)
+    if first is None and password is not None:
+        log.warning(
+            "MOORAGE_ADMIN_PASSWORD is ignored: users already exist (it sets only the first "
+            "administrator's password); change a password with `moorage user passwd NAME`"
+        )
+    return first
+
+
+def admin_banner(first: FirstAdmin | None) -> str | None:
+    """What to print about the administrator just created, if one was."""
     if first is None:
-        return
+        return None
     if first.generated_password is None:
-        print(f"created admin user {first.user.username!r} with MOORAGE_ADMIN_PASSWORD", flush=True)
-        return
-    print(
-        "\n".join(
-            [
-                "=" * 64,
-                "moorage: first start — an administrator was created.",
-                f"  username: {first.user.username}",
-                f"  password: {first.generated_password}",
-                "This password is shown only now. Keep it safe.",
-                "=" * 64,
-            ]
-        ),
-        flush=True,
+        return f"created admin user {first.user.username!r} with MOORAGE_ADMIN_PASSWORD"
+    return "\n".join(
+        [
+            "=" * 64,
+            "moorage: first start — an administrator was created.",
+            f"  username: {first.user.username}",
+            f"  password: {first.generated_password}",
+            "This password is shown only now. Keep it safe.",
+            "=" * 64,
+        ]
     )
+
+
+class AnnounceOnStartup:
+    """The app, plus a callback once its lifespan startup completed: the moment granian's
+    worker serves it on the (already listening) socket."""
+
+    def __init__(self, app: ASGIApp, started: Callable[[], None]) -> None:
+        self.app = app
+        self.started = started
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_then_announce(message: Message) -> None:
+            await send(message)
+            if message["type"] == "lifespan.startup.complete":
+                self.started()
+
+        await self.app(scope, receive, send_then_announce)
 
 
 def raise_open_file_limit() -> int:
@@ -86,9 +126,30 @@ def connection_limit(wanted: int, open_files: int) -> int:
     return max(16, min(wanted, (open_files - reserve) // 2))
 
 
-def build_server(app: ASGIApp, settings: Settings) -> Server:
+class OwnSocketServer(Server):
+    """granian serving a socket moorage bound itself.
+
+    granian binds its listeners with SO_REUSEPORT, so a second server on a taken port would
+    start and share it silently; moorage binds without it (`startup.bind_listener`) and
+    hands granian the descriptor, as granian itself does on platforms without SO_REUSEPORT.
+    This overrides a private method of granian (pinned in requirements/); the e2e test of
+    a second server on a taken port fails if a granian upgrade changes it."""
+
+    listener: socket.socket  # set before `serve`
+
+    def _init_shared_socket(self) -> None:
+        fd = self.listener.fileno()
+        # granian's stub omits SocketHolder's arguments (descriptor, is-a-unix-socket,
+        # backlog) and types the attributes for its own platforms.
+        self._shd = SocketHolder(fd, False, self.backlog)  # type: ignore[call-arg,assignment]
+        self._ssp = None
+        self._sfd = fd  # type: ignore[assignment]
+
+
+def build_server(app: ASGIApp, settings: Settings, listener: socket.socket) -> Server:
     """granian with moorage's limits: HTTP/1.1 only (h2c detection waits for a preface with no
-    timeout), header and keep-alive timeouts, and as many connections as descriptors allow."""
+    timeout), header and keep-alive timeouts, and as many connections as descriptors allow;
+    TLS 1.2 and 1.3 when a certificate is set."""
     open_files = raise_open_file_limit()
     connections = connection_limit(settings.http_max_connections, open_files)
     if connections < settings.http_max_connections:
@@ -108,7 +169,7 @@ def build_server(app: ASGIApp, settings: Settings) -> Server:
         settings.http_body_timeout_seconds,
         "on" if settings.http_keep_alive else "off",
     )
-    return Server(
+    server = OwnSocketServer(
         app,
         address=settings.listen_host,
         port=settings.listen_port,
@@ -122,7 +183,13 @@ def build_server(app: ASGIApp, settings: Settings) -> Server:
             keep_alive=settings.http_keep_alive,
         ),
         log_level=settings.log_level,  # type: ignore[arg-type]
+        ssl_cert=settings.tls_cert,
+        ssl_key=settings.tls_key,
+        # TLS 1.2 too: Docker engines and registry clients still in use speak no 1.3.
+        ssl_protocol_min=SSLProtocols.tls12,
     )
+    server.listener = listener
+    return server
 
 
 async def _serve(server: Server, container: Container) -> None:
@@ -156,12 +223,43 @@ def work(args: argparse.Namespace, container: Container) -> int:
     return 0
 
 
-def run(args: argparse.Namespace, container: Container) -> int:
-    settings = container.settings
-    _announce_admin(container)
-    app = create_app(container)
-    server = build_server(app, settings)
-    logging.getLogger("_granian").addFilter(_QuietEmbedding())  # after granian set up its logs
-    print(f"moorage listening on http://{settings.listen}", flush=True)
-    asyncio.run(_serve(server, container))
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """`moorage serve`. Failures before serving raise `startup.StartupFailure` (one line)."""
+    configure_logging(settings.log_level)
+    startup.check_data_dir(settings)
+    startup.check_tls_files(settings)
+    lock = startup.lock_sqlite_database(settings)
+    try:
+        listener = startup.bind_listener(settings)
+        try:
+            _migrate_and_serve(settings, listener)
+        finally:
+            listener.close()
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
+
+
+def _migrate_and_serve(settings: Settings, listener: socket.socket) -> None:
+    container = wiring.build(settings, migrate_schema=settings.migrate_on_start)
+    try:
+        startup.probe_database(container.engine, settings)
+        startup.probe_blob_store(container.blobs, settings)
+        first_admin = ensure_first_admin(container)
+        announced: list[bool] = []
+
+        def started() -> None:
+            if announced:
+                return  # a respawned granian worker starts the app again
+            announced.append(True)
+            print(f"moorage listening on {settings.scheme}://{settings.listen}", flush=True)
+            if banner := admin_banner(first_admin):
+                print(banner, flush=True)
+
+        app = AnnounceOnStartup(create_app(container), started)
+        server = build_server(app, settings, listener)
+        logging.getLogger("_granian").addFilter(_QuietEmbedding())  # after granian set up its logs
+        asyncio.run(_serve(server, container))
+    finally:
+        container.close()
