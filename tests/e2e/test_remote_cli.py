@@ -200,3 +200,35 @@ def test_an_unreachable_server_is_one_line_and_status_2(remote: Remote) -> None:
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert nowhere in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_garbage_collection_on_the_server(remote: Remote, pushed: Pushed) -> None:
+    """`gc run` queues the run on the server and follows it to its end; history and the
+    schedule read and write the server's."""
+    run = remote.json("gc", "run", "--dry-run")
+    assert (run["status"], run["dry_run"], run["trigger"]) == ("succeeded", True, "manual")
+    assert run["log"], "the run's log comes back"
+    listed = remote.json("gc", "history")
+    assert run["id"] in [r["id"] for r in listed]
+    assert_fits(remote.cli("gc", "history"))
+    printed = remote.cli("gc", "run", "--dry-run")
+    assert "would free" in printed
+    scheduled = remote.json("gc", "schedule", "--cron", "0 3 * * SUN")
+    assert scheduled["cron"] == "0 3 * * SUN"
+    assert scheduled["stored_bytes"] > 0, "the storage figures come with the schedule"
+    assert remote.json("gc", "schedule", "--off")["cron"] is None
+    refused = remote.run(
+        "--server",
+        remote.server.url,
+        "--key-id",
+        remote.key_id,
+        "--secret",
+        remote.secret,
+        "gc",
+        "schedule",
+        "--cron",
+        "61 * * * *",
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: ")
+    assert "Traceback" not in refused.stderr

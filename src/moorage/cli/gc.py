@@ -1,89 +1,163 @@
-"""`moorage gc run|history|schedule` and `moorage fsck`: garbage collection in this process,
-with a progress line per phase on a terminal; the rules live in `moorage.domain.gc`."""
+"""`moorage gc run|history|schedule` and `moorage fsck`: garbage collection on local data (in
+this process, with a progress line per phase on a terminal) or on a server over the REST API
+(`gc` only: fsck reads the blob store itself); the rules live in `moorage.domain.gc`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
+from pydantic import BaseModel
 
+from moorage.api.rest.gc import run_detail_out, run_out, storage_out
+from moorage.api.rest.schemas import schedule_out
 from moorage.cli.output import emit, emit_one, human_bytes
-from moorage.domain.gc.model import GcRun
+from moorage.cli.remote import PAGE_SIZE, RemoteApi
+from moorage.cli.target import Group
 from moorage.domain.kernel.model import PageRequest
 from moorage.wiring import Container
 
+Progress = Callable[[str, int], None]
 
-def _progress(enabled: bool) -> Any:
+
+def _progress(enabled: bool) -> Progress | None:
+    """A line per phase on stderr (a server's run: each new line of its log)."""
+
     def show(phase: str, done: int) -> None:
-        print(f"  {phase}: {done}", file=sys.stderr, flush=True)
+        print(f"  {phase}: {done}" if done >= 0 else f"  {phase}", file=sys.stderr, flush=True)
 
     return show if enabled else None
 
 
-def _row(run: GcRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "trigger": run.trigger,
-        "dry_run": run.dry_run,
-        "delete_untagged": run.delete_untagged,
-        "status": run.status,
-        **asdict(run.counts),
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-    }
+class Collector(Protocol):
+    """Garbage collection, as the REST API shows it (`GcRunOut`, `StorageOut`)."""
+
+    def run(
+        self, dry_run: bool, delete_untagged: bool, progress: Progress | None
+    ) -> dict[str, Any]:
+        """Carry out a run and return it with its log."""
+
+    def runs(self, limit: int) -> list[dict[str, Any]]: ...
+    def schedule(self, cron: str | None, off: bool) -> dict[str, Any]:
+        """Set (`cron`) or remove (`off`) the schedule, then return it."""
+
+    def storage(self) -> dict[str, Any]: ...
 
 
-def run(args: argparse.Namespace, container: Container) -> int:
-    """Record a run and carry it out here (not on the queue), like `cleanup run`."""
-    service = container.gc
-    started = service.start_run(
-        dry_run=args.dry_run, delete_untagged=args.delete_untagged, enqueue=False
-    )
-    show = _progress(not args.json and sys.stderr.isatty())
-    finished = anyio.run(service.run, started.id, show)
-    if args.json:
-        emit_one({**_row(finished), "log": finished.log}, as_json=True)
-    else:
-        for line in finished.log:
-            print(line)
-        c = finished.counts
-        verb = "would free" if finished.dry_run else "freed"
-        print(
-            f"run {finished.id} {finished.status}: {c.blobs_deleted} blobs, "
-            f"{c.manifests_deleted} manifests, {verb} {human_bytes(c.bytes_freed)}, "
-            f"{c.errors} errors"
+def _json(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+class LocalCollector:
+    """In this process, on the data directory (not on the queue), like `cleanup run`."""
+
+    def __init__(self, container: Container) -> None:
+        self._gc = container.gc
+
+    def run(
+        self, dry_run: bool, delete_untagged: bool, progress: Progress | None
+    ) -> dict[str, Any]:
+        started = self._gc.start_run(
+            dry_run=dry_run, delete_untagged=delete_untagged, enqueue=False
         )
-    return 0 if finished.status == "succeeded" else 1
+        return _json(run_detail_out(anyio.run(self._gc.run, started.id, progress)))
+
+    def runs(self, limit: int) -> list[dict[str, Any]]:
+        return [_json(run_out(r)) for r in self._gc.list_runs(PageRequest(1, limit)).items]
+
+    def schedule(self, cron: str | None, off: bool) -> dict[str, Any]:
+        if off or cron is not None:
+            self._gc.set_schedule(None if off else cron)
+        return _json(schedule_out(self._gc.get_schedule()))
+
+    def storage(self) -> dict[str, Any]:
+        return _json(storage_out(self._gc.storage_totals()))
 
 
-def history(args: argparse.Namespace, container: Container) -> int:
-    page = container.gc.list_runs(PageRequest(1, args.limit))
+class RemoteCollector:
+    """On a server: the run is queued there and followed until it ends."""
+
+    POLL_SECONDS = 0.5
+
+    def __init__(self, api: RemoteApi) -> None:
+        self._api = api
+
+    def run(
+        self, dry_run: bool, delete_untagged: bool, progress: Progress | None
+    ) -> dict[str, Any]:
+        body = {"dry_run": dry_run, "delete_untagged": delete_untagged}
+        run_id = int(self._api.post("/gc-runs", body)["id"])
+        shown = 0
+        while True:
+            run: dict[str, Any] = self._api.get(f"/gc-runs/{run_id}")
+            if progress is not None:
+                for line in run["log"][shown:]:
+                    progress(line, -1)
+                shown = len(run["log"])
+            if run["status"] in FINISHED:
+                return run
+            time.sleep(self.POLL_SECONDS)
+
+    def runs(self, limit: int) -> list[dict[str, Any]]:
+        return list(self._api.get("/gc-runs", {"page_size": min(limit, PAGE_SIZE)})["items"])
+
+    def schedule(self, cron: str | None, off: bool) -> dict[str, Any]:
+        if off:
+            self._api.delete("/gc-schedule")
+        elif cron is not None:
+            self._api.put("/gc-schedule", {"cron": cron})
+        return dict(self._api.get("/gc-schedule"))
+
+    def storage(self) -> dict[str, Any]:
+        return dict(self._api.get("/storage"))
+
+
+GC: Group[Collector] = Group(LocalCollector, RemoteCollector)
+FINISHED = ("succeeded", "failed")
+
+
+def run(args: argparse.Namespace, collector: Collector) -> int:
+    """Collect garbage now: here on local data, or queued on the server and followed."""
+    show = _progress(not args.json and sys.stderr.isatty())
+    finished = collector.run(args.dry_run, args.delete_untagged, show)
+    if args.json:
+        emit_one(finished, as_json=True)
+    else:
+        for line in finished["log"]:
+            print(line)
+        verb = "would free" if finished["dry_run"] else "freed"
+        print(
+            f"run {finished['id']} {finished['status']}: {finished['blobs_deleted']} blobs, "
+            f"{finished['manifests_deleted']} manifests, {verb} "
+            f"{human_bytes(finished['bytes_freed'])}, {finished['errors']} errors"
+        )
+    return 0 if finished["status"] == "succeeded" else 1
+
+
+def history(args: argparse.Namespace, collector: Collector) -> int:
     columns = ["id", "trigger", "dry_run", "status", "blobs_deleted", "manifests_deleted"]
-    emit([_row(r) for r in page.items], [*columns, "bytes_freed", "created_at"], as_json=args.json)
+    rows = collector.runs(args.limit)
+    emit(rows, [*columns, "bytes_freed", "created_at"], as_json=args.json)
     return 0
 
 
-def schedule(args: argparse.Namespace, container: Container) -> int:
-    service = container.gc
-    if args.off:
-        service.set_schedule(None)
-    elif args.cron is not None:
-        service.set_schedule(args.cron)
-    found = service.get_schedule()
-    totals = service.storage_totals()
+def schedule(args: argparse.Namespace, collector: Collector) -> int:
+    found = collector.schedule(args.cron, args.off)
+    totals = collector.storage()
     row: dict[str, Any] = {
-        "cron": found.cron if found else None,
-        "next_run_at": found.next_run_at if found else None,
-        "stored_bytes": totals.stored_bytes,
-        "unreferenced_bytes": totals.unreferenced_bytes,
+        "cron": found["cron"],
+        "next_run_at": found["next_run_at"],
+        "stored_bytes": totals["stored_bytes"],
+        "unreferenced_bytes": totals["unreferenced_bytes"],
     }
     if not args.json:
-        row["stored_bytes"] = human_bytes(totals.stored_bytes)
-        row["unreferenced_bytes"] = human_bytes(totals.unreferenced_bytes)
+        row["stored_bytes"] = human_bytes(totals["stored_bytes"])
+        row["unreferenced_bytes"] = human_bytes(totals["unreferenced_bytes"])
     emit_one(row, as_json=args.json)
     return 0
 

@@ -13,7 +13,7 @@ from moorage.api.rest.deps import Paging, Services
 from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import Body, PageOut, ScheduleIn, ScheduleOut, schedule_out
 from moorage.api.rest.security import Caller, Security
-from moorage.domain.gc.model import GcRun
+from moorage.domain.gc.model import GcRun, StorageTotals
 
 router = api_router(tags=["garbage collection"])
 RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -57,7 +57,7 @@ class StorageOut(BaseModel):
     )
 
 
-def _run(run: GcRun) -> GcRunOut:
+def run_out(run: GcRun) -> GcRunOut:
     return GcRunOut(
         id=run.id,
         trigger=run.trigger,
@@ -74,12 +74,26 @@ def _run(run: GcRun) -> GcRunOut:
     )
 
 
+def run_detail_out(run: GcRun) -> GcRunDetailOut:
+    return GcRunDetailOut(**run_out(run).model_dump(), log=run.log)
+
+
+def storage_out(totals: StorageTotals) -> StorageOut:
+    return StorageOut(
+        blobs=totals.blobs,
+        stored_bytes=totals.stored_bytes,
+        referenced_bytes=totals.referenced_bytes,
+        unreferenced_blobs=totals.unreferenced_blobs,
+        unreferenced_bytes=totals.unreferenced_bytes,
+    )
+
+
 @router.post("/gc-runs", name="start_gc_run", status_code=202, response_model=GcRunOut)
 def start_gc_run(body: GcRunIn, services: Services, security: Security, caller: Caller) -> GcRunOut:
     """Queue a garbage-collection run; 409 while another is queued or running."""
     security.require_admin(caller)
     run = services.gc.start_run(dry_run=body.dry_run, delete_untagged=body.delete_untagged)
-    return _run(run)
+    return run_out(run)
 
 
 @router.get("/gc-runs", name="list_gc_runs", response_model=PageOut[GcRunOut])
@@ -90,7 +104,7 @@ def list_gc_runs(
     security.require_admin(caller)
     page = services.gc.list_runs(paging)
     return PageOut(
-        items=[_run(r) for r in page.items],
+        items=[run_out(r) for r in page.items],
         total=page.total,
         page=paging.page,
         page_size=paging.page_size,
@@ -104,7 +118,7 @@ def get_gc_run(
     """One run with its log."""
     security.require_admin(caller)
     run = services.gc.get_run(run_id)
-    return GcRunDetailOut(**_run(run).model_dump(), log=run.log)
+    return run_detail_out(run)
 
 
 @router.get("/gc-schedule", name="get_gc_schedule", response_model=ScheduleOut)
@@ -134,11 +148,4 @@ def delete_gc_schedule(services: Services, security: Security, caller: Caller) -
 def get_storage(services: Services, security: Security, caller: Caller) -> StorageOut:
     """The deployment's stored bytes and what garbage collection would free."""
     security.require_admin(caller)
-    totals = services.gc.storage_totals()
-    return StorageOut(
-        blobs=totals.blobs,
-        stored_bytes=totals.stored_bytes,
-        referenced_bytes=totals.referenced_bytes,
-        unreferenced_blobs=totals.unreferenced_blobs,
-        unreferenced_bytes=totals.unreferenced_bytes,
-    )
+    return storage_out(services.gc.storage_totals())
