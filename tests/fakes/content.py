@@ -19,12 +19,13 @@ ASCII letters. Names sort in code-point order, the byte order of their UTF-8 tex
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from moorage.domain.content.errors import BlobBeingCollected
-from moorage.domain.content.ports import PullRecord
+from moorage.domain.content.ports import RECENT_TAGS, PullRecord, TagCursor
 from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import (
     Artifact,
@@ -89,6 +90,21 @@ def _image_in(state: MemoryState, registry: str, image: str) -> Row | None:
 
 def _images_with_artifacts(state: MemoryState) -> set[int]:
     return {row["image_id"] for row in state.table(ARTIFACT).values()}
+
+
+def _top_level(state: MemoryState, of_image: list[Row]) -> list[Row]:
+    """The artifacts of one image listed on their own: no index of the image lists them as
+    a child, and their subject (if any) is not in the image."""
+    ids = {a["id"] for a in of_image}
+    digests = {a["digest"] for a in of_image}
+    listed_by_index = {
+        c["digest"] for c in state.table(ARTIFACT_CHILD).values() if c["artifact_id"] in ids
+    }
+    return [
+        a
+        for a in of_image
+        if a["digest"] not in listed_by_index and a["subject_digest"] not in digests
+    ]
 
 
 def _is_live(state: MemoryState, digest: str) -> bool:
@@ -274,7 +290,7 @@ class MemoryImageStore(_Roles):
             items.append(
                 ImageSummary(
                     image["name"],
-                    len(of_image),
+                    len(_top_level(self.state, of_image)),
                     tags.get(image["id"], 0),
                     max(a["pushed_at"] for a in of_image),
                     max(pulled) if pulled else None,
@@ -588,15 +604,9 @@ class MemoryArtifactStore(_Roles):
         ]
 
     def list_artifacts(self, image_id: int, page: PageRequest) -> Page[ArtifactSummary]:
-        # Top-level artifacts only: an index's children are listed in the index's detail.
-        of_image = select_rows(self.state, ARTIFACT, image_id=image_id)
-        ids = {a["id"] for a in of_image}
-        listed_by_index = {
-            c["digest"]
-            for c in self.state.table(ARTIFACT_CHILD).values()
-            if c["artifact_id"] in ids
-        }
-        rows = [a for a in of_image if a["digest"] not in listed_by_index]
+        # Top-level artifacts only: an index's children are listed in the index's detail,
+        # referrers under their subject.
+        rows = _top_level(self.state, select_rows(self.state, ARTIFACT, image_id=image_id))
         if page.search:  # a digest prefix or a tag
             search = page.search
             tagged = {
@@ -612,13 +622,18 @@ class MemoryArtifactStore(_Roles):
 
     def artifact_summaries(self, image_id: int, ids: Sequence[int]) -> list[ArtifactSummary]:
         """Summaries with sizes and tags for these artifacts (any image's, as on SQL); an
-        index's size counts the children found in `image_id`."""
+        index's size counts the children found in `image_id`, and referrers are counted
+        in `image_id`."""
         artifacts = self.state.table(ARTIFACT)
         rows = [artifacts[i] for i in sorted(set(ids)) if i in artifacts]
-        tags: dict[int, list[str]] = {row["id"]: [] for row in rows}
-        for tag in sorted(self.state.table(TAG).values(), key=lambda tag: tag["name"]):
+        tags: dict[int, list[Row]] = {row["id"]: [] for row in rows}
+        for tag in self.state.table(TAG).values():
             if tag["artifact_id"] in tags:
-                tags[tag["artifact_id"]].append(tag["name"])
+                tags[tag["artifact_id"]].append(tag)
+        referrers: dict[str, int] = {}
+        for artifact in select_rows(self.state, ARTIFACT, image_id=image_id):
+            subject = artifact["subject_digest"]
+            referrers[subject] = referrers.get(subject, 0) + 1
         sizes = {row["id"]: row["size"] + self._blob_bytes(row["id"]) for row in rows}
         for child in self.state.table(ARTIFACT_CHILD).values():
             if child["artifact_id"] not in sizes:
@@ -636,7 +651,11 @@ class MemoryArtifactStore(_Roles):
                 platforms=tuple(row["platforms"] or ()),
                 pushed_at=row["pushed_at"],
                 pulled_at=row["pulled_at"],
-                tags=tuple(tags[row["id"]]),
+                tags=tuple(t["name"] for t in _newest_first(tags[row["id"]])[:RECENT_TAGS]),
+                tag_count=len(tags[row["id"]]),
+                referrer_count=referrers.get(row["digest"], 0)
+                if row["image_id"] == image_id
+                else 0,
             )
             for row in rows
         ]
@@ -662,6 +681,16 @@ class MemoryArtifactStore(_Roles):
             tag = find_row(self.state, TAG, image_id=pull.image_id, name=pull.tag)
             if tag is not None and _earlier(tag["pulled_at"], at):
                 update_row(self.state, TAG, tag["id"], {"pulled_at": at})
+
+
+def _newest_first(tags: list[Row]) -> list[Row]:
+    return sorted(tags, key=lambda tag: (tag["pushed_at"], tag["id"]), reverse=True)
+
+
+def _glob_matches(name: str, glob: str) -> bool:
+    """A simple glob (`TagStore.artifact_has_tag_like`): case-sensitive, whole name."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob)
+    return re.fullmatch("".join(parts), name, re.DOTALL) is not None
 
 
 def _earlier(stamp: datetime | None, at: datetime) -> bool:
@@ -700,6 +729,23 @@ class MemoryTagStore(_Roles):
 
     def artifact_tags(self, artifact_id: int) -> list[str]:
         return sorted(tag["name"] for tag in select_rows(self.state, TAG, artifact_id=artifact_id))
+
+    def artifact_has_tag_like(self, artifact_id: int, globs: Sequence[str], matching: bool) -> bool:
+        return any(
+            any(_glob_matches(tag["name"], glob) for glob in globs) == matching
+            for tag in select_rows(self.state, TAG, artifact_id=artifact_id)
+        )
+
+    def artifact_tag_batch(
+        self, artifact_id: int, after: TagCursor | None, limit: int
+    ) -> tuple[list[str], TagCursor | None]:
+        rows = _newest_first(select_rows(self.state, TAG, artifact_id=artifact_id))
+        if after is not None:
+            rows = [r for r in rows if (r["pushed_at"], r["id"]) < (after.pushed_at, after.tag_id)]
+        batch = rows[: max(limit, 0)]
+        if len(batch) < limit:
+            return [r["name"] for r in batch], None
+        return [r["name"] for r in batch], TagCursor(batch[-1]["pushed_at"], batch[-1]["id"])
 
     def list_tags(self, image_id: int, last: str | None, limit: int | None) -> list[str]:
         names = sorted(tag["name"] for tag in select_rows(self.state, TAG, image_id=image_id))

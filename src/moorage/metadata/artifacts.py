@@ -8,9 +8,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 
-from moorage.domain.content.ports import PullRecord
+from moorage.domain.content.ports import RECENT_TAGS, PullRecord
 from moorage.domain.kernel.model import (
     Artifact,
     ArtifactHead,
@@ -61,6 +74,25 @@ def _resolve_statement(by_digest: bool) -> Select[Any]:
 _ARTIFACT_BY_DIGEST = _resolve_statement(by_digest=True)
 _ARTIFACT_BY_TAG = _resolve_statement(by_digest=False)
 _MANIFEST_BODY = select(t.artifact.c.manifest).where(t.artifact.c.id == bindparam("id"))
+
+
+def top_level(artifact: Any = t.artifact) -> ColumnElement[bool]:
+    """`artifact` is listed on its own: no index of its image lists it as a child, and it
+    refers to no artifact of its image (a referrer whose subject is absent is listed)."""
+    parent = t.artifact.alias("parent")
+    subject = t.artifact.alias("subject")
+    listed_by_index = (
+        exists()
+        .where(t.artifact_child.c.digest == artifact.c.digest)
+        .where(parent.c.id == t.artifact_child.c.artifact_id)
+        .where(parent.c.image_id == artifact.c.image_id)
+    )
+    refers = exists().where(
+        subject.c.image_id == artifact.c.image_id,
+        subject.c.digest == artifact.c.subject_digest,
+    )
+    return ~listed_by_index & ~refers
+
 
 ARTIFACT_SORTS = {
     "pushed_at": t.artifact.c.pushed_at,
@@ -224,16 +256,8 @@ class SqlArtifactStore:
 
     def list_artifacts(self, image_id: int, page: PageRequest) -> Page[ArtifactSummary]:
         # Top-level artifacts only, as in Harbor: an index's children are shown in the
-        # index's detail (its `children`), not as untagged artifacts of their own.
-        parent = t.artifact.alias("parent")
-        listed_by_index = (
-            select(t.artifact_child.c.digest)
-            .join(parent, parent.c.id == t.artifact_child.c.artifact_id)
-            .where(parent.c.image_id == image_id)
-        )
-        query = select(t.artifact.c.id).where(
-            t.artifact.c.image_id == image_id, t.artifact.c.digest.not_in(listed_by_index)
-        )
+        # index's detail (its `children`), referrers under their subject.
+        query = select(t.artifact.c.id).where(t.artifact.c.image_id == image_id, top_level())
         if page.search:  # a digest prefix or a tag
             like = like_pattern(page.search)
             tagged = select(t.tag.c.artifact_id).where(
@@ -254,17 +278,13 @@ class SqlArtifactStore:
         return Page([summaries[i] for i in ids], int(total))
 
     def artifact_summaries(self, image_id: int, ids: Sequence[int]) -> list[ArtifactSummary]:
-        """Summaries with sizes and tags for these artifacts of one image."""
         if not ids:
             return []
-        rows = list(self.conn.execute(select(t.artifact).where(t.artifact.c.id.in_(ids))))
-        tags: dict[int, list[str]] = defaultdict(list)
-        for row in self.conn.execute(
-            select(t.tag.c.artifact_id, t.tag.c.name)
-            .where(t.tag.c.artifact_id.in_(ids))
-            .order_by(t.tag.c.name)
-        ):
-            tags[row.artifact_id].append(row.name)
+        columns = [c for c in t.artifact.c if c.name != "manifest"]
+        rows = list(self.conn.execute(select(*columns).where(t.artifact.c.id.in_(ids))))
+        recent = self._recent_tags(ids)
+        tag_counts = self._tag_counts(ids)
+        referrers = self._referrer_counts(image_id, [r.digest for r in rows])
         sizes = self._artifact_sizes(image_id, rows)
         return [
             ArtifactSummary(
@@ -276,10 +296,49 @@ class SqlArtifactStore:
                 platforms=tuple(r.platforms or ()),
                 pushed_at=r.pushed_at,
                 pulled_at=r.pulled_at,
-                tags=tuple(tags[r.id]),
+                tags=tuple(recent.get(r.id, ())),
+                tag_count=tag_counts.get(r.id, 0),
+                referrer_count=referrers.get(r.digest, 0) if r.image_id == image_id else 0,
             )
             for r in rows
         ]
+
+    def _recent_tags(self, ids: Sequence[int]) -> dict[int, list[str]]:
+        """Each artifact's RECENT_TAGS newest tags: one LIMIT per artifact, each read from
+        the end of its range of ix_tag_artifact_pushed, in one UNION ALL round trip."""
+        newest = (t.tag.c.pushed_at.desc(), t.tag.c.id.desc())
+        per_artifact = [
+            select(t.tag.c.artifact_id, t.tag.c.name, t.tag.c.pushed_at, t.tag.c.id)
+            .where(t.tag.c.artifact_id == artifact_id)
+            .order_by(*newest)
+            .limit(RECENT_TAGS)
+            .subquery()
+            for artifact_id in sorted(set(ids))
+        ]
+        query = union_all(*(select(q) for q in per_artifact))
+        rows = sorted(self.conn.execute(query), key=lambda r: (r.pushed_at, r.id), reverse=True)
+        recent: dict[int, list[str]] = defaultdict(list)
+        for row in rows:
+            recent[row.artifact_id].append(row.name)
+        return recent
+
+    def _tag_counts(self, ids: Sequence[int]) -> dict[int, int]:
+        rows = self.conn.execute(
+            select(t.tag.c.artifact_id, func.count().label("tags"))
+            .where(t.tag.c.artifact_id.in_(list(ids)))
+            .group_by(t.tag.c.artifact_id)
+        )
+        return {r.artifact_id: int(r.tags) for r in rows}
+
+    def _referrer_counts(self, image_id: int, digests: Sequence[str]) -> dict[str, int]:
+        rows = self.conn.execute(
+            select(t.artifact.c.subject_digest, func.count().label("referrers"))
+            .where(
+                t.artifact.c.image_id == image_id, t.artifact.c.subject_digest.in_(list(digests))
+            )
+            .group_by(t.artifact.c.subject_digest)
+        )
+        return {r.subject_digest: int(r.referrers) for r in rows}
 
     def _blob_bytes(self, artifact_ids: Sequence[int]) -> dict[int, int]:
         rows = self.conn.execute(

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, delete, exists, func, insert, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
 
 from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import Image, ImageSummary, Page, PageRequest, Registry
 from moorage.metadata import tables as t
+from moorage.metadata.artifacts import top_level
 from moorage.metadata.sql import (
     HAS_ARTIFACTS,
     insert_unique,
@@ -90,10 +101,12 @@ class SqlImageStore:
         return True
 
     def list_images(self, registry_id: int, page: PageRequest) -> Page[ImageSummary]:
+        # Counted as the artifact list pages them: top-level artifacts only.
+        listed = case((top_level(), 1), else_=0)
         artifacts = (
             select(
                 t.artifact.c.image_id,
-                func.count().label("artifacts"),
+                func.sum(listed).label("artifacts"),
                 func.max(t.artifact.c.pushed_at).label("pushed_at"),
                 func.max(t.artifact.c.pulled_at).label("pulled_at"),
             )
@@ -126,7 +139,9 @@ class SqlImageStore:
             .limit(page.page_size)
         )
         items = [
-            ImageSummary(r.name, r.artifacts, r.tags or 0, r.pushed_at, r.pulled_at, r.created_at)
+            ImageSummary(
+                r.name, int(r.artifacts), r.tags or 0, r.pushed_at, r.pulled_at, r.created_at
+            )
             for r in rows
         ]
         return Page(items, int(total))

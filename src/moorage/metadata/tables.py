@@ -194,7 +194,7 @@ tag = Table(
     Column("pushed_at", UTCDateTime, nullable=False),
     Column("pulled_at", UTCDateTime, nullable=True),
     UniqueConstraint("image_id", "name"),
-    Index("ix_tag_artifact", "artifact_id"),
+    Index("ix_tag_artifact_pushed", "artifact_id", "pushed_at", "id"),
 )
 
 project = Table(

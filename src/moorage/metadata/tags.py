@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
+from moorage.domain.content.ports import TagCursor
 from moorage.domain.kernel.model import Page, PageRequest, Tag
 from moorage.metadata import tables as t
-from moorage.metadata.sql import like_pattern, nearer_end, page_order
+from moorage.metadata.sql import is_postgres, like_pattern, nearer_end, page_order
 
 TAG_SORTS = {"name": t.tag.c.name, "pushed_at": t.tag.c.pushed_at, "pulled_at": t.tag.c.pulled_at}
 
@@ -51,6 +64,48 @@ class SqlTagStore:
     def artifact_tags(self, artifact_id: int) -> list[str]:
         query = select(t.tag.c.name).where(t.tag.c.artifact_id == artifact_id)
         return sorted(self.conn.execute(query).scalars())
+
+    def artifact_has_tag_like(self, artifact_id: int, globs: Sequence[str], matching: bool) -> bool:
+        # One EXISTS over the artifact's index range: it stops at the first tag that answers.
+        if not globs:
+            return not matching and self._has_tags(artifact_id)
+        matches = or_(*(self._glob(glob) for glob in globs))
+        query = exists().where(
+            t.tag.c.artifact_id == artifact_id, matches if matching else ~matches
+        )
+        return bool(self.conn.execute(select(query)).scalar())
+
+    def _has_tags(self, artifact_id: int) -> bool:
+        return bool(
+            self.conn.execute(select(exists().where(t.tag.c.artifact_id == artifact_id))).scalar()
+        )
+
+    def _glob(self, glob: str) -> ColumnElement[bool]:
+        """Case-sensitive on both: SQLite's LIKE ignores ASCII case, its GLOB does not.
+        A simple glob holds only `*`, `?` and tag characters, of which LIKE knows `_`."""
+        if is_postgres(self.conn):
+            like = glob.replace("_", "\\_").replace("*", "%").replace("?", "_")
+            return t.tag.c.name.like(like, escape="\\")
+        return t.tag.c.name.op("GLOB", is_comparison=True)(glob)
+
+    def artifact_tag_batch(
+        self, artifact_id: int, after: TagCursor | None, limit: int
+    ) -> tuple[list[str], TagCursor | None]:
+        # Keyset over ix_tag_artifact_pushed, newest first: each batch is one index range.
+        position = tuple_(t.tag.c.pushed_at, t.tag.c.id)
+        query = select(t.tag.c.name, t.tag.c.pushed_at, t.tag.c.id).where(
+            t.tag.c.artifact_id == artifact_id
+        )
+        if after is not None:
+            query = query.where(position < tuple_(after.pushed_at, after.tag_id))
+        rows = list(
+            self.conn.execute(
+                query.order_by(t.tag.c.pushed_at.desc(), t.tag.c.id.desc()).limit(limit)
+            )
+        )
+        if len(rows) < limit:
+            return [r.name for r in rows], None
+        return [r.name for r in rows], TagCursor(rows[-1].pushed_at, rows[-1].id)
 
     def list_tags(self, image_id: int, last: str | None, limit: int | None) -> list[str]:
         query = select(t.tag.c.name).where(t.tag.c.image_id == image_id).order_by(t.tag.c.name)

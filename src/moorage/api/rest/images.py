@@ -34,6 +34,8 @@ def _artifact(summary: ArtifactSummary) -> ArtifactOut:
         pushed_at=summary.pushed_at,
         pulled_at=summary.pulled_at,
         tags=list(summary.tags),
+        tag_count=summary.tag_count,
+        referrer_count=summary.referrer_count,
         protected=summary.protected,
     )
 
@@ -98,8 +100,10 @@ def list_artifacts(
     caller: Caller,
     paging: Paging,
 ) -> PageOut[ArtifactOut]:
-    """Artifacts of an image; `q` matches a digest or a tag; sort by `pushed_at` (default,
-    newest first), `pulled_at`, `size` or `digest`."""
+    """Top-level artifacts of an image (an index's children are in its detail, referrers
+    under their subject); each carries its 10 most recent tags and `tag_count`. `q`
+    matches a digest or a tag; sort by `pushed_at` (default, newest first), `pulled_at`,
+    `size` or `digest`."""
     security.require(caller, registry, Action.PULL)
     page = services.browse.artifacts(f"{registry}/{image}", paging)
     items = [_artifact(a) for a in page.items]
@@ -174,6 +178,28 @@ def list_tags(
     """Tags of one artifact; `q` searches; sort by `name`, `pushed_at` or `pulled_at`."""
     security.require(caller, registry, Action.PULL)
     return _tag_page(services, f"{registry}/{image}", reference, paging)
+
+
+@router.get(
+    "/{image}/artifacts/{reference}/referrers",
+    name="list_artifact_referrers",
+    response_model=PageOut[ArtifactOut],
+)
+def list_artifact_referrers(
+    registry: str,
+    image: ImageName,
+    reference: str,
+    services: Services,
+    security: Security,
+    caller: Caller,
+    paging: Paging,
+) -> PageOut[ArtifactOut]:
+    """Artifacts whose subject is this one (signatures, SBOMs, attestations), oldest first
+    or sorted by `pushed_at`. They are not in the image's artifact list: they show here."""
+    security.require(caller, registry, Action.PULL)
+    page = services.browse.referrers(f"{registry}/{image}", reference, paging)
+    items = [_artifact(a) for a in page.items]
+    return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
 
 
 @router.get("/{image}/tags", name="list_image_tags", response_model=PageOut[TagOut])

@@ -68,7 +68,15 @@ class ArtifactOut(BaseModel):
     platforms: list[str]
     pushed_at: datetime
     pulled_at: datetime | None
-    tags: list[str]
+    tags: list[str] = Field(
+        description="its 10 most recent tags by push time, newest first; `tag_count` counts "
+        "them all, and `…/artifacts/{reference}/tags` pages through them"
+    )
+    tag_count: int = Field(description="how many tags point at it")
+    referrer_count: int = Field(
+        description="artifacts of the image whose subject it is (signatures, SBOMs, "
+        "attestations); `…/artifacts/{reference}/referrers` lists them"
+    )
     protected: bool = Field(description="a tag of it is protected: it cannot be deleted")
 
 

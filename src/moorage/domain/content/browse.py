@@ -8,10 +8,19 @@ from typing import Any
 
 from moorage.domain.content.artifacts import is_digest, is_valid_tag, parse_digest
 from moorage.domain.content.names import existing_image
-from moorage.domain.content.ports import ContentTx
+from moorage.domain.content.ports import ContentTx, TagCursor, TagStore
+from moorage.domain.content.tag_globs import tag_globs
 from moorage.domain.kernel.errors import InvalidInput, InvalidParameter, ManifestNotFound
 from moorage.domain.kernel.lookups import existing_registry
-from moorage.domain.kernel.model import ArtifactSummary, ImageSummary, Page, PageRequest, Tag
+from moorage.domain.kernel.model import (
+    ArtifactHead,
+    ArtifactSummary,
+    Image,
+    ImageSummary,
+    Page,
+    PageRequest,
+    Tag,
+)
 from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies.protection import (
     ProtectionPolicy,
@@ -24,6 +33,7 @@ MAX_PAGE_SIZE = 100
 IMAGE_SORTS = ("name", "created_at")
 ARTIFACT_SORTS = ("pushed_at", "pulled_at", "size", "digest")
 TAG_SORTS = ("name", "pushed_at", "pulled_at")
+REFERRER_SORTS = ("pushed_at",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +75,43 @@ def _layers(doc: dict[str, Any]) -> tuple[Layer, ...]:
     )
 
 
+TAG_BATCH = 1000  # tag names read at once when a pattern is matched in Python
+
+
 def _flag_artifact(
-    policies: list[ProtectionPolicy], image: str, summary: ArtifactSummary
+    tags: TagStore, policies: list[ProtectionPolicy], image: str, summary: ArtifactSummary
 ) -> ArtifactSummary:
-    protected = artifact_protection(policies, image, summary.tags) is not None
-    return replace(summary, protected=protected)
+    return replace(summary, protected=_is_protected(tags, policies, image, summary))
+
+
+def _is_protected(
+    tags: TagStore, policies: list[ProtectionPolicy], image: str, summary: ArtifactSummary
+) -> bool:
+    """Whether a tag of the artifact is protected, without reading every tag: no policy
+    for the image, no tags, or a protected tag among the recent ones answer at once;
+    otherwise each policy's tag pattern is asked of the store (or matched in batches)."""
+    applicable = [p for p in policies if p.enabled and p.image.selects(image)]
+    if not applicable or summary.tag_count == 0:
+        return False
+    if artifact_protection(applicable, image, summary.tags) is not None:
+        return True
+    if summary.tag_count <= len(summary.tags):
+        return False
+    return any(_protects_a_tag(tags, summary.id, p) for p in applicable)
+
+
+def _protects_a_tag(tags: TagStore, artifact_id: int, policy: ProtectionPolicy) -> bool:
+    selector = policy.tag
+    globs = tag_globs(selector.pattern)
+    if globs is not None:
+        return tags.artifact_has_tag_like(artifact_id, globs, matching=selector.include)
+    cursor: TagCursor | None = None
+    while True:  # a pattern no glob expresses: names in batches, stop at the first match
+        names, cursor = tags.artifact_tag_batch(artifact_id, cursor, TAG_BATCH)
+        if any(selector.selects(name) for name in names):
+            return True
+        if cursor is None:
+            return False
 
 
 class BrowseService:
@@ -87,25 +129,16 @@ class BrowseService:
             image = existing_image(store, repository)
             found = store.artifacts.list_artifacts(image.id, page)
             policies = protection_for(store, image.registry_id)
-        items = [_flag_artifact(policies, image.name, a) for a in found.items]
+            items = [_flag_artifact(store.tags, policies, image.name, a) for a in found.items]
         return Page(items, found.total)
 
     def artifact(self, repository: str, reference: str) -> ArtifactDetail:
-        by_digest = is_digest(reference)
-        if by_digest:
-            parse_digest(reference)
-        elif not is_valid_tag(reference):
-            raise ManifestNotFound(repository, reference)
         with self._uow() as store:
             image = existing_image(store, repository)
-            found = store.artifacts.resolve_artifact(
-                image.registry, image.name, reference, by_digest
-            )
-            if found is None:
-                raise ManifestNotFound(repository, reference)
-            head = found[1]
+            head = self._resolve(store, image, repository, reference)
             (summary,) = store.artifacts.artifact_summaries(image.id, [head.id])
-            summary = _flag_artifact(protection_for(store, image.registry_id), image.name, summary)
+            policies = protection_for(store, image.registry_id)
+            summary = _flag_artifact(store.tags, policies, image.name, summary)
             artifact = store.artifacts.get_artifact(image.id, head.digest)
             doc = json.loads(store.artifacts.manifest_body(head.id))
         assert artifact is not None
@@ -119,6 +152,45 @@ class BrowseService:
             annotations=artifact.annotations,
             manifest=doc,
         )
+
+    def referrers(
+        self, repository: str, reference: str, page: PageRequest
+    ) -> Page[ArtifactSummary]:
+        """Artifacts of the image whose subject is this one (signatures, SBOMs,
+        attestations), oldest first or by `pushed_at`; they are not listed on their own."""
+        check_page(page, REFERRER_SORTS)
+        if page.search:
+            raise InvalidParameter("q", "referrers cannot be searched")
+        with self._uow() as store:
+            image = existing_image(store, repository)
+            head = self._resolve(store, image, repository, reference)
+            found = store.artifacts.referrers(image.id, head.digest, None)
+            ids = [
+                artifact.id
+                for r in found
+                if (artifact := store.artifacts.get_artifact(image.id, r.digest)) is not None
+            ]
+            summaries = store.artifacts.artifact_summaries(image.id, ids)
+            ordered = sorted(summaries, key=lambda s: s.id)
+            if page.sort is not None:
+                by_push = sorted(ordered, key=lambda s: s.pushed_at)
+                ordered = by_push[::-1] if page.sort.startswith("-") else by_push
+            shown = ordered[page.offset : page.offset + page.page_size]
+            policies = protection_for(store, image.registry_id)
+            items = [_flag_artifact(store.tags, policies, image.name, a) for a in shown]
+        return Page(items, len(ordered))
+
+    @staticmethod
+    def _resolve(store: ContentTx, image: Image, repository: str, reference: str) -> ArtifactHead:
+        by_digest = is_digest(reference)
+        if by_digest:
+            parse_digest(reference)
+        elif not is_valid_tag(reference):
+            raise ManifestNotFound(repository, reference)
+        found = store.artifacts.resolve_artifact(image.registry, image.name, reference, by_digest)
+        if found is None:
+            raise ManifestNotFound(repository, reference)
+        return found[1]
 
     def tags(self, repository: str, reference: str | None, page: PageRequest) -> Page[Tag]:
         check_page(page, TAG_SORTS)

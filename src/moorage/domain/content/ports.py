@@ -163,9 +163,13 @@ class ArtifactStore(Protocol):
     ) -> list[Referrer]: ...
 
     def list_artifacts(self, image_id: int, page: PageRequest) -> Page[ArtifactSummary]:
-        """Artifacts of an image; search matches a digest or a tag."""
+        """Top-level artifacts of an image (neither an index's child nor a referrer of an
+        artifact in the image: those are shown under it); search matches a digest or a tag."""
 
-    def artifact_summaries(self, image_id: int, ids: Sequence[int]) -> list[ArtifactSummary]: ...
+    def artifact_summaries(self, image_id: int, ids: Sequence[int]) -> list[ArtifactSummary]:
+        """Summaries of these artifacts: sizes, their `RECENT_TAGS` most recent tags (newest
+        first, by push time then id) with a count of all, and how many referrers they have.
+        Never reads every tag of an artifact."""
 
     def record_pulls(self, pulls: Sequence[PullRecord]) -> None:
         """Set last-pull times of artifacts (and tags pulled by name)."""
@@ -183,10 +187,35 @@ class TagStore(Protocol):
 
     def artifact_tags(self, artifact_id: int) -> list[str]: ...
 
+    def artifact_has_tag_like(
+        self, artifact_id: int, globs: Sequence[str], matching: bool
+    ) -> bool:
+        """Whether a tag of the artifact matches one of `globs` (`matching`), or matches
+        none of them (not `matching`). A glob is a `TagGlob`: `*` any run, `?` one
+        character, any other character itself (case-sensitive)."""
+
+    def artifact_tag_batch(
+        self, artifact_id: int, after: TagCursor | None, limit: int
+    ) -> tuple[list[str], TagCursor | None]:
+        """Up to `limit` tag names of the artifact, newest first, from past `after`; and
+        where the next batch starts (None once there is no more)."""
+
     def list_tags(self, image_id: int, last: str | None, limit: int | None) -> list[str]: ...
 
     def list_tag_page(self, image_id: int, artifact_id: int | None, page: PageRequest) -> Page[Tag]:
         """Tags of an image (or of one artifact), searched and sorted."""
+
+
+RECENT_TAGS = 10  # tags an artifact summary carries; the rest are paged through
+
+
+@dataclass(frozen=True, slots=True)
+class TagCursor:
+    """Where a newest-first walk over an artifact's tags stopped: the last tag's push time
+    and id (push times tie when tags are written in one transaction)."""
+
+    pushed_at: datetime
+    tag_id: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,7 +180,7 @@ class AccessKey:
 @dataclass(frozen=True, slots=True)
 class ImageSummary:
     name: str  # without the registry prefix
-    artifact_count: int
+    artifact_count: int  # top-level: not an index's child, not a referrer of another
     tag_count: int
     pushed_at: datetime | None
     pulled_at: datetime | None
@@ -197,7 +197,9 @@ class ArtifactSummary:
     platforms: tuple[str, ...]
     pushed_at: datetime
     pulled_at: datetime | None
-    tags: tuple[str, ...]
+    tags: tuple[str, ...]  # the most recent few (by push time, newest first), not all
+    tag_count: int  # all of its tags
+    referrer_count: int  # artifacts of the image whose subject it is
     protected: bool = False  # set by the browse service from the protection policies
 
 
