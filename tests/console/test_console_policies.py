@@ -174,7 +174,8 @@ def test_protection_and_cleanup(
     expect(page.get_by_text("1 of 15 policies", exact=True)).to_be_visible()
     expect(add).to_be_enabled()
 
-    # The protected artifact and tag carry the badge; deleting the artifact names the policy.
+    # The protected artifact and tag carry the badge; their delete controls are disabled with
+    # the reason instead of failing after a confirmation.
     page.get_by_role("tab", name="Images").click()
     page.get_by_role("table", name=f"Images in {REGISTRY}").get_by_role("link", name="app").click()
     artifacts = page.get_by_role("table", name="Artifacts of app")
@@ -185,12 +186,12 @@ def test_protection_and_cleanup(
     artifacts.get_by_role("link", name=short(digests["v1"])).click()
     tags = page.get_by_role("table", name="Tags")
     expect(tags.get_by_role("row", name=re.compile("v1")).get_by_text("Protected")).to_be_visible()
-    page.get_by_role("button", name="Delete artifact").click()
-    confirm = page.get_by_role("dialog", name="Delete this artifact?")
-    confirm.get_by_role("button", name="Delete artifact").click()
-    expect(confirm.get_by_role("alert")).to_contain_text(f"protected by protection policy {pid}")
-    confirm.get_by_role("button", name="Cancel").click()
-    expect(confirm).to_be_hidden()
+    delete_artifact = page.get_by_role("button", name="Delete artifact")
+    expect(delete_artifact).to_be_disabled()
+    expect(delete_artifact).to_have_attribute("title", re.compile("protection policy"))
+    v1_delete = tags.get_by_role("button", name="Delete tag v1")
+    expect(v1_delete).to_be_disabled()
+    expect(v1_delete).to_have_attribute("title", re.compile("protected by a protection policy"))
 
     # Image cleanup: the warning, an empty list, runs disabled until a policy is enabled.
     page.goto(f"{server.url}/registries/{REGISTRY}/cleanup")

@@ -13,6 +13,8 @@ import * as image from "./page-image.js";
 import * as artifact from "./page-artifact.js";
 import * as accessKeys from "./page-access-keys.js";
 import * as adminGc from "./page-admin-gc.js";
+import * as adminUsers from "./page-admin-users.js";
+import * as adminProjects from "./page-admin-projects.js";
 
 /**
  * The signed-in user: who, and their role in each project they are a member of.
@@ -20,6 +22,7 @@ import * as adminGc from "./page-admin-gc.js";
  * @property {string} username
  * @property {boolean} is_admin
  * @property {Array<{project: string, role: string}>} projects
+ * @property {string[]} permissions what they may do outside any one registry: create_registry, manage_projects, manage_users, gc
  */
 
 /** @typedef {{me: Me | null}} Session */
@@ -63,6 +66,8 @@ const ROUTES = [
   { path: "/registries/:registry/images/:image", page: image, nav: "registries" },
   { path: "/registries/:registry/images/:image/artifacts/:reference", page: artifact, nav: "registries" },
   { path: "/access-keys", page: accessKeys, nav: "access-keys" },
+  { path: "/admin/users", page: adminUsers, nav: "admin" },
+  { path: "/admin/projects", page: adminProjects, nav: "admin" },
   { path: "/admin/gc", page: adminGc, nav: "admin" },
 ];
 
@@ -230,7 +235,11 @@ async function loadMe() {
 async function render({ focus = false } = {}) {
   current?.controller.abort();
   // Dialogs belong to the page they were opened on.
-  /** @type {NodeListOf<HTMLDialogElement>} */ (document.querySelectorAll("dialog[open]")).forEach((dialog) => dialog.close());
+  // Taken out of the document first, so one that only its submit button may close stays closed.
+  /** @type {NodeListOf<HTMLDialogElement>} */ (document.querySelectorAll("dialog[open]")).forEach((dialog) => {
+    dialog.remove();
+    dialog.close();
+  });
   const controller = new AbortController();
   current = { controller };
   const { route, params, redirect } = match(location.pathname);

@@ -64,6 +64,7 @@ function showCreated(key) {
     ],
     submitLabel: "I have copied the secret",
     cancelLabel: null,
+    dismissible: false, // the secret is never shown again: leaving takes the confirmation
     initialFocus: (dialog) => /** @type {HTMLElement | null} */ (dialog.querySelector("#secret-value")),
   });
 }

@@ -4,7 +4,7 @@ import { api, ApiError } from "./api.js";
 import { artifactKind, clear, enc, formatBytes, formatDate, h, isIndex, shortDigest, timeCell } from "./dom.js";
 import { platformList, tagList } from "./page-image.js";
 import { protectedBadge } from "./policies.js";
-import { hostOf } from "./registry-actions.js";
+import { can, hostOf } from "./registry-actions.js";
 import { alertBox, messageOf } from "./widgets/alert.js";
 import { badge } from "./widgets/badge.js";
 import { button, link } from "./widgets/buttons.js";
@@ -43,6 +43,7 @@ import { staticTable } from "./widgets/static-table.js";
  * @property {Array<{digest: string, media_type: string, size: number}>} layers
  * @property {Record<string, string> | null} annotations
  * @property {unknown} manifest
+ * @property {boolean} protected a tag of it is protected: it cannot be deleted
  */
 
 /** @typedef {{name: string, protected: boolean, pushed_at: string | null, pulled_at: string | null}} Tag */
@@ -83,12 +84,15 @@ export function render({ params, signal, setTitle, navigate, ready }) {
     let detail;
     /** @type {string | null} */
     let host = null;
+    /** @type {import("./registry-actions.js").Registry | null} */
+    let reg = null;
     try {
-      const [found, reg] = await Promise.all([
+      const [found, registryFound] = await Promise.all([
         api.get(`${apiBase}/${enc(reference)}`, undefined, { signal }),
         api.get(registryHref, undefined, { signal }).catch(() => null),
       ]);
       detail = found;
+      reg = registryFound;
       host = reg ? hostOf(reg) : location.host;
     } catch (error) {
       if (signal.aborted) return;
@@ -101,6 +105,17 @@ export function render({ params, signal, setTitle, navigate, ready }) {
             title: `${image} has no artifact ${reference.startsWith("sha256:") ? shortDigest(reference) : reference}.`,
             body: "It may have been deleted, or the tag moved to another artifact.",
             actions: link(imageHref, `Back to ${image}`, "btn btn-primary"),
+          }),
+        );
+      } else if (error instanceof ApiError && error.status === 403) {
+        clear(
+          body,
+          h("h1", { tabindex: "-1", class: "visually-hidden" }, "No access to this registry"),
+          emptyState({
+            iconName: "lock",
+            title: `You may not open ${registry}.`,
+            body: "Only members of its project may see it. Ask a project admin of that project to add you.",
+            actions: link("/registries", "Back to registries", "btn btn-primary"),
           }),
         );
       } else {
@@ -144,6 +159,15 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         done: `Artifact ${shortDigest(detail.digest)} deleted.`,
         then: () => navigate(imageHref),
       });
+
+    // A protected artifact's delete is disabled with the reason, not refused after confirming.
+    const deleteArtifactButton = () => {
+      if (!detail.protected) return button("Delete artifact", { kind: "danger-outline", iconName: "trash", onClick: deleteArtifact });
+      const reason = "Protected: a tag of it is protected by a protection policy (see the registry's Protection tab), so it cannot be deleted";
+      const btn = button("Delete artifact", { kind: "danger-outline", iconName: "trash", disabled: true, title: reason });
+      btn.setAttribute("aria-description", reason);
+      return h("span", { class: "blocked-action", title: reason }, btn);
+    };
 
     const summary = card(
       "Summary",
@@ -227,6 +251,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       });
     }
 
+    const mayTag = can(reg, "push");
     const addTagButton = button("Add tag", { kind: "primary", iconName: "plus", size: "sm" });
     /** @type {import("./widgets/resource-list.js").ResourceList<Tag>} */
     const tags = resourceList({
@@ -235,12 +260,14 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       signal,
       compact: true,
       pageSize: 10,
+      urlKey: "tags", // the search and page stay in the address, as in the other lists
       search: { label: "Search tags", placeholder: "Search tags" },
       defaultSort: "name",
       load: pagedSource(`${apiBase}/${enc(detail.digest)}/tags`, signal),
       rowKey: (row) => row.name,
-      toolbar: [addTagButton],
-      form: { open: addTag, saved: (created) => `Tag ${created.name} added.`, createButton: addTagButton },
+      toolbar: mayTag ? [addTagButton] : [],
+      manage: mayTag || can(reg, "delete"),
+      form: { open: addTag, saved: (created) => `Tag ${created.name} added.`, createButton: mayTag ? addTagButton : undefined },
       name: (row) => `tag ${row.name}`,
       remove: {
         confirm: (tag) => ({
@@ -250,6 +277,8 @@ export function render({ params, signal, setTitle, navigate, ready }) {
           action: () => api.delete(`${apiBase}/${enc(detail.digest)}/tags/${enc(tag.name)}`),
         }),
         done: (tag) => `Tag ${tag.name} deleted.`,
+        allowed: () => can(reg, "delete"),
+        blocked: (tag) => (tag.protected ? `Tag ${tag.name} is protected by a protection policy (see the registry's Protection tab): it cannot be deleted` : null),
       },
       onChange: refreshSummary,
       columns: [
@@ -354,7 +383,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         title: h("span", { class: "mono" }, shortDigest(detail.digest)),
         iconName: isIndex(detail.media_type) ? "layers" : "box",
         subtitle: h("span", { class: "head-meta" }, h("span", { class: "kind" }, artifactKind(detail.media_type, detail.artifact_type)), h("span", { class: "dot", "aria-hidden": "true" }, "·"), `${registry}/${image}`, headTags),
-        actions: [button("Delete artifact", { kind: "danger-outline", iconName: "trash", onClick: deleteArtifact })],
+        actions: [can(reg, "delete") && deleteArtifactButton()],
       }),
       h("div", { class: "artifact-grid" }, summary, card("Tags", tags.el, { id: "tags-heading" }), contents, annotations, manifest),
     );

@@ -1,11 +1,11 @@
 // One image: its artifacts (manifests and indexes), with their tags.
 
-import { api } from "./api.js";
+import { api, ApiError } from "./api.js";
 import { artifactKind, enc, formatBytes, h, isIndex, plural, shortDigest, timeCell } from "./dom.js";
 import { protectedBadge } from "./policies.js";
-import { hostOf } from "./registry-actions.js";
+import { can, hostOf } from "./registry-actions.js";
 import { badge } from "./widgets/badge.js";
-import { button } from "./widgets/buttons.js";
+import { button, link } from "./widgets/buttons.js";
 import { confirmThen } from "./widgets/confirm.js";
 import { commandBlock, copyButton, copyable } from "./widgets/copy.js";
 import { breadcrumbs, pageHead } from "./widgets/layout.js";
@@ -53,17 +53,43 @@ export function render({ params, signal, setTitle, navigate, ready }) {
   const pullBox = h("div", { class: "pull-box" });
 
   let host = "HOST";
+  /** @type {import("./registry-actions.js").Registry | null} */
+  let reg = null;
+  const actions = h("span", { class: "page-actions-slot" });
   const registryLoaded = api
     .get(registryHref, undefined, { signal })
-    .then((/** @type {import("./registry-actions.js").Registry} */ reg) => {
-      host = hostOf(reg);
+    .then((/** @type {import("./registry-actions.js").Registry} */ found) => {
+      reg = found;
+      host = hostOf(found);
       subtitle.replaceChildren(copyable(`${host}/${registry}/${image}`, "Copy the image reference"));
-      pullBox.replaceChildren(
-        h("span", { class: "pull-label" }, "Pull"),
-        commandBlock(`docker pull ${host}/${registry}/${image}:TAG`, "Copy the docker pull command"),
-      );
     })
     .catch(() => {});
+
+  // The pull command and Delete image only once the image is known to exist.
+  function showFound() {
+    if (pullBox.childElementCount) return;
+    pullBox.replaceChildren(
+      h("span", { class: "pull-label" }, "Pull"),
+      commandBlock(`docker pull ${host}/${registry}/${image}:TAG`, "Copy the docker pull command"),
+    );
+    if (can(reg, "delete")) actions.replaceChildren(button("Delete image", { kind: "danger-outline", iconName: "trash", onClick: deleteImage }));
+  }
+
+  /** @param {ApiError} error a 404 (no such image) or 403 (no access to the registry) */
+  function showMissing(error) {
+    const forbidden = error.status === 403;
+    root.replaceChildren(
+      root.firstChild || "",
+      h("h1", { tabindex: "-1", class: "visually-hidden" }, forbidden ? "No access to this registry" : "Image not found"),
+      emptyState({
+        iconName: forbidden ? "lock" : "search",
+        title: forbidden ? `You may not open ${registry}.` : `${registry} has no image ${image}.`,
+        body: forbidden ? "Only members of its project may see it. Ask a project admin of that project to add you." : "It may have been deleted, or never pushed.",
+        actions: link(forbidden ? "/registries" : registryHref, forbidden ? "Back to registries" : `Back to ${registry}`, "btn btn-primary"),
+      }),
+    );
+    ready?.();
+  }
 
   const deleteImage = () =>
     confirmThen({
@@ -85,7 +111,14 @@ export function render({ params, signal, setTitle, navigate, ready }) {
     defaultSort: "-pushed_at",
     load: async (query) => {
       await registryLoaded;
-      return api.get(`/registries/${enc(registry)}/images/${enc(image)}/artifacts`, query, { signal });
+      try {
+        const page = await api.get(`/registries/${enc(registry)}/images/${enc(image)}/artifacts`, query, { signal });
+        showFound();
+        return page;
+      } catch (error) {
+        if (error instanceof ApiError && (error.status === 404 || error.status === 403)) showMissing(error);
+        throw error;
+      }
     },
     rowKey: (row) => row.digest,
     rowLabel: (row) => shortDigest(row.digest),
@@ -102,6 +135,8 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         action: () => api.delete(`/registries/${enc(registry)}/images/${enc(image)}/artifacts`, { references: rows.map((row) => row.digest) }),
       }),
       done: (rows) => `${plural(rows.length, "artifact")} deleted.`,
+      allowed: () => can(reg, "delete"),
+      blocked: (row) => (row.protected ? "Protected: a tag of it is protected by a protection policy (see the registry's Protection tab), so it cannot be deleted" : null),
     },
     columns: [
       {
@@ -161,7 +196,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       title: image,
       iconName: "layers",
       subtitle,
-      actions: [button("Delete image", { kind: "danger-outline", iconName: "trash", onClick: deleteImage })],
+      actions: [actions],
     }),
     pullBox,
     h("section", { class: "card card-table", "aria-label": "Artifacts" }, table.el),

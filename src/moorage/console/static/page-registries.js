@@ -1,10 +1,10 @@
 // The registry list: every registry the signed-in user may see.
 
 import { enc, formatBytes, h, timeCell } from "./dom.js";
-import { deleteRegistryConfirmation, openCreateRegistry, openPushCommands, registryDeleted } from "./registry-actions.js";
+import { can, deleteRegistryConfirmation, mayDeploy, openCreateRegistry, openPushCommands, registryDeleted } from "./registry-actions.js";
 import { badge } from "./widgets/badge.js";
 import { button, iconButton } from "./widgets/buttons.js";
-import { copyable } from "./widgets/copy.js";
+import { copyableUri } from "./widgets/copy.js";
 import { breadcrumbs, pageHead } from "./widgets/layout.js";
 import { emptyState } from "./widgets/placeholders.js";
 import { pagedSource, resourceList } from "./widgets/resource-list.js";
@@ -12,9 +12,10 @@ import { pagedSource, resourceList } from "./widgets/resource-list.js";
 /** @typedef {import("./registry-actions.js").Registry} Registry */
 
 /** @param {import("./main.js").PageContext} context */
-export function render({ signal, setTitle }) {
+export function render({ signal, setTitle, session }) {
   setTitle("Registries");
-  const createButton = button("Create registry", { kind: "primary", iconName: "plus" });
+  // Only for those who may create one in some project; nobody else sees the button.
+  const createButton = mayDeploy(session, "create_registry") ? button("Create registry", { kind: "primary", iconName: "plus" }) : undefined;
 
   /** @type {import("./widgets/resource-list.js").ResourceList<Registry>} */
   const table = resourceList({
@@ -26,7 +27,7 @@ export function render({ signal, setTitle }) {
     defaultSort: "name",
     load: pagedSource("/registries", signal),
     rowKey: (row) => row.name,
-    toolbar: [createButton],
+    toolbar: createButton ? [createButton] : [],
     form: {
       open: openCreateRegistry,
       saved: (created) => `Registry ${created.name} created.`,
@@ -34,7 +35,7 @@ export function render({ signal, setTitle }) {
     },
     name: (row) => `registry ${row.name}`,
     rowActions: (row) => [iconButton("terminal", `Push commands for ${row.name}`, { onClick: () => openPushCommands(row) })],
-    remove: { confirm: deleteRegistryConfirmation, done: registryDeleted },
+    remove: { confirm: deleteRegistryConfirmation, done: registryDeleted, allowed: (row) => can(row, "delete") },
     columns: [
       {
         id: "name",
@@ -48,7 +49,7 @@ export function render({ signal, setTitle }) {
         id: "public_uri",
         label: "Public URI",
         className: "col-uri",
-        render: (row) => copyable(row.public_uri, `Copy the public URI of ${row.name}`),
+        render: (row) => copyableUri(row.public_uri, `Copy the public URI of ${row.name}`),
       },
       {
         id: "private_uri",
@@ -56,7 +57,7 @@ export function render({ signal, setTitle }) {
         className: "col-uri",
         render: (row) =>
           row.private_uri
-            ? copyable(row.private_uri, `Copy the private URI of ${row.name}`)
+            ? copyableUri(row.private_uri, `Copy the private URI of ${row.name}`)
             : h("span", { class: "muted", title: "This server has no private endpoint configured" }, "—"),
       },
       { id: "image_count", label: "Images", className: "num", render: (row) => row.image_count.toLocaleString() },

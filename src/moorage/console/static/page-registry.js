@@ -2,29 +2,46 @@
 
 import { api, ApiError } from "./api.js";
 import { clear, enc, formatBytes, formatDate, h } from "./dom.js";
-import { deleteRegistryConfirmation, openPushCommands, registryDeleted } from "./registry-actions.js";
+import { can, deleteRegistryConfirmation, openPushCommands, registryDeleted } from "./registry-actions.js";
 import { REGISTRY_TABS } from "./registry-tabs.js";
+import { roleLabel } from "./tab-members.js";
 import { alertBox, messageOf } from "./widgets/alert.js";
 import { badge } from "./widgets/badge.js";
 import { button, link } from "./widgets/buttons.js";
 import { confirmThen } from "./widgets/confirm.js";
-import { copyable } from "./widgets/copy.js";
+import { copyableUri } from "./widgets/copy.js";
 import { breadcrumbs, facts, pageHead } from "./widgets/layout.js";
 import { emptyState, loading } from "./widgets/placeholders.js";
 import { tabs } from "./widgets/tabs.js";
 
 /** @typedef {import("./registry-actions.js").Registry} Registry */
 
-/** @param {Registry} registry */
-function summary(registry) {
+/**
+ * The signed-in user's role here: their role in the registry's project, or system administrator.
+ * @param {Registry} registry
+ * @param {import("./main.js").Session} session
+ */
+function yourRole(registry, session) {
+  const membership = session.me?.projects.find((m) => m.project === registry.project);
+  if (membership) return roleLabel(membership.role);
+  return session.me?.is_admin ? "System administrator" : "—";
+}
+
+/**
+ * @param {Registry} registry
+ * @param {import("./main.js").Session} session
+ */
+function summary(registry, session) {
   return facts([
     ["Project", badge(registry.project, "project")],
-    ["Public URI", copyable(registry.public_uri, "Copy the public URI")],
+    ["Your role", h("span", { class: "your-role", title: `You may: ${registry.permissions.join(", ").replaceAll("_", " ") || "nothing"}` }, yourRole(registry, session))],
+    ["Public URI", copyableUri(registry.public_uri, "Copy the public URI"), { wide: true }],
     [
       "Private URI",
       registry.private_uri
-        ? copyable(registry.private_uri, "Copy the private URI")
+        ? copyableUri(registry.private_uri, "Copy the private URI")
         : h("span", { class: "muted" }, "Not configured"),
+      { wide: true },
     ],
     ["Images", registry.image_count.toLocaleString()],
     ["Stored", formatBytes(registry.stored_bytes)],
@@ -60,6 +77,18 @@ export function render({ params, signal, setTitle, navigate, session, ready }) {
             actions: link("/registries", "Back to registries", "btn btn-primary"),
           }),
         );
+      } else if (error instanceof ApiError && error.status === 403) {
+        // Trying again would not help: say why, and where to go instead.
+        clear(
+          body,
+          h("h1", { tabindex: "-1", class: "visually-hidden" }, "No access to this registry"),
+          emptyState({
+            iconName: "lock",
+            title: `You may not open ${name}.`,
+            body: "Only members of its project may see it. Ask a project admin of that project to add you.",
+            actions: link("/registries", "Back to registries", "btn btn-primary"),
+          }),
+        );
       } else {
         clear(body, h("h1", { tabindex: "-1" }, name), alertBox(messageOf(error), { title: "Could not load the registry.", retry: show }));
       }
@@ -67,12 +96,12 @@ export function render({ params, signal, setTitle, navigate, session, ready }) {
       return;
     }
     if (signal.aborted) return;
-    const summaryBox = h("div", { class: "card card-summary" }, summary(registry));
+    const summaryBox = h("div", { class: "card card-summary" }, summary(registry, session));
     const refreshRegistry = async () => {
       try {
         registry = await api.get(`/registries/${enc(name)}`, undefined, { signal });
         context.registry = registry;
-        clear(summaryBox, summary(registry));
+        clear(summaryBox, summary(registry, session));
       } catch {
         // The summary keeps its last values; the tab shows its own errors.
       }
@@ -93,11 +122,12 @@ export function render({ params, signal, setTitle, navigate, session, ready }) {
         subtitle: h("span", {}, "Registry in project ", h("strong", {}, registry.project)),
         actions: [
           button("Push commands", { iconName: "terminal", onClick: () => openPushCommands(registry) }),
-          button("Delete registry", {
-            kind: "danger-outline",
-            iconName: "trash",
-            onClick: () => confirmThen({ ...deleteRegistryConfirmation(registry), done: registryDeleted(registry), then: () => navigate("/registries") }),
-          }),
+          can(registry, "delete") &&
+            button("Delete registry", {
+              kind: "danger-outline",
+              iconName: "trash",
+              onClick: () => confirmThen({ ...deleteRegistryConfirmation(registry), done: registryDeleted(registry), then: () => navigate("/registries") }),
+            }),
         ],
       }),
       summaryBox,

@@ -1,4 +1,4 @@
-// What the protection and cleanup tabs share: who may change policies, image and tag
+// What the protection and cleanup tabs share: image and tag
 // selectors, the "Protected" badge, and a registry's list of policies of one kind — at most
 // MAX_POLICIES of them, in a card with a counter, an add/edit dialog and delete.
 
@@ -13,7 +13,6 @@ import { limitCounter } from "./widgets/limit.js";
 import { pagedSource, resourceList } from "./widgets/resource-list.js";
 
 /** @typedef {import("./dom.js").Child} Child */
-/** @typedef {import("./main.js").Session} Session */
 /** @typedef {import("./registry-actions.js").Registry} Registry */
 /** @typedef {import("./widgets/form.js").FormValues} FormValues */
 /**
@@ -52,17 +51,6 @@ export const MAX_POLICIES = 15;
  */
 export function protectedBadge(title = "Protected: a protection policy forbids moving or deleting it") {
   return badge("Protected", "protected", title);
-}
-
-/**
- * Whether the signed-in user may change the registry's policies (anyone who may push).
- * @param {Session} session
- * @param {Registry} registry
- */
-export function canChange(session, registry) {
-  const me = session.me;
-  if (!me) return false;
-  return me.is_admin || me.projects.some((m) => m.project === registry.project && m.role !== "service_viewer");
 }
 
 /**

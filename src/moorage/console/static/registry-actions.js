@@ -18,6 +18,7 @@ import { field, quietError, setFieldError } from "./widgets/form.js";
  * @property {string} created_at
  * @property {string} docker_login
  * @property {string} docker_push_example commands joined with " && "
+ * @property {string[]} permissions what the signed-in user may do here: pull, push, delete, manage_policies, manage_members, replicate
  */
 
 /** @typedef {import("./widgets/confirm.js").ConfirmOptions} ConfirmOptions */
@@ -33,8 +34,55 @@ export function hostOf(registry) {
   return uri.endsWith(`/${registry.name}`) ? uri.slice(0, -registry.name.length - 1) : uri.split("/")[0];
 }
 
-/** @param {Registry} registry */
-export function pushSteps(registry) {
+/**
+ * Whether the signed-in user may do `permission` in the registry, as the API says.
+ * @param {Registry | null | undefined} registry
+ * @param {string} permission
+ */
+export function can(registry, permission) {
+  return Boolean(registry?.permissions?.includes(permission));
+}
+
+/**
+ * Whether the signed-in user may do `permission` outside any one registry (create_registry,
+ * manage_projects, manage_users, gc), as /users/me says.
+ * @param {import("./main.js").Session} session
+ * @param {string} permission
+ */
+export function mayDeploy(session, permission) {
+  return Boolean(session.me?.permissions?.includes(permission));
+}
+
+/**
+ * The private endpoint's host, from the private URI (HOST/REGISTRY); null when none is set.
+ * @param {Registry} registry
+ */
+export function privateHostOf(registry) {
+  const uri = registry.private_uri;
+  if (!uri) return null;
+  return uri.endsWith(`/${registry.name}`) ? uri.slice(0, -registry.name.length - 1) : uri.split("/")[0];
+}
+
+/**
+ * The login and push commands for one host of the registry.
+ * @param {Registry} registry
+ * @param {string} host
+ */
+function commandsFor(registry, host) {
+  const target = `${host}/${registry.name}/IMAGE:TAG`;
+  return { login: `docker login ${host}`, push: [`docker tag IMAGE ${target}`, `docker push ${target}`] };
+}
+
+/**
+ * The steps to push, through the public host (the API's own commands) or the private one.
+ * @param {Registry} registry
+ * @param {{privateHost?: string}} [options]
+ */
+export function pushSteps(registry, { privateHost } = {}) {
+  const commands = privateHost
+    ? commandsFor(registry, privateHost)
+    : { login: registry.docker_login, push: registry.docker_push_example.split(" && ") };
+  const where = privateHost ? " (private endpoint)" : "";
   return h(
     "ol",
     { class: "steps" },
@@ -42,16 +90,14 @@ export function pushSteps(registry) {
       "li",
       {},
       h("p", { class: "step-title" }, "Sign in to the registry host"),
-      commandBlock(registry.docker_login, `Copy the docker login command for ${registry.name}`),
+      commandBlock(commands.login, `Copy the docker login command for ${registry.name}${where}`),
       h("p", { class: "step-hint" }, "Use your user name and password, or an access key ID and its secret (see Access keys)."),
     ),
     h(
       "li",
       {},
       h("p", { class: "step-title" }, "Tag a local image and push it"),
-      registry.docker_push_example
-        .split(" && ")
-        .map((command) => commandBlock(command, `Copy the ${command.split(" ").slice(0, 2).join(" ")} command for ${registry.name}`)),
+      commands.push.map((command) => commandBlock(command, `Copy the ${command.split(" ").slice(0, 2).join(" ")} command for ${registry.name}${where}`)),
       h("p", { class: "step-hint" }, "Replace IMAGE with the local image name and TAG with a version, for example app:1.0."),
     ),
   );
@@ -59,10 +105,25 @@ export function pushSteps(registry) {
 
 /** @param {Registry} registry */
 export function openPushCommands(registry) {
+  const privateHost = privateHostOf(registry);
+  // Where a private endpoint is set, both ways in: the public host, and the private one
+  // (for clients on the private network).
+  const body = privateHost
+    ? [
+        h("section", { class: "push-variant", "aria-label": "Public endpoint" }, h("h3", { class: "push-variant-title" }, "Public endpoint"), pushSteps(registry)),
+        h(
+          "section",
+          { class: "push-variant", "aria-label": "Private endpoint" },
+          h("h3", { class: "push-variant-title" }, "Private endpoint"),
+          h("p", { class: "step-hint" }, "From the private network, push through ", h("code", { class: "mono" }, registry.private_uri), " instead:"),
+          pushSteps(registry, { privateHost }),
+        ),
+      ]
+    : pushSteps(registry);
   return openDialog({
     title: `Push to ${registry.name}`,
     description: h("span", {}, "Images pushed here are stored as ", h("code", { class: "mono" }, `${registry.public_uri}/IMAGE:TAG`), "."),
-    body: pushSteps(registry),
+    body,
     submitLabel: "Done",
     cancelLabel: null,
     wide: true,

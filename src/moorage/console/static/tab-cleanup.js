@@ -4,7 +4,8 @@
 import { api, isAbortError } from "./api.js";
 import { clear, enc, h, plural, shortDigest, timeCell } from "./dom.js";
 import { tagList } from "./page-image.js";
-import { canChange, policyDialog, policyList, selectorCell, selectorColumns, selectorFieldPair, selectorWords, statusColumn } from "./policies.js";
+import { can } from "./registry-actions.js";
+import { policyDialog, policyList, selectorCell, selectorColumns, selectorFieldPair, selectorWords, statusColumn } from "./policies.js";
 import { alertBox, messageOf } from "./widgets/alert.js";
 import { badge } from "./widgets/badge.js";
 import { button, iconButton } from "./widgets/buttons.js";
@@ -259,10 +260,10 @@ function warning() {
 }
 
 /** @param {TabContext} context */
-function render({ registry, session, signal, refreshRegistry }) {
+function render({ registry, signal, refreshRegistry }) {
   const root = `/registries/${enc(registry.name)}`;
   const base = `${root}/cleanup-policies`;
-  const manage = canChange(session, registry);
+  const manage = can(registry, "manage_policies");
 
   // Policies -----------------------------------------------------------------------------------
   /** @param {CleanupPolicy | null} policy */

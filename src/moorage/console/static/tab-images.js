@@ -2,7 +2,7 @@
 
 import { api } from "./api.js";
 import { enc, h, plural, timeCell } from "./dom.js";
-import { pushSteps } from "./registry-actions.js";
+import { can, pushSteps } from "./registry-actions.js";
 import { emptyState } from "./widgets/placeholders.js";
 import { pagedSource, resourceList } from "./widgets/resource-list.js";
 
@@ -43,6 +43,7 @@ function render({ registry, signal, refreshRegistry }) {
         action: () => api.delete(`${base}/images`, { names: rows.map((row) => row.name) }),
       }),
       done: (rows) => `${plural(rows.length, "image")} deleted.`,
+      allowed: () => can(registry, "delete"),
     },
     onChange: refreshRegistry,
     columns: [
@@ -60,11 +61,9 @@ function render({ registry, signal, refreshRegistry }) {
       { id: "created_at", label: "Created", sort: "created_at", descFirst: true, render: (row) => timeCell(row.created_at, { absolute: true }) },
     ],
     empty: () =>
-      emptyState({
-        iconName: "layers",
-        title: "No images yet — push one with:",
-        body: pushSteps(registry),
-      }),
+      can(registry, "push")
+        ? emptyState({ iconName: "layers", title: "No images yet — push one with:", body: pushSteps(registry) })
+        : emptyState({ iconName: "layers", title: "No images yet", body: "Members who may push will add them here." }),
   });
   return table.el;
 }

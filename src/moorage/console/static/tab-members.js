@@ -1,6 +1,7 @@
 // Registry tab: the members of the registry's project (membership is per project).
 
 import { api } from "./api.js";
+import { can } from "./registry-actions.js";
 import { enc, h, timeCell, uid } from "./dom.js";
 import { alertBox, messageOf } from "./widgets/alert.js";
 import { button } from "./widgets/buttons.js";
@@ -20,17 +21,7 @@ export const ROLES = [
 ];
 
 /** @param {string} value */
-const roleLabel = (value) => ROLES.find((role) => role.value === value)?.label || value;
-
-/**
- * @param {import("./main.js").Session} session
- * @param {string} project
- */
-function canManage(session, project) {
-  const me = session.me;
-  if (!me) return false;
-  return me.is_admin || me.projects.some((m) => m.project === project && m.role === "project_admin");
-}
+export const roleLabel = (value) => ROLES.find((role) => role.value === value)?.label || value;
 
 function roleHelp() {
   return h(
@@ -44,7 +35,7 @@ function roleHelp() {
 function render({ registry, session, signal }) {
   const project = registry.project;
   const base = `/projects/${enc(project)}/members`;
-  const manage = canManage(session, project);
+  const manage = can(registry, "manage_members");
 
   async function addMember() {
     /** @type {import("./api.js").Page<{username: string}> | null} */

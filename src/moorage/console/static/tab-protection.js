@@ -2,7 +2,8 @@
 
 import { api } from "./api.js";
 import { enc, h, timeCell } from "./dom.js";
-import { canChange, policyDialog, policyList, protectedBadge, selectorColumns, selectorFieldPair, selectorWords, statusColumn } from "./policies.js";
+import { can } from "./registry-actions.js";
+import { policyDialog, policyList, protectedBadge, selectorColumns, selectorFieldPair, selectorWords, statusColumn } from "./policies.js";
 import { alertBox } from "./widgets/alert.js";
 import { emptyState } from "./widgets/placeholders.js";
 
@@ -58,9 +59,9 @@ const IMAGE_HINT = h(
 );
 
 /** @param {TabContext} context */
-function render({ registry, session, signal }) {
+function render({ registry, signal }) {
   const base = `/registries/${enc(registry.name)}/protection-policies`;
-  const manage = canChange(session, registry);
+  const manage = can(registry, "manage_policies");
 
   /** @param {ProtectionPolicy | null} policy */
   function edit(policy) {

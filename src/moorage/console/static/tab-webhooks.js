@@ -4,7 +4,7 @@
 
 import { api, ApiError, isAbortError } from "./api.js";
 import { clear, enc, formatDate, formatDay, h, icon, plural, timeCell, uid } from "./dom.js";
-import { canChange } from "./policies.js";
+import { can } from "./registry-actions.js";
 import { alertBox, messageOf } from "./widgets/alert.js";
 import { badge } from "./widgets/badge.js";
 import { button, iconButton, link } from "./widgets/buttons.js";
@@ -884,10 +884,10 @@ function deliveryLog({ path, signal, webhook }) {
 // The tab -------------------------------------------------------------------------------------
 
 /** @param {import("./registry-tabs.js").TabContext} context */
-function render({ registry, session, signal, navigate }) {
+function render({ registry, signal, navigate }) {
   const base = `/registries/${enc(registry.name)}/webhooks`;
   const tabHref = `/registries/${enc(registry.name)}/webhooks`;
-  const manage = canChange(session, registry);
+  const manage = can(registry, "manage_policies");
   const requested = new URLSearchParams(location.search).get("webhook");
   if (requested) return renderLog({ registry, signal, manage, base, tabHref, webhookId: requested, navigate });
   return renderList({ registry, signal, manage, base, tabHref });

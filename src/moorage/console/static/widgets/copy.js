@@ -49,6 +49,23 @@ export function copyable(text, label, { display, className } = {}) {
 }
 
 /**
+ * An address (HOST:PORT/REGISTRY…) with a copy button, shown whole: it wraps only after a
+ * "/", never inside the host, the port or a name (each part is kept on one line).
+ * @param {string} uri
+ * @param {string} [label]
+ */
+export function copyableUri(uri, label) {
+  const parts = uri.split(/(?<=\/)/);
+  /** @type {Child[]} */
+  const display = [];
+  parts.forEach((part, i) => {
+    if (i > 0) display.push(h("wbr", {}));
+    display.push(h("span", { class: "uri-part" }, part));
+  });
+  return copyable(uri, label, { display, className: "copyable-uri" });
+}
+
+/**
  * A shell command on its own line, with a copy button.
  * @param {string} command
  * @param {string} [label]

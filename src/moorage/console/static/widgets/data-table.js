@@ -59,7 +59,8 @@ import { emptyState } from "./placeholders.js";
  * @property {(query: PageQuery) => Promise<Page<T>>} load
  * @property {(row: T) => unknown} [rowKey]
  * @property {(row: T) => string} [rowLabel] names a row in its checkbox's label
- * @property {boolean} [selectable]
+ * @property {boolean | (() => boolean)} [selectable] rows get check boxes; a function is asked at each render (whether the user may act on them may be known only later)
+ * @property {(row: T) => string | null} [selectBlocked] why a row cannot be selected (its box is disabled with this reason), or null
  * @property {{label: string, placeholder?: string}} [search]
  * @property {string | null} [defaultSort]
  * @property {number} [pageSize]
@@ -146,7 +147,8 @@ export function dataTable({
   load,
   rowKey,
   rowLabel,
-  selectable = false,
+  selectable: selectableOption = false,
+  selectBlocked,
   search,
   defaultSort = null,
   pageSize: defaultPageSize = 25,
@@ -160,6 +162,7 @@ export function dataTable({
   compact = false,
 }) {
   const url = urlKey === null ? null : urlState(urlKey);
+  const selectable = () => (typeof selectableOption === "function" ? selectableOption() : selectableOption);
   /** @type {AddressState} */
   const initial = url ? url.read() : { q: "", sort: null, page: 1, pageSize: null };
   /** @type {TableState<T>} */
@@ -223,15 +226,40 @@ export function dataTable({
       h("div", { class: "search" }, h("label", { for: id, class: "visually-hidden" }, search.label), icon("search", "icon search-icon"), searchInput),
     );
   }
-  if (bulk.length) toolbarLeft.append(h("div", { class: "bulk" }, bulkButtons, selectionInfo));
-  const hasToolbar = search || bulk.length || toolbar.length;
-  const toolbarEl = hasToolbar ? h("div", { class: "toolbar" }, toolbarLeft, h("div", { class: "toolbar-right" }, toolbar)) : null;
+  const bulkArea = bulk.length ? h("div", { class: "bulk" }, bulkButtons, selectionInfo) : null;
+  if (bulkArea) toolbarLeft.append(bulkArea);
+  // On narrow screens the table's head (and its sort buttons) is hidden: this select sorts instead.
+  const sortable = columns.filter((column) => column.sort);
+  /** @type {HTMLSelectElement | null} */
+  let sortSelect = null;
+  if (sortable.length) {
+    const id = uid("sort");
+    sortSelect = h(
+      "select",
+      { id, class: "input input-sm" },
+      sortable.flatMap((column) => {
+        const key = /** @type {string} */ (column.sort);
+        const both = [h("option", { value: key }, `${column.label} ↑`), h("option", { value: `-${key}` }, `${column.label} ↓`)];
+        return column.descFirst ? both.reverse() : both;
+      }),
+    );
+    const select = sortSelect;
+    select.addEventListener("change", () => {
+      state.sort = select.value;
+      state.page = 1;
+      refresh();
+    });
+    toolbarLeft.append(h("label", { for: id, class: "sort-narrow" }, "Sort by", select));
+  }
+  const hasToolbar = search || bulk.length || toolbar.length || sortable.length;
+  const onlySort = !search && !bulk.length && !toolbar.length;
+  const toolbarEl = hasToolbar ? h("div", { class: ["toolbar", onlySort && "toolbar-narrow-only"] }, toolbarLeft, h("div", { class: "toolbar-right" }, toolbar)) : null;
 
-  const selectAll = selectable
+  const selectAll = selectableOption
     ? h("input", { type: "checkbox", class: "checkbox", "aria-label": `Select all ${noun[1]} on this page` })
     : null;
   selectAll?.addEventListener("change", () => {
-    if (selectAll.checked) state.items.forEach((row) => state.selected.set(rowKey?.(row), row));
+    if (selectAll.checked) state.items.filter((row) => !selectBlocked?.(row)).forEach((row) => state.selected.set(rowKey?.(row), row));
     else state.selected.clear();
     renderRows();
   });
@@ -247,7 +275,12 @@ export function dataTable({
 
   function renderHead() {
     clear(headRow);
-    if (selectable) headRow.append(h("th", { class: "col-select", scope: "col" }, selectAll));
+    if (sortSelect) {
+      if (state.sort && [...sortSelect.options].some((option) => option.value === state.sort)) sortSelect.value = state.sort;
+      else sortSelect.selectedIndex = -1;
+    }
+    if (bulkArea) bulkArea.hidden = !selectable();
+    if (selectable()) headRow.append(h("th", { class: "col-select", scope: "col" }, selectAll));
     for (const column of columns) {
       const th = h("th", { scope: "col", class: [column.className, column.headClass] });
       if (column.sort) {
@@ -284,7 +317,7 @@ export function dataTable({
         h(
           "tr",
           { class: "skeleton-row", "aria-hidden": "true" },
-          selectable && h("td", {}),
+          selectable() && h("td", {}),
           columns.map(() => h("td", {}, h("span", { class: "skeleton" }))),
         ),
       );
@@ -298,8 +331,10 @@ export function dataTable({
     });
     selectionInfo.textContent = count ? `${count} selected` : "";
     if (selectAll) {
-      selectAll.checked = count > 0 && count === state.items.length;
-      selectAll.indeterminate = count > 0 && count < state.items.length;
+      const choosable = state.items.filter((row) => !selectBlocked?.(row)).length;
+      selectAll.checked = count > 0 && count === choosable;
+      selectAll.indeterminate = count > 0 && count < choosable;
+      selectAll.disabled = choosable === 0;
     }
   }
 
@@ -308,12 +343,16 @@ export function dataTable({
     for (const row of state.items) {
       const key = rowKey ? rowKey(row) : null;
       const tr = h("tr", { class: state.selected.has(key) ? "is-selected" : null });
-      if (selectable) {
+      if (selectable()) {
+        const blocked = selectBlocked?.(row) || null;
         const box = h("input", {
           type: "checkbox",
           class: "checkbox",
           checked: state.selected.has(key),
+          disabled: Boolean(blocked),
+          title: blocked,
           "aria-label": `Select ${rowLabel ? rowLabel(row) : key}`,
+          "aria-description": blocked,
         });
         box.addEventListener("change", () => {
           if (box.checked) state.selected.set(key, row);

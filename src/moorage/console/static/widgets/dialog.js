@@ -22,6 +22,7 @@ import { formValues, setFieldError } from "./form.js";
  * @property {boolean} [wide]
  * @property {HTMLElement | null | ((dialog: HTMLDialogElement) => HTMLElement | null)} [initialFocus]
  * @property {boolean} [submitDisabled]
+ * @property {boolean} [dismissible] false: no close button, and Escape does not close it (only submitting does)
  */
 
 const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex="-1"])';
@@ -60,6 +61,7 @@ export function openDialog({
   wide = false,
   initialFocus,
   submitDisabled = false,
+  dismissible = true,
 }) {
   return new Promise((resolve) => {
     const opener = document.activeElement;
@@ -70,7 +72,7 @@ export function openDialog({
       ? h("button", { type: "submit", class: ["btn", danger ? "btn-danger" : "btn-primary"], disabled: submitDisabled }, h("span", { class: "btn-label" }, submitLabel))
       : null;
     const cancel = cancelLabel ? h("button", { type: "button", class: "btn btn-secondary", value: "cancel" }, cancelLabel) : null;
-    const closeButton = h("button", { type: "button", class: "icon-btn dialog-close", "aria-label": "Close" }, icon("close"));
+    const closeButton = dismissible ? h("button", { type: "button", class: "icon-btn dialog-close", "aria-label": "Close" }, icon("close")) : null;
     const form = h(
       "form",
       { class: "dialog-form", novalidate: true },
@@ -133,13 +135,17 @@ export function openDialog({
     };
 
     cancel?.addEventListener("click", () => !busy && close(null));
-    closeButton.addEventListener("click", () => !busy && close(null));
+    closeButton?.addEventListener("click", () => !busy && close(null));
     dialog.addEventListener("cancel", (event) => {
       event.preventDefault();
-      if (!busy) close(null);
+      if (!busy && dismissible) close(null);
     });
-    // The browser may close a modal itself (a repeated Escape); finish the same way.
-    dialog.addEventListener("close", () => close(null));
+    // The browser may close a modal itself (a repeated Escape); finish the same way, or
+    // open it again when only submitting may close it.
+    dialog.addEventListener("close", () => {
+      if (dismissible || done) close(null);
+      else if (dialog.isConnected) dialog.showModal();
+    });
     dialog.addEventListener("keydown", (event) => {
       if (event.key === "Tab") {
         const items = focusables(dialog);

@@ -66,6 +66,8 @@ import { setSwitch, toggleSwitch } from "./switch.js";
  * @property {(row: T) => ConfirmOptions} confirm
  * @property {(row: T) => string} done the toast
  * @property {(row: T) => string} [label] the button's name; by default "Delete " and the row's name
+ * @property {(row: T) => boolean} [allowed] whether the user may delete this row (no button if not)
+ * @property {(row: T) => string | null} [blocked] why this row cannot be deleted (the button is disabled and says so), or null
  */
 
 /**
@@ -74,11 +76,13 @@ import { setSwitch, toggleSwitch } from "./switch.js";
  * @typedef {object} BulkRemoveFlow
  * @property {(rows: T[]) => ConfirmOptions} confirm
  * @property {(rows: T[]) => string} done the toast
+ * @property {() => boolean} [allowed] whether the user may delete rows: no check boxes if not (asked at each render)
+ * @property {(row: T) => string | null} [blocked] why a row cannot be deleted (its box is disabled), or null
  */
 
 /**
  * @template T
- * @typedef {Omit<DataTableOptions<T>, "columns" | "bulk" | "selectable"> & {
+ * @typedef {Omit<DataTableOptions<T>, "columns" | "bulk" | "selectable" | "selectBlocked"> & {
  *   columns: Array<ResourceColumn<T>>,
  *   manage?: boolean,
  *   name?: (row: T) => string,
@@ -175,6 +179,18 @@ export function resourceList({ columns, manage = true, name = String, form, remo
     const { toggle, ...rest } = column;
     return { ...rest, render: (row) => toggleCell(toggle, row) };
   });
+  /** @param {T} row */
+  function deleteButton(row) {
+    const label = remove?.label ? remove.label(row) : `Delete ${name(row)}`;
+    const blocked = remove?.blocked?.(row) || null;
+    if (!blocked) return iconButton("trash", label, { kind: "danger", onClick: () => removeRow(row) });
+    // Disabled with the reason, rather than refused after a confirmation.
+    const btn = iconButton("trash", label, { kind: "danger", disabled: true });
+    btn.title = blocked;
+    btn.setAttribute("aria-description", blocked);
+    return h("span", { class: "blocked-action", title: blocked }, btn);
+  }
+
   const editable = manage && Boolean(form?.edit);
   const removable = manage && Boolean(remove);
   if (rowActions || editable || removable) {
@@ -184,7 +200,7 @@ export function resourceList({ columns, manage = true, name = String, form, remo
       hideLabel: true,
       className: "col-actions",
       render: (row) => {
-        const del = removable ? iconButton("trash", remove?.label ? remove.label(row) : `Delete ${name(row)}`, { kind: "danger", onClick: () => removeRow(row) }) : null;
+        const del = removable && (!remove?.allowed || remove.allowed(row)) ? deleteButton(row) : null;
         if (!rowActions && !editable) return del; // a lone delete button stands by itself
         return h(
           "span",
@@ -200,7 +216,8 @@ export function resourceList({ columns, manage = true, name = String, form, remo
   const table = dataTable({
     ...tableOptions,
     columns: tableColumns,
-    selectable: Boolean(bulkRemove),
+    selectable: bulkRemove ? () => manage && (!bulkRemove.allowed || bulkRemove.allowed()) : false,
+    selectBlocked: bulkRemove?.blocked,
     bulk: bulkRemove
       ? [
           {
