@@ -106,14 +106,3 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"database at revision {revision}")
     return 0
-
-
-def verify_config(args: argparse.Namespace, settings: Settings) -> int:
-    wiring.build_blobs(settings)
-    shown = settings.model_dump(mode="json")
-    if args.json:
-        emit_one(shown, as_json=True)
-    else:
-        emit_one(shown, as_json=False)
-        print("configuration is valid")
-    return 0
