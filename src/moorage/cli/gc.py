@@ -7,12 +7,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any, Protocol
 
 import anyio
 from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, SpinnerColumn, TaskID, TextColumn
+from rich.progress import Progress as RichProgress
 
 from moorage.api.rest.gc import run_detail_out, run_out, storage_out
 from moorage.api.rest.schemas import schedule_out
@@ -25,13 +29,38 @@ from moorage.wiring import Container
 Progress = Callable[[str, int], None]
 
 
-def _progress(enabled: bool) -> Progress | None:
-    """A line per phase on stderr (a server's run: each new line of its log)."""
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Progress | None]:
+    """On a terminal, a progress bar on stderr: a row per phase with its count, pulsing while
+    the phase runs (totals are not known ahead) and full once the next phase starts; a
+    server's run prints its log lines above it."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.fields[count]:>9,}"),
+    )
+    with RichProgress(*columns, console=Console(stderr=True)) as bar:
+        phases: dict[str, TaskID] = {}
 
-    def show(phase: str, done: int) -> None:
-        print(f"  {phase}: {done}" if done >= 0 else f"  {phase}", file=sys.stderr, flush=True)
+        def finish_all() -> None:
+            for task in phases.values():
+                bar.update(task, total=1, completed=1)
 
-    return show if enabled else None
+        def show(phase: str, done: int) -> None:
+            if done < 0:  # a line of a server's log
+                bar.console.print(f"  {phase}")
+                return
+            if phase not in phases:
+                finish_all()  # a new phase: the earlier ones are done
+                phases[phase] = bar.add_task(phase, total=None, count=0)
+            bar.update(phases[phase], count=done)
+
+        yield show
+        finish_all()
 
 
 class Collector(Protocol):
@@ -123,8 +152,8 @@ FINISHED = ("succeeded", "failed")
 
 def run(args: argparse.Namespace, collector: Collector) -> int:
     """Collect garbage now: here on local data, or queued on the server and followed."""
-    show = _progress(not args.json and sys.stderr.isatty())
-    finished = collector.run(args.dry_run, args.delete_untagged, show)
+    with _progress(not args.json and sys.stderr.isatty()) as show:
+        finished = collector.run(args.dry_run, args.delete_untagged, show)
     if args.json:
         emit_one(finished, as_json=True)
     else:
@@ -163,14 +192,13 @@ def schedule(args: argparse.Namespace, collector: Collector) -> int:
 
 
 def fsck(args: argparse.Namespace, container: Container) -> int:
-    show = _progress(not args.json and sys.stderr.isatty())
-
-    async def check() -> Any:
+    async def check(show: Progress | None) -> Any:
         return await container.fsck.check(
             repair=args.repair, verify_digests=args.verify_digests, progress=show
         )
 
-    report = anyio.run(check)
+    with _progress(not args.json and sys.stderr.isatty()) as show:
+        report = anyio.run(check, show)
     rows = [asdict(f) for f in report.findings]
     if args.json:
         emit_one(
