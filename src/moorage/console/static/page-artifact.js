@@ -30,7 +30,9 @@ import { staticTable } from "./widgets/static-table.js";
  * One artifact, with its contents.
  * @typedef {object} ArtifactDetail
  * @property {string} digest
- * @property {string[]} tags
+ * @property {string[]} tags its 10 most recent
+ * @property {number} tag_count
+ * @property {number} referrer_count
  * @property {string} media_type
  * @property {string | null} artifact_type
  * @property {number} size
@@ -49,6 +51,17 @@ import { staticTable } from "./widgets/static-table.js";
 /** @typedef {{name: string, protected: boolean, pushed_at: string | null, pulled_at: string | null}} Tag */
 
 const TAG_RULE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * "its tags (a, b)" or "its 12,000 tags (a, b, … and 11,990 more)", for the delete dialog.
+ * @param {ArtifactDetail} detail
+ */
+function tagsNamed(detail) {
+  if (!detail.tag_count) return "no tags";
+  const rest = detail.tag_count - detail.tags.length;
+  if (rest <= 0) return `its tags (${detail.tags.join(", ")})`;
+  return `its ${detail.tag_count.toLocaleString()} tags (${detail.tags.join(", ")} and ${rest.toLocaleString()} more)`;
+}
 
 /** @param {Descriptor} child */
 function platformOf(child) {
@@ -133,13 +146,13 @@ export function render({ params, signal, setTitle, navigate, ready }) {
     setCrumbs(shortDigest(detail.digest));
     setTitle(`${shortDigest(detail.digest)} · ${image}`);
     const digestRef = `${host}/${registry}/${image}@${detail.digest}`;
-    const headTags = h("span", { class: "head-tags" }, tagList(detail.tags, 6));
+    const headTags = h("span", { class: "head-tags" }, tagList(detail.tags, 6, { total: detail.tag_count }));
 
     const refreshSummary = async () => {
       try {
         /** @type {ArtifactDetail} */
         const fresh = await api.get(`${apiBase}/${enc(detail.digest)}`, undefined, { signal });
-        headTags.replaceChildren(tagList(fresh.tags, 6));
+        headTags.replaceChildren(tagList(fresh.tags, 6, { total: fresh.tag_count }));
       } catch {
         // the tags table shows the current tags either way
       }
@@ -151,7 +164,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         message: h(
           "p",
           {},
-          `${registry}/${image}@${shortDigest(detail.digest)} is deleted with ${detail.tags.length ? `its tags (${detail.tags.join(", ")})` : "no tags"}. Pulls of it will fail. This cannot be undone.`,
+          `${registry}/${image}@${shortDigest(detail.digest)} is deleted with ${tagsNamed(detail)}. Pulls of it will fail. This cannot be undone.`,
         ),
         items: [detail.digest],
         confirmLabel: "Delete artifact",
@@ -351,6 +364,42 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       );
     }
 
+    // Referrers: signatures, SBOMs and attestations whose subject this is (as Harbor shows accessories).
+    /** @type {import("./widgets/resource-list.js").ResourceList<import("./page-image.js").ArtifactSummary>} */
+    const referrers = resourceList({
+      label: "Referrers",
+      noun: ["referrer", "referrers"],
+      signal,
+      compact: true,
+      pageSize: 10,
+      urlKey: null,
+      load: pagedSource(`${apiBase}/${enc(detail.digest)}/referrers`, signal),
+      rowKey: (row) => row.digest,
+      columns: [
+        {
+          id: "type",
+          label: "Type",
+          render: (row) => h("span", { class: "kind", title: [row.media_type, row.artifact_type].filter(Boolean).join("\n") }, artifactKind(row.media_type, row.artifact_type)),
+        },
+        { id: "artifact_type", label: "Artifact type", render: (row) => h("code", { class: "mono small" }, row.artifact_type || row.media_type) },
+        {
+          id: "digest",
+          label: "Digest",
+          className: "col-digest",
+          render: (row) =>
+            h(
+              "span",
+              { class: "digest-cell" },
+              h("a", { href: `${imageHref}/artifacts/${enc(row.digest)}`, class: "mono", title: row.digest }, shortDigest(row.digest)),
+              copyButton(row.digest, `Copy digest ${shortDigest(row.digest)}`),
+            ),
+        },
+        { id: "size", label: "Size", className: "num", render: (row) => formatBytes(row.size) },
+        { id: "pushed_at", label: "Pushed", render: (row) => timeCell(row.pushed_at) },
+      ],
+      empty: () => h("p", { class: "muted card-empty" }, "Nothing refers to this artifact: no signatures, SBOMs or attestations."),
+    });
+
     const annotationRows = Object.entries(detail.annotations || {});
     const annotations = card(
       "Annotations",
@@ -385,7 +434,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         subtitle: h("span", { class: "head-meta" }, h("span", { class: "kind" }, artifactKind(detail.media_type, detail.artifact_type)), h("span", { class: "dot", "aria-hidden": "true" }, "·"), `${registry}/${image}`, headTags),
         actions: [can(reg, "delete") && deleteArtifactButton()],
       }),
-      h("div", { class: "artifact-grid" }, summary, card("Tags", tags.el, { id: "tags-heading" }), contents, annotations, manifest),
+      h("div", { class: "artifact-grid" }, summary, card("Tags", tags.el, { id: "tags-heading" }), contents, card("Referrers", referrers.el, { id: "referrers-heading", description: "Signatures, SBOMs and attestations whose subject is this artifact." }), annotations, manifest),
     );
     ready?.();
   }

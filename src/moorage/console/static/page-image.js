@@ -16,7 +16,9 @@ import { resourceList } from "./widgets/resource-list.js";
  * An artifact of an image as listed.
  * @typedef {object} ArtifactSummary
  * @property {string} digest
- * @property {string[]} tags
+ * @property {string[]} tags its 10 most recent
+ * @property {number} tag_count
+ * @property {number} referrer_count signatures, SBOMs, attestations: artifacts whose subject it is
  * @property {string} media_type
  * @property {string | null} artifact_type
  * @property {number} size
@@ -27,14 +29,73 @@ import { resourceList } from "./widgets/resource-list.js";
  */
 
 /**
- * @param {string[]} tags
+ * @param {string[]} tags the tags at hand (an artifact row carries its 10 most recent)
  * @param {number} [limit] how many to show; a "+N" badge stands for the rest
+ * @param {{total?: number, href?: string}} [more] how many tags there are in all, and where
+ *   they are listed: the "+N more" then counts every tag not shown and links there
  */
-export function tagList(tags, limit = 3) {
-  if (!tags.length) return h("span", { class: "muted" }, "untagged");
+export function tagList(tags, limit = 3, more = {}) {
+  const total = Math.max(more.total ?? tags.length, tags.length);
+  if (!total) return h("span", { class: "muted" }, "untagged");
   const shown = tags.slice(0, limit).map((tag) => badge(tag, "tag"));
-  if (tags.length > limit) shown.push(badge(`+${tags.length - limit}`, "neutral", tags.slice(limit).join(", ")));
+  const rest = total - shown.length;
+  if (rest > 0) {
+    const hidden = tags.slice(limit);
+    const title = hidden.length < rest ? `${hidden.join(", ")}${hidden.length ? "…" : ""} (${rest.toLocaleString()} more)` : hidden.join(", ");
+    const label = more.total === undefined ? `+${rest}` : `+${rest.toLocaleString()} more`;
+    shown.push(more.href ? h("a", { href: more.href, class: "badge badge-neutral more-tags", title, "aria-label": `${rest.toLocaleString()} more ${rest === 1 ? "tag" : "tags"}` }, label) : badge(label, "neutral", title));
+  }
   return h("span", { class: "chips" }, shown);
+}
+
+/**
+ * A row's referrers, as Harbor shows accessories under their subject: a disclosure that
+ * loads them (type, size, digest) the first time it is opened.
+ * @param {string} artifactsPath the REST path of the image's artifacts
+ * @param {string} artifactsHref the console address of the image's artifacts
+ * @param {ArtifactSummary} row
+ * @param {AbortSignal} signal
+ */
+export function referrerDisclosure(artifactsPath, artifactsHref, row, signal) {
+  if (!row.referrer_count) return h("span", { class: "muted" }, "—");
+  const list = h("div", { class: "referrer-list" }, h("p", { class: "muted" }, "Loading…"));
+  const details = h(
+    "details",
+    { class: "referrers" },
+    h("summary", {}, `${row.referrer_count.toLocaleString()} ${row.referrer_count === 1 ? "referrer" : "referrers"}`),
+    list,
+  );
+  let loaded = false;
+  details.addEventListener("toggle", async () => {
+    if (!details.open || loaded) return;
+    loaded = true;
+    try {
+      /** @type {import("./api.js").Page<ArtifactSummary>} */
+      const page = await api.get(`${artifactsPath}/${enc(row.digest)}/referrers`, { page_size: 100 }, { signal });
+      list.replaceChildren(
+        h(
+          "ul",
+          { class: "referrer-items" },
+          page.items.map((item) =>
+            h(
+              "li",
+              {},
+              h("span", { class: "kind", title: item.artifact_type || item.media_type }, artifactKind(item.media_type, item.artifact_type)),
+              " ",
+              h("a", { href: `${artifactsHref}/${enc(item.digest)}`, class: "mono", title: item.digest }, shortDigest(item.digest)),
+              " ",
+              h("span", { class: "muted" }, formatBytes(item.size)),
+            ),
+          ),
+        ),
+        page.total > page.items.length ? h("p", { class: "muted" }, `and ${(page.total - page.items.length).toLocaleString()} more on the artifact's page`) : "",
+      );
+    } catch {
+      loaded = false;
+      list.replaceChildren(h("p", { class: "muted" }, "Could not load the referrers."));
+    }
+  });
+  return details;
 }
 
 /** @param {string[]} platforms */
@@ -48,6 +109,8 @@ export function render({ params, signal, setTitle, navigate, ready }) {
   const { registry, image } = params;
   const registryHref = `/registries/${enc(registry)}`;
   const imageBase = `/registries/${enc(registry)}/images/${enc(image)}`;
+  const referrerCell = (/** @type {ArtifactSummary} */ row) =>
+    referrerDisclosure(`/registries/${enc(registry)}/images/${enc(image)}/artifacts`, `${imageBase}/artifacts`, row, signal);
   setTitle(`${image} · ${registry}`);
   const subtitle = h("div", { class: "page-subtitle-line" }, h("code", { class: "mono" }, `${registry}/${image}`));
   const pullBox = h("div", { class: "pull-box" });
@@ -130,7 +193,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
           {},
           `The selected ${rows.length === 1 ? "artifact is" : "artifacts are"} deleted from ${registry}/${image} with every tag on ${rows.length === 1 ? "it" : "them"}. This cannot be undone.`,
         ),
-        items: rows.map((row) => (row.tags.length ? `${shortDigest(row.digest)} (${row.tags.join(", ")})` : shortDigest(row.digest))),
+        items: rows.map((row) => (row.tags.length ? `${shortDigest(row.digest)} (${row.tags.join(", ")}${row.tag_count > row.tags.length ? `, +${row.tag_count - row.tags.length} more` : ""})` : shortDigest(row.digest))),
         confirmLabel: rows.length === 1 ? "Delete artifact" : `Delete ${rows.length} artifacts`,
         action: () => api.delete(`/registries/${enc(registry)}/images/${enc(image)}/artifacts`, { references: rows.map((row) => row.digest) }),
       }),
@@ -155,11 +218,12 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       {
         id: "tags",
         label: "Tags",
-        render: (row) =>
-          row.protected
-            ? h("span", { class: "chips" }, tagList(row.tags), protectedBadge("Protected: a tag of it is protected, so it cannot be deleted"))
-            : tagList(row.tags),
+        render: (row) => {
+          const tags = tagList(row.tags, 3, { total: row.tag_count, href: `${imageBase}/artifacts/${enc(row.digest)}` });
+          return row.protected ? h("span", { class: "chips" }, tags, protectedBadge("Protected: a tag of it is protected, so it cannot be deleted")) : tags;
+        },
       },
+      { id: "referrers", label: "Referrers", render: (row) => referrerCell(row) },
       {
         id: "type",
         label: "Media type",
