@@ -570,7 +570,7 @@ def test_users_are_created_listed_and_deleted(
     account = Account(unique("u"), "a-long-enough-password")
     body = {"username": account.username, "password": account.password}
     created = expect_json(admin_api.post("/users", json=body), 201)
-    assert set(created) == {"username", "is_admin", "created_at"}
+    assert set(created) == {"username", "is_admin", "created_at", "disabled"}
     assert (created["username"], created["is_admin"]) == (account.username, False)
     assert "password" not in str(created)
     expect_problem(admin_api.post("/users", json=body), 409)
@@ -579,7 +579,12 @@ def test_users_are_created_listed_and_deleted(
 
     with rest(live_server, account.auth, source=source) as theirs:
         me = expect_json(theirs.get("/users/me"))
-        assert me == {"username": account.username, "is_admin": False, "projects": []}
+        assert {k: me[k] for k in ("username", "is_admin", "projects")} == {
+            "username": account.username,
+            "is_admin": False,
+            "projects": [],
+        }
+        assert me["permissions"] == []  # a user of no project may do nothing
         expect_problem(user_api.get("/users"), 403)
         expect_problem(user_api.post("/users", json={**body, "username": unique("u")}), 403)
         expect_problem(user_api.delete(f"/users/{account.username}"), 403)

@@ -30,7 +30,12 @@ REGISTRY = "registry"
 
 def _user(row: Row) -> User:
     return User(
-        row["id"], row["username"], row["password_hash"], row["is_admin"], row["created_at"]
+        row["id"],
+        row["username"],
+        row["password_hash"],
+        row["is_admin"],
+        row["created_at"],
+        row["disabled"],
     )
 
 
@@ -90,6 +95,10 @@ class MemoryUserStore:
     def set_password(self, user_id: int, password_hash: str) -> None:
         if user_id in self.state.table(USER):
             update_row(self.state, USER, user_id, {"password_hash": password_hash})
+
+    def set_disabled(self, user_id: int, disabled: bool) -> None:
+        if user_id in self.state.table(USER):
+            update_row(self.state, USER, user_id, {"disabled": disabled})
 
 
 class MemoryProjectStore:

@@ -140,13 +140,13 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "user_account",
-        columns=("id", "username", "password_hash", "is_admin", "created_at"),
+        columns=("id", "username", "password_hash", "is_admin", "created_at", "disabled"),
         primary_key=("id",),
         autoincrement="id",
         unique=(("username",),),
-        required=("id", "username", "password_hash", "is_admin", "created_at"),
+        required=("id", "username", "password_hash", "is_admin", "created_at", "disabled"),
         utc=("created_at",),
-        defaults={"is_admin": False},
+        defaults={"is_admin": False, "disabled": False},
     ),
     Table(
         "access_key",

@@ -24,7 +24,9 @@ _ROLE_IN_REGISTRY = (
 
 
 def _user(row: Any) -> User:
-    return User(row.id, row.username, row.password_hash, row.is_admin, row.created_at)
+    return User(
+        row.id, row.username, row.password_hash, row.is_admin, row.created_at, row.disabled
+    )
 
 
 def _key(row: Any) -> AccessKey:
@@ -79,6 +81,9 @@ class SqlUserStore:
         self.conn.execute(
             update(t.user).where(t.user.c.id == user_id).values(password_hash=password_hash)
         )
+
+    def set_disabled(self, user_id: int, disabled: bool) -> None:
+        self.conn.execute(update(t.user).where(t.user.c.id == user_id).values(disabled=disabled))
 
 
 class SqlProjectStore:

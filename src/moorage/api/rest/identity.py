@@ -28,6 +28,7 @@ from moorage.api.rest.schemas import (
     SessionOut,
     UserCreate,
     UserOut,
+    UserUpdate,
 )
 from moorage.api.rest.security import SESSION_COOKIE, SESSION_SECONDS, Caller, Security
 from moorage.domain.identity.access import Action, deployment_permissions, may_manage_members
@@ -174,6 +175,17 @@ def delete_user(username: str, services: Services, security: Security, caller: C
     security.require_admin(caller)
     services.identities.delete_user(username)
     return Response(status_code=204)
+
+
+@router.patch("/users/{username}", name="update_user", tags=["users"], response_model=UserOut)
+def update_user(
+    username: str, body: UserUpdate, services: Services, security: Security, caller: Caller
+) -> UserOut:
+    """Disable a user or enable them again. A disabled user keeps their memberships and
+    access keys, but cannot sign in, and their console sessions, tokens and keys stop
+    working at once. Nobody disables themselves, nor the last enabled administrator."""
+    security.require_admin(caller)
+    return _user(services.identities.set_disabled(username, body.disabled, acting=caller.username))
 
 
 @router.get("/users/me", name="get_me", tags=["users"], response_model=MeOut)

@@ -139,6 +139,11 @@ class UserOut(BaseModel):
     username: str
     is_admin: bool
     created_at: datetime
+    disabled: bool = Field(description="A disabled user cannot sign in or use their keys.")
+
+
+class UserUpdate(Body):
+    disabled: bool
 
 
 class UserCreate(Body):

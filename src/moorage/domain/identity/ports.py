@@ -36,6 +36,9 @@ class UserStore(Protocol):
 
     def set_password(self, user_id: int, password_hash: str) -> None: ...
 
+    def set_disabled(self, user_id: int, disabled: bool) -> None:
+        """Disable a user (who keeps memberships and keys) or enable them again."""
+
 
 class ProjectStore(Protocol):
     """Projects, their members and roles."""

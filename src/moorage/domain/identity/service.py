@@ -92,7 +92,8 @@ class IdentityService:
     def authenticate(self, login: str, secret: str) -> Identity | None:
         """Username + password, or access key ID + secret; None when they do not match.
 
-        A disabled or deleted key stops working at once.
+        A disabled or deleted key, and a disabled user's password and keys, stop working at
+        once.
         """
         if login.startswith(KEY_ID_PREFIX) and len(login) == len(KEY_ID_PREFIX) + 17:
             return self._authenticate_key(login, secret)
@@ -102,6 +103,8 @@ class IdentityService:
             self._hasher.hash(secret)  # same cost as a wrong password: names don't leak
             return None
         if not self._verified.check(user.password_hash, secret, self._hasher):
+            return None
+        if user.disabled:
             return None
         return Identity(user.id, user.username, user.is_admin)
 
@@ -113,18 +116,21 @@ class IdentityService:
             if not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
                 return None
             user = store.users.get_user_by_id(key.user_id)
-            if user is None:
+            if user is None or user.disabled:
                 return None
             store.access_keys.touch_access_key(key_id, self._clock())
         return Identity(user.id, user.username, user.is_admin, access_key_id=key_id)
 
     def still_valid(self, identity: Identity) -> bool:
-        """Whether a caller authenticated earlier may still act (key enabled, user exists)."""
+        """Whether a caller authenticated earlier may still act: the user exists and is not
+        disabled, and the access key they signed in with (if any) exists and is enabled."""
         with self._uow() as store:
             if identity.access_key_id is not None:
                 key = store.access_keys.get_access_key(identity.access_key_id)
-                return key is not None and key.enabled
-            return store.users.get_user_by_id(identity.user_id) is not None
+                if key is None or not key.enabled:
+                    return False
+            user = store.users.get_user_by_id(identity.user_id)
+            return user is not None and not user.disabled
 
     # permissions ----------------------------------------------------------------------
 
@@ -200,6 +206,27 @@ class IdentityService:
             if user.is_admin and sum(u.is_admin for u in store.users.list_users()) == 1:
                 raise Conflict("the last administrator cannot be deleted")
             store.users.delete_user(user.id)
+
+    def set_disabled(self, username: str, disabled: bool, *, acting: str | None = None) -> User:
+        """Disable a user (who can no longer sign in; their console sessions, tokens and
+        access keys stop at once) or enable them again. `acting` is the administrator asking
+        (None from the command line on the server): nobody disables themselves, and the last
+        enabled administrator stays, so someone can always enable the others again."""
+        self.revocations += 1
+        with self._uow(write=True) as store:
+            user = self._user(store, username)
+            if disabled and not user.disabled:
+                if username == acting:
+                    raise Conflict("you cannot disable yourself")
+                if user.is_admin and not any(
+                    u.is_admin and not u.disabled and u.id != user.id
+                    for u in store.users.list_users()
+                ):
+                    raise Conflict("the last enabled administrator cannot be disabled")
+            store.users.set_disabled(user.id, disabled)
+            changed = store.users.get_user_by_id(user.id)
+            assert changed is not None
+            return changed
 
     def set_password(self, username: str, password: str) -> None:
         self._check_password(password)

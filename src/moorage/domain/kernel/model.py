@@ -140,6 +140,8 @@ class User:
     password_hash: str
     is_admin: bool
     created_at: datetime
+    disabled: bool = False
+    """A disabled user cannot sign in, and their sessions, tokens and access keys stop."""
 
 
 class Role(StrEnum):
