@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     job_concurrency: int = Field(2, ge=1, le=64)
     schedule_tick_seconds: float = Field(5.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="serve and worker log to standard error as text lines for people, or as "
+        "JSON lines for log shippers",
+    )
     upload_expiry_hours: float = Field(24.0, gt=0)
     gc_grace_seconds: float = Field(
         7200.0,

@@ -41,8 +41,10 @@ class ServerProcess:
         extra_env: dict[str, str] | None = None,
         port: int | None = None,
         auth: bool = False,
+        serve_args: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
+        self.serve_args = list(serve_args)  # more `serve` options, e.g. --log-format json
         self.database_url = database_url
         self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
@@ -65,7 +67,15 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [*moorage_command(), "serve", "--listen", self.host, "--data-dir", str(self.data_dir)],
+            [
+                *moorage_command(),
+                "serve",
+                "--listen",
+                self.host,
+                "--data-dir",
+                str(self.data_dir),
+                *self.serve_args,
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

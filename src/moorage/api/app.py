@@ -16,6 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moorage.api.access import Authorizer, OpenAccess
+from moorage.api.access_log import AccessLog
 from moorage.api.auth import TOKEN_PATH, SignIn, TokenAuthorizer
 from moorage.api.metrics import AbortReason, Metrics
 from moorage.api.oci.context import OciContext, OciServices
@@ -266,6 +267,8 @@ def create_app(services: AppServices) -> ASGIApp:
         metrics,
         settings.http_body_timeout_seconds,
     )
+    # The access log is outside ClientWatch, so a request it cuts short is logged too.
+    logged = AccessLog(watched)
     # Outermost, so everything inside (logs, the private host, the realm, the sign-in
     # throttle) sees the client's scheme, host and address when a trusted proxy relays them.
-    return ForwardedHeaders(watched, TrustedProxies(settings.trusted_proxies))
+    return ForwardedHeaders(logged, TrustedProxies(settings.trusted_proxies))

@@ -18,6 +18,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from moorage.api.access_log import record_user
 from moorage.api.oci.errors import OciError, error_response, to_response
 from moorage.api.tokens import ResourceGrant, TokenError, TokenSigner
 from moorage.domain.identity.access import Action, Identity, parse_actions
@@ -77,6 +78,7 @@ class SignIn:
                 )
             return None
         self.throttle.succeeded(f"login:{login[:128]}")
+        record_user(request, identity)
         return identity
 
 
@@ -132,6 +134,7 @@ class TokenAuthorizer:
             raise self._challenge(request, repository, actions, "invalid_token") from None
         if token.identity is None:
             raise self._challenge(request, repository, actions, "insufficient_scope")
+        record_user(request, token.identity)
         if not await self._still_valid(token.identity):
             raise self._challenge(request, repository, actions, "invalid_token")
         if repository is None or actions <= token.actions_on(repository):

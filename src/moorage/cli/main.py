@@ -18,6 +18,7 @@ from moorage.cli import (
     content,
     gc,
     identity,
+    logs,
     policies,
     profile,
     serve,
@@ -68,9 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000)")
     p.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS (MOORAGE_TLS_CERT)")
     p.add_argument("--tls-key", type=Path, help="its PEM private key (MOORAGE_TLS_KEY)")
+    _log_format_option(p)
     p.set_defaults(run_with_settings=serve.run)
 
     p = sub.add_parser("worker", parents=[_common(False)], help="run background jobs only")
+    _log_format_option(p)
     p.set_defaults(run=serve.work, long_running=True)
 
     p = sub.add_parser("migrate", parents=[common], help="bring the database schema up to date")
@@ -100,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_commands(common, group)
     _gc_commands(sub, common)
     return parser
+
+
+def _log_format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines for people (text, the default) or JSON lines (MOORAGE_LOG_FORMAT)",
+    )
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
@@ -197,6 +208,13 @@ def _identity_commands(
     p = users.add_parser("delete", parents=[common], help="delete a user")
     p.add_argument("name")
     p.set_defaults(run=identity.user_delete)
+    for action, run, help_text in (
+        ("disable", identity.user_disable, "disable a user: no sign-in, keys and sessions stop"),
+        ("enable", identity.user_enable, "enable a disabled user again"),
+    ):
+        p = users.add_parser(action, parents=[common], help=help_text)
+        p.add_argument("name")
+        p.set_defaults(run=run)
 
     projects = _group(sub, "project", "manage projects", identity.IDENTITIES)
     p = projects.add_parser("create", parents=[common], help="create a project")
@@ -270,6 +288,7 @@ def _main(argv: Sequence[str] | None) -> None:
             listen=getattr(args, "listen", None),
             tls_cert=getattr(args, "tls_cert", None),
             tls_key=getattr(args, "tls_key", None),
+            log_format=getattr(args, "log_format", None),
         )
     except ValidationError as exc:
         print(f"moorage: invalid settings:\n{exc}", file=sys.stderr)
@@ -285,7 +304,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     startup.check_data_dir(settings)
     long_running = getattr(args, "long_running", False)
     if long_running:  # `serve` and `worker` log from the start (migrations included)
-        serve.configure_logging(settings.log_level)
+        logs.configure_logging(settings.log_level, settings.log_format)
     container = wiring.build(
         settings, migrate_schema=settings.migrate_on_start if long_running else True
     )

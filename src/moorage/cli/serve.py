@@ -14,7 +14,6 @@ import logging
 import resource
 import signal
 import socket
-import sys
 from collections.abc import Callable
 
 from granian._granian import SocketHolder
@@ -25,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moorage import wiring
 from moorage.api.app import create_app
-from moorage.cli import startup
+from moorage.cli import logs, startup
 from moorage.config import Settings
 from moorage.domain.identity.users import FirstAdmin
 from moorage.jobs.background import run_background
@@ -33,21 +32,6 @@ from moorage.wiring import Container
 
 log = logging.getLogger("moorage")
 OPEN_FILES_CAP = 1 << 20  # Linux's default fs.nr_open: the most a soft limit may be
-
-
-class _QuietEmbedding(logging.Filter):
-    """granian warns that embedding it is experimental on every start: moorage chose to."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "experimental" not in record.getMessage()
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def ensure_first_admin(container: Container) -> FirstAdmin | None:
@@ -183,6 +167,10 @@ def build_server(app: ASGIApp, settings: Settings, listener: socket.socket) -> S
             keep_alive=settings.http_keep_alive,
         ),
         log_level=settings.log_level,  # type: ignore[arg-type]
+        # granian applies a logging configuration when built: moorage's own, so its records
+        # share moorage's one format and stream; its access log stays off (AccessLog's job).
+        log_dictconfig=logs.logging_config(settings.log_level, settings.log_format),
+        log_access=False,
         ssl_cert=settings.tls_cert,
         ssl_key=settings.tls_key,
         # TLS 1.2 too: Docker engines and registry clients still in use speak no 1.3.
@@ -225,7 +213,7 @@ def work(args: argparse.Namespace, container: Container) -> int:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """`moorage serve`. Failures before serving raise `startup.StartupFailure` (one line)."""
-    configure_logging(settings.log_level)
+    logs.configure_logging(settings.log_level, settings.log_format)
     startup.check_data_dir(settings)
     startup.check_tls_files(settings)
     lock = startup.lock_sqlite_database(settings)
@@ -259,7 +247,6 @@ def _migrate_and_serve(settings: Settings, listener: socket.socket) -> None:
 
         app = AnnounceOnStartup(create_app(container), started)
         server = build_server(app, settings, listener)
-        logging.getLogger("_granian").addFilter(_QuietEmbedding())  # after granian set up its logs
         asyncio.run(_serve(server, container))
     finally:
         container.close()

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 
+from moorage.api.access_log import record_user
 from moorage.api.auth import SignIn, basic_credentials
 from moorage.api.rest.problems import ApiError
 from moorage.domain.identity.access import Action, Identity
@@ -98,6 +99,7 @@ class RestSecurity:
             request.headers.get(CSRF_HEADER, ""), session.csrf_token
         ):
             raise ApiError(403, "csrf-failed", f"missing or wrong {CSRF_HEADER} header")
+        record_user(request, session.identity)
         if not await self.blocking.read(self.identities.still_valid, session.identity):
             raise self._unauthenticated(request, "the session's user no longer exists")
         return session.identity
