@@ -19,6 +19,7 @@ from moorage.domain.gc.model import (
     UnreferencedBlob,
     UntaggedManifest,
 )
+from moorage.domain.gc.rules import progress_values
 from moorage.domain.kernel.model import BlobStatus, DriverState
 from tests.fakes.rows import delete_rows, insert_row, update_row
 from tests.fakes.state import MemoryState, Row
@@ -279,18 +280,7 @@ class MemoryGcRunStore:
         now: datetime,
         status: str | None = None,
     ) -> None:
-        values: dict[str, Any] = {
-            "blobs_deleted": counts.blobs_deleted,
-            "manifests_deleted": counts.manifests_deleted,
-            "bytes_freed": counts.bytes_freed,
-            "errors": counts.errors,
-            "log": list(log),
-            "updated_at": now,
-        }
-        if status is not None:
-            values["status"] = status
-            if status in ("succeeded", "failed"):
-                values["finished_at"] = now
+        values = progress_values(counts, log, now, status)
         update_row(self.state, "gc_run", run_id, values)
 
 

@@ -27,6 +27,7 @@ from moorage.domain.gc.model import (
     UnreferencedBlob,
     UntaggedManifest,
 )
+from moorage.domain.gc.rules import progress_values
 from moorage.domain.kernel.model import BlobStatus, DriverState
 from moorage.metadata import tables as t
 from moorage.metadata.sql import SERVED_BLOB, is_postgres, new_id
@@ -370,16 +371,5 @@ class SqlGcRunStore:
         now: datetime,
         status: str | None = None,
     ) -> None:
-        values: dict[str, Any] = {
-            "blobs_deleted": counts.blobs_deleted,
-            "manifests_deleted": counts.manifests_deleted,
-            "bytes_freed": counts.bytes_freed,
-            "errors": counts.errors,
-            "log": list(log),
-            "updated_at": now,
-        }
-        if status is not None:
-            values["status"] = status
-            if status in ("succeeded", "failed"):
-                values["finished_at"] = now
+        values = progress_values(counts, log, now, status)
         self.conn.execute(update(t.gc_run).where(t.gc_run.c.id == run_id).values(**values))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from moorage.domain.gc.model import GcRun, RunStatus, UnreferencedBlob
+from moorage.domain.gc.model import GcCounts, GcRun, RunStatus, UnreferencedBlob
 
 STALE_AFTER = timedelta(minutes=10)
 """A queued or running run whose record has not moved for this long lost its worker: it no
@@ -34,3 +36,24 @@ def is_old_enough(modified: datetime, cutoff: datetime) -> bool:
     """An object (or upload leftover) last written before the cutoff: no push in flight
     within the grace window can still be writing or about to record it."""
     return modified <= cutoff
+
+
+def progress_values(
+    counts: GcCounts, log: Sequence[str], now: datetime, status: str | None
+) -> dict[str, Any]:
+    """The fields of a run's history row that a progress report sets (every store alike):
+    the counts, the log, the heartbeat, and on a status change the status (a finished run
+    also gets its end time)."""
+    values: dict[str, Any] = {
+        "blobs_deleted": counts.blobs_deleted,
+        "manifests_deleted": counts.manifests_deleted,
+        "bytes_freed": counts.bytes_freed,
+        "errors": counts.errors,
+        "log": list(log),
+        "updated_at": now,
+    }
+    if status is not None:
+        values["status"] = status
+        if status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            values["finished_at"] = now
+    return values
