@@ -71,8 +71,8 @@ def big_image(
         yield server, f"{pushed.image_path}/tags"
 
 
-def seed_tags(database_url: str, registry: str, image: str) -> None:
-    """Tags 1 … 99,999 on the image's one artifact, in one transaction."""
+def seed_tags(database_url: str, registry: str, image: str, count: int = TAGS) -> None:
+    """Tags 1 … `count` - 1 (99,999) on the image's one artifact, in one transaction."""
     engine = create_metadata_engine(database_url)
     try:
         with SqlUnitOfWork(engine)(write=True) as store:
@@ -87,7 +87,7 @@ def seed_tags(database_url: str, registry: str, image: str) -> None:
                     "artifact_id": head.id,
                     "pushed_at": now,
                 }
-                for n in range(1, TAGS)
+                for n in range(1, count)
             ]
             store.conn.execute(insert(tables.tag), rows)
         if engine.dialect.name == "postgresql":

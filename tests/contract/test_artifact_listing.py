@@ -102,6 +102,13 @@ def test_a_glob_matches_any_tag_of_the_artifact(uow: UnitOfWorkFactory) -> None:
         assert not has(("dev??build",))
         assert not has(("devXbuild",))  # '_' is itself, not LIKE's any character
         assert has(("x*", "L*"))
+        assert has(("v[0123].0",))  # a class lists its characters
+        assert has(("[KL]atest",))
+        assert not has(("[kl]atest",))
+        assert has(("dev[_-]build",))
+        assert not has(("dev[.-]build",))
+        assert not has(("[.-]*", "*[g]"))
+        assert has(("[.-]*", "*[dg]"))
         assert has(("v*", "dev*"), matching=False)  # Latest matches neither
         assert not has(("*",), matching=False)
         assert not has(("*",), on=bare)

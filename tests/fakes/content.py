@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from moorage.domain.content.errors import BlobBeingCollected
 from moorage.domain.content.ports import RECENT_TAGS, PullRecord, TagCursor
+from moorage.domain.content.tag_globs import glob_regex
 from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import (
     Artifact,
@@ -689,8 +690,7 @@ def _newest_first(tags: list[Row]) -> list[Row]:
 
 def _glob_matches(name: str, glob: str) -> bool:
     """A simple glob (`TagStore.artifact_has_tag_like`): case-sensitive, whole name."""
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob)
-    return re.fullmatch("".join(parts), name, re.DOTALL) is not None
+    return re.fullmatch(glob_regex(glob), name, re.DOTALL) is not None
 
 
 def _earlier(stamp: datetime | None, at: datetime) -> bool:

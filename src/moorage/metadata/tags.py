@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 
 from moorage.domain.content.ports import TagCursor
+from moorage.domain.content.tag_globs import glob_regex
 from moorage.domain.kernel.model import Page, PageRequest, Tag
 from moorage.metadata import tables as t
 from moorage.metadata.sql import is_postgres, like_pattern, nearer_end, page_order
@@ -81,12 +82,15 @@ class SqlTagStore:
         )
 
     def _glob(self, glob: str) -> ColumnElement[bool]:
-        """Case-sensitive on both: SQLite's LIKE ignores ASCII case, its GLOB does not.
-        A simple glob holds only `*`, `?` and tag characters, of which LIKE knows `_`."""
-        if is_postgres(self.conn):
-            like = glob.replace("_", "\\_").replace("*", "%").replace("?", "_")
-            return t.tag.c.name.like(like, escape="\\")
-        return t.tag.c.name.op("GLOB", is_comparison=True)(glob)
+        """Case-sensitive on both: SQLite's LIKE ignores ASCII case, its GLOB does not. On
+        PostgreSQL, LIKE (which knows `_`) unless a class needs an anchored `~`: a simple
+        glob lists a class's characters, so no range depends on the collation."""
+        if not is_postgres(self.conn):
+            return t.tag.c.name.op("GLOB", is_comparison=True)(glob)
+        if "[" in glob:
+            return t.tag.c.name.regexp_match(f"^{glob_regex(glob)}$")
+        like = glob.replace("_", "\\_").replace("*", "%").replace("?", "_")
+        return t.tag.c.name.like(like, escape="\\")
 
     def artifact_tag_batch(
         self, artifact_id: int, after: TagCursor | None, limit: int

@@ -191,8 +191,9 @@ class TagStore(Protocol):
         self, artifact_id: int, globs: Sequence[str], matching: bool
     ) -> bool:
         """Whether a tag of the artifact matches one of `globs` (`matching`), or matches
-        none of them (not `matching`). A glob is a `TagGlob`: `*` any run, `?` one
-        character, any other character itself (case-sensitive)."""
+        none of them (not `matching`). A glob is a simple glob (`tag_globs`): `*` any run,
+        `?` one character, `[…]` one of the characters listed, any other character itself;
+        case-sensitive."""
 
     def artifact_tag_batch(
         self, artifact_id: int, after: TagCursor | None, limit: int

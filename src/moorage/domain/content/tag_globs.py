@@ -1,16 +1,24 @@
 """Doublestar tag patterns as simple globs a database can match (`TagStore.artifact_has_tag_like`).
 
-A tag holds only `[A-Za-z0-9_.-]` (never a `/`), so over tags a doublestar pattern built
-from those characters, `*`, `**`, `?` and braces means exactly a handful of simple globs:
-`*` and `**` both match any run of characters, `?` one character, `{a,b}` (or a top-level
-comma) either alternative. A *simple glob* is written with `*`, `?` and tag characters only,
-so every backend matches it without escaping surprises (SQLite's GLOB, PostgreSQL's LIKE
-after swapping in `%` and `_`).
+A tag holds only `[A-Za-z0-9_.-]`, never a `/`, so over tags a doublestar pattern means a
+handful of *simple globs*, written with these and nothing else:
 
-Anything else — a character class, a `/` (where `**/` may match zero components), an
-escape, a character no tag holds, more than `MAX_GLOBS` alternatives — is not translated:
-`tag_globs` answers None and the caller matches names in Python instead. A wrong
-translation would show an artifact as unprotected, so this errs towards None.
+- `*` any run of characters (both `*` and `**`: there is no `/` to stop at);
+- `?` one character;
+- `[…]` one of the tag characters listed, in full: never a range, never negated, `-` last
+  (a pattern's `[a-z]` or `[!0-9]` becomes the tag characters it selects);
+- any other tag character, itself.
+
+Braces and a top-level comma become one glob per alternative. An alternative that needs a
+character no tag holds (`v@1`, `\\*`, a class selecting no tag character) can never match a
+tag and is left out, so a pattern may become no glob at all: it matches no tag. Each
+backend matches simple globs without escaping surprises (SQLite's GLOB as written;
+PostgreSQL's LIKE, or an anchored regular expression when a class is in it).
+
+A `/` (where `**/` may match zero components) and more than `MAX_GLOBS` alternatives are not
+translated: `tag_globs` answers None and the caller matches names in Python instead. A wrong
+translation would show an artifact as unprotected, so this errs towards None;
+tests/unit/domain/test_tag_globs.py checks the globs against the pattern matcher itself.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import re
 import string
 
 MAX_GLOBS = 16
-_TAG_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
+TAG_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
 _MAX_NESTING = 10
 _STARS = re.compile(r"\*+")
 
@@ -30,53 +38,121 @@ class _Untranslatable(Exception):
 
 
 def tag_globs(pattern: str) -> tuple[str, ...] | None:
-    """The simple globs that together match exactly the tags `pattern` matches, or None
-    when the pattern uses anything beyond tag characters, `*`, `?` and braces."""
+    """The simple globs that together match exactly the tags `pattern` matches (none: it
+    matches no tag), or None when the pattern is not translated."""
     try:
-        alternatives, end = _alternatives(pattern, 0, depth=0)
+        alternatives, end = _Translator(pattern).alternatives(0, depth=0)
     except _Untranslatable:
         return None
-    if end != len(pattern):  # a stray '}'
+    if end != len(pattern):  # a stray '}': the pattern compiler refuses it anyway
         return None
     return tuple(dict.fromkeys(alternatives))
 
 
-def _alternatives(text: str, pos: int, depth: int) -> tuple[list[str], int]:
-    """Comma-separated sequences from `pos` up to a `}` or the end."""
-    options, pos = _sequence(text, pos, depth)
-    while pos < len(text) and text[pos] == ",":
-        more, pos = _sequence(text, pos + 1, depth)
-        options += more
-        _check_count(options)
-    return options, pos
+class _Translator:
+    def __init__(self, text: str) -> None:
+        self.text = text
 
+    def alternatives(self, pos: int, depth: int) -> tuple[list[str], int]:
+        """Comma-separated sequences from `pos` up to a `}` or the end."""
+        options, pos = self.sequence(pos, depth)
+        while pos < len(self.text) and self.text[pos] == ",":
+            more, pos = self.sequence(pos + 1, depth)
+            options += more
+            _check_count(options)
+        return options, pos
 
-def _sequence(text: str, pos: int, depth: int) -> tuple[list[str], int]:
-    """Every expansion of one sequence (braces multiply), with runs of `*` made one."""
-    expansions = [""]
-    while pos < len(text) and text[pos] not in ",}":
-        char = text[pos]
-        if char == "{":
-            if depth >= _MAX_NESTING:
-                raise _Untranslatable
-            inner, pos = _alternatives(text, pos + 1, depth + 1)
-            if pos >= len(text):  # never closed: the pattern compiler refuses it anyway
-                raise _Untranslatable
-            pos += 1
-            expansions = [_STARS.sub("*", a + b) for a, b in itertools.product(expansions, inner)]
-            _check_count(expansions)
-            continue
-        if char != "*" and char != "?" and char not in _TAG_CHARS:
+    def sequence(self, pos: int, depth: int) -> tuple[list[str], int]:
+        """Every expansion of one sequence (braces multiply; impossible ones drop out)."""
+        expansions = [""]
+        text = self.text
+        while pos < len(text) and text[pos] not in ",}":
+            char = text[pos]
+            if char == "{":
+                if depth >= _MAX_NESTING:
+                    raise _Untranslatable
+                inner, pos = self.alternatives(pos + 1, depth + 1)
+                if pos >= len(text):
+                    raise _Untranslatable
+                pos += 1
+                product = itertools.product(expansions, inner)
+                expansions = [_STARS.sub("*", a + b) for a, b in product]
+                _check_count(expansions)
+                continue
+            piece, pos = self.piece(pos)
+            expansions = [] if piece is None else [_append(e, piece) for e in expansions]
+        return expansions, pos
+
+    def piece(self, pos: int) -> tuple[str | None, int]:
+        """One glob piece at `pos` and where the next starts; None: no tag can match it."""
+        char = self.text[pos]
+        if char == "/":
             raise _Untranslatable
+        if char == "[":
+            return self.char_class(pos)
+        if char == "\\":
+            if pos + 1 >= len(self.text):
+                raise _Untranslatable
+            escaped = self.text[pos + 1]
+            return (escaped if escaped in TAG_CHARS else None), pos + 2
+        if char in "*?" or char in TAG_CHARS:
+            return char, pos + 1
+        return None, pos + 1
+
+    def char_class(self, pos: int) -> tuple[str | None, int]:
+        """`[…]` as the selectors read it (`!` or `^` negates, `a-z` a range, `\\x` escapes),
+        turned into the tag characters it selects."""
+        text = self.text
         pos += 1
-        expansions = [_append(e, char) for e in expansions]
-    return expansions, pos
+        negated = pos < len(text) and text[pos] in "!^"
+        pos += negated
+        ranges: list[tuple[str, str]] = []
+        while pos < len(text) and text[pos] != "]":
+            low, pos = self.class_char(pos)
+            if pos + 1 < len(text) and text[pos] == "-" and text[pos + 1] != "]":
+                high, pos = self.class_char(pos + 1)
+                ranges.append((low, high))
+            else:
+                ranges.append((low, low))
+        if pos >= len(text) or not ranges:
+            raise _Untranslatable
+        chosen = sorted(
+            (c for c in TAG_CHARS if any(lo <= c <= hi for lo, hi in ranges) != negated),
+            key=lambda c: (c == "-", c),
+        )
+        if not chosen:
+            return None, pos + 1
+        return (chosen[0] if len(chosen) == 1 else f"[{''.join(chosen)}]"), pos + 1
+
+    def class_char(self, pos: int) -> tuple[str, int]:
+        if self.text[pos] == "\\":
+            if pos + 1 >= len(self.text):
+                raise _Untranslatable
+            return self.text[pos + 1], pos + 2
+        return self.text[pos], pos + 1
 
 
-def _append(glob: str, char: str) -> str:
-    return glob if char == "*" and glob.endswith("*") else glob + char
+def _append(glob: str, piece: str) -> str:
+    return glob if piece == "*" and glob.endswith("*") else glob + piece
 
 
 def _check_count(options: list[str]) -> None:
     if len(options) > MAX_GLOBS:
         raise _Untranslatable
+
+
+def glob_regex(glob: str) -> str:
+    """The regular expression (Python's and PostgreSQL's alike) a simple glob means, for
+    backends without GLOB; to be matched against the whole name."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(glob):
+        char = glob[pos]
+        if char == "[":
+            end = glob.index("]", pos)
+            out.append(glob[pos : end + 1])  # tag characters only, '-' last: literal inside
+            pos = end + 1
+            continue
+        out.append(".*" if char == "*" else "." if char == "?" else re.escape(char))
+        pos += 1
+    return "".join(out)
