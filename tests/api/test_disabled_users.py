@@ -7,8 +7,12 @@ bearer tokens already issued to them. Enabling them brings all of it back.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -28,7 +32,7 @@ from tests.api.conftest import (
     rest,
 )
 from tests.protocol.conftest import expect_error
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, moorage_command
 
 CATALOG = "registry:catalog:*"
 
@@ -121,3 +125,66 @@ def test_disabling_is_for_admins_and_checked(
         ]
         is False
     )
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def remote_cli(server: ServerProcess, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`moorage --server URL --username admin ARGS`, the password on standard input."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("MOORAGE_", "XDG_"))}
+    sign_in = ("--server", server.url, "--username", server.username, "--password-stdin")
+    return subprocess.run(
+        [*moorage_command(), *sign_in, *args],
+        input=server.password + "\n",
+        env={**kept, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def rest_status(server: ServerProcess, account: Account) -> int:
+    with rest(server, account.auth, source=isolated_address()) as http:
+        return http.get("/users/me").status_code
+
+
+def test_user_disable_and_enable_on_local_data(
+    live_server: ServerProcess, admin_api: httpx.Client
+) -> None:
+    account = new_account(admin_api)
+    row = live_server.cli_json("user", "disable", account.username)
+    assert isinstance(row, dict)
+    assert (row["username"], row["disabled"]) == (account.username, True)
+    assert rest_status(live_server, account) == 401
+    listed = live_server.cli_json("user", "list")
+    assert isinstance(listed, list)
+    assert next(u for u in listed if u["username"] == account.username)["disabled"] is True
+    table = live_server.cli("user", "list").stdout
+    assert "disabled" in table.splitlines()[0]
+
+    said = live_server.cli("user", "enable", account.username).stdout
+    assert said.strip() == f"enabled user {account.username}"
+    assert rest_status(live_server, account) == 200
+    missing = live_server.cli("user", "disable", "nobody-here", check=False)
+    assert missing.returncode == 1
+    assert "nobody-here" in missing.stderr
+
+
+def test_user_disable_and_enable_on_a_server(
+    live_server: ServerProcess, admin_api: httpx.Client, tmp_path: Path
+) -> None:
+    account = new_account(admin_api)
+    disabled = remote_cli(live_server, tmp_path, "user", "disable", account.username)
+    assert disabled.returncode == 0, disabled.stderr
+    assert disabled.stdout.startswith(f"disabled user {account.username}")
+    assert rest_status(live_server, account) == 401
+    enabled = remote_cli(live_server, tmp_path, "user", "enable", account.username, "--json")
+    assert enabled.returncode == 0, enabled.stderr
+    assert json.loads(enabled.stdout)["disabled"] is False
+    assert rest_status(live_server, account) == 200
+
+    myself = remote_cli(live_server, tmp_path, "user", "disable", live_server.username)
+    assert myself.returncode == 1
+    assert "yourself" in myself.stderr
+    assert len(myself.stderr.strip().splitlines()) == 1  # one line, no traceback

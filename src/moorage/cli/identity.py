@@ -1,7 +1,8 @@
 """`moorage user|project|member|key`: identities and permissions, locally or on a server.
 
-On a server, access keys are the signed-in user's own (the API offers no other), and
-`user passwd` is refused: the API changes only one's own password, given the current one."""
+On a server, access keys are the signed-in user's own (the API offers no other), user
+commands need a system administrator, and `user passwd` is refused (its password and the
+sign-in's would both come from standard input)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class Identities(Protocol):
     def list_users(self) -> list[dict[str, Any]]: ...
     def delete_user(self, name: str) -> None: ...
     def set_password(self, name: str, password: str) -> None: ...
+    def set_disabled(self, name: str, disabled: bool) -> dict[str, Any]: ...
     def create_project(self, name: str) -> dict[str, Any]: ...
     def list_projects(self) -> list[dict[str, Any]]: ...
     def set_member(self, project: str, user: str, role: Role) -> None: ...
@@ -66,6 +68,10 @@ class LocalIdentities:
 
     def set_password(self, name: str, password: str) -> None:
         self._identities.set_password(name, password)
+
+    def set_disabled(self, name: str, disabled: bool) -> dict[str, Any]:
+        # No acting user on the server's own data: only the last enabled admin is kept.
+        return _api_json(UserOut, self._identities.set_disabled(name, disabled))
 
     def create_project(self, name: str) -> dict[str, Any]:
         return _api_json(ProjectOut, self._identities.create_project(name))
@@ -118,9 +124,12 @@ class RemoteIdentities:
 
     def set_password(self, name: str, password: str) -> None:
         raise UsageError(
-            "`user passwd` works on local data only: the API changes only your own password "
-            "(in the console, with the current one)"
+            "`user passwd` works on local data only: on a server, a system administrator "
+            "resets a password in the console (Administration > Users)"
         )
+
+    def set_disabled(self, name: str, disabled: bool) -> dict[str, Any]:
+        return dict(self._api.patch(f"/users/{segment(name)}", {"disabled": disabled}))
 
     def create_project(self, name: str) -> dict[str, Any]:
         return dict(self._api.post("/projects", {"name": name}))
@@ -163,6 +172,7 @@ IDENTITIES: Group[Identities] = Group(LocalIdentities, RemoteIdentities)
 USER_COLUMNS = (
     Column("username"),
     Column("is_admin", "admin", yes_no),
+    Column("disabled", show=yes_no),
     Column("created_at", "created", when),
 )
 PROJECT_COLUMNS = (Column("name"), Column("created_at", "created", when))
@@ -198,6 +208,16 @@ def user_delete(args: argparse.Namespace, identities: Identities) -> int:
 def user_passwd(args: argparse.Namespace, identities: Identities) -> int:
     identities.set_password(args.name, _password(args))
     return _done(args, f"changed the password of {args.name}", {"username": args.name})
+
+
+def user_disable(args: argparse.Namespace, identities: Identities) -> int:
+    user = identities.set_disabled(args.name, True)
+    return _done(args, f"disabled user {args.name}: they can no longer sign in", user)
+
+
+def user_enable(args: argparse.Namespace, identities: Identities) -> int:
+    user = identities.set_disabled(args.name, False)
+    return _done(args, f"enabled user {args.name}", user)
 
 
 def project_create(args: argparse.Namespace, identities: Identities) -> int:
