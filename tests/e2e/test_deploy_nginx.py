@@ -38,7 +38,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.e2e.conftest import OciLayout, Tool, assert_same_image, client_env
 from tests.support.databases import fresh_postgres_url
-from tests.support.moto import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from tests.support.moto import MotoServer
 from tests.support.oci_auth import parse_challenge
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, ServerProcess, free_port
 
@@ -253,16 +253,9 @@ def deployment(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> It
     if not Path(NGINX).exists():
         pytest.fail("nginx is missing: install Debian's nginx (scripts/bootstrap does)")
     bucket = f"deploy-{uuid.uuid4().hex[:12]}"
-    moto.client().create_bucket(Bucket=bucket)
     env = {
-        "MOORAGE_STORAGE_DRIVER": "s3",
-        "MOORAGE_S3_BUCKET": bucket,
-        "MOORAGE_S3_ENDPOINT_URL": moto.endpoint,
-        "MOORAGE_S3_ACCESS_KEY": ACCESS_KEY,
-        "MOORAGE_S3_SECRET_KEY": SECRET_KEY,
-        "MOORAGE_S3_REGION": REGION,
         # Downloads stream through nginx (proxy_buffering off), not past it to S3.
-        "MOORAGE_S3_REDIRECT": "false",
+        **moto.storage_env(bucket, MOORAGE_S3_REDIRECT="false"),
         "MOORAGE_TOKEN_KEY": base64.b64encode(os.urandom(32)).decode(),
         "MOORAGE_TRUSTED_PROXIES": "127.0.0.1",
     }

@@ -50,7 +50,7 @@ from tests.protocol.conftest import (
     random_blob,
 )
 from tests.support.databases import fresh_postgres_url
-from tests.support.moto import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from tests.support.moto import MotoServer
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -426,16 +426,7 @@ def s3_deployment(server_factory: type[ServerProcess], tmp_path: Path) -> Iterat
     try:
         bucket = "gc-race"
         s3 = moto.client()
-        s3.create_bucket(Bucket=bucket)
-        env = {
-            "MOORAGE_STORAGE_DRIVER": "s3",
-            "MOORAGE_S3_BUCKET": bucket,
-            "MOORAGE_S3_ENDPOINT_URL": moto.endpoint,
-            "MOORAGE_S3_ACCESS_KEY": ACCESS_KEY,
-            "MOORAGE_S3_SECRET_KEY": SECRET_KEY,
-            "MOORAGE_S3_REGION": REGION,
-            "MOORAGE_S3_PREFIX": S3_PREFIX,
-        }
+        env = moto.storage_env(bucket, MOORAGE_S3_PREFIX=S3_PREFIX)
 
         def object_size(digest: str) -> int | None:
             algorithm, hex_digest = digest.split(":", 1)

@@ -60,7 +60,7 @@ from tests.protocol.conftest import (
     location,
 )
 from tests.support.databases import fresh_postgres_url
-from tests.support.moto import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from tests.support.moto import MotoServer
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -167,17 +167,7 @@ def s3_deployment(server_factory: type[ServerProcess], tmp_path: Path) -> Iterat
     moto = MotoServer(tmp_path / "moto.log").start()
     try:
         s3 = moto.client()
-        s3.create_bucket(Bucket=S3_BUCKET)
-        env = {
-            **gc_env(),
-            "MOORAGE_STORAGE_DRIVER": "s3",
-            "MOORAGE_S3_BUCKET": S3_BUCKET,
-            "MOORAGE_S3_ENDPOINT_URL": moto.endpoint,
-            "MOORAGE_S3_ACCESS_KEY": ACCESS_KEY,
-            "MOORAGE_S3_SECRET_KEY": SECRET_KEY,
-            "MOORAGE_S3_REGION": REGION,
-            "MOORAGE_S3_PREFIX": S3_PREFIX,
-        }
+        env = {**gc_env(), **moto.storage_env(S3_BUCKET, MOORAGE_S3_PREFIX=S3_PREFIX)}
 
         def stored() -> set[str]:
             found = set()

@@ -37,7 +37,7 @@ from tests.protocol.conftest import (
     expect_status,
     location,
 )
-from tests.support.moto import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from tests.support.moto import MotoServer
 from tests.support.oci_auth import DockerTokenAuth
 from tests.support.server import ServerProcess, free_port
 
@@ -84,16 +84,7 @@ def bucket(moto: MotoServer) -> str:
 
 
 def s3_env(moto: MotoServer, bucket: str, **extra: str) -> dict[str, str]:
-    return {
-        "MOORAGE_STORAGE_DRIVER": "s3",
-        "MOORAGE_S3_BUCKET": bucket,
-        "MOORAGE_S3_ENDPOINT_URL": moto.endpoint,
-        "MOORAGE_S3_ACCESS_KEY": ACCESS_KEY,
-        "MOORAGE_S3_SECRET_KEY": SECRET_KEY,
-        "MOORAGE_S3_REGION": REGION,
-        "MOORAGE_S3_PREFIX": PREFIX,
-        **extra,
-    }
+    return moto.storage_env(bucket, MOORAGE_S3_PREFIX=PREFIX, **extra)
 
 
 def blob_object(digest: str) -> str:

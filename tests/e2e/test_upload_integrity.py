@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.support.databases import fresh_postgres_url
-from tests.support.moto import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from tests.support.moto import MotoServer
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -74,16 +74,7 @@ def s3_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     moto = MotoServer(tmp_path / "moto.log").start()
     try:
         bucket = "integrity"
-        moto.client().create_bucket(Bucket=bucket)
-        env = {
-            "MOORAGE_STORAGE_DRIVER": "s3",
-            "MOORAGE_S3_BUCKET": bucket,
-            "MOORAGE_S3_ENDPOINT_URL": moto.endpoint,
-            "MOORAGE_S3_ACCESS_KEY": ACCESS_KEY,
-            "MOORAGE_S3_SECRET_KEY": SECRET_KEY,
-            "MOORAGE_S3_REGION": REGION,
-            "MOORAGE_S3_PREFIX": "m",
-        }
+        env = moto.storage_env(bucket, MOORAGE_S3_PREFIX="m")
 
         def stored(digest: str) -> bytes:
             algorithm, hex_digest = digest.split(":", 1)

@@ -70,3 +70,20 @@ class MotoServer:
             aws_secret_access_key=SECRET_KEY,
             region_name=REGION,
         )
+
+    def storage_env(self, bucket: str, **extra: str) -> dict[str, str]:
+        """The environment of a moorage storing its blobs in `bucket` here (created when new);
+        `extra` adds or overrides settings (MOORAGE_S3_PREFIX=…, MOORAGE_S3_REDIRECT=…)."""
+        client = self.client()
+        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+        if bucket not in existing:
+            client.create_bucket(Bucket=bucket)
+        return {
+            "MOORAGE_STORAGE_DRIVER": "s3",
+            "MOORAGE_S3_BUCKET": bucket,
+            "MOORAGE_S3_ENDPOINT_URL": self.endpoint,
+            "MOORAGE_S3_ACCESS_KEY": ACCESS_KEY,
+            "MOORAGE_S3_SECRET_KEY": SECRET_KEY,
+            "MOORAGE_S3_REGION": REGION,
+            **extra,
+        }
