@@ -28,6 +28,7 @@ from moorage.domain.kernel.model import (
     Artifact,
     ArtifactHead,
     ArtifactSummary,
+    HelmChart,
     NewArtifact,
     Page,
     PageRequest,
@@ -167,6 +168,7 @@ class SqlArtifactStore:
                 subject_digest=artifact.subject_digest,
                 annotations=artifact.annotations,
                 platforms=list(artifact.platforms),
+                helm_chart=artifact.helm_chart.as_json() if artifact.helm_chart else None,
                 pushed_at=now,
                 created_at=now,
             ),
@@ -299,6 +301,7 @@ class SqlArtifactStore:
                 tags=tuple(recent.get(r.id, ())),
                 tag_count=tag_counts.get(r.id, 0),
                 referrer_count=referrers.get(r.digest, 0) if r.image_id == image_id else 0,
+                helm_chart=HelmChart.from_json(r.helm_chart),
             )
             for r in rows
         ]

@@ -159,6 +159,8 @@ artifact = Table(
     Column("subject_digest", DIGEST, nullable=True),
     Column("annotations", JSON, nullable=False),
     Column("platforms", JSON, nullable=False),
+    # A Helm chart's {"name", "version", "app_version"} from its config; null for the rest.
+    Column("helm_chart", JSON, nullable=True),
     Column("pushed_at", UTCDateTime, nullable=False),
     Column("pulled_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),

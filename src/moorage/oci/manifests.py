@@ -177,6 +177,17 @@ def image_config(parsed: ParsedManifest) -> Descriptor | None:
     return config if config.size <= MAX_CONFIG_BYTES else None
 
 
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"  # a Helm chart's Chart.yaml, as JSON
+
+
+def helm_config(parsed: ParsedManifest) -> Descriptor | None:
+    """The config of a Helm chart's manifest, if it is small enough to read."""
+    config = parsed.config
+    if config is None or parsed.is_index or config.media_type != HELM_CONFIG:
+        return None
+    return config if config.size <= MAX_CONFIG_BYTES else None
+
+
 def platform_of_config(data: bytes) -> str | None:
     """`os/architecture[/variant]` from an image config, or None when it says nothing."""
     try:

@@ -7,12 +7,14 @@ from starlette.responses import Response
 
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
-from moorage.domain.content.artifacts import is_digest, parse_manifest
+from moorage.domain.content.artifacts import helm_chart_of_config, is_digest, parse_manifest
+from moorage.domain.kernel.model import HelmChart
 from moorage.oci import errors as oci
 from moorage.oci.manifests import (
     MAX_CONFIG_BYTES,
     MAX_MANIFEST_BYTES,
     ParsedManifest,
+    helm_config,
     platform_of_config,
 )
 
@@ -66,19 +68,27 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _platform(ctx: OciContext, name: str, parsed: ParsedManifest) -> str | None:
-    """An image's `os/arch[/variant]` from its config blob, so lists can show it."""
+async def _from_config(
+    ctx: OciContext, name: str, parsed: ParsedManifest
+) -> tuple[str | None, HelmChart | None]:
+    """What lists show of an artifact that its config blob says: an image's
+    `os/arch[/variant]`, or a Helm chart's name and versions."""
     config = ctx.artifacts.config_to_read(parsed)
     if config is None:
-        return None
+        return None, None
     data = await ctx.uploads.read_small(name, config, MAX_CONFIG_BYTES)
-    return platform_of_config(data) if data else None
+    if not data:
+        return None, None
+    if helm_config(parsed) is not None:
+        return None, helm_chart_of_config(data)
+    return platform_of_config(data), None
 
 
 async def put(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
     body = await _read_capped(request, MAX_MANIFEST_BYTES)
     content_type = request.headers.get("content-type", "")
     parsed = await ctx.blocking.run(parse_manifest, body, content_type)  # up to 4 MiB of JSON
+    platform, helm_chart = await _from_config(ctx, name, parsed)
     pushed = await ctx.blocking.run(
         ctx.artifacts.put_manifest,
         name,
@@ -86,8 +96,9 @@ async def put(ctx: OciContext, request: Request, name: str, reference: str) -> R
         content_type,
         body,
         _operator(request),
-        await _platform(ctx, name, parsed),
+        platform,
         parsed,
+        helm_chart=helm_chart,
     )
     headers = {
         "Location": f"/v2/{name}/manifests/{pushed.digest}",

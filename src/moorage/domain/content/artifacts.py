@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -24,7 +25,14 @@ from moorage.domain.kernel.errors import (
     ManifestBlobUnknown,
     ManifestNotFound,
 )
-from moorage.domain.kernel.model import ArtifactHead, Image, NewArtifact, Referrer, Webhook
+from moorage.domain.kernel.model import (
+    ArtifactHead,
+    HelmChart,
+    Image,
+    NewArtifact,
+    Referrer,
+    Webhook,
+)
 from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies.protection import check_artifact_delete, check_tag_update
 from moorage.domain.policies.service import protection_for
@@ -116,8 +124,38 @@ def _platform(desc: manifests.Descriptor) -> str | None:
     return "/".join(str(p) for p in parts if p)
 
 
+HELM_FIELD_MAX = 255  # longer names or versions are not a chart's: not recorded
+
+
+def helm_chart_of_config(data: bytes) -> HelmChart | None:
+    """A Helm chart's name, version and app version from its config (Chart.yaml as JSON);
+    None when the config does not say a name and a version as strings."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    name, version, app_version = doc.get("name"), doc.get("version"), doc.get("appVersion")
+    if not (_helm_field(name) and _helm_field(version)):
+        return None
+    return HelmChart(
+        name=str(name),
+        version=str(version),
+        app_version=app_version if _helm_field(app_version) else None,
+    )
+
+
+def _helm_field(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= HELM_FIELD_MAX
+
+
 def _new_artifact(
-    body: bytes, digest: Digest, parsed: manifests.ParsedManifest, platform: str | None
+    body: bytes,
+    digest: Digest,
+    parsed: manifests.ParsedManifest,
+    platform: str | None,
+    helm_chart: HelmChart | None,
 ) -> NewArtifact:
     platforms = tuple(p for p in (_platform(c) for c in parsed.children) if p)
     if platform and not parsed.is_index:
@@ -132,6 +170,7 @@ def _new_artifact(
         blob_digests=tuple(str(d.digest) for d in parsed.blobs),
         child_digests=tuple(str(c.digest) for c in parsed.children),
         platforms=platforms,
+        helm_chart=helm_chart if manifests.helm_config(parsed) else None,
     )
 
 
@@ -152,11 +191,13 @@ class ArtifactService:
         operator: str | None = None,
         platform: str | None = None,
         parsed: manifests.ParsedManifest | None = None,
+        helm_chart: HelmChart | None = None,
     ) -> PushedManifest:
         """Validate and store a manifest, then point the tag (if any) at it; the push event
         is recorded in the same transaction. `platform` is an image's `os/arch` as its
-        config says (see `config_to_read`). `parsed` is `body` already parsed with
-        `parse_manifest` (the protocol layer parses it once, off the event loop)."""
+        config says, `helm_chart` what a Helm chart's config says (see `config_to_read`).
+        `parsed` is `body` already parsed with `parse_manifest` (the protocol layer parses
+        it once, off the event loop)."""
         if parsed is None:
             parsed = parse_manifest(body, content_type)
         if is_digest(reference):
@@ -168,7 +209,7 @@ class ArtifactService:
         else:
             tag = check_tag(reference)
             digest = Digest.of(body)
-        artifact = _new_artifact(body, digest, parsed, platform)
+        artifact = _new_artifact(body, digest, parsed, platform, helm_chart)
         now = self._clock()
         with self._uow(write=True) as store:
             image = image_for_push(store, repository, now)
@@ -190,8 +231,10 @@ class ArtifactService:
 
     @staticmethod
     def config_to_read(parsed: manifests.ParsedManifest) -> str | None:
-        """The digest of the image config whose platform a push should record, if any."""
-        config = manifests.image_config(parsed)
+        """The digest of the config a push should read, if any: an image's, for its platform
+        (`platform_of_config`), or a Helm chart's, for its name and versions
+        (`helm_chart_of_config`)."""
+        config = manifests.image_config(parsed) or manifests.helm_config(parsed)
         return str(config.digest) if config else None
 
     @staticmethod

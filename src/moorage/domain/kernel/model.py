@@ -88,6 +88,31 @@ class Artifact:
 
 
 @dataclass(frozen=True, slots=True)
+class HelmChart:
+    """What a Helm chart's config (its Chart.yaml, as JSON) says it is."""
+
+    name: str
+    version: str
+    app_version: str | None
+
+    def as_json(self) -> dict[str, str | None]:
+        """As the artifact row keeps it."""
+        return {"name": self.name, "version": self.version, "app_version": self.app_version}
+
+    @staticmethod
+    def from_json(value: Any) -> HelmChart | None:
+        """From the artifact row (None: the artifact is no Helm chart)."""
+        if not isinstance(value, dict):
+            return None
+        app_version = value.get("app_version")
+        return HelmChart(
+            str(value["name"]),
+            str(value["version"]),
+            str(app_version) if app_version is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class NewArtifact:
     """An artifact about to be stored, with what it references."""
 
@@ -100,6 +125,7 @@ class NewArtifact:
     blob_digests: tuple[str, ...]
     child_digests: tuple[str, ...]
     platforms: tuple[str, ...]
+    helm_chart: HelmChart | None = None  # read from the config when the manifest is pushed
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +229,7 @@ class ArtifactSummary:
     tag_count: int  # all of its tags
     referrer_count: int  # artifacts of the image whose subject it is
     protected: bool = False  # set by the browse service from the protection policies
+    helm_chart: HelmChart | None = None  # a Helm chart: its name and versions
 
 
 @dataclass(frozen=True, slots=True)
