@@ -406,7 +406,9 @@ def test_rules_round_trip_through_storage_form(
 
 def test_policy_describes_itself() -> None:
     rule = cleanup(3, latest_pushed(3), tag="v*")
-    assert rule.describe() == "image '**', tag 'v*', tagged only: keep the 3 most recently pushed"
+    assert rule.describe() == (
+        "images '**', tags 'v*', tagged only: keep the 3 most recently pushed"
+    )
 
 
 def test_evaluate_refuses_bad_input() -> None:
@@ -424,9 +426,9 @@ def test_nothing_to_evaluate_gives_an_empty_plan() -> None:
 
 def test_check_duplicate_refuses_exact_duplicates_only() -> None:
     existing = [cleanup(1, latest_pushed(3), tag="v*"), cleanup(2, always(), enabled=False)]
-    with pytest.raises(Conflict, match="cleanup policy 1"):
+    with pytest.raises(Conflict, match=r"tags 'v\*', tagged only: keep the 3 most recently"):
         check_duplicate(existing, cleanup(0, latest_pushed(3), tag="v*"))
-    with pytest.raises(Conflict, match="cleanup policy 2"):
+    with pytest.raises(Conflict, match="keep all"):
         check_duplicate(existing, cleanup(0, always()))
     check_duplicate(existing, cleanup(0, latest_pushed(4), tag="v*"))
     check_duplicate(existing, cleanup(0, latest_pushed(3), tag="v*", untagged=True))

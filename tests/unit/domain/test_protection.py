@@ -96,8 +96,8 @@ def test_protected_error_names_the_policy() -> None:
     with pytest.raises(Protected) as caught:
         check_artifact_delete(policies, "app", ["dev", "v1"])
     error = caught.value
-    assert (
-        str(error) == "tag 'v1' of 'app' is protected by protection policy 3 (image '**', tag 'v*')"
+    assert str(error) == (
+        "tag 'v1' of 'app' is protected by the protection policy on images '**', tags 'v*'"
     )
     assert (error.policy_id, error.image, error.tag) == (3, "app", "v1")
     assert isinstance(error, DomainError)
@@ -105,7 +105,9 @@ def test_protected_error_names_the_policy() -> None:
 
 def test_protected_error_describes_exclude_selectors() -> None:
     rule = policy(8, image="tmp/**", tag="dev-*", image_include=False, tag_include=False)
-    with pytest.raises(Protected, match=r"\(image excluding 'tmp/\*\*', tag excluding 'dev-\*'\)"):
+    with pytest.raises(
+        Protected, match=r"on images excluding 'tmp/\*\*', tags excluding 'dev-\*'$"
+    ):
         check_tag_update([rule], "app", "v1", "sha256:a", "sha256:b")
 
 
@@ -133,9 +135,9 @@ def test_check_tag_update(current: str | None, new: str | None, refused: bool) -
 
 def test_check_duplicate_refuses_the_same_selectors() -> None:
     existing = [policy(1, image="team/**", tag="v*"), policy(2, tag="x", enabled=False)]
-    with pytest.raises(Conflict, match="protection policy 1"):
+    with pytest.raises(Conflict, match=r"on images 'team/\*\*', tags 'v\*'\)$"):
         check_duplicate(existing, policy(0, image="team/**", tag="v*"))
-    with pytest.raises(Conflict, match="protection policy 2"):
+    with pytest.raises(Conflict, match=r"on images '\*\*', tags 'x'\)$"):
         check_duplicate(existing, policy(0, tag="x"))  # disabled still counts
     check_duplicate(existing, policy(0, image="team/**", tag="v*", tag_include=False))
     check_duplicate(existing, policy(0, image="team/*", tag="v*"))

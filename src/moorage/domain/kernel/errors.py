@@ -145,10 +145,9 @@ class Protected(DomainError):
     """A protection policy forbids moving or deleting a tag, or deleting its artifact (SPEC §7)."""
 
     def __init__(self, policy_id: int, image: str, tag: str, policy: str = "") -> None:
-        detail = f" ({policy})" if policy else ""
-        super().__init__(
-            f"tag {tag!r} of {image!r} is protected by protection policy {policy_id}{detail}"
-        )
+        # Named by what it selects, never by its id: ids are global, not a count per registry.
+        which = f"the protection policy on {policy}" if policy else "a protection policy"
+        super().__init__(f"tag {tag!r} of {image!r} is protected by {which}")
         self.policy_id = policy_id
         self.image = image
         self.tag = tag

@@ -185,8 +185,9 @@ class CleanupPolicy:
     enabled: bool
 
     def describe(self) -> str:
-        """`image '**', tag 'v*', tagged only: keep the 3 most recently pushed`."""
-        selectors = f"image {self.image.describe()}, tag {self.tag.describe()}"
+        """`images '**', tags 'v*', tagged only: keep the 3 most recently pushed`: names the
+        policy in messages (its id is global, not a number within the registry)."""
+        selectors = f"images {self.image.describe()}, tags {self.tag.describe()}"
         return f"{selectors}: keep {self.rule.describe()}"
 
 
@@ -300,7 +301,7 @@ def check_duplicate(policies: Iterable[CleanupPolicy], new: CleanupPolicy) -> No
             new.tag,
             new.rule,
         ):
-            raise AlreadyExists(f"cleanup policy {policy.id} is the same ({policy.describe()})")
+            raise AlreadyExists(f"the same cleanup policy exists already ({policy.describe()})")
 
 
 def check_count(policies: Collection[CleanupPolicy]) -> None:

@@ -30,8 +30,9 @@ class ProtectionPolicy:
         return self.enabled and self.image.selects(image_name) and self.tag.selects(tag)
 
     def describe(self) -> str:
-        """`image '**', tag 'v*'`: the selectors, for messages and history lines."""
-        return f"image {self.image.describe()}, tag {self.tag.describe()}"
+        """`images '**', tags 'v*'`: the selectors, which name a policy in messages and
+        history lines (its id is global, not a number within the registry)."""
+        return f"images {self.image.describe()}, tags {self.tag.describe()}"
 
 
 def _in_order(policies: Iterable[ProtectionPolicy], image_name: str) -> list[ProtectionPolicy]:
@@ -107,8 +108,8 @@ def check_duplicate(policies: Iterable[ProtectionPolicy], new: ProtectionPolicy)
     for policy in policies:
         if policy.id != new.id and (policy.image, policy.tag) == (new.image, new.tag):
             raise AlreadyExists(
-                f"protection policy {policy.id} already has the same selectors "
-                f"({policy.describe()})"
+                f"a protection policy with the same selectors exists already "
+                f"(on {policy.describe()})"
             )
 
 
