@@ -3,7 +3,8 @@
 An index of three platform images and a signature of it are pushed over HTTP; the Images tab
 and the image page both count one artifact, the signature shows under its subject (the
 row's referrers disclosure and the artifact page's Referrers section), and an artifact with
-more tags than a row carries offers "+N more", leading to its paged tag list.
+more tags than a row carries offers "+N more", leading to its paged tag list; a cleanup test
+run's details say the index's children and signature go with it.
 """
 
 from __future__ import annotations
@@ -111,3 +112,24 @@ def test_index_children_and_referrers_are_shown_under_their_artifact(
     tag_table = page.get_by_role("table", name="Tags")
     playwright_expect(tag_table.get_by_role("row")).to_have_count(11)  # a page of 10
     playwright_expect(page.get_by_text(f"{BIG_TAGS} tags").first).to_be_visible()
+
+    # A test run of cleanup says the index's platform images and its signature go with it.
+    with rest(server, admin) as api:
+        policy = {
+            "image": {"pattern": "multi"},
+            "tag": {"pattern": "keep-*", "untagged": False},
+            "rule": {"kind": "always"},
+        }
+        expect(api.post(f"/registries/{REGISTRY}/cleanup-policies", json=policy), 201)
+        expect(api.post(f"/registries/{REGISTRY}/cleanup-runs", json={"dry_run": True}), 202)
+    page.goto(f"{server.url}/registries/{REGISTRY}/cleanup")
+    runs = page.get_by_role("table", name="Cleanup runs")
+    run = runs.get_by_role("row", name=re.compile("Test run"))
+    playwright_expect(run.get_by_text("Succeeded")).to_be_visible(timeout=20_000)
+    run.get_by_role("button", name=re.compile("Details of test run")).click()
+    details = page.get_by_role("dialog", name=re.compile(r"Test run \d+ details"))
+    line = details.get_by_role("table", name="Verdicts for multi").get_by_role(
+        "row", name=re.compile(short(pushed.index))
+    )
+    playwright_expect(line).to_contain_text("Would be deleted")
+    playwright_expect(line).to_contain_text("with 1 referrer and 3 index children")

@@ -147,7 +147,9 @@ class TaskOut(BaseModel):
     finished_at: datetime | None
     artifacts: list[dict[str, Any]] = Field(
         description="digest, tags, pushed_at, pulled_at, verdict (deleted, kept, "
-        "kept_protected, failed), kept_by, protected_by, error"
+        "kept_protected, failed), kept_by, protected_by, error, and dependents: the index "
+        "children (kind `child`) and referrers (kind `referrer`: signatures, SBOMs) that "
+        "share the verdict, each with its digest"
     )
 
 

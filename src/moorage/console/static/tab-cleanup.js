@@ -67,6 +67,7 @@ import { staticTable } from "./widgets/static-table.js";
  * @property {number[]} [kept_by]
  * @property {number | null} [protected_by]
  * @property {string | null} [error]
+ * @property {Array<{digest: string, kind: string}>} [dependents] index children and referrers that share the verdict
  */
 
 /** @typedef {Run & {tasks: Array<{image: string, status: string, artifacts: Verdict[]}>}} RunDetail */
@@ -159,10 +160,34 @@ function countsCell(run) {
 }
 
 /**
+ * What shares the verdict: "with 1 referrer and 3 index children", each digest in the tooltip.
+ * @param {Verdict} line
+ */
+function dependentsNote(line) {
+  const dependents = line.dependents || [];
+  if (!dependents.length) return "";
+  const referrers = dependents.filter((d) => d.kind === "referrer").length;
+  const children = dependents.length - referrers;
+  const parts = [referrers && plural(referrers, "referrer"), children && plural(children, "index child", "index children")].filter(Boolean);
+  const title = dependents.map((d) => `${d.kind}: ${d.digest}`).join("\n");
+  return h("span", { class: "muted small dependents", title }, `with ${parts.join(" and ")}`);
+}
+
+/**
  * @param {Verdict} line
  * @param {Run} run
  */
 function verdictCell(line, run) {
+  const verdict = verdictBadge(line, run);
+  const note = dependentsNote(line);
+  return note ? h("span", { class: "chips" }, verdict, note) : verdict;
+}
+
+/**
+ * @param {Verdict} line
+ * @param {Run} run
+ */
+function verdictBadge(line, run) {
   switch (line.verdict) {
     case "deleted":
       return run.dry_run ? badge("Would be deleted", "warning") : badge("Deleted", "danger");

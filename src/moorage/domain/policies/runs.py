@@ -62,7 +62,14 @@ def _stamp(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _line(verdict: cleanup.Verdict, outcome: str, error: str | None = None) -> dict[str, Any]:
+def _line(
+    verdict: cleanup.Verdict,
+    outcome: str,
+    error: str | None = None,
+    dependents: Iterable[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """A task record line; `dependents` (digest, "child" or "referrer") share its verdict:
+    they were deleted with it, kept with it, or (failed) left as they were."""
     candidate = verdict.candidate
     return {
         "digest": candidate.digest,
@@ -73,6 +80,7 @@ def _line(verdict: cleanup.Verdict, outcome: str, error: str | None = None) -> d
         "kept_by": list(verdict.kept_by),
         "protected_by": verdict.protected_by,
         "error": error,
+        "dependents": [{"digest": digest, "kind": kind} for digest, kind in dependents],
     }
 
 
@@ -88,19 +96,25 @@ def _top_level(rows: Iterable[CleanupCandidateRow]) -> list[CleanupCandidateRow]
     ]
 
 
-def _dependents(rows: list[CleanupCandidateRow], image: str, digest: str) -> list[str]:
-    """Children only this artifact lists, and referrers of it, recursively: they go with it."""
-    found: list[str] = []
+def _dependents(rows: list[CleanupCandidateRow], image: str, digest: str) -> list[tuple[str, str]]:
+    """Children only this artifact lists, and referrers of it, recursively: they go with it.
+    Each as (digest, "child" or "referrer"), for the run's record."""
+    found: dict[str, str] = {}
     frontier = [digest]
     in_image = [r for r in rows if r.image == image]
     while frontier:
         parent = frontier.pop()
         for row in in_image:
-            owned = row.child_of == (parent,) or row.subject_digest == parent
-            if owned and row.digest not in found and row.digest != digest:
-                found.append(row.digest)
-                frontier.append(row.digest)
-    return found
+            if row.digest in found or row.digest == digest:
+                continue
+            if row.child_of == (parent,):
+                found[row.digest] = "child"
+            elif row.subject_digest == parent:
+                found[row.digest] = "referrer"
+            else:
+                continue
+            frontier.append(row.digest)
+    return list(found.items())
 
 
 class CleanupRunService:
@@ -246,25 +260,26 @@ class CleanupRunService:
         counts: dict[str, int],
     ) -> dict[str, Any]:
         counts["artifacts"] += 1
+        digest = verdict.candidate.digest
+        dependents = _dependents(rows, image, digest)
         if verdict.outcome is cleanup.Outcome.KEPT:
             counts["kept"] += 1
-            return _line(verdict, "kept")
+            return _line(verdict, "kept", dependents=dependents)
         if verdict.outcome is cleanup.Outcome.KEPT_PROTECTED:
             counts["protected"] += 1
-            return _line(verdict, "kept_protected")
+            return _line(verdict, "kept_protected", dependents=dependents)
         if execution.dry_run:
             counts["deleted"] += 1
-            return _line(verdict, "deleted")
-        digest = verdict.candidate.digest
+            return _line(verdict, "deleted", dependents=dependents)
         try:
             self._artifacts.delete_artifacts(
-                f"{registry}/{image}", [digest, *_dependents(rows, image, digest)], "cleanup"
+                f"{registry}/{image}", [digest, *(d for d, _ in dependents)], "cleanup"
             )
         except DomainError as exc:
             counts["failed"] += 1
-            return _line(verdict, "failed", str(exc))
+            return _line(verdict, "failed", str(exc), dependents)
         counts["deleted"] += 1
-        return _line(verdict, "deleted")
+        return _line(verdict, "deleted", dependents=dependents)
 
     def _finish(
         self,
