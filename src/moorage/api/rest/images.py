@@ -37,6 +37,7 @@ def _artifact(summary: ArtifactSummary) -> ArtifactOut:
         tag_count=summary.tag_count,
         referrer_count=summary.referrer_count,
         protected=summary.protected,
+        protected_by=summary.protected_by,
     )
 
 
@@ -47,6 +48,7 @@ def _tag(tag: Tag) -> TagOut:
         pushed_at=tag.pushed_at,
         pulled_at=tag.pulled_at,
         protected=tag.protected,
+        protected_by=tag.protected_by,
     )
 
 

@@ -78,6 +78,10 @@ class ArtifactOut(BaseModel):
         "attestations); `…/artifacts/{reference}/referrers` lists them"
     )
     protected: bool = Field(description="a tag of it is protected: it cannot be deleted")
+    protected_by: str | None = Field(
+        default=None,
+        description="the protecting policy, by its image and tag selectors, when protected",
+    )
 
 
 class LayerOut(BaseModel):
@@ -105,6 +109,10 @@ class TagOut(BaseModel):
     pushed_at: datetime
     pulled_at: datetime | None
     protected: bool = Field(description="a protection policy forbids moving or deleting it")
+    protected_by: str | None = Field(
+        default=None,
+        description="the protecting policy, by its image and tag selectors, when protected",
+    )
 
 
 class TagCreate(Body):

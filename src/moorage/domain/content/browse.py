@@ -81,23 +81,32 @@ TAG_BATCH = 1000  # tag names read at once when a pattern is matched in Python
 def _flag_artifact(
     tags: TagStore, policies: list[ProtectionPolicy], image: str, summary: ArtifactSummary
 ) -> ArtifactSummary:
-    return replace(summary, protected=_is_protected(tags, policies, image, summary))
+    policy = _protecting_policy(tags, policies, image, summary)
+    if policy is None:
+        return replace(summary, protected=False, protected_by=None)
+    return replace(summary, protected=True, protected_by=policy.describe())
 
 
-def _is_protected(
+def _protecting_policy(
     tags: TagStore, policies: list[ProtectionPolicy], image: str, summary: ArtifactSummary
-) -> bool:
-    """Whether a tag of the artifact is protected, without reading every tag: no policy
-    for the image, no tags, or a protected tag among the recent ones answer at once;
+) -> ProtectionPolicy | None:
+    """The policy protecting a tag of the artifact, if any, without reading every tag: no
+    policy for the image, no tags, or a protected tag among the recent ones answer at once;
     otherwise each policy's tag pattern is asked of the store (or matched in batches)."""
     applicable = [p for p in policies if p.enabled and p.image.selects(image)]
     if not applicable or summary.tag_count == 0:
-        return False
-    if artifact_protection(applicable, image, summary.tags) is not None:
-        return True
-    if summary.tag_count <= len(summary.tags):
-        return False
-    return any(_protects_a_tag(tags, summary.id, p) for p in applicable)
+        return None
+    found = artifact_protection(applicable, image, summary.tags)
+    if found is not None or summary.tag_count <= len(summary.tags):
+        return found
+    return next((p for p in applicable if _protects_a_tag(tags, summary.id, p)), None)
+
+
+def _flag_tag(policies: list[ProtectionPolicy], image: str, tag: Tag) -> Tag:
+    policy = protecting_policy(policies, image, tag.name)
+    if policy is None:
+        return replace(tag, protected=False, protected_by=None)
+    return replace(tag, protected=True, protected_by=policy.describe())
 
 
 def _protects_a_tag(tags: TagStore, artifact_id: int, policy: ProtectionPolicy) -> bool:
@@ -207,8 +216,4 @@ class BrowseService:
                 artifact_id = found[1].id
             tags = store.tags.list_tag_page(image.id, artifact_id, page)
             policies = protection_for(store, image.registry_id)
-        flagged = [
-            replace(t, protected=protecting_policy(policies, image.name, t.name) is not None)
-            for t in tags.items
-        ]
-        return Page(flagged, tags.total)
+        return Page([_flag_tag(policies, image.name, t) for t in tags.items], tags.total)

@@ -136,6 +136,7 @@ class Tag:
     pushed_at: datetime
     pulled_at: datetime | None
     protected: bool = False  # set by the browse service from the protection policies
+    protected_by: str | None = None  # the protecting policy's selectors, when protected
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,7 @@ class ArtifactSummary:
     referrer_count: int  # artifacts of the image whose subject it is
     protected: bool = False  # set by the browse service from the protection policies
     helm_chart: HelmChart | None = None  # a Helm chart: its name and versions
+    protected_by: str | None = None  # the protecting policy's selectors, when protected
 
 
 @dataclass(frozen=True, slots=True)
