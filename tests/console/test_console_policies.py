@@ -126,7 +126,9 @@ def test_protection_and_cleanup(
     dialog.get_by_label("Image pattern").fill("app")
     dialog.get_by_label("Tag pattern").fill("v1")
     dialog.get_by_role("button", name="Add policy").click()
-    expect(dialog.get_by_role("alert")).to_contain_text(f"Protection policy {pid} already has")
+    expect(dialog.get_by_role("alert")).to_contain_text(
+        "A protection policy with the same selectors exists already (on images 'app', tags 'v1')"
+    )
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
 
@@ -188,10 +190,11 @@ def test_protection_and_cleanup(
     expect(tags.get_by_role("row", name=re.compile("v1")).get_by_text("Protected")).to_be_visible()
     delete_artifact = page.get_by_role("button", name="Delete artifact")
     expect(delete_artifact).to_be_disabled()
-    expect(delete_artifact).to_have_attribute("title", re.compile("protection policy"))
+    on_v1 = re.escape("protected by the protection policy on images 'app', tags 'v1'")
+    expect(delete_artifact).to_have_attribute("title", re.compile(on_v1))
     v1_delete = tags.get_by_role("button", name="Delete tag v1")
     expect(v1_delete).to_be_disabled()
-    expect(v1_delete).to_have_attribute("title", re.compile("protected by a protection policy"))
+    expect(v1_delete).to_have_attribute("title", re.compile(on_v1))
 
     # Image cleanup: the warning, an empty list, runs disabled until a policy is enabled.
     page.goto(f"{server.url}/registries/{REGISTRY}/cleanup")

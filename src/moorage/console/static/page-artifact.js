@@ -3,7 +3,7 @@
 import { api, ApiError } from "./api.js";
 import { artifactKind, clear, enc, formatBytes, formatDate, h, isIndex, shortDigest, timeCell } from "./dom.js";
 import { platformList, tagList } from "./page-image.js";
-import { protectedBadge } from "./policies.js";
+import { protectedBadge, protectionPolicyName } from "./policies.js";
 import { can, hostOf } from "./registry-actions.js";
 import { alertBox, messageOf } from "./widgets/alert.js";
 import { badge } from "./widgets/badge.js";
@@ -46,9 +46,10 @@ import { staticTable } from "./widgets/static-table.js";
  * @property {Record<string, string> | null} annotations
  * @property {unknown} manifest
  * @property {boolean} protected a tag of it is protected: it cannot be deleted
+ * @property {string | null} [protected_by] the protecting policy: its image and tag selectors
  */
 
-/** @typedef {{name: string, protected: boolean, pushed_at: string | null, pulled_at: string | null}} Tag */
+/** @typedef {{name: string, protected: boolean, protected_by?: string | null, pushed_at: string | null, pulled_at: string | null}} Tag */
 
 const TAG_RULE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
@@ -176,7 +177,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
     // A protected artifact's delete is disabled with the reason, not refused after confirming.
     const deleteArtifactButton = () => {
       if (!detail.protected) return button("Delete artifact", { kind: "danger-outline", iconName: "trash", onClick: deleteArtifact });
-      const reason = "Protected: a tag of it is protected by a protection policy (see the registry's Protection tab), so it cannot be deleted";
+      const reason = `Protected: a tag of it is protected by ${protectionPolicyName(detail.protected_by)} (see the registry's Protection tab), so it cannot be deleted`;
       const btn = button("Delete artifact", { kind: "danger-outline", iconName: "trash", disabled: true, title: reason });
       btn.setAttribute("aria-description", reason);
       return h("span", { class: "blocked-action", title: reason }, btn);
@@ -291,7 +292,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         }),
         done: (tag) => `Tag ${tag.name} deleted.`,
         allowed: () => can(reg, "delete"),
-        blocked: (tag) => (tag.protected ? `Tag ${tag.name} is protected by a protection policy (see the registry's Protection tab): it cannot be deleted` : null),
+        blocked: (tag) => (tag.protected ? `Tag ${tag.name} is protected by ${protectionPolicyName(tag.protected_by)} (see the registry's Protection tab): it cannot be deleted` : null),
       },
       onChange: refreshSummary,
       columns: [

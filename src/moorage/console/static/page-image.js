@@ -2,7 +2,7 @@
 
 import { api, ApiError } from "./api.js";
 import { artifactKind, enc, formatBytes, h, isIndex, plural, shortDigest, timeCell } from "./dom.js";
-import { protectedBadge } from "./policies.js";
+import { protectedBadge, protectionPolicyName } from "./policies.js";
 import { can, hostOf } from "./registry-actions.js";
 import { badge } from "./widgets/badge.js";
 import { button, link } from "./widgets/buttons.js";
@@ -26,6 +26,7 @@ import { resourceList } from "./widgets/resource-list.js";
  * @property {string | null} pushed_at
  * @property {string | null} pulled_at
  * @property {boolean} protected
+ * @property {string | null} [protected_by] the protecting policy: its image and tag selectors
  */
 
 /**
@@ -199,7 +200,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       }),
       done: (rows) => `${plural(rows.length, "artifact")} deleted.`,
       allowed: () => can(reg, "delete"),
-      blocked: (row) => (row.protected ? "Protected: a tag of it is protected by a protection policy (see the registry's Protection tab), so it cannot be deleted" : null),
+      blocked: (row) => (row.protected ? `Protected: a tag of it is protected by ${protectionPolicyName(row.protected_by)} (see the registry's Protection tab), so it cannot be deleted` : null),
     },
     columns: [
       {

@@ -46,6 +46,14 @@ import { pagedSource, resourceList } from "./widgets/resource-list.js";
 export const MAX_POLICIES = 15;
 
 /**
+ * How a protected row names its policy: by what it selects (`protected_by`), never by its id.
+ * @param {string | null | undefined} selectors
+ */
+export function protectionPolicyName(selectors) {
+  return selectors ? `the protection policy on ${selectors}` : "a protection policy";
+}
+
+/**
  * The lock badge of protected artifacts and tags.
  * @param {string} [title]
  */
