@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 from helm_python import chart as helm_chart
 from helm_python import registry as helm_registry
@@ -24,6 +27,7 @@ pytestmark = pytest.mark.e2e
 CHART = "democ"
 VERSION = "0.1.0"
 APP_VERSION = "9.9.9"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,18 @@ def helm_client(tmp_path: Path) -> helm_registry.RegistryClient:
     return helm_registry.RegistryClient(plain_http=True, credentials_file=tmp_path / "creds.json")
 
 
+def helm_artifacts(server: ServerProcess, registry: str, image: str) -> dict[str, Any]:
+    """The image's one artifact as the REST API lists it and details it."""
+    base = f"{server.url}/api/v1/registries/{registry}/images/{quote(image, safe='')}/artifacts"
+    auth = (server.username, server.password)
+    listed = httpx.get(base, auth=auth, timeout=30)
+    assert listed.status_code == 200, listed.text
+    (item,) = listed.json()["items"]
+    detail = httpx.get(f"{base}/{item['digest']}", auth=auth, timeout=30)
+    assert detail.status_code == 200, detail.text
+    return {"list": item, "detail": detail.json()}
+
+
 def test_push_list_and_pull_a_chart(
     live_server: ServerProcess,
     registry: str,
@@ -68,6 +84,18 @@ def test_push_list_and_pull_a_chart(
     assert client.tags(chart_ref) == [packaged_chart.version]
     resolved = client.resolve(f"{chart_ref}:{packaged_chart.version}")
     assert resolved["digest"].startswith("sha256:")
+
+    shown = helm_artifacts(live_server, registry, f"charts/{packaged_chart.name}")
+    assert shown["list"]["digest"] == resolved["digest"]
+    assert shown["list"]["artifact_type"] == HELM_CONFIG
+    expected = {
+        "name": packaged_chart.name,
+        "version": packaged_chart.version,
+        "app_version": packaged_chart.app_version,
+    }
+    assert shown["list"]["helm"] == expected
+    assert shown["detail"]["helm"] == expected
+    assert shown["list"]["tags"] == [packaged_chart.version]
 
     pulled = tmp_path / "pulled"
     pulled.mkdir()

@@ -10,6 +10,7 @@ from moorage.api.rest.schemas import (
     ArtifactDetailOut,
     ArtifactOut,
     ArtifactsDelete,
+    HelmChartOut,
     ImageOut,
     ImagesDelete,
     LayerOut,
@@ -19,7 +20,7 @@ from moorage.api.rest.schemas import (
 )
 from moorage.api.rest.security import Caller, Security
 from moorage.domain.identity.access import Action
-from moorage.domain.kernel.model import ArtifactSummary, PageRequest, Tag
+from moorage.domain.kernel.model import ArtifactSummary, HelmChart, PageRequest, Tag
 
 router = api_router(prefix="/registries/{registry}/images", tags=["images"])
 
@@ -38,7 +39,14 @@ def _artifact(summary: ArtifactSummary) -> ArtifactOut:
         referrer_count=summary.referrer_count,
         protected=summary.protected,
         protected_by=summary.protected_by,
+        helm=_helm(summary.helm_chart),
     )
+
+
+def _helm(chart: HelmChart | None) -> HelmChartOut | None:
+    if chart is None:
+        return None
+    return HelmChartOut(name=chart.name, version=chart.version, app_version=chart.app_version)
 
 
 def _tag(tag: Tag) -> TagOut:

@@ -60,6 +60,14 @@ class ImagesDelete(Body):
     names: list[str] = Field(min_length=1, max_length=100)
 
 
+class HelmChartOut(BaseModel):
+    """What a Helm chart's config (its Chart.yaml) says, read when it was pushed."""
+
+    name: str
+    version: str
+    app_version: str | None = Field(description="the `appVersion` of Chart.yaml, if any")
+
+
 class ArtifactOut(BaseModel):
     digest: str
     media_type: str
@@ -81,6 +89,11 @@ class ArtifactOut(BaseModel):
     protected_by: str | None = Field(
         default=None,
         description="the protecting policy, by its image and tag selectors, when protected",
+    )
+    helm: HelmChartOut | None = Field(
+        None,
+        description="a Helm chart (config type application/vnd.cncf.helm.config.v1+json): "
+        "its name and versions; null for other artifacts",
     )
 
 
