@@ -47,6 +47,7 @@ import { staticTable } from "./widgets/static-table.js";
  * @property {unknown} manifest
  * @property {boolean} protected a tag of it is protected: it cannot be deleted
  * @property {string | null} [protected_by] the protecting policy: its image and tag selectors
+ * @property {import("./page-image.js").HelmChart | null} [helm] a Helm chart's name and versions
  */
 
 /** @typedef {{name: string, protected: boolean, protected_by?: string | null, pushed_at: string | null, pulled_at: string | null}} Tag */
@@ -192,7 +193,11 @@ export function render({ params, signal, setTitle, navigate, ready }) {
           ["Media type", h("code", { class: "mono small" }, detail.media_type), { wide: true }],
           detail.artifact_type && ["Artifact type", h("code", { class: "mono small" }, detail.artifact_type), { wide: true }],
           ["Size", formatBytes(detail.size)],
-          ["Platforms", platformList(detail.platforms)],
+          // A Helm chart has no platforms: what its Chart.yaml says instead.
+          detail.helm && ["Chart name", detail.helm.name],
+          detail.helm && ["Chart version", detail.helm.version],
+          detail.helm && ["App version", detail.helm.app_version ?? h("span", { class: "muted" }, "—")],
+          !detail.helm && ["Platforms", platformList(detail.platforms)],
           ["Pushed", h("time", { datetime: detail.pushed_at }, formatDate(detail.pushed_at))],
           ["Last pull", timeCell(detail.pulled_at)],
           detail.config_digest && ["Config", copyable(detail.config_digest, "Copy the config digest", { display: shortDigest(detail.config_digest) })],
@@ -201,7 +206,9 @@ export function render({ params, signal, setTitle, navigate, ready }) {
             h("a", { href: `${imageHref}/artifacts/${enc(detail.subject_digest)}`, class: "mono" }, shortDigest(detail.subject_digest)),
           ],
         ]),
-        h("div", { class: "pull-box" }, h("span", { class: "pull-label" }, "Pull by digest"), commandBlock(`docker pull ${digestRef}`, "Copy the docker pull command")),
+        detail.helm
+          ? h("div", { class: "pull-box" }, h("span", { class: "pull-label" }, "Pull the chart"), commandBlock(`helm pull oci://${host}/${registry}/${image} --version ${detail.helm.version}`, "Copy the helm pull command"))
+          : h("div", { class: "pull-box" }, h("span", { class: "pull-label" }, "Pull by digest"), commandBlock(`docker pull ${digestRef}`, "Copy the docker pull command")),
       ],
       { id: "summary-heading" },
     );

@@ -27,7 +27,25 @@ import { resourceList } from "./widgets/resource-list.js";
  * @property {string | null} pulled_at
  * @property {boolean} protected
  * @property {string | null} [protected_by] the protecting policy: its image and tag selectors
+ * @property {HelmChart | null} [helm] a Helm chart's name and versions, from its Chart.yaml
  */
+
+/** @typedef {{name: string, version: string, app_version: string | null}} HelmChart */
+
+/**
+ * "democ 0.1.0 · app 1.16.0": what a Helm chart's Chart.yaml says it is.
+ * @param {HelmChart} helm
+ */
+export function helmChartLine(helm) {
+  return h(
+    "span",
+    { class: "helm-chart" },
+    h("span", { class: "helm-name" }, helm.name),
+    " ",
+    badge(helm.version, "neutral", "Chart version"),
+    helm.app_version ? h("span", { class: "muted" }, ` app ${helm.app_version}`) : null,
+  );
+}
 
 /**
  * @param {string[]} tags the tags at hand (an artifact row carries its 10 most recent)
@@ -233,7 +251,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
             "span",
             { class: "type-cell", title: [row.media_type, row.artifact_type].filter(Boolean).join("\n") },
             h("span", { class: isIndex(row.media_type) ? "kind kind-index" : "kind" }, artifactKind(row.media_type, row.artifact_type)),
-            h("code", { class: "type-raw" }, row.media_type),
+            row.helm ? helmChartLine(row.helm) : h("code", { class: "type-raw" }, row.media_type),
           ),
       },
       { id: "size", label: "Size", sort: "size", descFirst: true, className: "num", render: (row) => formatBytes(row.size) },
