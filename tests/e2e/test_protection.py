@@ -180,8 +180,9 @@ def test_plain_http_cannot_push_another_image_to_a_protected_tag(protected: Prot
     p = protected
     before = p.state()
     expect_denied(p.oci.put_manifest(PROTECTED, other_manifest(p.oci)), p)
-    # Nor can an existing artifact take the tag through the REST API.
-    resp = p.api.post(f"{p.artifacts_path}/{p.dev}/tags", json={"name": PROTECTED})
+    # Nor can an existing artifact take the tag through the REST API, even when asked to.
+    moved = {"name": PROTECTED, "move": True}
+    resp = p.api.post(f"{p.artifacts_path}/{p.dev}/tags", json=moved)
     p.names_policy(expect_problem(resp, 412))
     expect_manifest(p.http, p.repository, PROTECTED, p.digest)
     assert p.state() == before
@@ -207,7 +208,8 @@ def test_a_new_protected_tag_can_be_created_then_stays(protected: Protected) -> 
 
 def test_the_unprotected_tags_of_a_protected_artifact_move_and_go(protected: Protected) -> None:
     p = protected
-    ok(p.api.post(f"{p.artifacts_path}/{p.dev}/tags", json={"name": SIDE_TAG}), 201)
+    moved = {"name": SIDE_TAG, "move": True}
+    ok(p.api.post(f"{p.artifacts_path}/{p.dev}/tags", json=moved), 201)
     expect_manifest(p.http, p.repository, SIDE_TAG, p.dev)
     expect_status(p.oci.delete_manifest(SIDE_TAG), 202)
     expect_manifest_gone(p.http, p.repository, SIDE_TAG)
