@@ -187,9 +187,7 @@ class TagStore(Protocol):
 
     def artifact_tags(self, artifact_id: int) -> list[str]: ...
 
-    def artifact_has_tag_like(
-        self, artifact_id: int, globs: Sequence[str], matching: bool
-    ) -> bool:
+    def artifact_has_tag_like(self, artifact_id: int, globs: Sequence[str], matching: bool) -> bool:
         """Whether a tag of the artifact matches one of `globs` (`matching`), or matches
         none of them (not `matching`). A glob is a simple glob (`tag_globs`): `*` any run,
         `?` one character, `[…]` one of the characters listed, any other character itself;
