@@ -176,3 +176,46 @@ def test_protection_is_found_among_tags_not_carried(
     (row,) = expect_page(expect_json(admin_api.get(f"{pushed.image_path}/artifacts")), 1)
     assert "v1.0" not in row["tags"]
     assert row["protected"] is protected
+
+
+def test_the_lowest_policy_names_the_protection_even_on_a_tag_not_carried(
+    admin_api: httpx.Client, admin_v2: httpx.Client
+) -> None:
+    registry = make_registry(admin_api)
+    pushed = push_image(admin_v2, f"{registry}/app", "v1.0")
+    tags_path = f"{pushed.image_path}/artifacts/{pushed.digest}/tags"
+    for n in range(11):
+        time.sleep(0.002)
+        expect(admin_api.post(tags_path, json={"name": f"build-{n:02d}"}), 201)
+    policies = f"/registries/{registry}/protection-policies"
+    for tag in ("v1.0", "build-*"):  # the first, lower id, protects the tag not carried
+        policy = {"image": {"pattern": "**"}, "tag": {"pattern": tag}}
+        expect(admin_api.post(policies, json=policy), 201)
+    (row,) = expect_page(expect_json(admin_api.get(f"{pushed.image_path}/artifacts")), 1)
+    assert row["protected"] is True
+    assert "v1.0" in row["protected_by"]
+
+
+def test_referrers_are_paged_in_push_order(
+    admin_api: httpx.Client, admin_v2: httpx.Client, signed_index: PushedIndex
+) -> None:
+    oci = OciClient(admin_v2, signed_index.repository)
+    empty = oci.push_blob(b"{}")
+    subject = {"mediaType": OCI_INDEX, "digest": signed_index.index, "size": 1}
+    more = []
+    for note in ("sbom", "attestation"):
+        doc = image_manifest(
+            descriptor(OCI_EMPTY, empty),
+            [descriptor(OCI_EMPTY, empty)],
+            artifact_type=f"application/vnd.example.{note}",
+            subject=subject,
+        )
+        oci.push_manifest(doc.digest, doc)
+        more.append(doc.digest)
+    path = f"{signed_index.image_path}/artifacts/multi/referrers"
+    first = expect_json(admin_api.get(path, params={"page_size": 2}))
+    second = expect_json(admin_api.get(path, params={"page_size": 2, "page": 2}))
+    digests = [r["digest"] for r in expect_page(first, 3, 1, 2) + expect_page(second, 3, 2, 2)]
+    assert digests == [signed_index.signature, *more]
+    (row,) = expect_page(expect_json(admin_api.get(f"{signed_index.image_path}/artifacts")), 1)
+    assert row["referrer_count"] == 3

@@ -204,8 +204,9 @@ def list_artifact_referrers(
     caller: Caller,
     paging: Paging,
 ) -> PageOut[ArtifactOut]:
-    """Artifacts whose subject is this one (signatures, SBOMs, attestations), oldest first
-    or sorted by `pushed_at`. They are not in the image's artifact list: they show here."""
+    """Artifacts whose subject is this one (signatures, SBOMs, attestations), in the order
+    they were first pushed (no `q`, no `sort`). They are not in the image's artifact list:
+    they show here."""
     security.require(caller, registry, Action.PULL)
     page = services.browse.referrers(f"{registry}/{image}", reference, paging)
     items = [_artifact(a) for a in page.items]

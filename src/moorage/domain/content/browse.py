@@ -33,7 +33,6 @@ MAX_PAGE_SIZE = 100
 IMAGE_SORTS = ("name", "created_at")
 ARTIFACT_SORTS = ("pushed_at", "pulled_at", "size", "digest")
 TAG_SORTS = ("name", "pushed_at", "pulled_at")
-REFERRER_SORTS = ("pushed_at",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +58,8 @@ def check_page(page: PageRequest, sorts: tuple[str, ...]) -> PageRequest:
         raise InvalidParameter("page", "page must be 1 or more")
     if not 1 <= page.page_size <= MAX_PAGE_SIZE:
         raise InvalidParameter("page_size", f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+    if page.sort is not None and not sorts:
+        raise InvalidParameter("sort", "this list has one order and cannot be sorted")
     if page.sort is not None and page.sort.lstrip("-") not in sorts:
         choices = ", ".join(sorts)
         raise InvalidParameter("sort", f"sort must be one of {choices} (with '-' for descending)")
@@ -97,9 +98,13 @@ def _protecting_policy(
     if not applicable or summary.tag_count == 0:
         return None
     found = artifact_protection(applicable, image, summary.tags)
-    if found is not None or summary.tag_count <= len(summary.tags):
+    if summary.tag_count <= len(summary.tags):
         return found
-    return next((p for p in applicable if _protects_a_tag(tags, summary.id, p)), None)
+    # As for a delete, the lowest policy id wins: only policies before `found` are asked.
+    earlier = sorted(
+        (p for p in applicable if found is None or p.id < found.id), key=lambda p: p.id
+    )
+    return next((p for p in earlier if _protects_a_tag(tags, summary.id, p)), found)
 
 
 def _flag_tag(policies: list[ProtectionPolicy], image: str, tag: Tag) -> Tag:
@@ -166,28 +171,25 @@ class BrowseService:
         self, repository: str, reference: str, page: PageRequest
     ) -> Page[ArtifactSummary]:
         """Artifacts of the image whose subject is this one (signatures, SBOMs,
-        attestations), oldest first or by `pushed_at`; they are not listed on their own."""
-        check_page(page, REFERRER_SORTS)
+        attestations), in the order they were first pushed; they are not listed on their
+        own. Only the page's referrers are summarised."""
+        check_page(page, ())
         if page.search:
             raise InvalidParameter("q", "referrers cannot be searched")
         with self._uow() as store:
             image = existing_image(store, repository)
             head = self._resolve(store, image, repository, reference)
-            found = store.artifacts.referrers(image.id, head.digest, None)
+            found = store.artifacts.referrers(image.id, head.digest, None)  # first pushed first
+            shown = found[page.offset : page.offset + page.page_size]
             ids = [
                 artifact.id
-                for r in found
+                for r in shown
                 if (artifact := store.artifacts.get_artifact(image.id, r.digest)) is not None
             ]
-            summaries = store.artifacts.artifact_summaries(image.id, ids)
-            ordered = sorted(summaries, key=lambda s: s.id)
-            if page.sort is not None:
-                by_push = sorted(ordered, key=lambda s: s.pushed_at)
-                ordered = by_push[::-1] if page.sort.startswith("-") else by_push
-            shown = ordered[page.offset : page.offset + page.page_size]
+            summaries = {s.id: s for s in store.artifacts.artifact_summaries(image.id, ids)}
             policies = protection_for(store, image.registry_id)
-            items = [_flag_artifact(store.tags, policies, image.name, a) for a in shown]
-        return Page(items, len(ordered))
+            items = [_flag_artifact(store.tags, policies, image.name, summaries[i]) for i in ids]
+        return Page(items, len(found))
 
     @staticmethod
     def _resolve(store: ContentTx, image: Image, repository: str, reference: str) -> ArtifactHead:
