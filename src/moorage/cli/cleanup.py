@@ -150,12 +150,22 @@ def history(args: argparse.Namespace, cleanup: Cleanup) -> int:
 
 
 def _why(line: dict[str, Any]) -> str:
+    """The policy behind a verdict, named by what it selects: policy ids are global, not a
+    number within the registry. Lines recorded before runs described their policies say
+    only which kind of policy it was."""
     if line.get("protected_by") is not None:
-        return f"protection policy {line['protected_by']}"
+        return _policy_named("protection", line.get("protected_by_policy"))
     kept_by = line.get("kept_by") or []
     if kept_by and isinstance(kept_by, list):
-        return "cleanup policy " + ", ".join(str(p) for p in kept_by)
+        described = line.get("kept_by_policies") or []
+        if not described:
+            return _policy_named("cleanup", None)
+        return "; ".join(_policy_named("cleanup", str(d)) for d in described)
     return str(line.get("error") or "")
+
+
+def _policy_named(kind: str, selectors: object) -> str:
+    return f"the {kind} policy on {selectors}" if selectors else f"a {kind} policy"
 
 
 def add_commands(

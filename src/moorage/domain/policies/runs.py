@@ -30,6 +30,7 @@ from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies import cleanup
 from moorage.domain.policies.errors import ExecutionNotFound
 from moorage.domain.policies.ports import ArtifactRemover, PolicyTx
+from moorage.domain.policies.protection import ProtectionPolicy
 from moorage.domain.policies.schedules import parse_cron
 from moorage.domain.policies.service import cleanup_policy, protection_for
 from moorage.domain.webhooks.events import record_cleanup_event
@@ -53,6 +54,24 @@ Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyNames:
+    """The run's policies by id, each described by what it selects (`images 'app/*', tags
+    'v*'`): its lines name the policies that way, as they were when the run judged (a policy
+    may be changed or deleted afterwards, and its id is global, not a number per registry)."""
+
+    keeping: dict[int, str]
+    protecting: dict[int, str]
+
+    @classmethod
+    def of(
+        cls,
+        policies: Iterable[cleanup.CleanupPolicy],
+        protection: Iterable[ProtectionPolicy],
+    ) -> PolicyNames:
+        return cls({p.id: p.describe() for p in policies}, {p.id: p.describe() for p in protection})
+
+
+@dataclass(frozen=True, slots=True)
 class RunDetail:
     execution: Execution
     tasks: list[ExecutionTask]
@@ -65,12 +84,16 @@ def _stamp(moment: datetime | None) -> str | None:
 def _line(
     verdict: cleanup.Verdict,
     outcome: str,
+    names: PolicyNames,
     error: str | None = None,
     dependents: Iterable[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """A task record line; `dependents` (digest, "child" or "referrer") share its verdict:
-    they were deleted with it, kept with it, or (failed) left as they were."""
+    they were deleted with it, kept with it, or (failed) left as they were. `kept_by` and
+    `protected_by` give the policies' ids, `kept_by_policies` and `protected_by_policy`
+    describe them by their selectors."""
     candidate = verdict.candidate
+    shield = verdict.protected_by
     return {
         "digest": candidate.digest,
         "tags": list(candidate.tags),
@@ -78,7 +101,9 @@ def _line(
         "pulled_at": _stamp(candidate.pulled_at),
         "verdict": outcome,
         "kept_by": list(verdict.kept_by),
-        "protected_by": verdict.protected_by,
+        "protected_by": shield,
+        "kept_by_policies": [names.keeping.get(i, "") for i in verdict.kept_by],
+        "protected_by_policy": names.protecting.get(shield) if shield is not None else None,
         "error": error,
         "dependents": [{"digest": digest, "kind": kind} for digest, kind in dependents],
     }
@@ -217,7 +242,7 @@ class CleanupRunService:
         registry: str,
         rows: list[CleanupCandidateRow],
         policies: list[cleanup.CleanupPolicy],
-        protection: list[Any],
+        protection: list[ProtectionPolicy],
         progress: Progress | None,
     ) -> dict[str, int]:
         candidates = [
@@ -225,6 +250,7 @@ class CleanupRunService:
             for r in _top_level(rows)
         ]
         plan = cleanup.evaluate(candidates, policies, protection, self._clock())
+        names = PolicyNames.of(policies, protection)
         counts = {
             "images": len(plan.images),
             "artifacts": 0,
@@ -238,7 +264,7 @@ class CleanupRunService:
                 progress(done, len(plan.images), image_plan.image)
             started = self._clock()
             lines = [
-                self._judge(execution, registry, rows, image_plan.image, verdict, counts)
+                self._judge(execution, registry, rows, image_plan.image, verdict, names, counts)
                 for verdict in image_plan.verdicts
             ]
             status = "failed" if any(x["verdict"] == "failed" for x in lines) else "succeeded"
@@ -257,6 +283,7 @@ class CleanupRunService:
         rows: list[CleanupCandidateRow],
         image: str,
         verdict: cleanup.Verdict,
+        names: PolicyNames,
         counts: dict[str, int],
     ) -> dict[str, Any]:
         counts["artifacts"] += 1
@@ -264,22 +291,22 @@ class CleanupRunService:
         dependents = _dependents(rows, image, digest)
         if verdict.outcome is cleanup.Outcome.KEPT:
             counts["kept"] += 1
-            return _line(verdict, "kept", dependents=dependents)
+            return _line(verdict, "kept", names, dependents=dependents)
         if verdict.outcome is cleanup.Outcome.KEPT_PROTECTED:
             counts["protected"] += 1
-            return _line(verdict, "kept_protected", dependents=dependents)
+            return _line(verdict, "kept_protected", names, dependents=dependents)
         if execution.dry_run:
             counts["deleted"] += 1
-            return _line(verdict, "deleted", dependents=dependents)
+            return _line(verdict, "deleted", names, dependents=dependents)
         try:
             self._artifacts.delete_artifacts(
                 f"{registry}/{image}", [digest, *(d for d, _ in dependents)], "cleanup"
             )
         except DomainError as exc:
             counts["failed"] += 1
-            return _line(verdict, "failed", str(exc), dependents)
+            return _line(verdict, "failed", names, str(exc), dependents)
         counts["deleted"] += 1
-        return _line(verdict, "deleted", dependents=dependents)
+        return _line(verdict, "deleted", names, dependents=dependents)
 
     def _finish(
         self,
