@@ -41,13 +41,18 @@ DIGITS = "[0123456789]"
         ("v\\*", ()),  # a literal '*': no tag holds one
         ("tag@x,ok", ("ok",)),
         ("é*", ()),
+        ("**/v1", ("v1",)),  # zero components
+        ("{**/,x}v1", ("v1", "xv1")),
+        ("{**}/v1", ()),  # '**' ends its option: the '/' must be there
+        ("a/b", ()),
+        ("v1/**", ()),
     ],
 )
 def test_patterns_that_become_globs(pattern: str, globs: tuple[str, ...]) -> None:
     assert tag_globs(pattern) == globs
 
 
-@pytest.mark.parametrize("pattern", ["**/v1", "a/b", "{a,b", "a}", "{a,b}" * 5, "[a", "v\\"])
+@pytest.mark.parametrize("pattern", ["{a,b", "a}", "{a,b}" * 5, "[a", "v\\"])
 def test_patterns_left_to_python(pattern: str) -> None:
     assert tag_globs(pattern) is None
     assert len(tag_globs("{a,b}" * 4) or ()) == MAX_GLOBS
@@ -60,8 +65,9 @@ def test_the_regex_of_a_glob_means_the_glob(glob: str) -> None:
 
 
 LITERALS = ["a", "b", "1", ".", "-", "_", "*", "**", "?", "{a,b}", "{,1*}", ",", "@", "\\.", "\\*"]
+SLASHES = ["/", "**/", "/**", "\\/", "{**/,a}", "{**}", "{a/,**/b}"]
 CLASSES = ["[a-c]", "[!a]", "[^.1]", "[-_]", "[.--]", "[\\]a]", "[!a-zA-Z0-9_.-]"]
-PIECES = st.sampled_from([*LITERALS, *CLASSES])
+PIECES = st.sampled_from([*LITERALS, *SLASHES, *CLASSES])
 TAGS = st.text(alphabet="abc1._-", min_size=1, max_size=8)
 
 

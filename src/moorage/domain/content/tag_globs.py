@@ -15,9 +15,10 @@ tag and is left out, so a pattern may become no glob at all: it matches no tag. 
 backend matches simple globs without escaping surprises (SQLite's GLOB as written;
 PostgreSQL's LIKE, or an anchored regular expression when a class is in it).
 
-A `/` (where `**/` may match zero components) and more than `MAX_GLOBS` alternatives are not
-translated: `tag_globs` answers None and the caller matches names in Python instead. A wrong
-translation would show an artifact as unprotected, so this errs towards None;
+A `**/` that starts a path component may match no component (`**/v1` matches `v1`) and
+is dropped; any other `/` needs a character no tag holds. More than `MAX_GLOBS`
+alternatives are not translated: `tag_globs` answers None and the caller matches names in
+Python instead. A wrong translation would show an artifact as unprotected;
 tests/unit/domain/test_tag_globs.py checks the globs against the pattern matcher itself.
 """
 
@@ -53,17 +54,22 @@ class _Translator:
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def alternatives(self, pos: int, depth: int) -> tuple[list[str], int]:
-        """Comma-separated sequences from `pos` up to a `}` or the end."""
-        options, pos = self.sequence(pos, depth)
+    def alternatives(self, pos: int, depth: int, left: bool = True) -> tuple[list[str], int]:
+        """Comma-separated sequences from `pos` up to a `}` or the end; `left`: they start
+        a path component (the whole pattern does, and so do braces after a `/`)."""
+        options, pos = self.sequence(pos, depth, left)
         while pos < len(self.text) and self.text[pos] == ",":
-            more, pos = self.sequence(pos + 1, depth)
+            more, pos = self.sequence(pos + 1, depth, left)
             options += more
             _check_count(options)
         return options, pos
 
-    def sequence(self, pos: int, depth: int) -> tuple[list[str], int]:
-        """Every expansion of one sequence (braces multiply; impossible ones drop out)."""
+    def sequence(self, pos: int, depth: int, left: bool) -> tuple[list[str], int]:
+        """Every expansion of one sequence (braces multiply; impossible ones drop out).
+
+        A `**` starting a component and followed by `/` in the same sequence may match no
+        component at all (`**/v1` matches `v1`): over tags, which hold no `/`, that is the
+        only way past the `/`, so the two are dropped. Any other `/` cannot match a tag."""
         expansions = [""]
         text = self.text
         while pos < len(text) and text[pos] not in ",}":
@@ -71,23 +77,31 @@ class _Translator:
             if char == "{":
                 if depth >= _MAX_NESTING:
                     raise _Untranslatable
-                inner, pos = self.alternatives(pos + 1, depth + 1)
+                inner, pos = self.alternatives(pos + 1, depth + 1, left)
                 if pos >= len(text):
                     raise _Untranslatable
-                pos += 1
+                pos, left = pos + 1, False
                 product = itertools.product(expansions, inner)
                 expansions = [_STARS.sub("*", a + b) for a, b in product]
                 _check_count(expansions)
                 continue
+            stars = len(text) - pos - len(text[pos:].lstrip("*"))
+            slash = _slash_at(text, pos + stars)
+            if left and stars > 1 and slash:
+                pos += stars + slash  # `**/`: zero components
+                continue
+            start = pos
             piece, pos = self.piece(pos)
+            left = _slash_at(text, start) > 0
             expansions = [] if piece is None else [_append(e, piece) for e in expansions]
         return expansions, pos
 
     def piece(self, pos: int) -> tuple[str | None, int]:
         """One glob piece at `pos` and where the next starts; None: no tag can match it."""
         char = self.text[pos]
-        if char == "/":
-            raise _Untranslatable
+        if char == "*":
+            stars = len(self.text) - pos - len(self.text[pos:].lstrip("*"))
+            return "*", pos + stars
         if char == "[":
             return self.char_class(pos)
         if char == "\\":
@@ -130,6 +144,13 @@ class _Translator:
                 raise _Untranslatable
             return self.text[pos + 1], pos + 2
         return self.text[pos], pos + 1
+
+
+def _slash_at(text: str, pos: int) -> int:
+    """How many characters the `/` at `pos` takes (`/` 1, `\\/` 2), or 0: not a slash."""
+    if text[pos : pos + 1] == "/":
+        return 1
+    return 2 if text[pos : pos + 2] == "\\/" else 0
 
 
 def _append(glob: str, piece: str) -> str:
