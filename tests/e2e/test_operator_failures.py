@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -281,3 +283,38 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path, output: list[str]) -> None:
     stderr = proc.stderr.read().decode()
     assert proc.wait(60) == EXIT_CLOSED_PIPE
     assert stderr == ""
+
+
+# --- stopping ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_stopped_server_exits_cleanly(tmp_path: Path, signal_name: str) -> None:
+    """SIGTERM (systemd) or Ctrl-C: the server stops with status 0 and no error line."""
+    listen = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen(
+        [*moorage_command(), "serve", "--listen", listen, "--data-dir", str(tmp_path / "data")],
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://{listen}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the server did not start")
+        proc.send_signal(getattr(signal, signal_name))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out + err
+    assert "error:" not in err, err
+    assert "Traceback" not in err, err

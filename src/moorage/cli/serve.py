@@ -122,7 +122,10 @@ class OwnSocketServer(Server):
     listener: socket.socket  # set before `serve`
 
     def _init_shared_socket(self) -> None:
-        fd = self.listener.fileno()
+        # granian owns the descriptor from here and closes it when it stops: the socket
+        # object lets go of it, so closing that later cannot close it twice (EBADF, or
+        # worse, a descriptor reused meanwhile).
+        fd = self.listener.detach()
         # granian's stub omits SocketHolder's arguments (descriptor, is-a-unix-socket,
         # backlog) and types the attributes for its own platforms.
         self._shd = SocketHolder(fd, False, self.backlog)  # type: ignore[call-arg,assignment]
@@ -222,7 +225,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             _migrate_and_serve(settings, listener)
         finally:
-            listener.close()
+            listener.close()  # a no-op once granian took the descriptor over
     finally:
         if lock is not None:
             lock.release()
