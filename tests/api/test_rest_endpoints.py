@@ -600,7 +600,12 @@ def test_users_me_describes_the_caller_as_the_cli_made_them(
 ) -> None:
     with rest(live_server, cli_user.auth) as theirs:
         me = expect_json(theirs.get("/users/me"))
-        assert me == {"username": cli_user.username, "is_admin": False, "projects": []}
+        assert me == {
+            "username": cli_user.username,
+            "is_admin": False,
+            "projects": [],
+            "permissions": [],  # a user in no project may do nothing deployment-wide
+        }
         project = create_project(live_server)
         add_member(live_server, project, cli_user.username, "service_viewer")
         registry = create_registry(live_server, project)
