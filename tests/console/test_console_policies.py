@@ -115,11 +115,10 @@ def test_protection_and_cleanup(
     expect(dialog).to_be_hidden()
     with api(server) as client:
         [protection] = client.get("/protection-policies").json()["items"]
-    pid = protection["id"]
     assert protection["image"] == {"pattern": "app", "include": True}
     assert protection["tag"] == {"pattern": "v1", "include": True}
     policies = page.get_by_role("table", name="Protection policies")
-    expect(policies.get_by_role("row", name=re.compile(f"#{pid}"))).to_contain_text("matching")
+    expect(policies.get_by_role("row", name=re.compile("app"))).to_contain_text("matching")
 
     # The same selectors again: the 409 is shown in the dialog, which stays open.
     add.click()
@@ -142,14 +141,17 @@ def test_protection_and_cleanup(
     dialog.get_by_role("button", name="Add policy").click()
     expect(dialog).to_be_hidden()
     expect(policies.get_by_text("excluding")).to_be_visible()
-    switch = policies.locator('[role="switch"][aria-checked="false"]')
-    other = int(re.sub(r"\D", "", switch.get_attribute("aria-label") or ""))
+    other = "protection policy on images excluding 'tmp/**', tags 'release-*'"
+    switch = policies.get_by_role("switch", name=f"P{other[1:]} enabled")
+    expect(switch).to_have_attribute("aria-checked", "false")
     switch.click()
-    expect(page.get_by_text(f"Protection policy {other} enabled.")).to_be_visible()
+    expect(page.get_by_text(f"P{other[1:]} enabled.")).to_be_visible()
     with api(server) as client:
-        listed = {p["id"]: p for p in client.get("/protection-policies").json()["items"]}
-        assert listed[other]["enabled"] is True
-        assert listed[other]["image"] == {"pattern": "tmp/**", "include": False}
+        listed = {
+            p["image"]["pattern"]: p for p in client.get("/protection-policies").json()["items"]
+        }
+        assert listed["tmp/**"]["enabled"] is True
+        assert listed["tmp/**"]["image"] == {"pattern": "tmp/**", "include": False}
     expect(page.get_by_text("2 of 15 policies", exact=True)).to_be_visible()
     shots(without_toasts(page), "protection-tab")
 
@@ -169,8 +171,8 @@ def test_protection_and_cleanup(
     with api(server) as client:
         for policy_id in extra:
             assert client.delete(f"/protection-policies/{policy_id}").status_code == 204
-    page.get_by_role("button", name=f"Delete protection policy {other}").click()
-    confirm = page.get_by_role("dialog", name=f"Delete protection policy {other}?")
+    page.get_by_role("button", name=f"Delete {other}").click()
+    confirm = page.get_by_role("dialog", name=f"Delete the {other}?")
     confirm.get_by_role("button", name="Delete policy").click()
     expect(confirm).to_be_hidden()
     expect(page.get_by_text("1 of 15 policies", exact=True)).to_be_visible()
@@ -219,11 +221,10 @@ def test_protection_and_cleanup(
     expect(dialog).to_be_hidden()
     with api(server) as client:
         [cleanup] = client.get("/cleanup-policies").json()["items"]
-    cid = cleanup["id"]
     assert cleanup["rule"] == {"kind": "latest_pushed", "count": 1, "days": None}
     assert cleanup["tag"] == {"pattern": "**", "include": True, "untagged": False}
     cleanup_policies = page.get_by_role("table", name="Cleanup policies")
-    row = cleanup_policies.get_by_role("row", name=re.compile(f"#{cid}"))
+    row = cleanup_policies.get_by_role("row", name=re.compile("Keep the most recently pushed"))
     expect(row).to_contain_text("Keep the most recently pushed")
     expect(row).to_contain_text("tagged only")
 
@@ -235,12 +236,13 @@ def test_protection_and_cleanup(
     expect(first.get_by_text("Succeeded")).to_be_visible(timeout=RUN_TIMEOUT_MS)
     expect(first).to_contain_text("1 would be deleted")
     first.get_by_role("button", name=re.compile("Details of test run")).click()
-    details = page.get_by_role("dialog", name=re.compile(r"Test run \d+ details"))
+    details = page.get_by_role("dialog", name=re.compile(r"^Test run by hand, started "))
     verdicts = details.get_by_role("table", name="Verdicts for app")
     expected = {
-        "v3": f"Kept by policy {cid}",
+        "v3": "Kept by the cleanup policy on images '**', tags '**', tagged only: "
+        "keep the 1 most recently pushed",
         "v2": "Would be deleted",
-        "v1": f"Kept: protected by policy {pid}",
+        "v1": "Kept: protected by the protection policy on images 'app', tags 'v1'",
     }
     for tag, verdict in expected.items():
         line = verdicts.get_by_role("row", name=re.compile(short(digests[tag])))
@@ -286,7 +288,7 @@ def test_protection_and_cleanup(
     page.screenshot(path=str(tab_shot.with_name("cleanup-tab-full.png")), full_page=True)
 
     real.get_by_role("button", name=re.compile("Details of run")).click()
-    details = page.get_by_role("dialog", name=re.compile(r"^Run \d+ details"))
+    details = page.get_by_role("dialog", name=re.compile(r"^Run by hand, started "))
     line = details.get_by_role("row", name=re.compile(short(digests["v2"])))
     expect(line).to_contain_text("Deleted")
     details.get_by_role("button", name="Done").click()

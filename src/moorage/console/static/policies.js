@@ -46,6 +46,37 @@ import { pagedSource, resourceList } from "./widgets/resource-list.js";
 export const MAX_POLICIES = 15;
 
 /**
+ * A pattern quoted as the server quotes it in its messages (Python's repr of a string), so
+ * the console and the API name a policy in the same words.
+ * @param {string} text
+ */
+export function quoted(text) {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  const escaped = text.replace(/\\/g, "\\\\");
+  return quote + (quote === "'" ? escaped.replace(/'/g, "\\'") : escaped) + quote;
+}
+
+/**
+ * `'v*'` or `excluding 'v*'`; a cleanup tag selector adds `, tagged only` or ` and untagged`.
+ * @param {Selector & {untagged?: boolean}} selector
+ */
+function selectorDescription(selector) {
+  const base = selector.include ? quoted(selector.pattern) : `excluding ${quoted(selector.pattern)}`;
+  if (selector.untagged === undefined) return base;
+  return selector.untagged ? `${base} and untagged` : `${base}, tagged only`;
+}
+
+/**
+ * `images 'app/*', tags 'v*'`: what a policy selects, which is how the console names a
+ * policy (as the server does). Its id is global across registries, so it is never shown: a
+ * user would read "policy 7" as the seventh of this registry.
+ * @param {{image: Selector, tag: Selector & {untagged?: boolean}}} policy
+ */
+export function policySelectors(policy) {
+  return `images ${selectorDescription(policy.image)}, tags ${selectorDescription(policy.tag)}`;
+}
+
+/**
  * How a protected row names its policy: by what it selects (`protected_by`), never by its id.
  * @param {string | null | undefined} selectors
  */
@@ -146,13 +177,14 @@ const title = (kind) => kind.charAt(0).toUpperCase() + kind.slice(1);
 /**
  * The add or edit dialog of a policy: `body` holds its fields, an "Enabled" box is added
  * below them, and `payload(values)` makes what is sent (it may throw to keep the dialog open).
+ * The edit dialog names the policy by what it selects.
  * @template {Policy} P
  * @param {{kind: PolicyKind, base: string, policy: P | null, description: string, body: Child[], payload: (values: FormValues) => unknown}} options
  * @returns {Promise<unknown>}
  */
 export function policyDialog({ kind, base, policy, description, body, payload }) {
   return openDialog({
-    title: policy ? `Edit ${kind} policy ${policy.id}` : `Add ${kind} policy`,
+    title: policy ? `Edit the ${kind} policy on ${policySelectors(policy)}` : `Add ${kind} policy`,
     description,
     body: h("div", { class: "policy-form" }, body, checkField("enabled", "Enabled", policy ? policy.enabled : true)),
     submitLabel: policy ? "Save policy" : "Add policy",
@@ -165,29 +197,31 @@ export function policyDialog({ kind, base, policy, description, body, payload })
 }
 
 /**
- * The policy number, the image selector and the tag selector: the columns every policy list starts with.
+ * The image selector and the tag selector: the columns every policy list starts with (what
+ * a policy selects is what names it; its global id is not shown).
  * @template {Policy} P
- * @param {PolicyKind} kind
  * @param {(row: P) => Child} [tagCell] the tag column's content, the tag selector by default
  * @returns {Array<ResourceColumn<P>>}
  */
-export function selectorColumns(kind, tagCell = (row) => selectorCell(row.tag, "Tags")) {
+export function selectorColumns(tagCell = (row) => selectorCell(row.tag, "Tags")) {
   return [
-    { id: "id", label: "Policy", className: "col-policy", render: (row) => h("span", { title: `${title(kind)} policy ${row.id}` }, `#${row.id}`) },
     { id: "image", label: "Images", render: (row) => selectorCell(row.image, "Images") },
     { id: "tag", label: "Tags", render: tagCell },
   ];
 }
 
 /**
- * The "Enabled" switch column: `save(row, enabled)` sends the whole policy back.
+ * The "Enabled" switch column: `save(row, enabled)` sends the whole policy back. The switch
+ * is named "Protection policy on images 'app', tags 'v*' enabled" (`describe`: the policy's
+ * words, its selectors by default).
  * @template {Policy} P
  * @param {PolicyKind} kind
  * @param {(row: P, enabled: boolean) => Promise<P>} save
+ * @param {(row: P) => string} [describe]
  * @returns {ResourceColumn<P>}
  */
-export function statusColumn(kind, save) {
-  return { id: "enabled", label: "Status", toggle: { label: (row) => `${title(kind)} policy ${row.id} enabled`, save } };
+export function statusColumn(kind, save, describe = policySelectors) {
+  return { id: "enabled", label: "Status", toggle: { label: (row) => `${title(kind)} policy on ${describe(row)} enabled`, save } };
 }
 
 /**
@@ -205,9 +239,11 @@ export function statusColumn(kind, save) {
  * @param {() => Node} options.empty
  * @param {string} options.description the card's
  * @param {(result: Page<P>) => void} [options.onLoaded]
+ * @param {(policy: P) => string} [options.describe] the policy in words, which name it in
+ *   labels and messages: its selectors by default
  * @returns {{el: HTMLElement, list: ResourceList<P>}}
  */
-export function policyList({ kind, base, manage, signal, columns, open, deleteMessage, empty, description, onLoaded }) {
+export function policyList({ kind, base, manage, signal, columns, open, deleteMessage, empty, description, onLoaded, describe = policySelectors }) {
   const addButton = button("Add policy", { kind: "primary", iconName: "plus" });
   const limit = limitCounter({
     max: MAX_POLICIES,
@@ -220,7 +256,8 @@ export function policyList({ kind, base, manage, signal, columns, open, deleteMe
         : `A registry may have up to ${MAX_POLICIES} ${kind} policies.`,
     hideNoteBelowLimit: true, // below the limit, the counter says enough
   });
-  const name = `${title(kind)} policy`;
+  /** @param {P} policy "Protection policy on images 'app', tags 'v*'" */
+  const named = (policy) => `${title(kind)} policy on ${describe(policy)}`;
   const list = resourceList({
     label: `${title(kind)} policies`,
     noun: ["policy", "policies"],
@@ -233,21 +270,21 @@ export function policyList({ kind, base, manage, signal, columns, open, deleteMe
     },
     columns,
     manage,
-    name: (row) => `${kind} policy ${row.id}`,
+    name: (row) => `${kind} policy on ${describe(row)}`,
     form: {
       open,
-      saved: (saved, policy) => (policy ? `${name} ${saved.id} saved.` : `${name} ${saved.id} added.`),
+      saved: (saved, policy) => (policy ? `${named(saved)} saved.` : `${named(saved)} added.`),
       createButton: addButton,
       edit: true,
     },
     remove: {
       confirm: (policy) => ({
-        title: `Delete ${kind} policy ${policy.id}?`,
+        title: `Delete the ${kind} policy on ${describe(policy)}?`,
         message: h("p", {}, deleteMessage(policy)),
         confirmLabel: "Delete policy",
         action: () => api.delete(`${base}/${policy.id}`),
       }),
-      done: (policy) => `${name} ${policy.id} deleted.`,
+      done: (policy) => `${named(policy)} deleted.`,
     },
     empty,
   });

@@ -5,7 +5,7 @@ import { api, isAbortError } from "./api.js";
 import { clear, enc, h, plural, shortDigest, timeCell } from "./dom.js";
 import { tagList } from "./page-image.js";
 import { can } from "./registry-actions.js";
-import { policyDialog, policyList, selectorCell, selectorColumns, selectorFieldPair, selectorWords, statusColumn } from "./policies.js";
+import { policyDialog, policyList, policySelectors, selectorCell, selectorColumns, selectorFieldPair, selectorWords, statusColumn } from "./policies.js";
 import { alertBox, messageOf } from "./widgets/alert.js";
 import { badge } from "./widgets/badge.js";
 import { button, iconButton } from "./widgets/buttons.js";
@@ -50,6 +50,7 @@ import { staticTable } from "./widgets/static-table.js";
  * @property {boolean} dry_run
  * @property {string} trigger
  * @property {string} status
+ * @property {string} created_at
  * @property {string | null} started_at
  * @property {string | null} finished_at
  * @property {RunCounts | null} counts
@@ -64,8 +65,10 @@ import { staticTable } from "./widgets/static-table.js";
  * @property {string | null} pushed_at
  * @property {string | null} pulled_at
  * @property {string} verdict
- * @property {number[]} [kept_by]
- * @property {number | null} [protected_by]
+ * @property {number[]} [kept_by] the ids of the cleanup policies that keep it (global ids: not shown)
+ * @property {number | null} [protected_by] the id of the protection policy that keeps it (not shown)
+ * @property {string[]} [kept_by_policies] those cleanup policies, each described by its selectors and rule
+ * @property {string | null} [protected_by_policy] that protection policy, described by its selectors
  * @property {string | null} [error]
  * @property {Array<{digest: string, kind: string}>} [dependents] index children and referrers that share the verdict
  */
@@ -108,6 +111,15 @@ export function ruleWords(rule) {
 
 const sentence = (/** @type {string} */ text) => text.charAt(0).toUpperCase() + text.slice(1);
 
+/**
+ * `images '**', tags '**', tagged only: keep the 3 most recently pushed`: how a cleanup
+ * policy is named (two policies may share selectors, never selectors and rule).
+ * @param {CleanupPolicy} policy
+ */
+function describePolicy(policy) {
+  return `${policySelectors(policy)}: ${ruleWords(policy.rule)}`;
+}
+
 /** @param {Selector & {untagged: boolean}} tag */
 function tagSelectorWords(tag) {
   let tagged;
@@ -133,7 +145,22 @@ function policyBody(image, tag, rule, enabled) {
 
 // Runs -----------------------------------------------------------------------------------------
 
-const runName = (/** @type {Run} */ run) => `${run.dry_run ? "Test run" : "Run"} ${run.id}`;
+// With seconds: two runs started within a minute still read apart.
+const RUN_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+/**
+ * "Test run by hand, started 5 Dec 2026, 07:33:12": a run is named by its kind, its trigger
+ * and when it started (or was queued). Run ids are global across registries, so they are
+ * not shown: "Run 12" would read as the twelfth of this registry.
+ * @param {Run} run
+ */
+function runName(run) {
+  const how = run.trigger === "schedule" ? "on schedule" : run.trigger === "manual" ? "by hand" : run.trigger;
+  const when = run.started_at ? `started ${RUN_TIME.format(new Date(run.started_at))}` : `queued ${RUN_TIME.format(new Date(run.created_at))}`;
+  return `${run.dry_run ? "Test run" : "Run"} ${how}, ${when}`;
+}
+
+const lowerFirst = (/** @type {string} */ text) => text.charAt(0).toLowerCase() + text.slice(1);
 
 /** @param {Run} run */
 function runKind(run) {
@@ -179,8 +206,30 @@ function dependentsNote(line) {
  */
 function verdictCell(line, run) {
   const verdict = verdictBadge(line, run);
+  const why = keptBecause(line);
   const note = dependentsNote(line);
-  return note ? h("span", { class: "chips" }, verdict, note) : verdict;
+  // Spaced for the text read aloud or copied ("Kept by the cleanup policy on …").
+  return why || note ? h("span", { class: "chips" }, verdict, why && " ", why, note && " ", note) : verdict;
+}
+
+/**
+ * Which policy kept the artifact, named by what it selects as the run recorded it ("by the
+ * protection policy on images 'app', tags 'v1'"). Runs recorded before lines described their
+ * policies say only the kind of policy.
+ * @param {Verdict} line
+ */
+function keptBecause(line) {
+  /** @type {string | null} */
+  let why = null;
+  if (line.verdict === "kept_protected") {
+    why = line.protected_by_policy ? `by the protection policy on ${line.protected_by_policy}` : "by a protection policy";
+  } else if (line.verdict === "kept") {
+    const described = (line.kept_by_policies || []).filter(Boolean);
+    const count = (line.kept_by || []).length;
+    if (described.length) why = `by ${described.map((d) => `the cleanup policy on ${d}`).join(" and ")}`;
+    else if (count) why = count === 1 ? "by a cleanup policy" : `by ${count} cleanup policies`;
+  }
+  return why && h("span", { class: "small kept-because" }, why);
 }
 
 /**
@@ -191,12 +240,10 @@ function verdictBadge(line, run) {
   switch (line.verdict) {
     case "deleted":
       return run.dry_run ? badge("Would be deleted", "warning") : badge("Deleted", "danger");
-    case "kept": {
-      const ids = line.kept_by || [];
-      return badge(ids.length ? `Kept by ${ids.length === 1 ? "policy" : "policies"} ${ids.join(", ")}` : "Kept", "success");
-    }
+    case "kept":
+      return badge("Kept", "success");
     case "kept_protected":
-      return badge(`Kept: protected by policy ${line.protected_by}`, "protected");
+      return badge("Kept: protected", "protected");
     case "failed":
       return h("span", { class: "verdict-failed" }, badge("Failed", "danger"), h("span", { class: "verdict-error" }, line.error || "unknown error"));
     default:
@@ -384,7 +431,7 @@ function render({ registry, signal, refreshRegistry }) {
       runNote.hidden = active;
     },
     columns: [
-      ...selectorColumns("cleanup", (row) =>
+      ...selectorColumns((row) =>
         h(
           "span",
           { class: "selector-stack" },
@@ -395,8 +442,9 @@ function render({ registry, signal, refreshRegistry }) {
         ),
       ),
       { id: "rule", label: "Rule", render: (row) => h("span", { class: "rule-cell" }, sentence(ruleWords(row.rule))) },
-      statusColumn("cleanup", (/** @type {CleanupPolicy} */ row, enabled) => api.put(`${base}/${row.id}`, policyBody(row.image, row.tag, row.rule, enabled))),
+      statusColumn("cleanup", (/** @type {CleanupPolicy} */ row, enabled) => api.put(`${base}/${row.id}`, policyBody(row.image, row.tag, row.rule, enabled)), describePolicy),
     ],
+    describe: describePolicy,
     deleteMessage: () =>
       "What it keeps is no longer kept by it: if another enabled policy still selects those images, the next run deletes what that policy does not keep.",
     description: "Each policy selects artifacts by image and tag, and keeps some of them.",
@@ -413,7 +461,7 @@ function render({ registry, signal, refreshRegistry }) {
   async function start(dryRun) {
     /** @type {Run} */
     const run = await api.post(`${root}/cleanup-runs`, { dry_run: dryRun });
-    toast(`${runName(run)} started.`);
+    toast(`${run.dry_run ? "Test run" : "Run"} started.`);
     history.reload();
     return run;
   }
@@ -512,7 +560,7 @@ function render({ registry, signal, refreshRegistry }) {
     };
     fill();
     await openDialog({
-      title: `${runName(summary)} details`,
+      title: runName(summary),
       body,
       submitLabel: "Done",
       cancelLabel: null,
@@ -532,7 +580,6 @@ function render({ registry, signal, refreshRegistry }) {
     rowKey: (row) => row.id,
     onLoaded: watch,
     columns: [
-      { id: "id", label: "Run", className: "col-policy", render: (row) => `#${row.id}` },
       { id: "dry_run", label: "Type", render: runKind },
       { id: "trigger", label: "Trigger", render: (row) => triggerWords(row.trigger) },
       { id: "status", label: "Status", render: (row) => runStatusBadge(row.status) },
@@ -544,7 +591,7 @@ function render({ registry, signal, refreshRegistry }) {
         label: "Actions",
         hideLabel: true,
         className: "col-actions",
-        render: (row) => button("Details", { size: "sm", ariaLabel: `Details of ${runName(row).toLowerCase()}`, onClick: () => showRun(row) }),
+        render: (row) => button("Details", { size: "sm", ariaLabel: `Details of ${lowerFirst(runName(row))}`, onClick: () => showRun(row) }),
       },
     ],
     empty: () =>

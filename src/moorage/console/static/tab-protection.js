@@ -102,7 +102,7 @@ function render({ registry, signal }) {
     signal,
     open: edit,
     columns: [
-      ...selectorColumns("protection"),
+      ...selectorColumns(),
       statusColumn("protection", (row, enabled) => api.put(`${base}/${row.id}`, policyBody(row.image, row.tag, enabled))),
       { id: "created_at", label: "Created", render: (row) => timeCell(row.created_at, { absolute: true }) },
     ],

@@ -113,6 +113,19 @@ const kindLabel = (/** @type {string} */ kind) => (kind === "slack" ? "Slack" : 
 /** The test action's deliveries make a single attempt; real ones are retried. */
 const isTest = (/** @type {Delivery} */ delivery) => delivery.max_attempts === 1;
 
+// With seconds: deliveries minutes apart, or seconds apart, still read apart.
+const DELIVERY_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+/**
+ * "the PUSH_ARTIFACT delivery of 5 Dec 2026, 07:33:12" (a test: "the test PUSH_ARTIFACT
+ * delivery of …"): a delivery is named by its event and when it was made. Delivery ids are
+ * global across registries, so they are not shown.
+ * @param {Delivery} delivery
+ */
+function deliveryName(delivery) {
+  return `the ${isTest(delivery) ? "test " : ""}${delivery.event_type} delivery of ${DELIVERY_TIME.format(new Date(delivery.created_at))}`;
+}
+
 /** @param {string} status */
 function statusBadge(status) {
   const [label, kind, title] = DELIVERY_STATUS[status] || [status, "neutral", undefined];
@@ -578,7 +591,7 @@ function renderList({ registry, signal, manage, base, tabHref }) {
 /** @param {Delivery} delivery */
 function attemptsTable(delivery) {
   return staticTable({
-    label: `Attempts of delivery ${delivery.id}`,
+    label: `Attempts of ${deliveryName(delivery)}`,
     rows: delivery.history,
     columns: [
       { label: "Attempt", className: "num col-attempt", render: (a) => `${a.number}` },
@@ -613,10 +626,10 @@ function deliveryDetail(delivery) {
       { class: "delivery-subhead body-head" },
       h("h4", {}, "Body sent"),
       delivery.content_type && h("code", { class: "muted" }, delivery.content_type),
-      body && copyButton(/** @type {string} */ (delivery.body), `Copy the body of delivery ${delivery.id}`),
+      body && copyButton(/** @type {string} */ (delivery.body), `Copy the body of ${deliveryName(delivery)}`),
     ),
     body
-      ? h("pre", { class: "code-block delivery-body", tabindex: "0", "aria-label": `Body of delivery ${delivery.id}` }, h("code", {}, body))
+      ? h("pre", { class: "code-block delivery-body", tabindex: "0", "aria-label": `Body of ${deliveryName(delivery)}` }, h("code", {}, body))
       : h("p", { class: "muted" }, "Not recorded."),
   );
 }
@@ -653,7 +666,7 @@ function renderLog({ registry, signal, manage, base, tabHref, webhookId, navigat
           back,
           emptyState({
             iconName: "search",
-            title: `There is no webhook ${webhookId} in ${registry.name}.`,
+            title: `This webhook is not in ${registry.name}.`,
             body: "It may have been deleted, with its delivery log.",
             actions: link(tabHref, "Show all webhooks", "btn btn-secondary"),
           }),
@@ -803,7 +816,7 @@ function deliveryLog({ path, signal, webhook }) {
   function toggleCell(delivery) {
     const toggle = h(
       "button",
-      { type: "button", class: "icon-btn expand-btn", "aria-expanded": "false", "aria-label": `Attempts of delivery ${delivery.id}`, title: "Show the attempts and the body sent", dataset: { delivery: String(delivery.id) } },
+      { type: "button", class: "icon-btn expand-btn", "aria-expanded": "false", "aria-label": `Attempts of ${deliveryName(delivery)}`, title: "Show the attempts and the body sent", dataset: { delivery: String(delivery.id) } },
       icon("right"),
     );
     toggle.addEventListener("click", () =>
@@ -839,12 +852,16 @@ function deliveryLog({ path, signal, webhook }) {
       columns: [
         { id: "expand", label: "Details", hideLabel: true, className: "col-expand", render: toggleCell },
         {
-          id: "id",
-          label: "Delivery",
-          className: "col-delivery",
-          render: (row) => h("span", { class: "delivery-id" }, `#${row.id}`, isTest(row) && badge("Test", "neutral", "Sent with Send test: one attempt, no retries")),
+          id: "event_type",
+          label: "Event",
+          render: (row) =>
+            h(
+              "span",
+              { class: "chips" },
+              h("code", { class: "event-type", title: EVENT_LABELS[row.event_type] || row.event_type }, row.event_type),
+              isTest(row) && badge("Test", "neutral", "Sent with Send test: one attempt, no retries"),
+            ),
         },
-        { id: "event_type", label: "Event", render: (row) => h("code", { class: "event-type", title: EVENT_LABELS[row.event_type] || row.event_type }, row.event_type) },
         { id: "status", label: "Status", render: (row) => statusBadge(row.status) },
         { id: "attempts", label: "Attempts", className: "num", render: (row) => `${row.attempts} of ${row.max_attempts}` },
         { id: "last", label: "Last response", className: "col-response", render: (row) => responseCell(row.last_status_code, row.last_error) },
