@@ -157,8 +157,12 @@ def console_server(server_factory: type[ServerProcess], tmp_path: Path) -> Serve
     return server_factory(tmp_path / "srv", auth=True).start()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for the console's tests. Not for the session: Playwright's sync API keeps
+    an event loop running in the main thread while it is started, which would break every
+    async test that runs after the console's (`Cannot run the event loop while another loop
+    is running`)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (Debian package chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
