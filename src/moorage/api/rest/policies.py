@@ -147,9 +147,12 @@ class TaskOut(BaseModel):
     finished_at: datetime | None
     artifacts: list[dict[str, Any]] = Field(
         description="digest, tags, pushed_at, pulled_at, verdict (deleted, kept, "
-        "kept_protected, failed), kept_by, protected_by, error, and dependents: the index "
-        "children (kind `child`) and referrers (kind `referrer`: signatures, SBOMs) that "
-        "share the verdict, each with its digest"
+        "kept_protected, failed), kept_by and protected_by (the policies' ids, global across "
+        "registries), kept_by_policies and protected_by_policy (those policies described by "
+        "their selectors as they were when the run judged, e.g. `images 'app', tags 'v1'`; "
+        "absent from lines recorded before they were added), error, and dependents: the "
+        "index children (kind `child`) and referrers (kind `referrer`: signatures, SBOMs) "
+        "that share the verdict, each with its digest"
     )
 
 
