@@ -273,8 +273,12 @@ export function dataTable({
   const pager = h("div", { class: "pager" });
   const root = h("div", { class: "data-table" }, toolbarEl, errorArea, scroller, emptyArea, pager);
 
+  /** whether the head was last drawn with the select column (see renderRows) */
+  let headSelectable = false;
+
   function renderHead() {
     clear(headRow);
+    headSelectable = selectable();
     if (sortSelect) {
       if (state.sort && [...sortSelect.options].some((option) => option.value === state.sort)) sortSelect.value = state.sort;
       else sortSelect.selectedIndex = -1;
@@ -339,6 +343,9 @@ export function dataTable({
   }
 
   function renderRows() {
+    // Whether rows may be selected can become known while the page loads (the user's
+    // permissions arrive later): the head follows, or its columns sit off their cells.
+    if (selectable() !== headSelectable) renderHead();
     clear(tbody);
     for (const row of state.items) {
       const key = rowKey ? rowKey(row) : null;
