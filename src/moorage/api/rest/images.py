@@ -17,6 +17,7 @@ from moorage.api.rest.schemas import (
     PageOut,
     TagCreate,
     TagOut,
+    TagsDelete,
 )
 from moorage.api.rest.security import Caller, Security
 from moorage.domain.identity.access import Action
@@ -225,6 +226,22 @@ def list_image_tags(
     """Every tag of an image, paged (fast even with 100,000 tags)."""
     security.require(caller, registry, Action.PULL)
     return _tag_page(services, f"{registry}/{image}", None, paging)
+
+
+@router.delete("/{image}/tags", name="delete_tags", status_code=204)
+def delete_tags(
+    registry: str,
+    image: ImageName,
+    body: TagsDelete,
+    services: Services,
+    security: Security,
+    caller: Caller,
+) -> Response:
+    """Delete several tags of the image (their artifacts stay): all or none. An unknown tag
+    is a 404 and a protected one a 412 naming it and its policy; either deletes nothing."""
+    security.require(caller, registry, Action.DELETE)
+    services.artifacts.delete_tags(f"{registry}/{image}", body.names, caller.username)
+    return Response(status_code=204)
 
 
 def _tag_page(

@@ -128,6 +128,12 @@ class TagOut(BaseModel):
     )
 
 
+class TagsDelete(Body):
+    names: list[str] = Field(
+        min_length=1, max_length=100, description="tags of the image, on any of its artifacts"
+    )
+
+
 class TagCreate(Body):
     name: str = Field(min_length=1, max_length=255)
     move: bool = Field(

@@ -1,7 +1,7 @@
 // One artifact: summary, pull command, tags, layers or platforms, annotations, raw manifest.
 
 import { api, ApiError } from "./api.js";
-import { artifactKind, clear, enc, formatBytes, formatDate, h, isIndex, shortDigest, timeCell } from "./dom.js";
+import { artifactKind, clear, enc, formatBytes, formatDate, h, isIndex, plural, shortDigest, timeCell } from "./dom.js";
 import { platformList, tagList } from "./page-image.js";
 import { protectedBadge, protectionPolicyName } from "./policies.js";
 import { can, hostOf } from "./registry-actions.js";
@@ -286,6 +286,7 @@ export function render({ params, signal, setTitle, navigate, ready }) {
       defaultSort: "name",
       load: pagedSource(`${apiBase}/${enc(detail.digest)}/tags`, signal),
       rowKey: (row) => row.name,
+      rowLabel: (row) => `tag ${row.name}`,
       toolbar: mayTag ? [addTagButton] : [],
       manage: mayTag || can(reg, "delete"),
       form: { open: addTag, saved: (created) => `Tag ${created.name} added.`, createButton: mayTag ? addTagButton : undefined },
@@ -300,6 +301,20 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         done: (tag) => `Tag ${tag.name} deleted.`,
         allowed: () => can(reg, "delete"),
         blocked: (tag) => (tag.protected ? `Tag ${tag.name} is protected by ${protectionPolicyName(tag.protected_by)} (see the registry's Protection tab): it cannot be deleted` : null),
+      },
+      // Several tags at once (the artifact stays): all or none, as the API deletes them.
+      bulkRemove: {
+        label: "Delete tags",
+        confirm: (rows) => ({
+          title: rows.length === 1 ? `Delete tag ${rows[0].name}?` : `Delete ${rows.length} tags?`,
+          message: h("p", {}, `These tags of ${registry}/${image} stop resolving. The artifact stays and can still be pulled by digest.`),
+          items: rows.map((row) => `${registry}/${image}:${row.name}`),
+          confirmLabel: rows.length === 1 ? "Delete tag" : `Delete ${rows.length} tags`,
+          action: () => api.delete(`/registries/${enc(registry)}/images/${enc(image)}/tags`, { names: rows.map((row) => row.name) }),
+        }),
+        done: (rows) => `${plural(rows.length, "tag")} deleted.`,
+        allowed: () => can(reg, "delete"),
+        blocked: (tag) => (tag.protected ? `Protected by ${protectionPolicyName(tag.protected_by)} (see the registry's Protection tab): it cannot be deleted` : null),
       },
       onChange: refreshSummary,
       columns: [

@@ -31,6 +31,7 @@ from moorage.domain.kernel.model import (
     Image,
     NewArtifact,
     Referrer,
+    Tag,
     Webhook,
 )
 from moorage.domain.kernel.ports import UnitOfWork
@@ -360,9 +361,7 @@ class ArtifactService:
         with self._uow(write=True) as store:
             image = existing_image(store, repository)
             store.images.lock_image(image.id)
-            found = store.tags.get_tag(image.id, tag) if is_valid_tag(tag) else None
-            if found is None:
-                raise TagNotFound(repository, tag)
+            found = self._existing_tag(store, image, tag)
             if (
                 reference is not None
                 and str(self._resolve_digest(store, image, reference)) != found.digest
@@ -371,6 +370,31 @@ class ArtifactService:
             self._move_tag(store, image, tag, None)
             store.tags.delete_tag(image.id, tag)
             self._event(store, image, DELETED, found.digest, [tag], operator)
+
+    def delete_tags(
+        self, repository: str, tags: Sequence[str], operator: str | None = None
+    ) -> None:
+        """Delete several tags of one image at once: all of them or none. An unknown tag
+        (`TagNotFound`) or a protected one (`Protected`, naming it and its policy) refuses
+        the whole request; each deleted tag gets its delete event, as a single delete."""
+        with self._uow(write=True) as store:
+            image = existing_image(store, repository)
+            store.images.lock_image(image.id)
+            found = {name: self._existing_tag(store, image, name) for name in dict.fromkeys(tags)}
+            policies = protection_for(store, image.registry_id)
+            for name, tag in found.items():
+                check_tag_update(policies, image.name, name, tag.digest, None)
+            webhooks = store.webhooks.list_webhooks(image.registry_id)
+            for name, tag in found.items():
+                store.tags.delete_tag(image.id, name)
+                self._event(store, image, DELETED, tag.digest, [name], operator, webhooks)
+
+    @staticmethod
+    def _existing_tag(store: ContentTx, image: Image, name: str) -> Tag:
+        found = store.tags.get_tag(image.id, name) if is_valid_tag(name) else None
+        if found is None:
+            raise TagNotFound(image.repository, name)
+        return found
 
     @staticmethod
     def _resolve_digest(store: ContentTx, image: Image, reference: str) -> Digest:

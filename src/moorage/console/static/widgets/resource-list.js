@@ -78,6 +78,7 @@ import { setSwitch, toggleSwitch } from "./switch.js";
  * @property {(rows: T[]) => string} done the toast
  * @property {() => boolean} [allowed] whether the user may delete rows: no check boxes if not (asked at each render)
  * @property {(row: T) => string | null} [blocked] why a row cannot be deleted (its box is disabled), or null
+ * @property {string} [label] the bulk button's label; by default "Delete"
  */
 
 /**
@@ -221,7 +222,7 @@ export function resourceList({ columns, manage = true, name = String, form, remo
     bulk: bulkRemove
       ? [
           {
-            label: "Delete",
+            label: bulkRemove.label || "Delete",
             iconName: "trash",
             danger: true,
             run: async (rows) => {
