@@ -24,9 +24,7 @@ _ROLE_IN_REGISTRY = (
 
 
 def _user(row: Any) -> User:
-    return User(
-        row.id, row.username, row.password_hash, row.is_admin, row.created_at, row.disabled
-    )
+    return User(row.id, row.username, row.password_hash, row.is_admin, row.created_at, row.disabled)
 
 
 def _key(row: Any) -> AccessKey:
