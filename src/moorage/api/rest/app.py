@@ -12,12 +12,22 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moorage import __version__
-from moorage.api.rest import gc, identity, images, policies, problems, registries, webhooks
+from moorage.api.rest import (
+    deployment,
+    gc,
+    identity,
+    images,
+    policies,
+    problems,
+    registries,
+    webhooks,
+)
 from moorage.api.rest.deps import RestServices
 from moorage.api.rest.security import RestSecurity
 
 DESCRIPTION = """The management API of moorage: registries, images, artifacts, tags, protection,
-cleanup, webhooks, projects, members, users, access keys and garbage collection.
+cleanup, webhooks, projects, members, users, access keys, garbage collection and a summary of
+the deployment.
 Authenticate with HTTP Basic (user name and password, or access key ID and secret), or with
 the console's session cookie plus `X-CSRF-Token`. Errors are RFC 9457 problem details whose
 `type` ends in the kind of failure (`not-found`, `already-exists`, `limit-reached`, `conflict`,
@@ -113,7 +123,8 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 _BASIC = "user name and password, or access key ID and secret"
-ROUTERS = (registries, images, policies, webhooks, identity, gc)  # each module's `router`
+# each module's `router`
+ROUTERS = (registries, images, policies, webhooks, identity, gc, deployment)
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -9,6 +9,7 @@ export const ADMIN_PAGES = [
   { href: "/admin/users", label: "Users" },
   { href: "/admin/projects", label: "Projects" },
   { href: "/admin/gc", label: "Garbage collection" },
+  { href: "/admin/deployment", label: "Deployment" },
 ];
 
 /** @param {string} current the page's address */

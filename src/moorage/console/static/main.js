@@ -15,6 +15,7 @@ import * as accessKeys from "./page-access-keys.js";
 import * as adminGc from "./page-admin-gc.js";
 import * as adminUsers from "./page-admin-users.js";
 import * as adminProjects from "./page-admin-projects.js";
+import * as adminDeployment from "./page-admin-deployment.js";
 
 /**
  * The signed-in user: who, and their role in each project they are a member of.
@@ -69,6 +70,7 @@ const ROUTES = [
   { path: "/admin/users", page: adminUsers, nav: "admin" },
   { path: "/admin/projects", page: adminProjects, nav: "admin" },
   { path: "/admin/gc", page: adminGc, nav: "admin" },
+  { path: "/admin/deployment", page: adminDeployment, nav: "admin" },
 ];
 
 /** Addresses that stand for another: the start page, and the first page of a section. */
