@@ -81,6 +81,12 @@ def test_an_administrator_runs_and_schedules_garbage_collection(
     expect(page).to_have_url(f"{server.url}/admin/gc")
     expect(page.get_by_role("heading", name="Garbage collection", level=1)).to_be_focused()
     expect(nav.get_by_role("link", name="Administration")).to_have_attribute("aria-current", "page")
+    # The Administration tabs, this one current, as on the other administration pages.
+    tabs = page.get_by_role("navigation", name="Administration")
+    expect(tabs.get_by_role("link", name="Garbage collection")).to_have_attribute(
+        "aria-current", "page"
+    )
+    expect(tabs.get_by_role("link", name="Deployment")).to_be_visible()
 
     # The figures, in the sizes the console writes elsewhere.
     storage = page.get_by_role("region", name="Storage")

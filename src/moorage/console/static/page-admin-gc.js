@@ -1,6 +1,7 @@
 // Administration: garbage collection, for system administrators — the deployment's storage
 // figures, a run by hand (dry or real), the schedule, and the history of runs with their logs.
 
+import { adminNav } from "./admin-tabs.js";
 import { api, ApiError, isAbortError } from "./api.js";
 import { clear, formatBytes, h, plural, timeCell, uid } from "./dom.js";
 import { alertBox, messageOf } from "./widgets/alert.js";
@@ -407,6 +408,7 @@ export function render({ session, signal, setTitle, ready }) {
       iconName: "sliders",
       subtitle: "Frees the storage of blobs that no artifact refers to any more, for the whole deployment.",
     }),
+    adminNav("/admin/gc"),
     card("Storage", storageBody, { actions: iconButton("refresh", "Refresh the storage figures", { onClick: () => loadStorage() }) }),
     card("Run and schedule", runBox),
     card("Run history", history.el, {
