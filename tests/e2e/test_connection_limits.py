@@ -440,10 +440,19 @@ def test_silent_body_is_cut_without_a_500(short_timeout_server: ServerProcess) -
     assert metric(text, "moorage_client_aborts_total", reason="body_timeout") == before + 1
     assert 'status="5xx"' not in text
     assert_clean_log(server)
-    lines = [line for line in server.log().splitlines() if path in line]
+    lines, logged = about(server, path)
     assert len(lines) == 1, lines
+    assert len(logged) == 1, logged  # and the request, once, in the access log
     assert " INFO " in lines[0], lines
     assert "sent nothing" in lines[0], lines
+
+
+def about(server: ServerProcess, path: str) -> tuple[list[str], list[str]]:
+    """The server's log lines naming `path`: what moorage said about the request, and the
+    access log's line for it."""
+    naming = [line for line in server.log().splitlines() if path in line]
+    access = [line for line in naming if " moorage.access " in line]
+    return [line for line in naming if line not in access], access
 
 
 def test_slow_progressing_upload_completes(short_timeout_server: ServerProcess) -> None:
@@ -486,8 +495,9 @@ def test_vanished_client_is_one_info_line_and_a_count(short_timeout_server: Serv
     assert metric(text, "moorage_client_aborts_total", reason="disconnect") == before + 1
     assert 'status="5xx"' not in text
     time.sleep(0.5)  # anything else the server would log about it
-    lines = [line for line in server.log().splitlines() if path in line]
+    lines, logged = about(server, path)
     assert len(lines) == 1, lines
+    assert len(logged) == 1, logged  # and the request, once, in the access log
     assert " INFO " in lines[0], lines
     assert "went away" in lines[0], lines
     assert_clean_log(server)
