@@ -10,13 +10,12 @@ import { button, iconButton, link } from "./widgets/buttons.js";
 import { confirmAction } from "./widgets/confirm.js";
 import { cronSchedule } from "./widgets/cron-schedule.js";
 import { dataTable } from "./widgets/data-table.js";
-import { openDialog } from "./widgets/dialog.js";
 import { checkField } from "./widgets/form.js";
 import { breadcrumbs, card, facts, pageHead } from "./widgets/layout.js";
 import { toast } from "./widgets/notify.js";
 import { emptyState, loading } from "./widgets/placeholders.js";
 import { pagedSource } from "./widgets/resource-list.js";
-import { ACTIVE, runStatusBadge, triggerWords } from "./widgets/run-status.js";
+import { ACTIVE, runStatusBadge, showRunDetails, triggerWords } from "./widgets/run-status.js";
 
 /**
  * A garbage-collection run as listed; in a dry run the counts are what a real run would do.
@@ -287,32 +286,15 @@ export function render({ session, signal, setTitle, ready }) {
 
   // History ------------------------------------------------------------------------------------
   /** @param {GcRun} summary */
-  async function showRun(summary) {
-    const body = h("div", { class: "run-detail" }, loading("Loading the run…"));
-    let open = true;
-    let timer = 0;
-    const fill = async () => {
-      if (!open || signal.aborted) return;
-      if (document.visibilityState !== "visible") {
-        timer = window.setTimeout(fill, POLL_MS); // ask again once the page is looked at
-        return;
-      }
-      try {
-        /** @type {GcRunDetail} */
-        const run = await api.get(`/gc-runs/${summary.id}`, undefined, { signal });
-        if (!open) return;
-        clear(body, runDetail(run));
-        if (ACTIVE.has(run.status)) timer = window.setTimeout(fill, POLL_MS);
-      } catch (error) {
-        if (!open || isAbortError(error)) return;
-        clear(body, alertBox(messageOf(error), { title: "Could not load the run.", retry: fill }));
-      }
-    };
-    fill();
-    await openDialog({ title: `${runName(summary)} details`, body, submitLabel: "Done", cancelLabel: null, wide: true });
-    open = false;
-    window.clearTimeout(timer);
-  }
+  const showRun = (summary) =>
+    showRunDetails({
+      title: `${runName(summary)} details`,
+      path: `/gc-runs/${summary.id}`,
+      /** @param {GcRunDetail} run */
+      render: (run) => runDetail(run),
+      pollMs: POLL_MS,
+      signal,
+    });
 
   /** @type {import("./widgets/data-table.js").DataTable<GcRun>} */
   const history = dataTable({

@@ -1,8 +1,8 @@
 // Registry tab: image cleanup — policies of what to keep, test runs and real runs, the
 // schedule, and the history of runs with a verdict for every artifact.
 
-import { api, isAbortError } from "./api.js";
-import { clear, enc, h, plural, shortDigest, timeCell } from "./dom.js";
+import { api } from "./api.js";
+import { enc, h, plural, shortDigest, timeCell } from "./dom.js";
 import { tagList } from "./page-image.js";
 import { can } from "./registry-actions.js";
 import { policyDialog, policyList, policySelectors, selectorCell, selectorColumns, selectorFieldPair, selectorWords, statusColumn } from "./policies.js";
@@ -12,12 +12,11 @@ import { button, iconButton } from "./widgets/buttons.js";
 import { confirmAction } from "./widgets/confirm.js";
 import { copyButton } from "./widgets/copy.js";
 import { dataTable } from "./widgets/data-table.js";
-import { openDialog } from "./widgets/dialog.js";
 import { cronSchedule } from "./widgets/cron-schedule.js";
 import { checkField, field, quietError, setFieldError, textField } from "./widgets/form.js";
 import { card, facts } from "./widgets/layout.js";
 import { liveSource } from "./widgets/live-source.js";
-import { ACTIVE, runStatusBadge, triggerWords } from "./widgets/run-status.js";
+import { ACTIVE, runStatusBadge, showRunDetails, triggerWords } from "./widgets/run-status.js";
 import { toast } from "./widgets/notify.js";
 import { emptyState, loading } from "./widgets/placeholders.js";
 import { staticTable } from "./widgets/static-table.js";
@@ -541,34 +540,15 @@ function render({ registry, signal, refreshRegistry }) {
   }
 
   /** @param {Run} summary */
-  async function showRun(summary) {
-    const body = h("div", { class: "run-detail" }, loading("Loading the run…"));
-    let open = true;
-    let timer = 0;
-    const fill = async () => {
-      if (!open || signal.aborted) return;
-      try {
-        /** @type {RunDetail} */
-        const run = await api.get(`${root}/cleanup-runs/${summary.id}`, undefined, { signal });
-        if (!open) return;
-        clear(body, runDetail(run));
-        if (ACTIVE.has(run.status)) timer = window.setTimeout(fill, POLL_MS);
-      } catch (error) {
-        if (!open || isAbortError(error)) return;
-        clear(body, alertBox(messageOf(error), { title: "Could not load the run.", retry: fill }));
-      }
-    };
-    fill();
-    await openDialog({
+  const showRun = (summary) =>
+    showRunDetails({
       title: runName(summary),
-      body,
-      submitLabel: "Done",
-      cancelLabel: null,
-      wide: true,
+      path: `${root}/cleanup-runs/${summary.id}`,
+      /** @param {RunDetail} run */
+      render: (run) => runDetail(run),
+      pollMs: POLL_MS,
+      signal,
     });
-    open = false;
-    window.clearTimeout(timer);
-  }
 
   const history = dataTable({
     label: "Cleanup runs",
