@@ -87,6 +87,18 @@ class Settings(BaseSettings):
         description="base64 signing key shared by all nodes; default: generated in the data "
         "directory on first start",
     )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="base64 key (32 bytes) that encrypts stored credentials of replication "
+        "rules and proxy-cache upstreams; give every node the same one; default: generated in "
+        "the data directory on first start",
+    )
+    region: str = Field(
+        "local",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,31}$",
+        description="this deployment's region name (kr1, jp1, ...), shown in the console and "
+        "the API and recorded by replication",
+    )
     run_jobs: bool = Field(
         True, description="run background jobs and schedules in the serving process"
     )
@@ -107,8 +119,8 @@ class Settings(BaseSettings):
     )
     allow_private_targets: bool = Field(
         False,
-        description="let webhooks call loopback, link-local and private addresses "
-        "(refused by default, so webhooks cannot reach inside the network)",
+        description="let webhooks, replication and proxy caches call loopback, link-local "
+        "and private addresses (refused by default, so they cannot reach inside the network)",
     )
     webhook_retry_base_seconds: float = Field(
         5.0, gt=0, le=3600, description="delay before a failed webhook delivery's first retry"
