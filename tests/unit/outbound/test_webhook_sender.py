@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from moorage.domain.kernel import addresses
 from moorage.domain.webhooks.errors import RefusedAddress
 from moorage.domain.webhooks.ports import OutboundRequest
-from moorage.outbound import webhook_sender
+from moorage.outbound import guard
 from moorage.outbound.webhook_sender import HttpWebhookSender
 
 pytestmark = pytest.mark.anyio
@@ -112,7 +113,8 @@ def post(url: str, *, verify: bool = True, **headers: str) -> OutboundRequest:
 @pytest.fixture
 def trusting(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let the guard's resolve-check-connect path run against loopback (it refuses it)."""
-    monkeypatch.setattr(webhook_sender, "refused_ip", lambda ip: False)
+    monkeypatch.setattr(addresses, "refused_ip", lambda ip: False)
+    monkeypatch.setattr(guard, "refused_name", lambda name: False)
 
 
 # the address guard --------------------------------------------------------------------------------

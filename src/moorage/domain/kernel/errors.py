@@ -59,6 +59,16 @@ class InvalidParameter(InvalidInput):
         self.parameter = parameter
 
 
+class RefusedAddress(InvalidParameter):
+    """An outbound address moorage does not call: it is, or resolves to, one inside the
+    deployment's network (or is no valid host), and the operator did not allow private
+    targets. Webhooks, replication endpoints and proxy-cache upstreams refuse alike;
+    `parameter` names the request's field that holds the address."""
+
+    def __init__(self, message: str, parameter: str = "address") -> None:
+        super().__init__(parameter, message)
+
+
 class ManifestBlobUnknown(InvalidInput):
     def __init__(self, digest: str, what: str = "blob") -> None:
         super().__init__(f"manifest references {what} {digest} which is not in this image")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from moorage.domain.kernel.errors import DomainError, InvalidInput, NotFound
+from moorage.domain.kernel.errors import (  # shared by all that calls out, named here too
+    RefusedAddress as RefusedAddress,
+)
 
 
 class DeliveryFailed(DomainError):
@@ -11,10 +14,6 @@ class DeliveryFailed(DomainError):
 
 class InvalidWebhook(InvalidInput):
     pass
-
-
-class RefusedAddress(InvalidWebhook):
-    """The address is, or resolves to, one moorage must not call (SPEC §12)."""
 
 
 class WebhookNotFound(NotFound):

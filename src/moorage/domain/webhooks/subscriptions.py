@@ -14,7 +14,6 @@ Events are recorded by `webhook_events`, sent by `webhook_delivery`, and shaped 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,6 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from moorage.domain.kernel.addresses import (  # moved to the kernel, importable from here too
+    literal_ip as literal_ip,
+)
+from moorage.domain.kernel.addresses import refused_ip as refused_ip
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import InvalidInput
@@ -81,31 +84,6 @@ def check_address(address: str) -> str:
     if parts.fragment:
         raise InvalidWebhook("the address must not have a #fragment")
     return address
-
-
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-def refused_ip(text: str) -> bool:
-    """Whether an address is not globally reachable: loopback, link-local, private,
-    shared, reserved, multicast — also when wrapped in IPv6 (mapped, 6to4, NAT64)."""
-    ip = ipaddress.ip_address(text.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip.sixtofour is not None:
-            ip = ip.sixtofour
-        elif ip in _NAT64:
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return not ip.is_global or ip.is_multicast
-
-
-def literal_ip(host: str) -> str | None:
-    """The host when it is an IP address (IPv6 without brackets), else None."""
-    try:
-        return str(ipaddress.ip_address(host.strip("[]").split("%", 1)[0]))
-    except ValueError:
-        return None
 
 
 def mask_secret(value: str) -> str:
