@@ -97,6 +97,10 @@ class Container:
     def private_host(self) -> str | None:
         return self.settings.private_host
 
+    @property
+    def region(self) -> str:
+        return self.settings.region
+
     def close(self) -> None:
         self.engine.dispose()
 

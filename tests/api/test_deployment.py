@@ -35,7 +35,8 @@ BUCKET = "deployment-facts"
 @pytest.fixture(scope="module")
 def configured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server on PostgreSQL (its URL with a password, which trust auth ignores) and S3
-    (moto, which takes any key), with a token key, a public host and no background jobs."""
+    (moto, which takes any key), with a token key, a public host, no background jobs and
+    region kr1 (the `serve --region` option)."""
     folder = tmp_path_factory.mktemp("deployment")
     moto = MotoServer(folder / "moto.log").start()
     try:
@@ -55,6 +56,7 @@ def configured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
                 url.render_as_string(hide_password=False),
                 extra_env=env,
                 auth=True,
+                serve_args=["--region", "kr1"],
             ).start()
             try:
                 yield server
@@ -71,11 +73,12 @@ def test_an_administrator_sees_the_deployment_and_none_of_its_secrets(
         expect_json(admin.post("/registries", json={"name": "facts"}), 201)
         expect_json(admin.put("/gc-schedule", json={"cron": "0 3 * * SUN"}))
         response = admin.get("/deployment")
+        me = expect_json(admin.get("/users/me"))
     body = expect_json(response)
     for secret in (DATABASE_PASSWORD, S3_SECRET, S3_ACCESS_KEY, TOKEN_KEY, "postgres@"):
         assert secret not in response.text
     assert body["version"] == __version__
-    assert body["region"] == "local"
+    assert body["region"] == me["region"] == "kr1"
     assert body["metadata"]["backend"] == "postgresql"
     assert body["metadata"]["location"].startswith("127.0.0.1:5432/moorage_t_")
     assert body["storage_driver"] == {
@@ -97,6 +100,7 @@ def test_an_administrator_sees_the_deployment_and_none_of_its_secrets(
 
 def test_a_filesystem_deployment(admin_api: httpx.Client) -> None:
     body = expect_json(admin_api.get("/deployment"))
+    assert body["region"] == "local"  # the default
     assert body["metadata"]["backend"] in {"sqlite", "postgresql"}
     if body["metadata"]["backend"] == "sqlite":
         assert body["metadata"]["location"].endswith("moorage.db")
@@ -114,5 +118,7 @@ def test_only_administrators_may_see_it(
     for account in (*team.roles.values(), new_account(admin_api)):
         with rest(live_server, account.auth) as http:
             expect_problem(http.get("/deployment"), 403)
+            # The region is no secret: everyone signed in reads it (the console's header).
+            assert expect_json(http.get("/users/me"))["region"] == "local"
     with rest(live_server, None) as anonymous:
         expect_problem(anonymous.get("/deployment"), 401)

@@ -65,3 +65,16 @@ def test_anyone_else_is_told_it_is_for_administrators(
     expect(page.get_by_text("This page is for system administrators only.")).to_be_visible()
     expect(page.locator("dl.facts")).to_have_count(0)
     assert not [url for url in asked if url.endswith("/api/v1/deployment")], asked
+
+
+def test_the_header_names_the_region(
+    server_factory: type[ServerProcess], tmp_path: Any, page: Any
+) -> None:
+    """Every page's header says which region the deployment runs in (`serve --region`), for
+    anyone signed in; the deployment summary says the same."""
+    server = server_factory(tmp_path / "srv", auth=True, serve_args=["--region", "kr1"]).start()
+    sign_in(page, server, "/admin/deployment")
+    chip = page.locator("header .region-chip")
+    expect(chip).to_have_text("Region kr1")
+    expect(chip).to_have_attribute("title", "Region")
+    expect(fact(page, "Region")).to_have_text("kr1")

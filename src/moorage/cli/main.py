@@ -69,11 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000)")
     p.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS (MOORAGE_TLS_CERT)")
     p.add_argument("--tls-key", type=Path, help="its PEM private key (MOORAGE_TLS_KEY)")
-    _log_format_option(p)
+    _node_options(p)
     p.set_defaults(run_with_settings=serve.run)
 
     p = sub.add_parser("worker", parents=[_common(False)], help="run background jobs only")
-    _log_format_option(p)
+    _node_options(p)
     p.set_defaults(run=serve.work, long_running=True)
 
     p = sub.add_parser("migrate", parents=[common], help="bring the database schema up to date")
@@ -105,11 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _log_format_option(parser: argparse.ArgumentParser) -> None:
+def _node_options(parser: argparse.ArgumentParser) -> None:
+    """What `serve` and `worker` both take: how they log, and where they run."""
     parser.add_argument(
         "--log-format",
         choices=["text", "json"],
         help="log lines for people (text, the default) or JSON lines (MOORAGE_LOG_FORMAT)",
+    )
+    parser.add_argument(
+        "--region", help="this deployment's region name, e.g. kr1 (MOORAGE_REGION; default local)"
     )
 
 
@@ -289,6 +293,7 @@ def _main(argv: Sequence[str] | None) -> None:
             tls_cert=getattr(args, "tls_cert", None),
             tls_key=getattr(args, "tls_key", None),
             log_format=getattr(args, "log_format", None),
+            region=getattr(args, "region", None),
         )
     except ValidationError as exc:
         print(f"moorage: invalid settings:\n{exc}", file=sys.stderr)

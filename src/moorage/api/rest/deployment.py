@@ -21,10 +21,6 @@ from moorage.config import Settings
 
 router = api_router(tags=["deployment"])
 
-# There is no `region` setting yet: every deployment is one region. Replication will name
-# regions in the settings and report the configured one here instead.
-LOCAL_REGION = "local"
-
 
 class DeploymentServices(RestServices, Protocol):
     """The REST services with the settings the deployment was started with."""
@@ -63,7 +59,9 @@ class CountsOut(BaseModel):
 
 class DeploymentOut(BaseModel):
     version: str = Field(description="moorage's version")
-    region: str = Field(description='where this deployment runs; "local" until replication')
+    region: str = Field(
+        description='where this deployment runs (setting `region`, default "local")'
+    )
     metadata: MetadataOut
     storage_driver: StorageDriverOut
     public_host: str | None = Field(description="the public registry address, if set")
@@ -140,7 +138,7 @@ def get_deployment(
     settings = services.settings
     return DeploymentOut(
         version=__version__,
-        region=LOCAL_REGION,
+        region=settings.region,
         metadata=metadata_out(settings.effective_database_url),
         storage_driver=storage_driver_out(settings),
         public_host=settings.public_host,

@@ -58,6 +58,10 @@ class RestServices(Protocol):
     def gc(self) -> GcService: ...
 
     @property
+    def region(self) -> str:
+        """This deployment's region name (the `region` setting)."""
+
+    @property
     def public_host(self) -> str | None: ...
 
     @property

@@ -196,6 +196,7 @@ def get_me(services: Services, caller: Caller) -> MeOut:
         is_admin=caller.is_admin,
         projects=[MembershipOut(project=p, role=r) for p, r in memberships],
         permissions=deployment_permissions(caller, (r for _, r in memberships)),
+        region=services.region,
     )
 
 

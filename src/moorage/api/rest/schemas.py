@@ -191,6 +191,7 @@ class MeOut(BaseModel):
     permissions: list[DeploymentPermission] = Field(
         description="what the caller may do outside any one registry"
     )
+    region: str = Field(description="the region this deployment runs in (setting `region`)")
 
 
 class PasswordChange(Body):

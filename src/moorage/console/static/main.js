@@ -24,6 +24,7 @@ import * as adminDeployment from "./page-admin-deployment.js";
  * @property {boolean} is_admin
  * @property {Array<{project: string, role: string}>} projects
  * @property {string[]} permissions what they may do outside any one registry: create_registry, manage_projects, manage_users, gc
+ * @property {string} region the region this deployment runs in
  */
 
 /** @typedef {{me: Me | null}} Session */
@@ -193,6 +194,7 @@ function header(nav) {
       h(
         "div",
         { class: "app-user" },
+        h("span", { class: "region-chip", title: "Region" }, icon("globe"), h("span", { class: "visually-hidden" }, "Region "), h("span", { class: "region-name" }, me.region)),
         h("span", { class: "user-chip", title: me.is_admin ? "System administrator" : "User" }, icon("user"), h("span", { class: "user-name" }, me.username), me.is_admin && h("span", { class: "user-role" }, "admin")),
         signOutButton,
       ),
