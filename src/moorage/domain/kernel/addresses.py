@@ -29,7 +29,7 @@ MAX_LABEL = 63
 
 # RFC 6761: these names are loopback whatever a resolver says.
 _LOCAL_NAME = re.compile(r"(?:.+\.)?localhost", re.ASCII)
-_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*", re.ASCII)
+_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*", re.ASCII)
 
 _V4 = ipaddress.IPv4Network
 _V6 = ipaddress.IPv6Network
@@ -115,7 +115,7 @@ def parse_ipv4(text: str) -> ipaddress.IPv4Address | None:
 
 def _ipv4_part(part: str) -> int:
     if part[:2] in ("0x", "0X"):
-        return int(part[2:] or "0", 16)  # "0x" alone is 0 to inet_aton
+        return int(part[2:], 16)
     if part.startswith("0"):
         return int(part, 8)
     return int(part)
