@@ -18,6 +18,7 @@ from moorage.domain.kernel import addresses
 from moorage.domain.webhooks.errors import RefusedAddress
 from moorage.domain.webhooks.ports import OutboundRequest
 from moorage.outbound import guard
+from moorage.outbound.guard import AddressGuard
 from moorage.outbound.webhook_sender import HttpWebhookSender
 
 pytestmark = pytest.mark.anyio
@@ -148,6 +149,57 @@ async def test_delivery_connects_to_the_checked_address_with_the_original_host(
     response = await HttpWebhookSender().post(post(receiver.url("localhost")))
     assert response.error is None
     assert receiver.requests[0].headers["Host"] == f"localhost:{receiver.port}"
+
+
+LOOPBACK_SPELLINGS = ["127.1", "0x7f000001", "2130706433", "0177.1"]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        *LOOPBACK_SPELLINGS,
+        "localhost.",
+        "[::ffff:127.0.0.1]",
+        "[::127.0.0.1]",
+        "[::ffff:0:127.0.0.1]",
+        "[64:ff9b:1::7f00:1]",
+    ],
+)
+async def test_every_spelling_of_loopback_is_refused_at_delivery(
+    receiver: Receiver, host: str
+) -> None:
+    response = await HttpWebhookSender().post(post(receiver.url(host)))
+    assert response.refused, response.error
+    assert receiver.requests == []
+
+
+async def test_those_spellings_do_reach_loopback(receiver: Receiver) -> None:
+    """What the refusals above prevent: each spelling is a way to the receiver."""
+    sender = HttpWebhookSender(allow_private_targets=True)
+    for host in LOOPBACK_SPELLINGS:
+        response = await sender.post(post(receiver.url(host)))
+        assert response.error is None, (host, response.error)
+    assert len(receiver.requests) == len(LOOPBACK_SPELLINGS)
+
+
+async def test_delivery_connects_to_the_address_the_guard_resolved(
+    receiver: Receiver, trusting: None
+) -> None:
+    """The system's resolver knows no `hooks.invalid`: the connection goes to the address
+    the guard resolved and checked, never to a second lookup's answer."""
+    resolved = AddressGuard(allow_private=False, resolver=lambda host, port: ["127.0.0.1"])
+    response = await HttpWebhookSender(guard=resolved).post(post(receiver.url("hooks.invalid")))
+    assert response.error is None, response.error
+    assert receiver.requests[0].headers["Host"] == f"hooks.invalid:{receiver.port}"
+
+
+async def test_a_name_resolving_inside_at_delivery_is_refused(receiver: Receiver) -> None:
+    rebound = AddressGuard(allow_private=False, resolver=lambda host, port: ["127.0.0.1"])
+    response = await HttpWebhookSender(guard=rebound).post(post(receiver.url("hooks.invalid")))
+    assert response.refused
+    assert response.error is not None
+    assert "hooks.invalid (127.0.0.1)" in response.error
+    assert receiver.requests == []
 
 
 # what is sent ----------------------------------------------------------------------------------
