@@ -294,6 +294,49 @@ def schema1(ctx: Ctx) -> bytes:
     ).encode()
 
 
+def nested(depth: int, opener: bytes = b"[", closer: bytes = b"]") -> bytes:
+    """JSON nested `depth` levels deep: arrays by default, `{"a":` objects when asked."""
+    inner = b"1" if opener != b"[" else b""
+    return opener * depth + inner + closer * depth
+
+
+def with_annotation_value(ctx: Ctx, value: bytes) -> bytes:
+    """A valid manifest over pushed blobs whose annotation `x` holds the raw JSON `value`."""
+    body = manifest_doc(ctx, annotations={"x": "VALUE"})
+    return body.replace(b'"VALUE"', value)
+
+
+def with_config_size(raw: bytes) -> Callable[[Ctx], bytes]:
+    """A valid manifest whose config descriptor's size is the raw JSON number `raw`."""
+
+    def build(ctx: Ctx) -> bytes:
+        config, layers = image_parts(ctx)
+        body = manifest_doc(ctx, config=config | {"size": -424242}, layers=layers)
+        return body.replace(b"-424242", raw)
+
+    return build
+
+
+def patch_with_header(name: bytes, value: bytes) -> Request:
+    """An upload holding bytes 0-9, then a PATCH of the next ten bytes with a raw header."""
+
+    def run(ctx: Ctx) -> httpx.Response:
+        started = expect_status(ctx.oci.start_upload(), 202)
+        first = ctx.oci.patch_upload(
+            location(started), ctx.payload.content[:10], content_range="0-9"
+        )
+        ctx.stash["upload"] = location(expect_status(first, 202))
+        ctx.stash["offset"] = 10
+        return ctx.oci.http.request(
+            "PATCH",
+            ctx.stash["upload"],
+            headers={b"Content-Type": OCTET_STREAM.encode(), name: value},
+            content=ctx.payload.content[10:20],
+        )
+
+    return run
+
+
 # --- checks that nothing changed -----------------------------------------------------------
 
 
@@ -370,6 +413,7 @@ TI = "TAG_INVALID"
 RI = "RANGE_INVALID"
 BUU = "BLOB_UPLOAD_UNKNOWN"
 BUI = "BLOB_UPLOAD_INVALID"
+PN = "PAGINATION_NUMBER_INVALID"
 # A malformed Content-Range may be refused as a bad request or as an unsatisfiable range. (The
 # spec's form is `<start>-<end>`; RFC 9110's `bytes <start>-<end>/<size>` is not malformed.)
 BAD_RANGE = (400, BUI)
@@ -721,6 +765,67 @@ FAILURES = [
     Failure(
         "tags-list-n-not-a-number", in_repo("tags/list?n=ten"), 400, "PAGINATION_NUMBER_INVALID"
     ),
+    # hostile input: deep nesting, huge numbers, digits other than ASCII's
+    Failure("manifest-arrays-nested-100k", put_manifest(lambda c: nested(100_000)), 400, MI),
+    Failure(
+        "manifest-objects-nested-100k",
+        put_manifest(lambda c: nested(100_000, b'{"a":', b"}")),
+        400,
+        MI,
+        message="deep",
+    ),
+    Failure(
+        "manifest-annotation-nested-1000",
+        put_manifest(lambda c: with_annotation_value(c, nested(1000))),
+        400,
+        MI,
+        manifest_absent,
+        message="deep",
+    ),
+    Failure("manifest-size-1e400", put_manifest(with_config_size(b"1e400")), 400, MI),
+    Failure(
+        "manifest-size-5000-digits",
+        put_manifest(with_config_size(b"9" * 5000)),
+        400,
+        MI,
+        manifest_absent,
+    ),
+    Failure(
+        "manifest-size-beyond-64-bits",
+        put_manifest(with_config_size(str(2**64).encode())),
+        400,
+        MI,
+        manifest_absent,
+    ),
+    Failure("tags-list-n-superscript", in_repo("tags/list?n=%C2%B2"), 400, PN),
+    Failure("tags-list-n-arabic-digit", in_repo("tags/list?n=%D9%A3"), 400, PN),
+    Failure("tags-list-n-5000-digits", in_repo(f"tags/list?n={'9' * 5000}"), 400, PN),
+    Failure("catalog-n-superscript", get(lambda ctx: "_catalog?n=%C2%B2"), 400, PN),
+    Failure("catalog-n-5000-digits", get(lambda ctx: f"_catalog?n={'9' * 5000}"), 400, PN),
+    Failure(
+        "patch-range-5000-digits",
+        patch_with_header(b"Content-Range", b"10-" + b"9" * 5000),
+        416,
+        RI,
+        upload_resumes,
+        alternative=BAD_RANGE,
+    ),
+    Failure(
+        "patch-range-total-5000-digits",
+        patch_with_header(b"Content-Range", b"10-19/" + b"9" * 5000),
+        416,
+        RI,
+        upload_resumes,
+        alternative=BAD_RANGE,
+    ),
+    Failure(
+        "patch-range-superscript",
+        patch_with_header(b"Content-Range", b"10-1\xb9"),
+        416,
+        RI,
+        upload_resumes,
+        alternative=BAD_RANGE,
+    ),
 ]
 
 
@@ -786,3 +891,26 @@ def test_manifest_of_exactly_4_mib_is_allowed(ctx: Ctx) -> None:
     ctx.oci.push_manifest("big", body)
     resp = expect_status(ctx.oci.get_manifest("big"), 200)
     assert resp.content == body.content
+
+
+# --- what a pushed config holds never refuses the manifest ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"os":"linux","architecture":"amd64","x":' + nested(1000) + b"}",
+        b'{"os":"linux","architecture":"amd64","x":' + b"9" * 5000 + b"}",
+        b'{"os":"linux","architecture":"amd64","x":1e400}',
+    ],
+    ids=["nested-1000", "number-5000-digits", "number-1e400"],
+)
+def test_hostile_config_is_stored_without_a_platform(ctx: Ctx, content: bytes) -> None:
+    """The registry reads an image's config only for what lists show: one it cannot read
+    within its limits records nothing, and the push goes through."""
+    config = ctx.oci.push_blob(Blob(content))
+    _, layers = image_parts(ctx)
+    manifest = image_manifest(descriptor(OCI_CONFIG, config), layers)
+    ctx.oci.push_manifest("hostile-config", manifest)
+    pulled = expect_status(ctx.oci.get_manifest("hostile-config"), 200)
+    assert pulled.content == manifest.content

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest, DigestError
+from moorage.oci.limits import JsonError, load_json
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
@@ -123,9 +123,9 @@ def parse(body: bytes, content_type: str) -> ParsedManifest:
     if len(body) > MAX_MANIFEST_BYTES:
         raise ManifestError(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"manifest is not valid JSON: {exc}") from None
+        doc = load_json(body)
+    except JsonError as exc:
+        raise ManifestError(f"manifest: {exc}") from None
     if not isinstance(doc, dict):
         raise ManifestError("manifest must be a JSON object")
     media_type = _media_type(doc, content_type)
@@ -191,8 +191,8 @@ def helm_config(parsed: ParsedManifest) -> Descriptor | None:
 def platform_of_config(data: bytes) -> str | None:
     """`os/architecture[/variant]` from an image config, or None when it says nothing."""
     try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = load_json(data)
+    except JsonError:  # a config beyond the bounds says nothing that is read
         return None
     if not isinstance(doc, dict):
         return None

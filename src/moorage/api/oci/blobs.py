@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
 from moorage.oci import errors as oci
+from moorage.oci.ranges import RangeError, parse_range
 
 OCTET = "application/octet-stream"
-_RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
 def _blob_headers(digest: str, size: int) -> dict[str, str]:
@@ -32,20 +30,14 @@ async def head(ctx: OciContext, request: Request, name: str, digest: str) -> Res
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """(start, end inclusive) of a single `bytes=` range, or None for the whole blob."""
-    if not header:
-        return None
-    match = _RANGE_RE.match(header.strip())
-    if match is None:
-        return None
-    start = int(match.group(1))
-    end = int(match.group(2)) if match.group(2) else size - 1
-    if start >= size or end < start:
+    try:
+        return parse_range(header, size)
+    except RangeError:
         raise OciError(
             oci.RANGE_INVALID,
             "requested range not satisfiable",
             headers={"Content-Range": f"bytes */{size}"},
-        )
-    return start, min(end, size - 1)
+        ) from None
 
 
 async def get(ctx: OciContext, request: Request, name: str, digest: str) -> Response:

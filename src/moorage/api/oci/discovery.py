@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
 from moorage.oci import errors as oci
+from moorage.oci.limits import NumberError, parse_count
 from moorage.oci.mediatypes import OCI_INDEX
 
 MAX_PAGE = 10_000
@@ -20,9 +21,10 @@ def _page_size(request: Request, default: int | None) -> int | None:
     value = request.query_params.get("n")
     if value is None or value == "":
         return default
-    if not value.isdigit():
-        raise OciError(oci.PAGINATION_NUMBER_INVALID, "n must be a non-negative integer")
-    return min(int(value), MAX_PAGE)
+    try:
+        return min(parse_count(value, "n"), MAX_PAGE)
+    except NumberError as exc:
+        raise OciError(oci.PAGINATION_NUMBER_INVALID, str(exc)) from None
 
 
 def _paged(

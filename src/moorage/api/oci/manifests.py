@@ -10,6 +10,7 @@ from moorage.api.oci.errors import OciError
 from moorage.domain.content.artifacts import helm_chart_of_config, is_digest, parse_manifest
 from moorage.domain.kernel.model import HelmChart
 from moorage.oci import errors as oci
+from moorage.oci.limits import NumberError, parse_count
 from moorage.oci.manifests import (
     MAX_CONFIG_BYTES,
     MAX_MANIFEST_BYTES,
@@ -57,8 +58,11 @@ async def _fetch(
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    try:
+        declared = parse_count(request.headers.get("content-length", "").strip())
+    except NumberError:  # absent or malformed: the body is capped as it streams anyway
+        declared = 0
+    if declared > limit:
         raise OciError(oci.SIZE_INVALID, f"manifest is larger than {limit} bytes", status=413)
     body = bytearray()
     async for chunk in request.stream():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import anyio
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -14,10 +12,11 @@ from moorage.domain.content.uploads import UploadStatus
 from moorage.domain.identity.access import Action
 from moorage.domain.kernel.errors import RangeInvalid
 from moorage.oci import errors as oci
+from moorage.oci.limits import NumberError, parse_count
+from moorage.oci.ranges import RangeError, parse_content_range
 
 _DRAIN_BYTES = 64 * 1024 * 1024
 _DRAIN_SECONDS = 30.0
-_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(\d+|\*))?$")
 
 
 def _upload_location(name: str, upload_id: str) -> str:
@@ -54,9 +53,10 @@ def _content_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.strip().isdigit():
-        raise OciError(oci.SIZE_INVALID, "Content-Length must be a non-negative integer")
-    return int(value)
+    try:
+        return parse_count(value.strip(), "Content-Length")
+    except NumberError as exc:
+        raise OciError(oci.SIZE_INVALID, str(exc)) from None
 
 
 async def start(ctx: OciContext, request: Request, name: str) -> Response:
@@ -84,16 +84,10 @@ def _range(request: Request) -> tuple[int, int] | None:
     header = request.headers.get("content-range")
     if header is None:
         return None
-    match = _CONTENT_RANGE_RE.match(header.strip())
-    if match is None:
-        raise OciError(oci.RANGE_INVALID, f"malformed Content-Range {header[:80]!r}")
-    first, last = int(match.group(1)), int(match.group(2))
-    if last < first:
-        raise OciError(oci.RANGE_INVALID, f"Content-Range {header[:80]!r} ends before it starts")
-    total = match.group(3)
-    if total is not None and total != "*" and int(total) <= last:
-        raise OciError(oci.RANGE_INVALID, f"Content-Range {header[:80]!r} ends past its total")
-    return first, last
+    try:
+        return parse_content_range(header)
+    except RangeError as exc:
+        raise OciError(oci.RANGE_INVALID, str(exc)) from None
 
 
 async def _discard_body(request: Request) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -44,6 +43,7 @@ from moorage.domain.webhooks.events import (
 from moorage.domain.webhooks.payloads import EventType
 from moorage.oci import manifests, names
 from moorage.oci.digest import Digest, DigestError
+from moorage.oci.limits import JsonError, load_json
 
 log = logging.getLogger("moorage.artifacts")
 DELETED = EventType.DELETE_ARTIFACT
@@ -132,8 +132,8 @@ def helm_chart_of_config(data: bytes) -> HelmChart | None:
     """A Helm chart's name, version and app version from its config (Chart.yaml as JSON);
     None when the config does not say a name and a version as strings."""
     try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = load_json(data)
+    except JsonError:  # beyond the bounds a client's JSON must keep: says nothing
         return None
     if not isinstance(doc, dict):
         return None
