@@ -28,6 +28,7 @@ from moorage.domain.kernel.addresses import (
     refusal,
     refused_name,
 )
+from moorage.domain.kernel.errors import RefusedAddress
 
 Resolver = Callable[[str, int], list[str]]  # (host, port) -> addresses; OSError when none
 
@@ -65,11 +66,11 @@ class AddressGuard:
         A name that does not resolve now passes: every connection checks again."""
         if self.allow_private:
             return
-        parts = urlsplit(url)
         try:
+            parts = urlsplit(url)
             port = parts.port
-        except ValueError:
-            port = None
+        except ValueError:  # an unclosed bracket, a port out of range
+            raise RefusedAddress(f"{url[:80]!r} is not a valid URL") from None
         try:
             self.address(parts.hostname or "", port or default_port(parts.scheme))
         except OSError:

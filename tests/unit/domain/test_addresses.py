@@ -82,6 +82,10 @@ def test_hosts_are_normalised_as_a_resolver_reads_them(host: str, normal: str) -
         ("", "empty"),
         (".", "empty"),
         ("a..b", "label"),
+        ("a b.example", "label"),
+        ("a%00b.example", "label"),  # a NUL a resolver would choke on
+        ("*.example.com", "label"),
+        ("%2541.example", "label"),  # decoded once: "%41" is no name
         (".example.com", "label"),
         ("a" * 64 + ".example.com", "label"),
         ("a." * 127 + "com", "longer than 253"),
@@ -311,3 +315,13 @@ def test_ipv4_parsing_agrees_with_inet_aton(text: str) -> None:
     except OSError:
         expected = None
     assert parse_ipv4(text) == expected
+
+
+@given(st.text())
+def test_any_text_is_a_normal_host_or_refused(text: str) -> None:
+    try:
+        normal = normalise_host(text)
+    except RefusedAddress:
+        return
+    assert normal.isascii()
+    assert normalise_host(normal) == normal

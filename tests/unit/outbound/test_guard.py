@@ -3,11 +3,14 @@ configured (`check_url`) and when a connection is made (`pin`), and the pinning 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from moorage.domain.kernel.errors import RefusedAddress
 from moorage.outbound.guard import AddressGuard
@@ -172,3 +175,15 @@ async def test_the_operator_may_allow_private_targets() -> None:
     url = httpx.URL("http://127.1:8080/")
     assert await checker.pin(url) == (url, {}, {})
     assert resolver.asked == []
+
+
+@given(st.text(), st.sampled_from(["http", "https"]))
+def test_any_host_is_checked_or_refused_never_an_other_error(host: str, scheme: str) -> None:
+    checker = AddressGuard(allow_private=False, resolver=lambda host, port: [GLOBAL_IP])
+    with contextlib.suppress(RefusedAddress):
+        checker.check_url(f"{scheme}://{host}/")
+
+
+def test_a_url_that_does_not_parse_is_refused() -> None:
+    with pytest.raises(RefusedAddress, match="not a valid URL"):
+        guard()[0].check_url("http://[::1/")

@@ -29,6 +29,7 @@ MAX_LABEL = 63
 
 # RFC 6761: these names are loopback whatever a resolver says.
 _LOCAL_NAME = re.compile(r"(?:.+\.)?localhost", re.ASCII)
+_LABEL = re.compile(rf"[a-z0-9_-]{{1,{MAX_LABEL}}}", re.ASCII)
 _IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*", re.ASCII)
 
 _V4 = ipaddress.IPv4Network
@@ -121,36 +122,43 @@ def _ipv4_part(part: str) -> int:
     return int(part)
 
 
-def _ascii_name(host: str) -> str:
-    if host.isascii():
-        return host.lower()
+def _ascii_name(host: str, text: str) -> str:
+    if text.isascii():
+        return text.lower()
     try:  # UTS 46 maps what browsers and resolvers map: full-width letters, "。" dots …
-        return idna.encode(host, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
+        return idna.encode(text, uts46=True).decode("ascii")
+    except UnicodeError as exc:  # idna.IDNAError among them
         raise _invalid(host, str(exc)) from None
+
+
+def _ipv6(host: str, text: str) -> str:
+    if "%" in text:  # only link-local addresses need one
+        raise _invalid(host, "zone ids are not accepted")
+    try:
+        return ipaddress.IPv6Address(text).compressed
+    except ValueError:
+        raise _invalid(host, "not an IPv6 address") from None
 
 
 def normalise_host(host: str) -> str:
     """The host as moorage resolves and judges it (see the module's docstring). Raises
-    `RefusedAddress` for a host that cannot be a host: empty, too long, an IPv6 zone id
-    (only link-local addresses have one), IDNA that does not encode."""
+    `RefusedAddress` for a host that cannot be one: empty, too long, a label with other
+    than letters, digits, `-` and `_`, an IPv6 zone id, IDNA that does not encode."""
     text = unquote(host.strip())
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
-    if "%" in text:
-        raise _invalid(host, "zone ids are not accepted")
     if ":" in text:
-        try:
-            return ipaddress.IPv6Address(text).compressed
-        except ValueError:
-            raise _invalid(host, "not an IPv6 address") from None
-    name = _ascii_name(text)
+        return _ipv6(host, text)
+    name = _ascii_name(host, text)
     if name.endswith("."):  # the root of DNS, written out: the same name
         name = name[:-1]
     if not name or len(name) > MAX_HOST:
         raise _invalid(host, f"empty or longer than {MAX_HOST} characters")
-    if not all(0 < len(label) <= MAX_LABEL for label in name.split(".")):
-        raise _invalid(host, f"a label is empty or longer than {MAX_LABEL} characters")
+    if not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        raise _invalid(
+            host,
+            f"each label is 1 to {MAX_LABEL} letters, digits, '-' or '_'",
+        )
     ipv4 = parse_ipv4(name)
     return str(ipv4) if ipv4 is not None else name
 
