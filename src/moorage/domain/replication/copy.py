@@ -34,6 +34,10 @@ class CopyResult:
     digest: str
     bytes_sent: int
 
+    @property
+    def bytes(self) -> int:
+        return self.bytes_sent
+
 
 @dataclass(slots=True)
 class BlobPlaces:
