@@ -72,3 +72,20 @@ def test_a_global_target_is_accepted_and_cannot_be_changed_to_an_inside_one(
     problem = expect_problem(admin_api.put(f"{path}/{created['id']}", json=moved), 400)
     assert [e["field"] for e in problem["errors"]] == ["address"]
     assert expect_json(admin_api.get(f"{path}/{created['id']}"))["address"] == GLOBAL
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("ftp://files.example.com/", "only http:// and https://"),
+        ("https://user:pw@ci.example.com/", "credentials"),
+        ("http://[::1/", "not a valid URL"),
+    ],
+)
+def test_an_address_that_is_no_webhook_url_names_the_field_too(
+    admin_api: httpx.Client, registry: str, address: str, why: str
+) -> None:
+    response = admin_api.post(f"/registries/{registry}/webhooks", json=webhook(address))
+    [error] = expect_problem(response, 400)["errors"]
+    assert error["field"] == "address"
+    assert why in error["detail"]

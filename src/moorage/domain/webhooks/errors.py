@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moorage.domain.kernel.errors import DomainError, InvalidInput, NotFound
+from moorage.domain.kernel.errors import DomainError, InvalidInput, InvalidParameter, NotFound
 from moorage.domain.kernel.errors import (  # shared by all that calls out, named here too
     RefusedAddress as RefusedAddress,
 )
@@ -14,6 +14,13 @@ class DeliveryFailed(DomainError):
 
 class InvalidWebhook(InvalidInput):
     pass
+
+
+class InvalidWebhookAddress(InvalidWebhook, InvalidParameter):
+    """The address is no http(s) URL moorage accepts (the `address` field is at fault)."""
+
+    def __init__(self, message: str) -> None:
+        InvalidParameter.__init__(self, "address", message)
 
 
 class WebhookNotFound(NotFound):

@@ -32,7 +32,12 @@ from moorage.domain.kernel.lookups import existing_registry
 from moorage.domain.kernel.model import DeliveryAttempt, Event, Page, Webhook, WebhookDelivery
 from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.webhooks.delivery import WebhookDeliverer
-from moorage.domain.webhooks.errors import DeliveryNotFound, InvalidWebhook, WebhookNotFound
+from moorage.domain.webhooks.errors import (
+    DeliveryNotFound,
+    InvalidWebhook,
+    InvalidWebhookAddress,
+    WebhookNotFound,
+)
 from moorage.domain.webhooks.events import enqueue_delivery
 from moorage.domain.webhooks.payloads import ARTIFACT_EVENTS, EventType
 from moorage.domain.webhooks.ports import WebhookSender, WebhookTx
@@ -59,30 +64,34 @@ def _has_control(text: str) -> bool:
 def check_address(address: str) -> str:
     """A webhook address as given: http or https, a host, no credentials, no whitespace."""
     if not address:
-        raise InvalidWebhook("the address is empty")
+        raise InvalidWebhookAddress("the address is empty")
     if len(address) > MAX_ADDRESS:
-        raise InvalidWebhook(f"the address is longer than {MAX_ADDRESS} characters")
+        raise InvalidWebhookAddress(f"the address is longer than {MAX_ADDRESS} characters")
     if _has_control(address):
-        raise InvalidWebhook("the address must not contain whitespace or control characters")
+        raise InvalidWebhookAddress("the address must not contain whitespace or control characters")
     try:
         parts = urlsplit(address)
     except ValueError:  # such as an unclosed IPv6 bracket
-        raise InvalidWebhook("the address is not a valid URL") from None
+        raise InvalidWebhookAddress("the address is not a valid URL") from None
     if parts.scheme not in ("http", "https"):
         shown = f"{parts.scheme}://" if parts.scheme else "an address without a scheme"
-        raise InvalidWebhook(f"only http:// and https:// addresses are accepted, not {shown}")
+        raise InvalidWebhookAddress(
+            f"only http:// and https:// addresses are accepted, not {shown}"
+        )
     if "@" in parts.netloc:
-        raise InvalidWebhook("credentials in the address are not accepted: put them in auth_header")
+        raise InvalidWebhookAddress(
+            "credentials in the address are not accepted: put them in auth_header"
+        )
     if not parts.hostname:
-        raise InvalidWebhook("the address has no host")
+        raise InvalidWebhookAddress("the address has no host")
     try:
         port = parts.port  # urlsplit checks the port only when asked for it
     except ValueError:
         port = 0
     if port == 0:
-        raise InvalidWebhook("the address has an invalid port")
+        raise InvalidWebhookAddress("the address has an invalid port")
     if parts.fragment:
-        raise InvalidWebhook("the address must not have a #fragment")
+        raise InvalidWebhookAddress("the address must not have a #fragment")
     return address
 
 
