@@ -16,6 +16,7 @@ from moorage.domain.replication.endpoints import (
     ManifestBody,
 )
 from moorage.oci import manifests
+from moorage.oci import mediatypes as mt
 
 
 def digest_of(data: bytes) -> str:
@@ -138,3 +139,59 @@ class MemoryEndpoint:
         if ":" not in reference:
             repo.tags[reference] = manifest.digest
         self.writes.append(("manifest", repository, reference))
+
+
+# building content ---------------------------------------------------------------------------
+
+SIGNATURE = "application/vnd.example.signature"
+
+
+def image(source: MemoryEndpoint, repo: str, arch: str, tag: str | None = None) -> ManifestBody:
+    config = source.add_blob(repo, f'{{"architecture":"{arch}","os":"linux"}}'.encode())
+    shared = source.add_blob(repo, b"a layer both platforms share")
+    own = source.add_blob(repo, f"a layer of {arch} only".encode())
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {**config, "mediaType": "application/vnd.oci.image.config.v1+json"},
+        "layers": [shared, own],
+    }
+    return source.add_manifest(repo, doc, tag)
+
+
+def descriptor(manifest: ManifestBody) -> dict[str, object]:
+    return {
+        "mediaType": manifest.media_type,
+        "digest": manifest.digest,
+        "size": len(manifest.body),
+    }
+
+
+def referrer(source: MemoryEndpoint, repo: str, subject: ManifestBody, text: str) -> ManifestBody:
+    empty = source.add_blob(repo, b"{}")
+    payload = source.add_blob(repo, text.encode())
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "artifactType": SIGNATURE,
+        "config": {**empty, "mediaType": mt.OCI_EMPTY},
+        "layers": [payload],
+        "subject": descriptor(subject),
+    }
+    return source.add_manifest(repo, doc)
+
+
+def index_of(
+    source: MemoryEndpoint, repo: str, tag: str
+) -> tuple[ManifestBody, list[ManifestBody]]:
+    children = [image(source, repo, "amd64"), image(source, repo, "arm64")]
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_INDEX,
+        "manifests": [descriptor(child) for child in children],
+    }
+    return source.add_manifest(repo, doc, tag), children
+
+
+def blob_digests(manifest: ManifestBody) -> list[str]:
+    return [str(b.digest) for b in manifests.parse(manifest.body, manifest.media_type).blobs]

@@ -5,59 +5,16 @@ from __future__ import annotations
 import pytest
 
 from moorage.domain.replication.copy import BlobPlaces, CopyResult, copy_artifact
-from moorage.domain.replication.endpoints import EndpointError, ManifestBody
-from moorage.oci import manifests
-from moorage.oci import mediatypes as mt
-from tests.fakes.endpoints import MemoryEndpoint
+from moorage.domain.replication.endpoints import EndpointError
+from tests.fakes.endpoints import (
+    MemoryEndpoint,
+    blob_digests,
+    image,
+    index_of,
+    referrer,
+)
 
 pytestmark = pytest.mark.anyio
-
-SIGNATURE = "application/vnd.example.signature"
-
-
-def _image(source: MemoryEndpoint, repo: str, arch: str, tag: str | None = None) -> ManifestBody:
-    config = source.add_blob(repo, f'{{"architecture":"{arch}","os":"linux"}}'.encode())
-    shared = source.add_blob(repo, b"a layer both platforms share")
-    own = source.add_blob(repo, f"a layer of {arch} only".encode())
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST,
-        "config": {**config, "mediaType": "application/vnd.oci.image.config.v1+json"},
-        "layers": [shared, own],
-    }
-    return source.add_manifest(repo, doc, tag)
-
-
-def _descriptor(manifest: ManifestBody) -> dict[str, object]:
-    return {
-        "mediaType": manifest.media_type,
-        "digest": manifest.digest,
-        "size": len(manifest.body),
-    }
-
-
-def _referrer(source: MemoryEndpoint, repo: str, subject: ManifestBody, text: str) -> ManifestBody:
-    empty = source.add_blob(repo, b"{}")
-    payload = source.add_blob(repo, text.encode())
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST,
-        "artifactType": SIGNATURE,
-        "config": {**empty, "mediaType": mt.OCI_EMPTY},
-        "layers": [payload],
-        "subject": _descriptor(subject),
-    }
-    return source.add_manifest(repo, doc)
-
-
-def _index(source: MemoryEndpoint, repo: str, tag: str) -> tuple[ManifestBody, list[ManifestBody]]:
-    children = [_image(source, repo, "amd64"), _image(source, repo, "arm64")]
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_INDEX,
-        "manifests": [_descriptor(child) for child in children],
-    }
-    return source.add_manifest(repo, doc, tag), children
 
 
 async def _copy(
@@ -87,9 +44,9 @@ async def test_an_index_goes_children_first_referrers_after_their_subject_and_th
     None
 ):
     source, destination = MemoryEndpoint(), MemoryEndpoint()
-    index, children = _index(source, "app", "v1")
-    signature = _referrer(source, "app", index, "signed the index")
-    child_sbom = _referrer(source, "app", children[1], "an SBOM of arm64")
+    index, children = index_of(source, "app", "v1")
+    signature = referrer(source, "app", index, "signed the index")
+    child_sbom = referrer(source, "app", children[1], "an SBOM of arm64")
 
     result, _ = await _copy(source, destination, "v1")
 
@@ -98,7 +55,7 @@ async def test_an_index_goes_children_first_referrers_after_their_subject_and_th
     position = {(kind, ref): i for i, (kind, _, ref) in enumerate(writes)}
     for child in children:
         child_at = position[("manifest", child.digest)]
-        for blob in _blobs(child):
+        for blob in blob_digests(child):
             assert position[("blob", blob)] < child_at
         assert child_at < position[("manifest", index.digest)]
     assert position[("manifest", index.digest)] < position[("manifest", signature.digest)]
@@ -116,13 +73,9 @@ async def test_an_index_goes_children_first_referrers_after_their_subject_and_th
     assert result.bytes_sent == manifests_sent + sum(len(source.data[d]) for d in sent_blobs)
 
 
-def _blobs(manifest: ManifestBody) -> list[str]:
-    return [str(b.digest) for b in manifests.parse(manifest.body, manifest.media_type).blobs]
-
-
 async def test_an_identical_artifact_is_skipped_and_only_new_referrers_are_sent() -> None:
     source, destination = MemoryEndpoint(), MemoryEndpoint()
-    image = _image(source, "app", "amd64", tag="v1")
+    pushed = image(source, "app", "amd64", tag="v1")
     await _copy(source, destination, "v1")
     destination.writes.clear()
 
@@ -130,7 +83,7 @@ async def test_an_identical_artifact_is_skipped_and_only_new_referrers_are_sent(
     assert (result.status, result.bytes_sent, destination.writes) == ("skipped", 0, [])
     assert any("already" in line for line in lines)
 
-    signature = _referrer(source, "app", image, "signed later")
+    signature = referrer(source, "app", pushed, "signed later")
     result, _ = await _copy(source, destination, "v1")
     assert result.status == "skipped"
     assert ("manifest", "app", signature.digest) in destination.writes
@@ -139,8 +92,8 @@ async def test_an_identical_artifact_is_skipped_and_only_new_referrers_are_sent(
 
 async def test_override_off_keeps_a_tag_that_points_elsewhere() -> None:
     source, destination = MemoryEndpoint(), MemoryEndpoint()
-    _image(source, "app", "amd64", tag="v1")
-    other = _image(destination, "app", "arm64", tag="v1")
+    image(source, "app", "amd64", tag="v1")
+    other = image(destination, "app", "arm64", tag="v1")
 
     result, lines = await _copy(source, destination, "v1", override=False)
     assert (result.status, result.bytes_sent) == ("kept", 0)
@@ -155,8 +108,8 @@ async def test_override_off_keeps_a_tag_that_points_elsewhere() -> None:
 
 async def test_a_failing_blob_leaves_no_tag_and_a_retry_finishes() -> None:
     source, destination = MemoryEndpoint(), MemoryEndpoint()
-    index, children = _index(source, "app", "v1")
-    doomed = _blobs(children[1])[-1]
+    index, children = index_of(source, "app", "v1")
+    doomed = blob_digests(children[1])[-1]
     destination.failing_blobs.add(doomed)
 
     with pytest.raises(EndpointError):
@@ -176,7 +129,7 @@ async def test_a_failing_blob_leaves_no_tag_and_a_retry_finishes() -> None:
 
 async def test_blobs_written_earlier_in_the_run_are_mounted_in_another_repository() -> None:
     source, destination = MemoryEndpoint(), MemoryEndpoint()
-    image = _image(source, "app", "amd64", tag="v1")
+    pushed = image(source, "app", "amd64", tag="v1")
     places = BlobPlaces()
     first, _ = await _copy(source, destination, "v1", places=places)
     destination.writes.clear()
@@ -184,17 +137,17 @@ async def test_blobs_written_earlier_in_the_run_are_mounted_in_another_repositor
     second, lines = await _copy(source, destination, "v1", repo="mirror", places=places)
     assert second.status == "copied"
     kinds = [kind for kind, _, _ in destination.writes]
-    assert kinds == ["mount"] * len(_blobs(image)) + ["manifest"]
-    assert second.bytes_sent == len(image.body) < first.bytes_sent
+    assert kinds == ["mount"] * len(blob_digests(pushed)) + ["manifest"]
+    assert second.bytes_sent == len(pushed.body) < first.bytes_sent
     assert any("mounted from app" in line for line in lines)
 
 
 async def test_an_untagged_artifact_is_copied_by_digest() -> None:
     source, destination = MemoryEndpoint(), MemoryEndpoint()
-    image = _image(source, "app", "amd64")
-    result, _ = await _copy(source, destination, image.digest)
+    pushed = image(source, "app", "amd64")
+    result, _ = await _copy(source, destination, pushed.digest)
     assert result.status == "copied"
-    assert destination.repos["app"].manifests[image.digest] == image
+    assert destination.repos["app"].manifests[pushed.digest] == pushed
     assert destination.repos["app"].tags == {}
 
 
