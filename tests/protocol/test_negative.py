@@ -317,6 +317,27 @@ def with_config_size(raw: bytes) -> Callable[[Ctx], bytes]:
     return build
 
 
+def with_descriptor_size(shift: int, *, which: str) -> Callable[[Ctx], Blob]:
+    """A manifest whose config or layer descriptor says a size `shift` bytes off the blob's."""
+
+    def build(ctx: Ctx) -> Blob:
+        config, layers = image_parts(ctx)
+        if which == "config":
+            config = config | {"size": int(str(config["size"])) + shift}
+        else:
+            layers = [layers[0] | {"size": int(str(layers[0]["size"])) + shift}]
+        return image_manifest(config, layers)
+
+    return build
+
+
+def index_child_size_off(ctx: Ctx) -> Blob:
+    config, layers = image_parts(ctx)
+    child = image_manifest(config, layers)
+    ctx.oci.push_manifest(child.digest, child)
+    return image_index([descriptor(OCI_MANIFEST, child) | {"size": child.size + 1}])
+
+
 def patch_with_header(name: bytes, value: bytes) -> Request:
     """An upload holding bytes 0-9, then a PATCH of the next ten bytes with a raw header."""
 
@@ -825,6 +846,34 @@ FAILURES = [
         RI,
         upload_resumes,
         alternative=BAD_RANGE,
+    ),
+    # the sizes a manifest's descriptors state must be the stored ones (clients verify them)
+    Failure(
+        "manifest-config-size-differs",
+        put_manifest(with_descriptor_size(1, which="config")),
+        400,
+        MI,
+        manifest_absent,
+        message="config",
+        moorage_rule=True,
+    ),
+    Failure(
+        "manifest-layer-size-differs",
+        put_manifest(with_descriptor_size(-1, which="layer")),
+        400,
+        MI,
+        manifest_absent,
+        message="layers[0]",
+        moorage_rule=True,
+    ),
+    Failure(
+        "index-child-size-differs",
+        put_manifest(index_child_size_off, OCI_INDEX),
+        400,
+        MI,
+        manifest_absent,
+        message="manifests[0]",
+        moorage_rule=True,
     ),
 ]
 

@@ -23,6 +23,7 @@ class Descriptor:
     size: int
     platform: dict[str, Any] | None = None
     artifact_type: str | None = None
+    where: str = field(default="", compare=False)  # its place in the body: `layers[2]`
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ def _descriptor(value: Any, where: str) -> Descriptor:
     artifact_type = value.get("artifactType")
     if artifact_type is not None and not isinstance(artifact_type, str):
         raise ManifestError(f"{where}.artifactType must be a string")
-    return Descriptor(media_type, parsed, size, platform, artifact_type)
+    return Descriptor(media_type, parsed, size, platform, artifact_type, where)
 
 
 def _descriptors(value: Any, where: str) -> tuple[Descriptor, ...]:

@@ -175,6 +175,12 @@ def _new_artifact(
     )
 
 
+def _size_differs(desc: manifests.Descriptor, stored: int, what: str) -> str:
+    return (
+        f"{desc.where} says {desc.digest} is {desc.size} bytes; the stored {what} is {stored} bytes"
+    )
+
+
 class ArtifactService:
     """Everything the protocol does with manifests; rules live here, storage in the store."""
 
@@ -215,6 +221,7 @@ class ArtifactService:
         with self._uow(write=True) as store:
             image = image_for_push(store, repository, now)
             self._check_references(store, image.id, artifact)
+            self._check_sizes(store, image.id, parsed)
             store.images.lock_image(image.id)
             existing = store.artifacts.get_artifact(image.id, artifact.digest)
             if existing is None:
@@ -254,6 +261,19 @@ class ArtifactService:
         )
         if missing_children:
             raise ManifestBlobUnknown(sorted(missing_children)[0], "manifest")
+
+    @staticmethod
+    def _check_sizes(store: ContentTx, image_id: int, parsed: manifests.ParsedManifest) -> None:
+        """Every descriptor states the size stored under its digest: clients verify what
+        they pull against it, so a wrong one would break every pull of the manifest."""
+        for desc in ((parsed.config,) if parsed.config else ()) + parsed.layers:
+            blob = store.blobs.get_linked_blob(image_id, str(desc.digest))
+            if blob is not None and blob.size != desc.size:
+                raise InvalidManifest(_size_differs(desc, blob.size, "blob"))
+        for desc in parsed.children:
+            child = store.artifacts.get_artifact(image_id, str(desc.digest))
+            if child is not None and child.size != desc.size:
+                raise InvalidManifest(_size_differs(desc, child.size, "manifest"))
 
     def get_manifest(self, repository: str, reference: str, *, with_body: bool) -> FetchedManifest:
         by_digest = is_digest(reference)
