@@ -32,7 +32,7 @@ from moorage.domain.replication.endpoints import (
 )
 from moorage.oci import mediatypes as mt
 from moorage.outbound.guard import AddressGuard
-from moorage.outbound.oci_client import OciRegistry
+from moorage.outbound.oci_client import Backoff, OciRegistry
 from tests.e2e.conftest import (
     AMD64_TAG,
     INDEX_TAG,
@@ -41,6 +41,7 @@ from tests.e2e.conftest import (
     assert_same_image,
     sha256_digest,
 )
+from tests.support.cutting_proxy import cutting_proxy
 from tests.support.distribution import DockerRegistry
 from tests.support.server import ServerProcess
 
@@ -245,6 +246,60 @@ async def test_refused_credentials_say_so(
         await anonymous.close()
     finally:
         basic.stop()
+
+
+# --- uploads broken midway ---------------------------------------------------------------------
+
+CHUNK = 8 * MiB
+
+
+async def put_through_cut(url: str, namespace: str, password: str | None = None) -> int:
+    """Upload a 40 MiB blob in 8 MiB chunks while the connection breaks once, mid-chunk."""
+    data = random.Random(7).randbytes(40 * MiB)
+    blob = BlobRef(sha256_digest(data), len(data))
+    port = int(url.rsplit(":", 1)[1])
+    with cutting_proxy(port, cut_after=21 * MiB) as proxy:
+        client = OciRegistry(
+            f"http://127.0.0.1:{proxy.port}",
+            namespace,
+            "admin" if password else None,
+            password,
+            guard=GUARD,
+            chunk_size=CHUNK,
+            backoff=Backoff(first=0.05),
+        )
+        try:
+            sent = await client.put_blob("app", blob, _pieces(data), None)
+            assert await client.has_blob("app", blob.digest)
+        finally:
+            await client.close()
+        assert proxy.cuts == 1
+    return sent - len(data)
+
+
+def _pieces(data: bytes) -> BlobOpener:
+    async def opener(offset: int) -> AsyncIterator[bytes]:
+        for start in range(offset, len(data), MiB):
+            yield data[start : start + MiB]
+
+    return opener
+
+
+async def test_an_upload_broken_midway_resumes_where_moorage_stands(
+    live_server: ServerProcess, registry: str
+) -> None:
+    again = await put_through_cut(live_server.url, registry, live_server.password)
+    # moorage keeps every whole chunk: only the broken one goes again
+    assert 0 < again <= CHUNK
+
+
+async def test_an_upload_broken_midway_starts_again_on_docker_registry(
+    docker_registry: DockerRegistry,
+) -> None:
+    # distribution 2.8 cancels an upload whose chunk broke halfway (its stored size no longer
+    # matches the signed state in the upload's URL), so the client starts a new one.
+    again = await put_through_cut(docker_registry.url, "mirror")
+    assert again > 2 * CHUNK
 
 
 # --- a large layer, cut halfway -------------------------------------------------------------
