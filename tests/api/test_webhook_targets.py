@@ -32,6 +32,12 @@ REFUSED = [
     "http://ⓛocalhost/",
     "http://[fe80::1%25eth0]/",
     # the kinds of non-global addresses
+    "http://0.0.0.0/",
+    "http://[::]/",
+    "http://10.1.2.3/",
+    "http://169.254.169.254/",
+    "http://[fe80::1]/",
+    "http://240.0.0.1/",
     "http://100.64.0.1/",
     "http://198.18.0.1/",
     "http://203.0.113.9/",
