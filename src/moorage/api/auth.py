@@ -45,6 +45,11 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
 
 
 def _scope(repository: str, actions: frozenset[Action]) -> str:
+    # A push reads too (HEAD of the blobs already there): ask for pull with it, as
+    # Distribution and Harbor do, so a client that asks for exactly the scope challenged
+    # gets a token that serves its whole push.
+    if Action.PUSH in actions:
+        actions = actions | {Action.PULL}
     words = sorted(a.value for a in actions) or ["pull"]
     return f"repository:{repository}:{','.join(words)}"
 
