@@ -28,6 +28,7 @@ from moorage.domain.replication.endpoints import (
     BlobOpener,
     BlobRef,
     EndpointAuthError,
+    EndpointError,
     ManifestBody,
 )
 from moorage.oci import mediatypes as mt
@@ -229,6 +230,10 @@ async def test_refused_credentials_say_so(
     with pytest.raises(EndpointAuthError, match="refused the credentials"):
         await wrong.check()
     await wrong.close()
+    missing = moorage(live_server, "no-such-registry")
+    with pytest.raises(EndpointError, match="registry no-such-registry does not exist"):
+        await missing.check()
+    await missing.close()
 
     basic = DockerRegistry(tmp_path / "basic", credentials=("replicator", "s3cret-pass")).start()
     try:

@@ -258,9 +258,9 @@ class OciRegistry:
                 f"{self._host} refused the request (HTTP 401) without a usable challenge"
             )
         wanted = list(scopes) or ([params["scope"]] if params.get("scope") else [])
-        query = [("service", params.get("service", "")), *(("scope", s) for s in wanted)]
+        query = httpx.QueryParams({"service": params.get("service", ""), "scope": wanted})
         headers = _basic(self._username, self._password) if self._username else {}
-        realm = httpx.URL(params["realm"], params=query)
+        realm = httpx.URL(params["realm"]).copy_merge_params(query)
         answer = await self._retrying(partial(self._dial, "GET", realm, headers))
         if answer.status_code in (401, 403):
             raise self._refused()
@@ -349,6 +349,25 @@ class OciRegistry:
         response = await self._send("GET", self._url("/v2/"))
         if response.status_code != 200:
             raise self._fail(response, "not an OCI registry, or it refused")
+        if self._namespace:
+            await self._check_registry(self._namespace.split("/", 1)[0])
+
+    async def _check_registry(self, registry: str) -> None:
+        """Another moorage says whether the registry exists (its REST API answers a problem
+        document when not). Elsewhere a namespace need not exist before a push, and there
+        is nothing to ask. Credentials go only where moorage's Basic challenge asks."""
+        url = self._url(f"/api/v1/registries/{registry}")
+        response = await self._retrying(partial(self._dial, "GET", url, {}))
+        scheme, params = _challenge(response)
+        if response.status_code == 401 and scheme == "basic" and params.get("realm") == "moorage":
+            if not self._username:
+                return  # anonymous: the /v2 protocol is all it may use
+            creds = _basic(self._username, self._password)
+            response = await self._retrying(partial(self._dial, "GET", url, creds))
+        problem = mt.base(response.headers.get("content-type")) == "application/problem+json"
+        if response.status_code == 404 and problem:
+            who = f", or user {self._username!r} may not see it" if self._username else ""
+            raise EndpointError(f"registry {registry} does not exist at {self._host}{who}")
 
     async def _pages(self, first: httpx.URL, scopes: Sequence[str], key: str) -> AsyncIterator[str]:
         """Names across `Link` pages (catalog, tags); nothing when the list does not exist."""
