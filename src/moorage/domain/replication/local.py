@@ -145,8 +145,13 @@ class LocalRegistry:
         async def opener(offset: int) -> AsyncIterator[bytes]:
             if not await self.has_blob(repository, blob.digest):  # the image may read it
                 raise EndpointError(f"blob {blob.digest} of {name} is missing")
-            async for chunk in self._uploads.read_range(blob.digest, offset, blob.size - offset):
-                yield chunk
+            try:
+                async for chunk in self._uploads.read_range(
+                    blob.digest, offset, blob.size - offset
+                ):
+                    yield chunk
+            except (OSError, KeyError, DomainError) as exc:  # the blob store failed
+                raise EndpointError(f"reading blob {blob.digest} of {name}: {exc}") from None
 
         return opener
 
