@@ -17,7 +17,6 @@ again from there.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import re
@@ -38,6 +37,7 @@ from moorage.domain.replication.endpoints import (
     ManifestBody,
 )
 from moorage.oci import mediatypes as mt
+from moorage.oci.digest import Digest, DigestError
 from moorage.oci.manifests import MAX_MANIFEST_BYTES, ManifestError, parse
 
 log = logging.getLogger("moorage.replication.client")
@@ -133,6 +133,16 @@ def _held(response: httpx.Response) -> int | None:
         return None
     last = int(end)
     return last + 1 if last > 0 else 0
+
+
+def _algorithm(reference: str) -> str:
+    """The digest algorithm a reference names (a tag: sha256, as registries compute)."""
+    if ":" not in reference:
+        return "sha256"
+    try:
+        return Digest.parse(reference).algorithm
+    except DigestError as exc:
+        raise EndpointError(str(exc)) from None
 
 
 async def _skip(chunks: AsyncIterator[bytes], count: int) -> AsyncIterator[bytes]:
@@ -433,8 +443,7 @@ class OciRegistry:
                     )
         finally:
             await response.aclose()
-        algorithm = reference.partition(":")[0] if ":" in reference else "sha256"
-        digest = f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
+        digest = str(Digest.of(bytes(body), _algorithm(reference)))
         if ":" in reference and digest != reference:
             raise EndpointError(f"{self._host} answered {reference} with bytes of {digest}")
         try:
