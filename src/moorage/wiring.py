@@ -14,8 +14,8 @@ import base64
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from argon2 import PasswordHasher as Argon2Hasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -25,7 +25,7 @@ from moorage import __version__
 from moorage.config import Settings
 from moorage.domain.content.artifacts import ArtifactService, PullRecorder
 from moorage.domain.content.browse import BrowseService
-from moorage.domain.content.ports import BlobStore
+from moorage.domain.content.ports import BlobStore, ContentTx
 from moorage.domain.content.registries import RegistryService
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.gc.fsck import Fsck
@@ -37,10 +37,20 @@ from moorage.domain.identity.users import UserService
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.policies.service import PolicyService
-from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
+from moorage.domain.replication.copy import BlobPlaces, CopyResult, copy_artifact
+from moorage.domain.replication.endpoints import Endpoint
+from moorage.domain.replication.ports import CopyArtifact, CopyLog
+from moorage.domain.replication.runs import ReplicationRunner
+from moorage.domain.replication.service import ReplicationService
+from moorage.domain.replication.triggers import queue_pushed_tag
 from moorage.domain.webhooks.subscriptions import WebhookService
 from moorage.metadata import migrate
+from moorage.metadata.secrets import AesGcmSecretBox
 from moorage.metadata.uow import SqlUnitOfWork, create_metadata_engine
+from moorage.outbound.guard import AddressGuard
+from moorage.outbound.oci_client import OciRegistry
+from moorage.outbound.replication_endpoints import ReplicationEndpoints
 from moorage.outbound.webhook_sender import HttpWebhookSender
 from moorage.storage.drivers import build_blob_store
 
@@ -88,6 +98,8 @@ class Container:
     webhooks: WebhookService
     gc: GcService
     fsck: Fsck
+    replication: ReplicationService
+    replication_runs: ReplicationRunner
 
     @property
     def public_host(self) -> str | None:
@@ -125,7 +137,20 @@ def token_key(settings: Settings) -> bytes:
     """The bearer-token signing key: configured, or generated once in the data directory."""
     if settings.token_key is not None:
         return base64.b64decode(settings.token_key.get_secret_value())
-    path = settings.data_dir / "token.key"
+    return generated_key(settings, "token.key")
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The key sealing secrets at rest: configured, or generated once in the data directory
+    (several nodes must be given the same one)."""
+    if settings.secret_key is not None:
+        return base64.b64decode(settings.secret_key.get_secret_value())
+    return generated_key(settings, "secret.key")
+
+
+def generated_key(settings: Settings, name: str) -> bytes:
+    """32 random bytes kept (base64, mode 0600) in the data directory's file `name`."""
+    path = settings.data_dir / name
     if not path.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -134,6 +159,59 @@ def token_key(settings: Settings) -> bytes:
             out.flush()
             os.fsync(out.fileno())
     return base64.b64decode(path.read_bytes())
+
+
+class ReplicationOnPush:
+    """Content's push listener that queues replication's copies. The metadata store's
+    transaction offers every role, replication's among them."""
+
+    def tag_pushed(
+        self,
+        store: ContentTx,
+        registry_id: int,
+        repository: str,
+        tag: str,
+        digest: str,
+        now: datetime,
+    ) -> None:
+        queue_pushed_tag(cast(Transaction, store), registry_id, repository, tag, now)
+
+
+class ClosingEndpoints(ReplicationEndpoints):
+    """The replication endpoints, each remote's connections closed when a run is done."""
+
+    async def release(self, endpoint: Endpoint) -> None:
+        if isinstance(endpoint, OciRegistry):
+            await endpoint.close()
+
+
+def run_copier() -> CopyArtifact:
+    """The copy of one replication run: its copies share where blobs are at the
+    destination, so a blob sent to one image is mounted into the next."""
+    places = BlobPlaces()
+
+    async def copy(
+        source: Endpoint,
+        destination: Endpoint,
+        source_repo: str,
+        destination_repo: str,
+        reference: str,
+        *,
+        override: bool,
+        log: CopyLog,
+    ) -> CopyResult:
+        return await copy_artifact(
+            source,
+            destination,
+            source_repo,
+            destination_repo,
+            reference,
+            override=override,
+            log=log,
+            places=places,
+        )
+
+    return copy
 
 
 def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
@@ -148,9 +226,18 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         allow_private_targets=settings.allow_private_targets,
         user_agent=f"moorage/{__version__}",
     )
-    artifacts = ArtifactService(uow)
+    artifacts = ArtifactService(uow, listeners=[ReplicationOnPush()])
     blocking = Blocking(inline_reads=local)
     uploads = UploadService(uow, blobs, blocking=blocking)
+    box = AesGcmSecretBox(secret_key(settings))
+    endpoints = ClosingEndpoints(
+        uploads=uploads,
+        artifacts=artifacts,
+        uow=uow,
+        blocking=blocking,
+        guard=AddressGuard(allow_private=settings.allow_private_targets),
+    )
+    replication_runs = ReplicationRunner(uow, endpoints, run_copier, box, blocking)
     return Container(
         settings=settings,
         engine=engine,
@@ -179,6 +266,8 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
             blocking=blocking,
         ),
         fsck=Fsck(uow, blobs, grace_seconds=settings.gc_grace_seconds, blocking=blocking),
+        replication=ReplicationService(uow, replication_runs, box, blocking),
+        replication_runs=replication_runs,
     )
 
 

@@ -497,3 +497,32 @@ def test_execution_tasks_are_added_listed_in_order_and_cleared(uow: UnitOfWorkFa
     with uow() as store:
         assert store.executions.list_execution_tasks(execution.id) == []
         assert [x.subject for x in store.executions.list_execution_tasks(other.id)] == ["tools"]
+
+
+def test_a_key_held_only_while_queued_lets_the_same_work_queue_again_once_it_runs(
+    uow: UnitOfWorkFactory,
+) -> None:
+    """Work that reads its input when it starts (a copy of a tag's newest state): a change
+    made while it runs must queue another job, not be folded into the running one."""
+
+    def coalesced() -> int | None:
+        return write(
+            uow,
+            lambda s: s.jobs.enqueue_job(
+                KIND, {"n": 1}, T0, dedupe_key="copy:1", dedupe_while_running=False
+            ),
+        )
+
+    first = coalesced()
+    assert first is not None
+    assert coalesced() is None, "queued: a burst shares it"
+    assert claimed(uow, "w1", T0).id == first
+    second = coalesced()
+    assert second is not None, "running: the next change queues its own job"
+    assert coalesced() is None, "and later ones share that"
+    assert claimed(uow, "w2", T0).id == second
+    assert write(uow, lambda s: s.jobs.finish_job(first, "w1", T0))
+    held = enqueue_unless_queued(uow, "held")
+    assert held is not None
+    assert claimed(uow, "w3", T0).id == held
+    assert enqueue_unless_queued(uow, "held") is None, "other keys still hold while running"

@@ -63,6 +63,7 @@ class MemoryJobQueue:
         dedupe_key: str | None = None,
         max_attempts: int = 5,
         available_at: datetime | None = None,
+        dedupe_while_running: bool = True,
     ) -> int | None:
         values: Row = {
             "kind": kind,
@@ -72,6 +73,7 @@ class MemoryJobQueue:
             "max_attempts": max_attempts,
             "available_at": available_at or now,
             "dedupe_key": dedupe_key,
+            "dedupe_running": dedupe_while_running,
             "created_at": now,
         }
         try:
@@ -101,6 +103,7 @@ class MemoryJobQueue:
                 "attempts": row["attempts"] + 1,
                 "lease_until": now + lease,
                 "claimed_by": worker,
+                "dedupe_key": row["dedupe_key"] if row["dedupe_running"] else None,
             },
         )
         return Job(
@@ -240,6 +243,7 @@ def _execution(row: Row) -> Execution:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        rule_id=row["rule_id"],
     )
 
 
@@ -263,16 +267,25 @@ class MemoryExecutionStore:
         self.state = state
 
     def create_execution(
-        self, kind: str, registry_id: int | None, trigger: str, dry_run: bool, now: datetime
+        self,
+        kind: str,
+        registry_id: int | None,
+        trigger: str,
+        dry_run: bool,
+        now: datetime,
+        *,
+        rule_id: int | None = None,
+        status: str = "queued",
     ) -> Execution:
         values: Row = {
             "kind": kind,
             "registry_id": registry_id,
             "trigger": trigger,
             "dry_run": dry_run,
-            "status": "queued",
+            "status": status,
             "counts": {},
             "created_at": now,
+            "rule_id": rule_id,
         }
         return _execution(insert_row(self.state, EXECUTION, values))
 
@@ -281,12 +294,20 @@ class MemoryExecutionStore:
         return _execution(row) if row else None
 
     def list_executions(
-        self, kind: str, registry_id: int | None, offset: int, limit: int
+        self,
+        kind: str,
+        registry_id: int | None,
+        offset: int,
+        limit: int,
+        *,
+        rule_id: int | None = None,
     ) -> tuple[list[Execution], int]:
         rows = [
             r
             for r in self.state.table(EXECUTION).values()
-            if r["kind"] == kind and (registry_id is None or r["registry_id"] == registry_id)
+            if r["kind"] == kind
+            and (registry_id is None or r["registry_id"] == registry_id)
+            and (rule_id is None or r["rule_id"] == rule_id)
         ]
         rows.sort(key=lambda r: r["id"], reverse=True)
         return [_execution(r) for r in rows[offset : offset + limit]], len(rows)
@@ -319,9 +340,16 @@ class MemoryExecutionStore:
         tasks = select_rows(self.state, EXECUTION_TASK, execution_id=execution_id)
         delete_rows(self.state, EXECUTION_TASK, [task["id"] for task in tasks])
 
-    def list_execution_tasks(self, execution_id: int) -> list[ExecutionTask]:
+    def list_execution_tasks(
+        self, execution_id: int, offset: int = 0, limit: int | None = None
+    ) -> list[ExecutionTask]:
         rows = select_rows(self.state, EXECUTION_TASK, execution_id=execution_id)
-        return [_task(r) for r in sorted(rows, key=lambda r: r["id"])]
+        rows.sort(key=lambda r: r["id"])
+        end = None if limit is None else offset + limit
+        return [_task(r) for r in rows[offset:end]]
+
+    def count_execution_tasks(self, execution_id: int) -> int:
+        return len(select_rows(self.state, EXECUTION_TASK, execution_id=execution_id))
 
 
 if TYPE_CHECKING:  # structurally the role ports (checked by mypy)

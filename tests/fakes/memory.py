@@ -32,6 +32,7 @@ from tests.fakes.gc import MemoryGcRunStore, MemoryGcStore
 from tests.fakes.identity import MemoryAccessKeyStore, MemoryProjectStore, MemoryUserStore
 from tests.fakes.jobs import MemoryExecutionStore, MemoryJobQueue, MemoryScheduleStore
 from tests.fakes.policies import MemoryPolicyStore
+from tests.fakes.replication import MemoryReplicationStore
 from tests.fakes.state import MemoryState
 from tests.fakes.webhooks import MemoryWebhookOutbox, MemoryWebhookStore
 
@@ -58,6 +59,7 @@ class MemoryTransaction:
         self.access_keys = MemoryAccessKeyStore(state)
         self.gc = MemoryGcStore(state)
         self.gc_runs = MemoryGcRunStore(state)
+        self.replication = MemoryReplicationStore(state)
 
 
 class MemoryUnitOfWork:

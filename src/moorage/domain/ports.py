@@ -20,12 +20,14 @@ from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, UserStor
 from moorage.domain.jobs.ports import ExecutionStore, JobQueue, ScheduleStore
 from moorage.domain.kernel.ports import RegistryStore, UnitOfWork
 from moorage.domain.policies.ports import PolicyStore
+from moorage.domain.replication.ports import ReplicationRoles
 from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 
 
-class Transaction(GcRoles, Protocol):
+class Transaction(GcRoles, ReplicationRoles, Protocol):
     """One transaction of the metadata store, by role (garbage collection's two roles come
-    with `GcRoles`: fifteen properties to a Protocol at most)."""
+    with `GcRoles`, replication's with `ReplicationRoles`: fifteen properties to a Protocol
+    at most)."""
 
     @property
     def registries(self) -> RegistryStore: ...

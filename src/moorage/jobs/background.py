@@ -22,6 +22,7 @@ from moorage.domain.kernel.model import Schedule
 from moorage.domain.policies.runs import CLEANUP_SCHEDULE
 from moorage.domain.policies.schedules import parse_cron
 from moorage.domain.ports import Transaction, UnitOfWorkFactory
+from moorage.domain.replication.runs import KIND as REPLICATION_SCHEDULE
 from moorage.jobs.catalog import JobCatalog, JobKind
 from moorage.jobs.handlers import build_catalog
 from moorage.jobs.runner import Runner
@@ -74,6 +75,7 @@ def build_scheduler(services: JobServices, catalog: JobCatalog) -> Scheduler:
         {
             CLEANUP_SCHEDULE: services.cleanup_runs.fire_schedule,
             GC_SCHEDULE: services.gc.fire_schedule,
+            REPLICATION_SCHEDULE: services.replication_runs.fire_schedule,
             SYSTEM_SCHEDULE: system_trigger(catalog),
         },
         tick_seconds=services.settings.schedule_tick_seconds,

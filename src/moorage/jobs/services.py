@@ -14,6 +14,7 @@ from moorage.domain.gc.service import GcService
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.replication.runs import ReplicationRunner
 from moorage.domain.webhooks.subscriptions import WebhookService
 
 
@@ -38,3 +39,6 @@ class JobServices(Protocol):
 
     @property
     def gc(self) -> GcService: ...
+
+    @property
+    def replication_runs(self) -> ReplicationRunner: ...

@@ -25,6 +25,7 @@ def _execution(row: Any) -> Execution:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        rule_id=row.rule_id,
     )
 
 
@@ -35,7 +36,15 @@ class SqlExecutionStore:
         self.conn = conn
 
     def create_execution(
-        self, kind: str, registry_id: int | None, trigger: str, dry_run: bool, now: datetime
+        self,
+        kind: str,
+        registry_id: int | None,
+        trigger: str,
+        dry_run: bool,
+        now: datetime,
+        *,
+        rule_id: int | None = None,
+        status: str = "queued",
     ) -> Execution:
         result = self.conn.execute(
             insert(t.execution).values(
@@ -43,9 +52,10 @@ class SqlExecutionStore:
                 registry_id=registry_id,
                 trigger=trigger,
                 dry_run=dry_run,
-                status="queued",
+                status=status,
                 counts={},
                 created_at=now,
+                rule_id=rule_id,
             )
         )
         found = self.get_execution(new_id(result))
@@ -57,11 +67,19 @@ class SqlExecutionStore:
         return _execution(row) if row else None
 
     def list_executions(
-        self, kind: str, registry_id: int | None, offset: int, limit: int
+        self,
+        kind: str,
+        registry_id: int | None,
+        offset: int,
+        limit: int,
+        *,
+        rule_id: int | None = None,
     ) -> tuple[list[Execution], int]:
         where = [t.execution.c.kind == kind]
         if registry_id is not None:
             where.append(t.execution.c.registry_id == registry_id)
+        if rule_id is not None:
+            where.append(t.execution.c.rule_id == rule_id)
         total = self.conn.execute(
             select(func.count()).select_from(t.execution).where(*where)
         ).scalar_one()
@@ -107,11 +125,15 @@ class SqlExecutionStore:
             delete(t.execution_task).where(t.execution_task.c.execution_id == execution_id)
         )
 
-    def list_execution_tasks(self, execution_id: int) -> list[ExecutionTask]:
+    def list_execution_tasks(
+        self, execution_id: int, offset: int = 0, limit: int | None = None
+    ) -> list[ExecutionTask]:
         rows = self.conn.execute(
             select(t.execution_task)
             .where(t.execution_task.c.execution_id == execution_id)
             .order_by(t.execution_task.c.id)
+            .offset(offset)
+            .limit(limit)
         )
         return [
             ExecutionTask(
@@ -126,3 +148,11 @@ class SqlExecutionStore:
             )
             for r in rows
         ]
+
+    def count_execution_tasks(self, execution_id: int) -> int:
+        query = (
+            select(func.count())
+            .select_from(t.execution_task)
+            .where(t.execution_task.c.execution_id == execution_id)
+        )
+        return int(self.conn.execute(query).scalar_one())

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
 
 from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import Job
@@ -51,6 +51,7 @@ class SqlJobQueue:
         dedupe_key: str | None = None,
         max_attempts: int = 5,
         available_at: datetime | None = None,
+        dedupe_while_running: bool = True,
     ) -> int | None:
         values = {
             "kind": kind,
@@ -60,6 +61,7 @@ class SqlJobQueue:
             "max_attempts": max_attempts,
             "available_at": available_at or now,
             "dedupe_key": dedupe_key,
+            "dedupe_running": dedupe_while_running,
             "created_at": now,
         }
         if dedupe_key is None:
@@ -100,6 +102,8 @@ class SqlJobQueue:
                 attempts=attempts + 1,
                 lease_until=now + lease,
                 claimed_by=worker,
+                # a key held only while queued lapses now: the same work may queue again
+                dedupe_key=case((t.job.c.dedupe_running, t.job.c.dedupe_key), else_=None),
             )
         )
         if claimed.rowcount != 1:

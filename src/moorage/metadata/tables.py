@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 
@@ -249,6 +250,8 @@ job = Table(
     Column("lease_until", UTCDateTime, nullable=True),
     Column("claimed_by", String(64), nullable=True),
     Column("dedupe_key", String(255), nullable=True, unique=True),
+    # Whether the key still holds while the job runs (false: it lapses at the claim).
+    Column("dedupe_running", Boolean, nullable=False, default=True, server_default=true()),
     Column("last_error", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
@@ -284,7 +287,10 @@ execution = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
+    # A replication run's rule; deleting the rule deletes its history.
+    _fk("rule_id", "replication_rule.id", nullable=True),
     Index("ix_execution_registry", "registry_id", "kind", "id"),
+    Index("ix_execution_rule", "rule_id", "id"),
 )
 
 execution_task = Table(
@@ -426,4 +432,37 @@ gc_run = Table(
     # its worker (see domain/gc/service.py).
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_gc_run_status", "status"),
+)
+
+# Replication rules (SPEC §10): the other side's password is stored sealed (AES-GCM with the
+# deployment's secret key), never in the clear. Their runs are `execution` rows of kind
+# "replication" that name the rule (`execution.rule_id`).
+replication_rule = Table(
+    "replication_rule",
+    metadata,
+    _id(),
+    _fk("registry_id", "registry.id"),
+    Column("name", String(63), nullable=False),
+    Column("direction", String(8), nullable=False),  # push, pull
+    Column("url", String(2048), nullable=False),
+    Column("remote_registry", String(255), nullable=False),
+    Column("username", String(255), nullable=True),
+    Column("secret", LargeBinary, nullable=True),
+    Column("verify_tls", Boolean, nullable=False),
+    Column("image_pattern", String(255), nullable=False),
+    Column("image_include", Boolean, nullable=False),
+    Column("tag_pattern", String(255), nullable=False),
+    Column("tag_include", Boolean, nullable=False),
+    Column("trigger", String(16), nullable=False),  # event, schedule, manual
+    Column("cron", String(255), nullable=True),
+    Column("override", Boolean, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # inactive, active
+    Column("last_error", Text, nullable=True),
+    Column("checked_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("registry_id", "name"),
+    # every tagged push reads its registry's enabled event rules
+    Index("ix_replication_rule_trigger", "registry_id", "trigger", "enabled"),
 )

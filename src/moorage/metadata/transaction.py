@@ -18,6 +18,7 @@ from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, UserStor
 from moorage.domain.jobs.ports import ExecutionStore, JobQueue, ScheduleStore
 from moorage.domain.kernel.ports import RegistryStore
 from moorage.domain.policies.ports import PolicyStore
+from moorage.domain.replication.ports import ReplicationStore
 from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 from moorage.metadata.artifacts import SqlArtifactStore
 from moorage.metadata.blobs import SqlBlobIndex
@@ -28,6 +29,7 @@ from moorage.metadata.images import SqlImageStore
 from moorage.metadata.jobs import SqlJobQueue
 from moorage.metadata.policies import SqlPolicyStore
 from moorage.metadata.registries import SqlRegistryStore
+from moorage.metadata.replication import SqlReplicationStore
 from moorage.metadata.schedules import SqlScheduleStore
 from moorage.metadata.tags import SqlTagStore
 from moorage.metadata.uploads import SqlUploadStore
@@ -91,6 +93,7 @@ class SqlTransaction:
     access_keys = _Role[AccessKeyStore](SqlAccessKeyStore)
     gc = _Role[GcStore](SqlGcStore)
     gc_runs = _Role[GcRunStore](SqlGcRunStore)
+    replication = _Role[ReplicationStore](SqlReplicationStore)
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn

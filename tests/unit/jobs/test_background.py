@@ -75,6 +75,9 @@ def test_every_kind_has_one_spec_and_the_periodic_ones_a_cron(
     assert catalog.names == [
         "cleanup_run",
         "gc_run",
+        "replication_check",
+        "replication_event",
+        "replication_run",
         "upload_expiry",
         "webhook_delivery",
         "webhook_log_purge",

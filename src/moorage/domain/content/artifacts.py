@@ -16,7 +16,7 @@ from moorage.domain.content.errors import (
     TagPointsElsewhere,
 )
 from moorage.domain.content.names import check_tag, existing_image, image_for_push, split_name
-from moorage.domain.content.ports import ContentTx, PullRecord
+from moorage.domain.content.ports import ContentTx, PullRecord, PushListener
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import (
     Conflict,
@@ -184,10 +184,16 @@ def _size_differs(desc: manifests.Descriptor, stored: int, what: str) -> str:
 class ArtifactService:
     """Everything the protocol does with manifests; rules live here, storage in the store."""
 
-    def __init__(self, uow: UnitOfWork[ContentTx], clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork[ContentTx],
+        clock: Clock = utcnow,
+        listeners: Sequence[PushListener] = (),
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._cache = _ManifestCache()
+        self._listeners = tuple(listeners)
 
     def put_manifest(
         self,
@@ -232,6 +238,10 @@ class ArtifactService:
             if tag is not None:
                 self._move_tag(store, image, tag, artifact.digest)
                 store.tags.put_tag(image.id, tag, artifact_id, now)
+                for listener in self._listeners:
+                    listener.tag_pushed(
+                        store, image.registry_id, image.name, tag, artifact.digest, now
+                    )
             tags = [tag] if tag is not None else []
             self._event(store, image, EventType.PUSH_ARTIFACT, artifact.digest, tags, operator)
         self._cache.put(artifact.digest, body)

@@ -372,3 +372,19 @@ class ContentTx(UploadTx, PolicyTx, Protocol):
 
     @property
     def projects(self) -> ProjectStore: ...
+
+
+class PushListener(Protocol):
+    """Told of every tag a push points at an artifact, inside the pushing transaction
+    (replication queues its copies there); it must not fail the push for its own reasons."""
+
+    def tag_pushed(
+        self,
+        store: ContentTx,
+        registry_id: int,
+        repository: str,
+        tag: str,
+        digest: str,
+        now: datetime,
+    ) -> None:
+        """`repository` is the image's name inside its registry (`app/web`)."""

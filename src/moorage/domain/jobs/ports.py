@@ -27,8 +27,11 @@ class JobQueue(Protocol):
         dedupe_key: str | None = None,
         max_attempts: int = 5,
         available_at: datetime | None = None,
+        dedupe_while_running: bool = True,
     ) -> int | None:
-        """Queue a job; with a dedupe key already queued or running, do nothing (None)."""
+        """Queue a job; with a dedupe key already queued or running, do nothing (None).
+        `dedupe_while_running=False`: this job's key lapses when it is claimed, so the same
+        work may be queued again while it runs (work that reads its input when it starts)."""
 
     def claim_job(
         self, kinds: Sequence[str], worker: str, now: datetime, lease: timedelta
@@ -71,14 +74,30 @@ class ExecutionStore(Protocol):
     """Executions (runs of background work) and their tasks: the history."""
 
     def create_execution(
-        self, kind: str, registry_id: int | None, trigger: str, dry_run: bool, now: datetime
-    ) -> Execution: ...
+        self,
+        kind: str,
+        registry_id: int | None,
+        trigger: str,
+        dry_run: bool,
+        now: datetime,
+        *,
+        rule_id: int | None = None,
+        status: str = "queued",
+    ) -> Execution:
+        """A new run; `rule_id` links a replication run to its rule (deleted with it)."""
 
     def get_execution(self, execution_id: int) -> Execution | None: ...
 
     def list_executions(
-        self, kind: str, registry_id: int | None, offset: int, limit: int
-    ) -> tuple[list[Execution], int]: ...
+        self,
+        kind: str,
+        registry_id: int | None,
+        offset: int,
+        limit: int,
+        *,
+        rule_id: int | None = None,
+    ) -> tuple[list[Execution], int]:
+        """Newest first; only the rule's runs when `rule_id` is given."""
 
     def update_execution(self, execution_id: int, **values: Any) -> None: ...
 
@@ -96,7 +115,12 @@ class ExecutionStore(Protocol):
     def clear_execution_tasks(self, execution_id: int) -> None:
         """Forget a run's tasks (a run re-started after its worker died starts over)."""
 
-    def list_execution_tasks(self, execution_id: int) -> list[ExecutionTask]: ...
+    def list_execution_tasks(
+        self, execution_id: int, offset: int = 0, limit: int | None = None
+    ) -> list[ExecutionTask]:
+        """The run's tasks in the order they were added; a page of them with `limit`."""
+
+    def count_execution_tasks(self, execution_id: int) -> int: ...
 
 
 class JobsTx(Protocol):

@@ -32,6 +32,10 @@ class JobSpec:
     """Payload fields that name the work: while a job with the same kind and values is
     queued or running, queueing another does nothing. `()`: one job of the kind at a time;
     None: never deduplicated."""
+    dedupe_while_running: bool = True
+    """False: the key lapses when a job is claimed, so the same work can be queued again
+    while it runs — for work that reads its input when it starts (a copy of a tag's newest
+    state), where a change made during the run must not be lost."""
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the next attempt after `attempts` failed ones (exponential)."""
@@ -60,4 +64,5 @@ class JobSpec:
             dedupe_key=self.dedupe_key(payload),
             max_attempts=self.max_attempts if max_attempts is None else max_attempts,
             available_at=available_at,
+            dedupe_while_running=self.dedupe_while_running,
         )

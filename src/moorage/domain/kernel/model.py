@@ -284,6 +284,8 @@ class Execution:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    rule_id: int | None = None
+    """The replication rule a replication run belongs to."""
 
 
 @dataclass(frozen=True, slots=True)
