@@ -236,7 +236,10 @@ class OciRegistry:
         stream: bool = False,
     ) -> httpx.Response:
         """One request to where the guard says the URL's host is, no retry, no auth."""
-        pinned, extra, extensions = await self._guard.pin(url)
+        try:
+            pinned, extra, extensions = await self._guard.pin(url)
+        except OSError as exc:  # the name does not resolve (now): retried like a refusal
+            raise httpx.ConnectError(f"{url.host} does not resolve: {exc}") from None
         request = self._client.build_request(
             method, pinned, headers={**headers, **extra}, content=content, extensions=extensions
         )

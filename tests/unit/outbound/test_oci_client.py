@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from moorage.domain.replication.endpoints import BlobRef, EndpointAuthError
+from moorage.domain.kernel.errors import RefusedAddress
+from moorage.domain.replication.endpoints import BlobRef, EndpointAuthError, EndpointError
 from moorage.outbound.guard import AddressGuard
 from moorage.outbound.oci_client import Backoff, OciRegistry
 
@@ -158,4 +159,28 @@ async def test_wrong_credentials_for_the_token_are_an_auth_error(
     )
     with pytest.raises(EndpointAuthError, match="refused the credentials"):
         await _download(client)
+    await client.close()
+
+
+async def test_a_name_that_does_not_resolve_is_unreachable_after_the_retries() -> None:
+    client = OciRegistry(
+        "http://registry.invalid",
+        "",
+        None,
+        None,
+        guard=AddressGuard(allow_private=False),
+        backoff=Backoff(attempts=2, first=0.01),
+    )
+    with pytest.raises(EndpointError, match=r"cannot be reached: .*does not resolve"):
+        await client.check()
+    await client.close()
+
+
+async def test_a_private_address_is_refused_unless_allowed(seen: tuple[Seen, int]) -> None:
+    _, port = seen
+    client = OciRegistry(
+        f"http://127.0.0.1:{port}", "", None, None, guard=AddressGuard(allow_private=False)
+    )
+    with pytest.raises(RefusedAddress):
+        await client.check()
     await client.close()
