@@ -24,6 +24,9 @@ KNOWN_LISTS = {
     "/registries/{registry}/cleanup-policies",
     "/registries/{registry}/webhooks",
     "/registries/{registry}/images/{image}/artifacts/{reference}/tags",
+    "/registries/{registry}/replications",
+    "/registries/{registry}/replications/{rule_id}/runs",
+    "/registries/{registry}/replications/runs/{run_id}/tasks",
 }
 
 
@@ -99,12 +102,19 @@ def path_values(admin_api: httpx.Client, admin_v2: httpx.Client) -> dict[str, st
         "enabled": False,
     }
     created = expect_json(admin_api.post(f"/registries/{registry}/webhooks", json=webhook), 201)
+    # A rule on a documentation address (refused at once, never called) and a run of it.
+    replications = f"/registries/{registry}/replications"
+    rule = {"name": "pages", "direction": "push", "remote": {"url": "https://192.0.2.10"}}
+    rule_id = expect_json(admin_api.post(replications, json=rule), 201)["id"]
+    run = expect_json(admin_api.post(f"{replications}/{rule_id}/runs"), 202)
     return {
         "registry": registry,
         "image": pushed.image.replace("/", "%2F"),
         "reference": pushed.digest,
         "project": "default",
         "webhook_id": str(created["id"]),
+        "rule_id": str(rule_id),
+        "run_id": str(run["id"]),
     }
 
 

@@ -253,6 +253,64 @@ async def test_refused_credentials_say_so(
         basic.stop()
 
 
+# --- lists across pages ----------------------------------------------------------------------
+
+
+async def push_small(endpoint: OciRegistry, repository: str, tags: list[str]) -> None:
+    """A tiny image (config only) under each tag."""
+    config = f'{{"repository": "{repository}"}}'.encode()
+    await endpoint.put_blob(
+        repository, BlobRef(sha256_digest(config), len(config)), _opener(config), None
+    )
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": sha256_digest(config),
+            "size": len(config),
+        },
+        "layers": [],
+    }
+    body = json.dumps(doc).encode()
+    for tag in tags:
+        await endpoint.put_manifest(
+            repository, tag, ManifestBody(sha256_digest(body), mt.OCI_MANIFEST, body)
+        )
+
+
+async def test_lists_follow_pages_and_keep_to_the_namespace(
+    docker_registry: DockerRegistry, live_server: ServerProcess, registry: str
+) -> None:
+    root = OciRegistry(docker_registry.url, "", None, None, guard=GUARD, page_size=2)
+    paged = OciRegistry(docker_registry.url, "ns", None, None, guard=GUARD, page_size=2)
+    theirs = OciRegistry(
+        live_server.url,
+        registry,
+        live_server.username,
+        live_server.password,
+        guard=GUARD,
+        page_size=2,
+    )
+    tags = ["v1", "v2", "v3", "v4", "v5"]
+    try:
+        for name in ("a/x", "ns-1/y", "ns/app", "ns/db", "ns/web", "ns0/z", "zz"):
+            await push_small(root, name, ["v1"])
+        await push_small(paged, "app", tags)
+        assert await paged.list_repositories() == ["app", "db", "web"]
+        assert await root.list_repositories() == sorted(
+            ["a/x", "ns-1/y", "ns/app", "ns/db", "ns/web", "ns0/z", "zz"]
+        )
+        assert await paged.list_tags("app") == tags
+        for name in ("app", "db", "web/front"):
+            await push_small(theirs, name, tags)
+        assert await theirs.list_repositories() == ["app", "db", "web/front"]
+        assert await theirs.list_tags("web/front") == tags
+    finally:
+        for endpoint in (root, paged, theirs):
+            await endpoint.close()
+
+
 # --- uploads broken midway ---------------------------------------------------------------------
 
 CHUNK = 8 * MiB

@@ -21,6 +21,7 @@ from moorage.cli import (
     logs,
     policies,
     profile,
+    replication,
     serve,
     startup,
     target,
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     content.add_commands(common, group)
     policies.add_commands(common, group)
     cleanup.add_commands(common, group)
+    replication.add_commands(common, group)
     _gc_commands(sub, common)
     return parser
 

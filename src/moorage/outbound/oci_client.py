@@ -194,6 +194,7 @@ class OciRegistry:
         guard: Guard,
         verify_tls: bool = True,
         chunk_size: int = CHUNK_SIZE,
+        page_size: int = PAGE_SIZE,
         backoff: Backoff | None = None,
         timeout: httpx.Timeout | None = None,
         user_agent: str = "moorage-replication",
@@ -205,6 +206,7 @@ class OciRegistry:
         self._password = password or ""
         self._guard = guard
         self._chunk_size = chunk_size
+        self._page_size = page_size
         self._backoff = backoff or Backoff()
         self._client = httpx.AsyncClient(
             verify=verify_tls,
@@ -402,7 +404,7 @@ class OciRegistry:
 
     async def list_repositories(self) -> list[str]:
         prefix = f"{self._namespace}/" if self._namespace else ""
-        query = f"n={PAGE_SIZE}" + (f"&last={self._namespace}/" if prefix else "")
+        query = f"n={self._page_size}" + (f"&last={self._namespace}/" if prefix else "")
         found = []
         async for name in self._pages(
             self._url(f"/v2/_catalog?{query}"), ["registry:catalog:*"], "repositories"
@@ -415,7 +417,7 @@ class OciRegistry:
 
     async def list_tags(self, repository: str) -> list[str]:
         name = self._name(repository)
-        url = self._url(f"/v2/{name}/tags/list?n={PAGE_SIZE}")
+        url = self._url(f"/v2/{name}/tags/list?n={self._page_size}")
         return sorted([tag async for tag in self._pages(url, [_scope(name)], "tags")])
 
     async def _manifest(
@@ -592,6 +594,9 @@ class OciRegistry:
             return None
         if response.status_code != 202 or "location" not in response.headers:
             raise self._fail(response, f"starting the upload of {digest} to {name}")
+        least = response.headers.get("oci-chunk-min-length", "")
+        if least.isdigit():  # OCI distribution 1.1: the destination's smallest chunk
+            self._chunk_size = max(self._chunk_size, int(least))
         return url.join(response.headers["location"])
 
     async def _put_whole(

@@ -81,9 +81,15 @@ async def test_a_refused_request_commits_nothing(
 
 def test_every_route_of_the_api_runs_in_one_transaction() -> None:
     """Every operation is a RequestRoute; only those that await something other than the
-    database (a password check, a webhook test) are async and manage their own."""
+    database (a password check, a webhook test, a replication rule's check of the other
+    side) are async and manage their own."""
     routes = [route for module in ROUTERS for route in module.router.routes]
     assert len(routes) > 40
     assert all(isinstance(r, RequestRoute) for r in routes)
     async_ones = {r.name for r in routes if not getattr(r.endpoint, "in_one_transaction", False)}
-    assert async_ones == {"create_session", "change_my_password", "test_webhook"}
+    assert async_ones == {
+        "create_session",
+        "change_my_password",
+        "test_webhook",
+        "refresh_replication",
+    }

@@ -5,7 +5,9 @@ import pytest
 from moorage.domain.identity.access import (
     ALL_ACTIONS,
     DEPLOYMENT_PERMISSIONS,
+    MANAGE_REPLICATION,
     REGISTRY_PERMISSIONS,
+    VIEW_REPLICATION,
     Action,
     Identity,
     allowed_actions,
@@ -36,6 +38,17 @@ def test_role_matrix(role: Role | None, expected: frozenset[Action]) -> None:
 
 def test_admin_may_do_everything_everywhere() -> None:
     assert allowed_actions(ADMIN, None) == ALL_ACTIONS
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_replication_rows_of_the_guide(role: Role) -> None:
+    """Every role lists rules and their history; all but Service Viewers create, edit,
+    delete and run them, and are told so (`replicate`)."""
+    allowed = allowed_actions(USER, role)
+    assert VIEW_REPLICATION in allowed
+    writer = role is not Role.SERVICE_VIEWER
+    assert (MANAGE_REPLICATION in allowed) is writer
+    assert ("replicate" in registry_permissions(USER, role)) is writer
 
 
 def test_anonymous_may_do_nothing() -> None:

@@ -20,14 +20,15 @@ from moorage.api.rest import (
     policies,
     problems,
     registries,
+    replication,
     webhooks,
 )
 from moorage.api.rest.deps import RestServices
 from moorage.api.rest.security import RestSecurity
 
 DESCRIPTION = """The management API of moorage: registries, images, artifacts, tags, protection,
-cleanup, webhooks, projects, members, users, access keys, garbage collection and a summary of
-the deployment.
+cleanup, webhooks, replication, projects, members, users, access keys, garbage collection and
+a summary of the deployment.
 Authenticate with HTTP Basic (user name and password, or access key ID and secret), or with
 the console's session cookie plus `X-CSRF-Token`. Errors are RFC 9457 problem details whose
 `type` ends in the kind of failure (`not-found`, `already-exists`, `limit-reached`, `conflict`,
@@ -124,7 +125,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 _BASIC = "user name and password, or access key ID and secret"
 # each module's `router`
-ROUTERS = (registries, images, policies, webhooks, identity, gc, deployment)
+ROUTERS = (registries, images, policies, webhooks, replication, identity, gc, deployment)
 
 
 def _operation_id(route: APIRoute) -> str:

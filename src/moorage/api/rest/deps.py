@@ -18,6 +18,7 @@ from moorage.domain.kernel.model import PageRequest
 from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.policies.service import PolicyService
+from moorage.domain.replication.service import ReplicationService
 from moorage.domain.webhooks.subscriptions import WebhookService
 
 T = TypeVar("T")
@@ -56,6 +57,9 @@ class RestServices(Protocol):
 
     @property
     def gc(self) -> GcService: ...
+
+    @property
+    def replication(self) -> ReplicationService: ...
 
     @property
     def region(self) -> str:

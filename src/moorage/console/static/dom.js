@@ -261,6 +261,7 @@ const ICONS = {
   tag: ["path M3 12V4a1 1 0 0 1 1-1h8l9 9-9 9z", "circle 8 8 1.5"],
   sliders: ["path M4 6h9M17 6h3M4 12h3M11 12h9M4 18h11M19 18h1", "circle 15 6 2", "circle 9 12 2", "circle 17 18 2"],
   lock: ["rect 5 11 14 10 2", "path M8 11V7.5a4 4 0 0 1 8 0V11"],
+  replicate: ["path M4 8h14l-3.5-3.5", "path M20 16H6l3.5 3.5"],
   globe: ["circle 12 12 9", "path M3 12h18", "path M12 3a13.5 13.5 0 0 1 0 18a13.5 13.5 0 0 1 0-18"],
   anchor: [
     "circle 12 5 2",

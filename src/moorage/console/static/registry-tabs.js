@@ -7,6 +7,7 @@ import members from "./tab-members.js";
 import protection from "./tab-protection.js";
 import cleanup from "./tab-cleanup.js";
 import webhooks from "./tab-webhooks.js";
+import replication from "./tab-replication.js";
 
 /**
  * @typedef {object} TabContext
@@ -27,4 +28,4 @@ import webhooks from "./tab-webhooks.js";
  */
 
 /** @type {RegistryTab[]} */
-export const REGISTRY_TABS = [images, members, protection, cleanup, webhooks];
+export const REGISTRY_TABS = [images, members, protection, cleanup, webhooks, replication];

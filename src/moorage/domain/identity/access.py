@@ -33,6 +33,10 @@ _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.SERVICE_ADMIN: ALL_ACTIONS,
     Role.SERVICE_VIEWER: READ,
 }
+# The guide's replication rows: every role lists rules and their history; the writers
+# create, edit, delete and run them (one row of the table, so one action).
+VIEW_REPLICATION = Action.PULL
+MANAGE_REPLICATION = Action.PUSH
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,7 @@ class RegistryPermission(StrEnum):
     DELETE = "delete"
     MANAGE_POLICIES = "manage_policies"  # protection, cleanup and webhooks: writers
     MANAGE_MEMBERS = "manage_members"  # the project's members: its Project Admins
-    REPLICATE = "replicate"  # copy images into it: writing, like a push
+    REPLICATE = "replicate"  # manage and run its replication rules: writing, like a push
 
 
 class DeploymentPermission(StrEnum):
@@ -82,7 +86,7 @@ _GRANTED_BY: dict[RegistryPermission, Action] = {
     RegistryPermission.PUSH: Action.PUSH,
     RegistryPermission.DELETE: Action.DELETE,
     RegistryPermission.MANAGE_POLICIES: Action.PUSH,
-    RegistryPermission.REPLICATE: Action.PUSH,
+    RegistryPermission.REPLICATE: MANAGE_REPLICATION,
 }
 
 

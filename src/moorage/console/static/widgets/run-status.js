@@ -1,6 +1,6 @@
-// What the console's runs of background work share (image cleanup, garbage collection): the
-// status badge, the trigger in words, which statuses are still to change, and the dialog
-// showing one run, asked again while it is active.
+// What the console's runs of background work share (image cleanup, garbage collection,
+// replication): the status badge, the trigger in words, which statuses are still to change,
+// and the dialog showing one run, asked again while it is active.
 
 import { api, isAbortError } from "../api.js";
 import { clear, h } from "../dom.js";
@@ -10,18 +10,20 @@ import { openDialog } from "./dialog.js";
 import { loading } from "./placeholders.js";
 
 /** A run in one of these statuses has not finished: its page asks again until it has. */
-export const ACTIVE = new Set(["queued", "running"]);
+export const ACTIVE = new Set(["queued", "pending", "running"]);
 
 /** @type {Record<string, [string, string]>} */
 const STATUS = {
   queued: ["Queued", "neutral"],
+  pending: ["Pending", "neutral"],
   running: ["Running", "info"],
   succeeded: ["Succeeded", "success"],
   failed: ["Failed", "danger"],
+  stopped: ["Stopped", "warning"],
 };
 
 /**
- * Queued, Running (with a spinner), Succeeded or Failed.
+ * Queued (or Pending), Running (with a spinner), Succeeded, Failed or Stopped.
  * @param {string} status
  */
 export function runStatusBadge(status) {
@@ -32,11 +34,11 @@ export function runStatusBadge(status) {
 }
 
 /**
- * "By hand" or "Schedule".
+ * "By hand", "Schedule" or "On push".
  * @param {string} trigger
  */
 export function triggerWords(trigger) {
-  return /** @type {Record<string, string>} */ ({ manual: "By hand", schedule: "Schedule" })[trigger] || trigger;
+  return /** @type {Record<string, string>} */ ({ manual: "By hand", schedule: "Schedule", event: "On push" })[trigger] || trigger;
 }
 
 
