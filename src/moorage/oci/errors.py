@@ -43,6 +43,8 @@ UNAUTHORIZED = register("UNAUTHORIZED", "authentication required", 401)
 DENIED = register("DENIED", "requested access to the resource is denied", 403)
 UNSUPPORTED = register("UNSUPPORTED", "the operation is unsupported", 405)
 TOO_MANY_REQUESTS = register("TOOMANYREQUESTS", "too many requests", 429)
+# Distribution's code for a registry that cannot serve for now (its storage is full or failing).
+UNAVAILABLE = register("UNAVAILABLE", "service unavailable", 503)
 RANGE_INVALID = register("RANGE_INVALID", "requested range not satisfiable", 416)
 PAGINATION_NUMBER_INVALID = register(
     "PAGINATION_NUMBER_INVALID", "invalid number of results requested", 400

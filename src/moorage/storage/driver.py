@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from moorage.domain.kernel.errors import StorageFailure
+from moorage.domain.kernel.errors import StorageFailure, StorageFull
 from moorage.domain.kernel.model import DriverState
 from moorage.oci.digest import Digest
 from moorage.storage.layout import (
@@ -61,6 +62,21 @@ class ContentAddressed:
 
 class StorageError(StorageFailure):
     """A blob store could not do what was asked; the message says what and where."""
+
+
+class StorageFullError(StorageError, StorageFull):
+    """The store is out of space or over a quota (the caller hears only that it is full)."""
+
+
+# No space, over a quota, or past the process's file size limit (RLIMIT_FSIZE, with
+# SIGXFSZ ignored as Python does).
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def os_failure(what: str, exc: OSError) -> StorageError:
+    """The StorageError for an OSError while doing `what`: StorageFullError when full."""
+    cls = StorageFullError if exc.errno in _FULL_ERRNOS else StorageError
+    return cls(f"{what}: {exc}")
 
 
 def new_upload_id() -> str:

@@ -47,6 +47,7 @@ from moorage.storage.driver import (
     check_range,
     is_upload_id,
     new_upload_id,
+    os_failure,
     utc_from_ns,
 )
 from moorage.storage.layout import BLOBS_DIR, UPLOADS_DIR
@@ -199,7 +200,7 @@ class FilesystemBlobStore(ContentAddressed):
             os.rename(source, target)
             _fsync_dir(target.parent)
         except OSError as exc:
-            raise StorageError(f"cannot commit upload {upload.upload_id}: {exc}") from exc
+            raise os_failure(f"cannot commit upload {upload.upload_id}", exc) from exc
 
     def _make_dirs(self, directory: Path) -> None:
         """mkdir -p, fsyncing each new directory's parent so the new entry survives a crash."""
@@ -281,7 +282,7 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> int:
             view = view[written:]
             offset += written
     except OSError as exc:
-        raise StorageError(f"cannot write upload: {exc}") from exc
+        raise os_failure("cannot write upload", exc) from exc
     return offset
 
 
@@ -292,7 +293,7 @@ def _open_upload_at(path: Path, size: int) -> int:
     except FileNotFoundError:
         raise StorageError(f"upload {path.name} does not exist") from None
     except OSError as exc:
-        raise StorageError(f"cannot open upload {path.name}: {exc}") from exc
+        raise os_failure(f"cannot open upload {path.name}", exc) from exc
     try:
         _lock(fd, path.name)
         actual = os.fstat(fd).st_size
@@ -302,7 +303,7 @@ def _open_upload_at(path: Path, size: int) -> int:
     except BaseException as exc:
         os.close(fd)
         if isinstance(exc, OSError):
-            raise StorageError(f"cannot truncate upload {path.name}: {exc}") from exc
+            raise os_failure(f"cannot truncate upload {path.name}", exc) from exc
         raise
     return fd
 
@@ -355,7 +356,10 @@ def _stat_file(path: Path) -> BlobInfo | None:
 
 
 def _create_empty(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:  # no inode left is a full disk too
+        raise os_failure(f"cannot create upload {path.name}", exc) from exc
     os.close(fd)
 
 

@@ -55,6 +55,7 @@ from moorage.storage.driver import (
     ContentAddressed,
     MiB,
     StorageError,
+    StorageFullError,
     UploadState,
     check_blob_key,
     check_keys,
@@ -727,6 +728,19 @@ def _upload_ref(name: str, uploads: str) -> str:
     return ref if is_upload_id(ref) else f"?{ref}"
 
 
+# What S3-compatible stores answer when out of space or over a quota (AWS S3 has neither):
+# Ceph RGW, MinIO, and the generic names others use.
+_FULL_CODES = frozenset(
+    {
+        "QuotaExceeded",
+        "XMinioStorageFull",
+        "XMinioAdminBucketQuotaExceeded",
+        "StorageFull",
+        "InsufficientStorage",
+    }
+)
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -735,5 +749,8 @@ def _code(exc: ClientError) -> str:
 def _s3_errors(what: str) -> Iterator[None]:
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except ClientError as exc:
+        full = _code(exc) in _FULL_CODES
+        raise (StorageFullError if full else StorageError)(f"{what}: {exc}") from exc
+    except BotoCoreError as exc:
         raise StorageError(f"{what}: {exc}") from exc

@@ -88,6 +88,13 @@ def to_response(exc: Exception) -> JSONResponse:
         return error_response(
             oci.BLOB_UPLOAD_INVALID, "the request body was not completed", status=400
         )
+    if isinstance(exc, d.OutOfSpace):
+        log.error("out of space: %s", exc)
+        return error_response(
+            oci.UNAVAILABLE,
+            f"the registry's {exc.store} is full; retry once space is freed",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     if isinstance(exc, d.Busy):
         log.warning("database busy: %s", exc)
         return error_response(
@@ -95,7 +102,7 @@ def to_response(exc: Exception) -> JSONResponse:
         )
     if isinstance(exc, d.StorageFailure):
         log.error("storage failure", exc_info=exc)
-        return error_response(oci.UNSUPPORTED, "storage failure", status=503)
+        return error_response(oci.UNAVAILABLE, "storage failure")
     log.exception("unexpected error", exc_info=exc)
     return JSONResponse(
         {"errors": [{"code": "UNKNOWN", "message": "internal server error"}]}, status_code=500

@@ -103,6 +103,15 @@ def _domain_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, cls):
             path = request.url.path
             return problem(status, kind, str(exc), instance=path, extra=_members(exc))
+    if isinstance(exc, d.OutOfSpace):
+        log.error("out of space: %s", exc)
+        return problem(
+            503,
+            "out-of-space",
+            f"the registry's {exc.store} is full; retry once space is freed",
+            instance=request.url.path,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     if isinstance(exc, d.Busy):
         log.warning("database busy: %s", exc)
         return problem(

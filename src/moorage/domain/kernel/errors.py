@@ -142,8 +142,23 @@ class Busy(DomainError):
     serialization failure); never the caller's fault."""
 
 
+class OutOfSpace(DomainError):
+    """A disk (or quota) under moorage is full: never the caller's fault. Nothing of the
+    write was kept, and a retry passes once space returns; `str()` has the details for the
+    log, `store` names the full one for the caller."""
+
+    store = "storage"
+    retry_after = 60  # seconds: freeing space takes an operator, not a moment
+
+
 class StorageFailure(DomainError):
     """The blob store failed; never the caller's fault."""
+
+
+class StorageFull(OutOfSpace, StorageFailure):
+    """The blob store is out of space or over its quota."""
+
+    store = "blob storage"
 
 
 class UploadLocked(StorageFailure):
