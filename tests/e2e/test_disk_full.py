@@ -20,12 +20,18 @@ import httpx
 import pytest
 
 from tests.protocol.conftest import (
+    OCI_CONFIG,
+    OCI_LAYER_GZIP,
     Blob,
     OciClient,
     describe,
+    descriptor,
     errors,
     expect_status,
+    image_config,
+    image_manifest,
     location,
+    random_blob,
 )
 from tests.support.server import ServerProcess
 
@@ -93,16 +99,28 @@ def test_a_full_disk_answers_503_and_recovers(server: ServerProcess, small_disk:
     server.create_registry(registry)
     with httpx.Client(base_url=server.url, timeout=30) as http:
         oci = OciClient(http, f"{registry}/app")
+        config = oci.push_blob(image_config("disk full"))
+        layer = oci.push_blob(random_blob(1024))
+        parts = (descriptor(OCI_CONFIG, config), [descriptor(OCI_LAYER_GZIP, layer)])
+        manifest = image_manifest(*parts, annotations={"pad": "x" * (1 << 20)})
         payload = Blob(os.urandom(256 * 1024))
 
         started = expect_status(oci.start_upload(), 202)
 
         with disk_filled(small_disk):
+            expect_full(oci.put_manifest("v1", manifest), "database")
+            expect_full(http.post("/api/v1/registries", json={"name": f"{registry}-b"}), "database")
             upload = oci.put_upload(location(started), payload.digest, payload.content)
             expect_full(upload, "blob storage")
             # Nothing was half written.
+            expect_status(oci.get_manifest("v1"), 404)
+            expect_status(oci.get_manifest(manifest.digest), 404)
             expect_status(oci.head_blob(payload.digest), 404)
+            expect_status(http.get(f"/api/v1/registries/{registry}-b"), 404)
 
         # Space is back: the same requests pass, with no restart.
+        expect_status(oci.put_manifest("v1", manifest), 201)
+        assert expect_status(oci.get_manifest("v1"), 200).content == manifest.content
+        expect_status(http.post("/api/v1/registries", json={"name": f"{registry}-b"}), 201)
         oci.push_blob(payload)
     assert "Traceback" not in server.log()

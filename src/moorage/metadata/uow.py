@@ -17,11 +17,24 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from moorage.domain.kernel.errors import Busy
+from moorage.domain.kernel.errors import Busy, DatabaseFull
 from moorage.metadata.transaction import SqlTransaction
 
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction may be retried.
 _RETRYABLE = frozenset({"40P01", "40001"})
+
+
+# A full disk or quota: SQLite's SQLITE_FULL, and SQLITE_IOERR (any extended code: the low
+# byte) which it gives when its log cannot grow; PostgreSQL's disk_full.
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10
+_POSTGRES_DISK_FULL = "53100"
+
+
+def _out_of_space(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_FULL, _SQLITE_IOERR)
+    return getattr(exc.orig, "sqlstate", None) == _POSTGRES_DISK_FULL
 
 
 def _sqlite_pragmas(synchronous: str) -> Callable[[Any, ConnectionPoolEntry], None]:
@@ -112,6 +125,8 @@ class SqlUnitOfWork:
                 with conn.begin():
                     yield SqlTransaction(conn)
             except OperationalError as exc:
+                if _out_of_space(exc):
+                    raise DatabaseFull(f"the database is out of space: {exc.orig}") from exc
                 if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
                     raise Busy(f"the database gave up a transaction: {exc.orig}") from exc
                 raise

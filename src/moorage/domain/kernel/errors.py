@@ -151,6 +151,13 @@ class OutOfSpace(DomainError):
     retry_after = 60  # seconds: freeing space takes an operator, not a moment
 
 
+class DatabaseFull(OutOfSpace, Busy):
+    """The metadata database is out of space (its disk or quota is full, or it cannot write
+    its log)."""
+
+    store = "database"
+
+
 class StorageFailure(DomainError):
     """The blob store failed; never the caller's fault."""
 
