@@ -230,12 +230,13 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
     blocking = Blocking(inline_reads=local)
     uploads = UploadService(uow, blobs, blocking=blocking)
     box = AesGcmSecretBox(secret_key(settings))
+    guard = AddressGuard(allow_private=settings.allow_private_targets)
     endpoints = ClosingEndpoints(
         uploads=uploads,
         artifacts=artifacts,
         uow=uow,
         blocking=blocking,
-        guard=AddressGuard(allow_private=settings.allow_private_targets),
+        guard=guard,
     )
     replication_runs = ReplicationRunner(uow, endpoints, run_copier, box, blocking)
     return Container(
@@ -266,7 +267,9 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
             blocking=blocking,
         ),
         fsck=Fsck(uow, blobs, grace_seconds=settings.gc_grace_seconds, blocking=blocking),
-        replication=ReplicationService(uow, replication_runs, box, blocking),
+        replication=ReplicationService(
+            uow, replication_runs, box, blocking, address_check=guard.check_url
+        ),
         replication_runs=replication_runs,
     )
 

@@ -151,7 +151,7 @@ class ReplicationRunner:
     @asynccontextmanager
     async def _sides(self, loaded: _Loaded) -> AsyncIterator[_Sides]:
         local = self._endpoints.local(loaded.rule.registry)
-        remote = self._remote(loaded)
+        remote = await self._blocking.run(self._remote, loaded)  # may resolve its name
         try:
             if loaded.rule.direction == "push":
                 yield _Sides(local, remote, self._copier())
@@ -169,7 +169,7 @@ class ReplicationRunner:
             return
         error: str | None = None
         try:
-            remote = self._remote(loaded)
+            remote = await self._blocking.run(self._remote, loaded)  # may resolve its name
             try:
                 await remote.check()
             finally:

@@ -10,11 +10,13 @@ the rule id as subject), kept in step with the rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import Clock, utcnow
+from moorage.domain.kernel.errors import RefusedAddress
 from moorage.domain.kernel.lookups import existing_registry
 from moorage.domain.kernel.model import Execution, ExecutionTask, Page
 from moorage.domain.kernel.ports import UnitOfWork
@@ -33,6 +35,9 @@ from moorage.domain.replication.runs import (
     record_replication_event,
 )
 
+AddressCheck = Callable[[str], None]
+"""Raises `RefusedAddress` for a URL whose host moorage does not call (may resolve names)."""
+
 
 class ReplicationService:
     def __init__(
@@ -42,12 +47,15 @@ class ReplicationService:
         box: SecretBox,
         blocking: Blocking,
         clock: Clock = utcnow,
+        *,
+        address_check: AddressCheck | None = None,
     ) -> None:
         self._uow = uow
         self._runner = runner
         self._box = box
         self._blocking = blocking
         self._clock = clock
+        self._address_check = address_check
 
     # rules ---------------------------------------------------------------------------
 
@@ -69,12 +77,23 @@ class ReplicationService:
             raise RuleNotFound(rule_id)
         return rule
 
+    def _valid(self, draft: RuleDraft) -> dict[str, Any]:
+        """The draft's columns; a remote at a refused address is refused here already (and
+        checked again on every connection)."""
+        values = rules.rule_values(draft)
+        if self._address_check is not None:
+            try:
+                self._address_check(values["url"])
+            except RefusedAddress as exc:
+                raise RefusedAddress(str(exc), "remote.url") from None
+        return values
+
     def _sealed(self, password: str | None) -> bytes | None:
         return self._box.seal(password) if password else None
 
     def create_rule(self, registry: str, draft: RuleDraft) -> ReplicationRule:
         """A new rule, inactive, with its check queued."""
-        values = rules.rule_values(draft)
+        values = self._valid(draft)
         values["secret"] = self._sealed(draft.password)
         now = self._clock()
         with self._uow(write=True) as store:
@@ -89,7 +108,7 @@ class ReplicationService:
     def update_rule(self, registry: str, rule_id: int, draft: RuleDraft) -> ReplicationRule:
         """Replace the rule's fields; a password of None keeps the stored one, "" removes
         it. A changed other side makes the rule inactive until its queued check passes."""
-        values = rules.rule_values(draft)
+        values = self._valid(draft)
         if draft.password is not None:
             values["secret"] = self._sealed(draft.password)
         now = self._clock()

@@ -14,7 +14,7 @@ from moorage.domain.content.ports import ContentTx
 from moorage.domain.content.registries import RegistryService
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.kernel.blocking import Blocking
-from moorage.domain.kernel.errors import Conflict, InvalidParameter, NotFound
+from moorage.domain.kernel.errors import Conflict, InvalidParameter, NotFound, RefusedAddress
 from moorage.domain.replication.copy import copy_artifact
 from moorage.domain.replication.endpoints import Endpoint
 from moorage.domain.replication.errors import RuleNameTaken, RunActive
@@ -527,3 +527,27 @@ async def test_an_event_copy_of_a_rule_since_disabled_does_nothing(world: World)
     await world.runner.run_event(rule.id, "app", "v1")
     assert world.copies == []
     assert world.service.list_runs("reg", rule.id, 0, 10).total == 0
+
+
+async def test_a_remote_at_a_refused_address_is_refused_when_the_rule_is_saved() -> None:
+    world = make_world()
+
+    def refuse_private(url: str) -> None:
+        if "10.0.0.1" in url:
+            raise RefusedAddress("10.0.0.1 is a private address")
+
+    service = ReplicationService(
+        world.uow,
+        world.runner,
+        PlainSecretBox(),
+        Blocking(),
+        world.clock,
+        address_check=refuse_private,
+    )
+    with pytest.raises(RefusedAddress) as refused:
+        service.create_rule("reg", draft(url="http://10.0.0.1:5000"))
+    assert refused.value.parameter == "remote.url"
+    rule = service.create_rule("reg", draft())
+    with pytest.raises(RefusedAddress):
+        service.update_rule("reg", rule.id, draft(url="http://10.0.0.1"))
+    assert service.get_rule("reg", rule.id).remote.url == URL
