@@ -34,6 +34,7 @@ from moorage.domain.replication.ports import (
     ReplicationTx,
     SecretBox,
 )
+from moorage.domain.replication.triggers import EVENT_JOB
 from moorage.domain.webhooks.events import record_event
 from moorage.domain.webhooks.payloads import EventType
 
@@ -71,11 +72,15 @@ def new_counts() -> dict[str, int]:
 
 
 def active_run(store: ReplicationTx, rule: ReplicationRule, now: datetime) -> Execution | None:
-    """The rule's pending or running run, unless stale (older than a run may take: its
-    worker died for good)."""
+    """The rule's pending or running manual or scheduled run, unless stale (older than a
+    run may take: its worker died for good). Copies of pushed tags run beside them: each
+    copy is idempotent, and a push must never wait for a run."""
     since = now - timedelta(seconds=JOB_TIMEOUT_SECONDS)
-    recent, _ = store.executions.list_executions(KIND, rule.registry_id, 0, 20, rule_id=rule.id)
-    return next((e for e in recent if e.status in ACTIVE and e.created_at > since), None)
+    recent, _ = store.executions.list_executions(KIND, rule.registry_id, 0, 50, rule_id=rule.id)
+    return next(
+        (e for e in recent if e.status in ACTIVE and e.trigger != "event" and e.created_at > since),
+        None,
+    )
 
 
 def queue_run(
@@ -361,11 +366,27 @@ class ReplicationRunner:
     def _start_event(self, rule: ReplicationRule) -> Execution:
         now = self._clock()
         with self._uow(write=True) as store:
+            self._close_dead_copies(store, rule, now)
             execution = store.executions.create_execution(
                 KIND, rule.registry_id, "event", False, now, rule_id=rule.id, status="running"
             )
             store.executions.update_execution(execution.id, started_at=now, counts=new_counts())
             return execution
+
+    @staticmethod
+    def _close_dead_copies(store: ReplicationTx, rule: ReplicationRule, now: datetime) -> None:
+        """An event copy still running after its job's time limit lost its worker (the job
+        was retried as a copy of its own): it is closed as failed, not left running."""
+        since = now - timedelta(seconds=EVENT_JOB.timeout_seconds)
+        recent, _ = store.executions.list_executions(KIND, rule.registry_id, 0, 50, rule_id=rule.id)
+        for dead in recent:
+            if dead.trigger == "event" and dead.status == "running" and dead.created_at < since:
+                store.executions.update_execution(
+                    dead.id,
+                    status="failed",
+                    error="its worker stopped before the copy ended; the copy was retried",
+                    finished_at=now,
+                )
 
     async def _still_pushed(self, rule: ReplicationRule, repository: str, tag: str) -> bool:
         """Whether the tag is still here (deleted since the push: deletions are not copied)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -36,6 +37,8 @@ from tests.fakes.replication import MemoryEndpoints, PlainSecretBox
 from tests.unit.domain.test_services import Env, FixedClock, pushed_image, put
 
 pytestmark = pytest.mark.anyio
+
+EVENT_JOB_LIMIT = timedelta(seconds=EVENT_JOB.timeout_seconds + 1)
 
 URL = "https://registry.jp1.example.com"
 PASSWORD = "s3cret"
@@ -551,3 +554,30 @@ async def test_a_remote_at_a_refused_address_is_refused_when_the_rule_is_saved()
     with pytest.raises(RefusedAddress):
         service.update_rule("reg", rule.id, draft(url="http://10.0.0.1"))
     assert service.get_rule("reg", rule.id).remote.url == URL
+
+
+async def test_a_copy_of_a_push_under_way_does_not_hold_back_a_manual_run(world: World) -> None:
+    rule = world.service.create_rule("reg", draft(trigger="event"))
+    with world.uow(write=True) as store:  # an event copy whose worker died mid-way
+        store.executions.create_execution(
+            KIND,
+            rule.registry_id,
+            "event",
+            False,
+            world.clock(),
+            rule_id=rule.id,
+            status="running",
+        )
+    run = world.service.start_run("reg", rule.id, None)
+    assert run.status == "pending"
+
+    image(world.local, "app", "v1", "first")
+    world.clock.advance(EVENT_JOB_LIMIT)
+    await world.runner.run_event(rule.id, "app", "v1")
+    runs = world.service.list_runs("reg", rule.id, 0, 10).items
+    assert [(r.trigger, r.status) for r in runs] == [
+        ("event", "succeeded"),
+        ("manual", "pending"),
+        ("event", "failed"),
+    ]
+    assert "worker stopped" in (runs[2].error or "")
