@@ -205,12 +205,15 @@ class ArtifactService:
         platform: str | None = None,
         parsed: manifests.ParsedManifest | None = None,
         helm_chart: HelmChart | None = None,
+        *,
+        cached: bool = False,
     ) -> PushedManifest:
         """Validate and store a manifest, then point the tag (if any) at it; the push event
         is recorded in the same transaction. `platform` is an image's `os/arch` as its
         config says, `helm_chart` what a Helm chart's config says (see `config_to_read`).
         `parsed` is `body` already parsed with `parse_manifest` (the protocol layer parses
-        it once, off the event loop)."""
+        it once, off the event loop). `cached`: a proxy cache's copy of an upstream manifest,
+        whose blobs and children may be absent (they are fetched when a client asks)."""
         if parsed is None:
             parsed = parse_manifest(body, content_type)
         if is_digest(reference):
@@ -226,7 +229,7 @@ class ArtifactService:
         now = self._clock()
         with self._uow(write=True) as store:
             image = image_for_push(store, repository, now)
-            self._check_references(store, image.id, artifact)
+            self._check_references(store, image.id, artifact, cached)
             self._check_sizes(store, image.id, parsed)
             store.images.lock_image(image.id)
             existing = store.artifacts.get_artifact(image.id, artifact.digest)
@@ -256,7 +259,9 @@ class ArtifactService:
         return str(config.digest) if config else None
 
     @staticmethod
-    def _check_references(store: ContentTx, image_id: int, artifact: NewArtifact) -> None:
+    def _check_references(
+        store: ContentTx, image_id: int, artifact: NewArtifact, cached: bool = False
+    ) -> None:
         # Blobs garbage collection marked come back to live here, in the transaction that
         # references them; one it is already deleting counts as unknown (the client uploads
         # it again).
@@ -264,12 +269,12 @@ class ArtifactService:
         missing_blobs = set(artifact.blob_digests) - (
             live & store.blobs.linked_digests(image_id, artifact.blob_digests)
         )
-        if missing_blobs:
+        if missing_blobs and not cached:
             raise ManifestBlobUnknown(sorted(missing_blobs)[0])
         missing_children = set(artifact.child_digests) - store.artifacts.artifact_digests_present(
             image_id, artifact.child_digests
         )
-        if missing_children:
+        if missing_children and not cached:
             raise ManifestBlobUnknown(sorted(missing_children)[0], "manifest")
 
     @staticmethod
