@@ -194,7 +194,10 @@ class ReplicationRunner:
         """The scheduler's trigger: a run of the rule the schedule names, unless one is
         still under way."""
         rule = store.replication.get_rule(int(schedule.subject))
-        if rule is None or not rule.enabled or rule.trigger != "schedule":
+        if rule is None:  # deleted with its registry: the schedule goes too
+            store.schedules.delete_schedule(KIND, schedule.subject)
+            return
+        if not rule.enabled or rule.trigger != "schedule":
             return
         active = active_run(store, rule, now)
         if active is not None:

@@ -269,6 +269,18 @@ async def test_a_scheduled_rule_has_one_schedule_that_fires_runs(world: World) -
         assert store.schedules.get_schedule(KIND, str(rule.id)) is None
 
 
+async def test_the_schedule_of_a_rule_deleted_with_its_registry_goes_when_it_fires(
+    world: World,
+) -> None:
+    rule = world.service.create_rule("reg", draft(trigger="schedule", cron="0 3 * * *"))
+    with world.uow(write=True) as store:
+        store.registries.delete_registry(rule.registry_id)
+        schedule = store.schedules.get_schedule(KIND, str(rule.id))
+        assert schedule is not None
+        world.runner.fire_schedule(store, schedule, world.clock())
+        assert store.schedules.get_schedule(KIND, str(rule.id)) is None
+
+
 # runs ----------------------------------------------------------------------------------------
 
 
