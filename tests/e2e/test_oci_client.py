@@ -17,7 +17,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -33,7 +33,7 @@ from moorage.domain.replication.endpoints import (
 )
 from moorage.oci import mediatypes as mt
 from moorage.outbound.guard import AddressGuard
-from moorage.outbound.oci_client import Backoff, OciRegistry
+from moorage.outbound.oci_client import OCTETS, Backoff, OciRegistry
 from tests.e2e.conftest import (
     AMD64_TAG,
     INDEX_TAG,
@@ -44,6 +44,8 @@ from tests.e2e.conftest import (
 )
 from tests.support.cutting_proxy import cutting_proxy
 from tests.support.distribution import DockerRegistry
+from tests.support.moto import MotoServer
+from tests.support.recording_guard import RecordingGuard
 from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
@@ -253,11 +255,46 @@ async def test_refused_credentials_say_so(
         basic.stop()
 
 
+# --- object storage redirects -----------------------------------------------------------------
+
+
+async def test_blobs_redirected_to_object_storage_are_followed_hop_by_hop(
+    tmp_path: Path, docker_registry: DockerRegistry
+) -> None:
+    """moorage on S3 answers a blob GET with a redirect to a presigned URL: the client
+    follows it, pinned by the guard like the registry itself."""
+    moto = MotoServer(tmp_path / "moto.log").start()
+    server = ServerProcess(tmp_path / "s3-moorage", extra_env=moto.storage_env("blobs"))
+    try:
+        server.start()
+        server.create_registry("reg")
+        guard = RecordingGuard()
+        source = OciRegistry(server.url, "reg", None, None, guard=guard)
+        mirror = remote(docker_registry.url, "mirror")
+        layer = random.Random(3).randbytes(3 * MiB)
+        await source.put_blob(
+            "app", BlobRef(sha256_digest(layer), len(layer)), _opener(layer), None
+        )
+        await push_small(source, "app", ["v1"], layers=[layer])
+        result = await copy(source, mirror, "v1")
+        assert result.status == "copied"
+        assert result.bytes_sent > len(layer)
+        assert any(url.port == moto.port for url in guard.pinned)  # the presigned hop
+        assert await mirror.has_blob("app", sha256_digest(layer))
+        await source.close()
+        await mirror.close()
+    finally:
+        server.stop()
+        moto.stop()
+
+
 # --- lists across pages ----------------------------------------------------------------------
 
 
-async def push_small(endpoint: OciRegistry, repository: str, tags: list[str]) -> None:
-    """A tiny image (config only) under each tag."""
+async def push_small(
+    endpoint: OciRegistry, repository: str, tags: list[str], layers: Sequence[bytes] = ()
+) -> None:
+    """A tiny image under each tag: its config and the given layers, already pushed."""
     config = f'{{"repository": "{repository}"}}'.encode()
     await endpoint.put_blob(
         repository, BlobRef(sha256_digest(config), len(config)), _opener(config), None
@@ -270,7 +307,10 @@ async def push_small(endpoint: OciRegistry, repository: str, tags: list[str]) ->
             "digest": sha256_digest(config),
             "size": len(config),
         },
-        "layers": [],
+        "layers": [
+            {"mediaType": OCTETS, "digest": sha256_digest(data), "size": len(data)}
+            for data in layers
+        ],
     }
     body = json.dumps(doc).encode()
     for tag in tags:

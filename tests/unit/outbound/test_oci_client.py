@@ -11,15 +11,14 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-import httpx
 import pytest
 
 from moorage.domain.kernel.errors import RefusedAddress
 from moorage.domain.replication.endpoints import BlobRef, EndpointAuthError, EndpointError
 from moorage.outbound.guard import AddressGuard
 from moorage.outbound.oci_client import Backoff, OciRegistry
+from tests.support.recording_guard import RecordingGuard
 
 pytestmark = pytest.mark.anyio
 
@@ -112,16 +111,6 @@ def seen() -> Iterator[tuple[Seen, int]]:
             server.server_close()
 
 
-class RecordingGuard(AddressGuard):
-    def __init__(self) -> None:
-        super().__init__(allow_private=True)
-        self.pinned: list[str] = []
-
-    async def pin(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
-        self.pinned.append(str(url))
-        return await super().pin(url)
-
-
 async def _download(client: OciRegistry) -> bytes:
     opener = client.open_blob("app", BlobRef(DIGEST, len(DATA)))
     return b"".join([chunk async for chunk in opener(0)])
@@ -146,8 +135,9 @@ async def test_a_redirected_download_broken_midway_resumes_with_a_range(
     assert storage[1][2]["Range"] == f"bytes={len(DATA) // 2}-"
     assert not any("Authorization" in headers for _, _, headers in storage)
     # Every hop was pinned by the guard: registry and storage alike, each time.
-    assert sum("/bucket/" in url for url in guard.pinned) == 3
-    assert sum("/v2/ns/app/blobs/" in url for url in guard.pinned) >= 3
+    pinned = [str(url) for url in guard.pinned]
+    assert sum("/bucket/" in url for url in pinned) == 3
+    assert sum("/v2/ns/app/blobs/" in url for url in pinned) >= 3
 
 
 async def test_wrong_credentials_for_the_token_are_an_auth_error(
