@@ -80,6 +80,30 @@ class Settings(BaseSettings):
     auth: Literal["token", "none"] = Field(
         "token", description='"none" turns authentication off (development only)'
     )
+    login_failure_window_seconds: float = Field(
+        900.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="failed sign-ins are counted (per account, per client address) over this "
+        "window; a count whose last failure is older starts again",
+    )
+    login_free_failures: int = Field(
+        5, ge=1, le=1000, description="failed sign-ins an account may have before it waits"
+    )
+    login_backoff_cap_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=24 * 3600,
+        description="longest wait of a failing account before its next sign-in is checked "
+        "(the wait starts at 1 s and doubles with each further failure; answered 429)",
+    )
+    login_address_failures: int = Field(
+        50,
+        ge=1,
+        le=1_000_000,
+        description="failed sign-ins from one client address in the window past which its "
+        "failures are answered 429 (a correct sign-in from it still succeeds)",
+    )
     token_service: str = Field("moorage", description="the `service` of bearer tokens")
     token_lifetime_minutes: int = Field(60, gt=0, le=720, description="at most 12 hours")
     token_key: SecretStr | None = Field(

@@ -32,7 +32,7 @@ from moorage.domain.gc.fsck import Fsck
 from moorage.domain.gc.service import GcService
 from moorage.domain.identity.ports import PasswordHasher
 from moorage.domain.identity.service import IdentityService
-from moorage.domain.identity.throttle import LoginThrottle
+from moorage.domain.identity.throttle import LoginThrottle, ThrottleRules
 from moorage.domain.identity.users import UserService
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.policies.runs import CleanupRunService
@@ -214,6 +214,15 @@ def run_copier() -> CopyArtifact:
     return copy
 
 
+def throttle_rules(settings: Settings) -> ThrottleRules:
+    return ThrottleRules(
+        window_seconds=settings.login_failure_window_seconds,
+        free_failures=settings.login_free_failures,
+        backoff_cap_seconds=settings.login_backoff_cap_seconds,
+        address_failures=settings.login_address_failures,
+    )
+
+
 def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
     engine = build_engine(settings)
     if migrate_schema:
@@ -254,7 +263,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         pulls=PullRecorder(uow),
         identities=IdentityService(uow, hasher),
         users=UserService(uow, hasher),
-        login_throttle=LoginThrottle(),
+        login_throttle=LoginThrottle(uow, throttle_rules(settings)),
         policies=PolicyService(uow),
         cleanup_runs=CleanupRunService(uow, artifacts),
         webhooks=WebhookService(uow, sender, public_host=settings.public_host, blocking=blocking),

@@ -2,7 +2,8 @@
 
 A disabled user is refused everywhere at once: password and access-key sign-in on the REST
 API, on /v2/ and at the token endpoint, the console session they already hold and the
-bearer tokens already issued to them. Enabling them brings all of it back.
+bearer tokens already issued to them. Enabling them lets them sign in again; the sessions
+and tokens that disabling ended stay ended.
 """
 
 from __future__ import annotations
@@ -102,8 +103,11 @@ def test_a_disabled_user_is_refused_everywhere_until_enabled(
         assert enabled["disabled"] is False
         assert signs_in(live_server, account.auth) == allowed
         assert signs_in(live_server, key.auth) == allowed
+        # What disabling ended stays ended: the session and tokens held before.
+        expect_problem(browser.get("/users/me"), 401)
+        expect_error(bearer_catalog(live_server, token), 401, "UNAUTHORIZED")
+    with console_session(live_server, account) as browser:
         expect(browser.get("/users/me"), 200)
-        expect(bearer_catalog(live_server, token), 200)
 
 
 def test_disabling_is_for_admins_and_checked(

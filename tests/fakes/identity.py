@@ -1,30 +1,42 @@
-"""Users, projects with their members, and access keys, in memory (see `tests.fakes.memory`).
+"""Users, projects with their members, access keys, console sessions and failed sign-in
+counters, in memory (see `tests.fakes.memory`).
 
 Rows as `moorage/metadata/tables.py` has them, under the tables' SQL names: `user_account`
 (by id), `project` (by id), `project_member` (by (project_id, user_id), its unique key: the
-table has no primary key) and `access_key` (by id), written through `tests.fakes.rows` (so
-deleting a user takes its memberships and access keys, as ON DELETE CASCADE does). Names
+table has no primary key), `access_key` (by id), `console_session` (by id) and
+`login_failure` (by key), written through `tests.fakes.rows` (so deleting a user takes its
+memberships, access keys and sessions, as ON DELETE CASCADE does). Names
 sort in code-point order, which is the byte order of their UTF-8 text, as the SQL store's
 `C` collation sorts them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from moorage.domain.identity.ports import FailureCount
 from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
 from tests.fakes.rows import UniqueViolation, delete_rows, find_row, insert_row, update_row
 from tests.fakes.state import MemoryState, Row
 
 if TYPE_CHECKING:
-    from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, UserStore
+    from moorage.domain.identity.ports import (
+        AccessKeyStore,
+        LoginFailureStore,
+        ProjectStore,
+        SessionStore,
+        UserStore,
+    )
 
 USER = "user_account"
 PROJECT = "project"
 PROJECT_MEMBER = "project_member"
 ACCESS_KEY = "access_key"
+SESSION = "console_session"
+LOGIN_FAILURE = "login_failure"
 REGISTRY = "registry"
 
 
@@ -36,6 +48,7 @@ def _user(row: Row) -> User:
         row["is_admin"],
         row["created_at"],
         row["disabled"],
+        row["auth_generation"],
     )
 
 
@@ -99,6 +112,11 @@ class MemoryUserStore:
     def set_disabled(self, user_id: int, disabled: bool) -> None:
         if user_id in self.state.table(USER):
             update_row(self.state, USER, user_id, {"disabled": disabled})
+
+    def bump_auth_generation(self, user_id: int) -> None:
+        row = self.state.table(USER).get(user_id)
+        if row is not None:
+            update_row(self.state, USER, user_id, {"auth_generation": row["auth_generation"] + 1})
 
 
 class MemoryProjectStore:
@@ -228,7 +246,79 @@ class MemoryAccessKeyStore:
             update_row(self.state, ACCESS_KEY, row["id"], {"last_used_at": now})
 
 
+class MemorySessionStore:
+    """`SessionStore` over the `console_session` rows."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self.state = state
+
+    def _of_user(self, user_id: int) -> list[Row]:
+        return [r for r in self.state.table(SESSION).values() if r["user_id"] == user_id]
+
+    def create_session(
+        self, session_id: str, user_id: int, now: datetime, expires_at: datetime
+    ) -> None:
+        expired = [r["id"] for r in self._of_user(user_id) if r["expires_at"] <= now]
+        delete_rows(self.state, SESSION, expired)
+        values: Row = {
+            "id": session_id,
+            "user_id": user_id,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        insert_row(self.state, SESSION, values)
+
+    def session_user(self, session_id: str, now: datetime) -> int | None:
+        row = self.state.table(SESSION).get(session_id)
+        return row["user_id"] if row is not None and row["expires_at"] > now else None
+
+    def delete_session(self, session_id: str) -> bool:
+        return bool(delete_rows(self.state, SESSION, [session_id]))
+
+    def delete_user_sessions(self, user_id: int) -> int:
+        return delete_rows(self.state, SESSION, [r["id"] for r in self._of_user(user_id)])
+
+
+class MemoryLoginFailureStore:
+    """`LoginFailureStore` over the `login_failure` rows."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self.state = state
+
+    def failure_counts(self, keys: Iterable[str]) -> dict[str, FailureCount]:
+        rows = self.state.table(LOGIN_FAILURE)
+        return {
+            k: FailureCount(rows[k]["failures"], rows[k]["last_failed_at"])
+            for k in keys
+            if k in rows
+        }
+
+    def add_failure(self, key: str, now: datetime, window_start: datetime) -> FailureCount:
+        row = self.state.table(LOGIN_FAILURE).get(key)
+        if row is None:
+            insert_row(
+                self.state, LOGIN_FAILURE, {"key": key, "failures": 1, "last_failed_at": now}
+            )
+        else:
+            failures = 1 if row["last_failed_at"] < window_start else row["failures"] + 1
+            update_row(
+                self.state, LOGIN_FAILURE, key, {"failures": failures, "last_failed_at": now}
+            )
+        return self.failure_counts([key])[key]
+
+    def clear_failures(self, key: str) -> None:
+        delete_rows(self.state, LOGIN_FAILURE, [key])
+
+    def purge_failures(self, before: datetime) -> int:
+        stale = [
+            k for k, r in self.state.table(LOGIN_FAILURE).items() if r["last_failed_at"] < before
+        ]
+        return delete_rows(self.state, LOGIN_FAILURE, stale)
+
+
 if TYPE_CHECKING:  # structurally the role ports (checked by mypy)
     _users: UserStore = MemoryUserStore(MemoryState())
     _projects: ProjectStore = MemoryProjectStore(MemoryState())
     _access_keys: AccessKeyStore = MemoryAccessKeyStore(MemoryState())
+    _sessions: SessionStore = MemorySessionStore(MemoryState())
+    _login_failures: LoginFailureStore = MemoryLoginFailureStore(MemoryState())

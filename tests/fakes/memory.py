@@ -29,7 +29,13 @@ from tests.fakes.content import (
     MemoryUploadStore,
 )
 from tests.fakes.gc import MemoryGcRunStore, MemoryGcStore
-from tests.fakes.identity import MemoryAccessKeyStore, MemoryProjectStore, MemoryUserStore
+from tests.fakes.identity import (
+    MemoryAccessKeyStore,
+    MemoryLoginFailureStore,
+    MemoryProjectStore,
+    MemorySessionStore,
+    MemoryUserStore,
+)
 from tests.fakes.jobs import MemoryExecutionStore, MemoryJobQueue, MemoryScheduleStore
 from tests.fakes.policies import MemoryPolicyStore
 from tests.fakes.replication import MemoryReplicationStore
@@ -57,6 +63,8 @@ class MemoryTransaction:
         self.users = MemoryUserStore(state)
         self.projects = MemoryProjectStore(state)
         self.access_keys = MemoryAccessKeyStore(state)
+        self.sessions = MemorySessionStore(state)
+        self.login_failures = MemoryLoginFailureStore(state)
         self.gc = MemoryGcStore(state)
         self.gc_runs = MemoryGcRunStore(state)
         self.replication = MemoryReplicationStore(state)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import anyio
@@ -22,15 +24,15 @@ from moorage.api.access_log import record_user
 from moorage.api.oci.errors import OciError, error_response, to_response
 from moorage.api.tokens import ResourceGrant, TokenError, TokenSigner
 from moorage.domain.identity.access import Action, Identity, parse_actions
+from moorage.domain.identity.errors import SignInThrottled
 from moorage.domain.identity.service import IdentityService, granted
-from moorage.domain.identity.throttle import FREE_FAILURES, LoginThrottle
+from moorage.domain.identity.throttle import MAX_LOGIN_LENGTH, LoginThrottle
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.errors import RegistryNotFound
 from moorage.oci import errors as oci
 
 log = logging.getLogger("moorage.auth")
 TOKEN_PATH = "/auth/token"
-REVALIDATE_SECONDS = 10.0
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -54,8 +56,34 @@ def _scope(repository: str, actions: frozenset[Action]) -> str:
     return f"repository:{repository}:{','.join(words)}"
 
 
+@dataclass(slots=True)
+class _Gate:
+    lock: anyio.Lock
+    holders: int = 0
+
+
+class _Gates:
+    """One sign-in at a time per account in this process: parallel guesses queue behind
+    the one being checked, so the throttle counts each failure before the next is tried."""
+
+    def __init__(self) -> None:
+        self._gates: dict[str, _Gate] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        gate = self._gates.setdefault(key, _Gate(anyio.Lock()))
+        gate.holders += 1
+        try:
+            async with gate.lock:
+                yield
+        finally:
+            gate.holders -= 1
+            if not gate.holders:
+                del self._gates[key]
+
+
 class SignIn:
-    """Checks credentials, slowing down repeated failures per address and per login."""
+    """Checks credentials through the sign-in throttle (per account and per address)."""
 
     def __init__(
         self, identities: IdentityService, throttle: LoginThrottle, blocking: Blocking
@@ -63,28 +91,44 @@ class SignIn:
         self.identities = identities
         self.throttle = throttle
         self.blocking = blocking
+        self._gates = _Gates()
 
     async def __call__(self, request: Request, login: str, secret: str) -> Identity | None:
+        """The caller, or None for wrong credentials; SignInThrottled when the throttle
+        refuses the attempt (to be answered 429 with Retry-After)."""
         address = request.client.host if request.client else "unknown"
-        keys = (f"ip:{address}", f"login:{login[:128]}")
-        delay = self.throttle.delay(*keys)
-        if delay:
-            await anyio.sleep(delay)
-        identity = await self.blocking.run(self.identities.authenticate, login, secret)
-        if identity is None:
-            failures = self.throttle.failed(*keys)
-            if failures >= FREE_FAILURES:
-                log.warning(
-                    "repeated failed sign-ins address=%s login=%r failures=%d delay=%.2fs",
-                    address,
-                    login[:128],
-                    failures,
-                    self.throttle.delay(*keys),
-                )
-            return None
-        self.throttle.succeeded(f"login:{login[:128]}")
+        async with self._gates.hold(login[:MAX_LOGIN_LENGTH]):
+            attempt = await self.blocking.read(self.throttle.begin, login, address)
+            identity = await self.blocking.run(self.identities.authenticate, login, secret)
+            if identity is None:
+                failures, refusal = await self.blocking.run(self.throttle.failed, attempt)
+                if failures >= self.throttle.rules.free_failures or refusal is not None:
+                    log.warning(
+                        "repeated failed sign-ins address=%s login=%r failures=%d",
+                        address,
+                        login[:MAX_LOGIN_LENGTH],
+                        failures,
+                    )
+                if refusal is not None:
+                    raise refusal
+                return None
+            if attempt.account_counted:
+                await self.blocking.run(self.throttle.succeeded, attempt)
         record_user(request, identity)
         return identity
+
+
+async def still_valid(identities: IdentityService, blocking: Blocking, identity: Identity) -> bool:
+    """Whether a session's or token's caller may still act: the cached answer when this
+    process has a recent one (no thread hop, no query), the database's otherwise."""
+    recent = identities.recent_answer(identity)
+    if recent is not None:
+        return recent
+    return await blocking.read(identities.still_valid, identity)
+
+
+def throttled(exc: SignInThrottled) -> OciError:
+    return OciError(oci.TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
 class TokenAuthorizer:
@@ -95,7 +139,6 @@ class TokenAuthorizer:
         self.sign_in = sign_in
         self.signer = signer
         self.blocking = sign_in.blocking
-        self._validity: dict[tuple[int, str | None], tuple[bool, float, int]] = {}
 
     # /v2/ --------------------------------------------------------------------------------
 
@@ -123,7 +166,10 @@ class TokenAuthorizer:
         creds = basic_credentials(header)
         if creds is None:
             raise self._challenge(request, repository, actions, "")
-        identity = await self.sign_in(request, *creds)
+        try:
+            identity = await self.sign_in(request, *creds)
+        except SignInThrottled as exc:
+            raise throttled(exc) from None
         if identity is None:
             raise self._challenge(request, repository, actions, "invalid_token")
         if repository is not None:
@@ -140,7 +186,7 @@ class TokenAuthorizer:
         if token.identity is None:
             raise self._challenge(request, repository, actions, "insufficient_scope")
         record_user(request, token.identity)
-        if not await self._still_valid(token.identity):
+        if not await still_valid(self.identities, self.blocking, token.identity):
             raise self._challenge(request, repository, actions, "invalid_token")
         if repository is None or actions <= token.actions_on(repository):
             return token.identity
@@ -150,24 +196,6 @@ class TokenAuthorizer:
         if actions <= allowed:
             raise self._challenge(request, repository, actions, "insufficient_scope")
         raise await self._denied(repository, actions)
-
-    async def _still_valid(self, identity: Identity) -> bool:
-        """Whether the token's user (and access key) still exist and are enabled.
-
-        Answers are cached for REVALIDATE_SECONDS (and dropped at once when this process
-        disables a key or deletes a user), so revoking a caller stops even tokens already
-        issued within that time on every node, without a query per request."""
-        key = (identity.user_id, identity.access_key_id)
-        now = time.monotonic()
-        generation = self.identities.revocations
-        cached = self._validity.get(key)
-        if cached is not None and now - cached[1] < REVALIDATE_SECONDS and cached[2] == generation:
-            return cached[0]
-        valid = await self.blocking.read(self.identities.still_valid, identity)
-        if len(self._validity) > 10_000:
-            self._validity.clear()
-        self._validity[key] = (valid, now, generation)
-        return valid
 
     def _allowed(self, identity: Identity, repository: str) -> frozenset[Action]:
         return self.identities.allowed(identity, repository.split("/", 1)[0])
@@ -207,7 +235,10 @@ class TokenAuthorizer:
             return to_response(exc)
         identity = None
         if creds is not None:
-            identity = await self.sign_in(request, *creds)
+            try:
+                identity = await self.sign_in(request, *creds)
+            except SignInThrottled as exc:
+                return to_response(throttled(exc))
             if identity is None:
                 return error_response(oci.UNAUTHORIZED, "invalid username/password or access key")
         grants = await self.blocking.read(self._grants, identity, scopes)

@@ -78,6 +78,7 @@ class TokenSigner:
         if identity is not None:
             claims["uid"] = identity.user_id
             claims["adm"] = identity.is_admin
+            claims["gen"] = identity.generation  # the token ends when the user's changes
             if identity.access_key_id:
                 claims["akid"] = identity.access_key_id
         return jwt.encode(claims, self._key, algorithm="HS256"), self.lifetime, now
@@ -113,8 +114,13 @@ class TokenSigner:
             raise TokenError("token lifetime exceeds 12 hours")
         identity = None
         if claims.get("sub") and isinstance(claims.get("uid"), int):
+            generation = claims.get("gen", 0)  # tokens from before generations: 0
             identity = Identity(
-                claims["uid"], claims["sub"], bool(claims.get("adm")), claims.get("akid")
+                claims["uid"],
+                claims["sub"],
+                bool(claims.get("adm")),
+                claims.get("akid"),
+                generation=generation if isinstance(generation, int) else -1,
             )
         grants = tuple(
             ResourceGrant(

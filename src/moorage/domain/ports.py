@@ -16,7 +16,7 @@ from moorage.domain.content.ports import (
     UploadStore,
 )
 from moorage.domain.gc.ports import GcRoles
-from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, UserStore
+from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, SignInRoles, UserStore
 from moorage.domain.jobs.ports import ExecutionStore, JobQueue, ScheduleStore
 from moorage.domain.kernel.ports import RegistryStore, UnitOfWork
 from moorage.domain.policies.ports import PolicyStore
@@ -24,9 +24,10 @@ from moorage.domain.replication.ports import ReplicationRoles
 from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 
 
-class Transaction(GcRoles, ReplicationRoles, Protocol):
+class Transaction(GcRoles, ReplicationRoles, SignInRoles, Protocol):
     """One transaction of the metadata store, by role (garbage collection's two roles come
-    with `GcRoles`, replication's with `ReplicationRoles`: fifteen properties to a Protocol
+    with `GcRoles`, replication's with `ReplicationRoles`, identity's sign-in roles with
+    `SignInRoles`: fifteen properties to a Protocol
     at most)."""
 
     @property

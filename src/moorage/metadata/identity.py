@@ -1,13 +1,17 @@
-"""Users (`UserStore`), projects with their members (`ProjectStore`) and access keys
-(`AccessKeyStore`)."""
+"""Users (`UserStore`), projects with their members (`ProjectStore`), access keys
+(`AccessKeyStore`), console sessions (`SessionStore`) and failed sign-in counters
+(`LoginFailureStore`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, select, update
 
+from moorage.domain.identity.ports import FailureCount
+from moorage.domain.kernel.errors import AlreadyExists
 from moorage.domain.kernel.model import AccessKey, Member, Project, Role, User
 from moorage.metadata import tables as t
 from moorage.metadata.sql import insert_unique, new_id
@@ -24,7 +28,15 @@ _ROLE_IN_REGISTRY = (
 
 
 def _user(row: Any) -> User:
-    return User(row.id, row.username, row.password_hash, row.is_admin, row.created_at, row.disabled)
+    return User(
+        row.id,
+        row.username,
+        row.password_hash,
+        row.is_admin,
+        row.created_at,
+        row.disabled,
+        row.auth_generation,
+    )
 
 
 def _key(row: Any) -> AccessKey:
@@ -82,6 +94,13 @@ class SqlUserStore:
 
     def set_disabled(self, user_id: int, disabled: bool) -> None:
         self.conn.execute(update(t.user).where(t.user.c.id == user_id).values(disabled=disabled))
+
+    def bump_auth_generation(self, user_id: int) -> None:
+        self.conn.execute(
+            update(t.user)
+            .where(t.user.c.id == user_id)
+            .values(auth_generation=t.user.c.auth_generation + 1)
+        )
 
 
 class SqlProjectStore:
@@ -217,3 +236,77 @@ class SqlAccessKeyStore:
         self.conn.execute(
             update(t.access_key).where(t.access_key.c.key_id == key_id).values(last_used_at=now)
         )
+
+
+class SqlSessionStore:
+    """`SessionStore` in one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def create_session(
+        self, session_id: str, user_id: int, now: datetime, expires_at: datetime
+    ) -> None:
+        s = t.console_session
+        self.conn.execute(delete(s).where(s.c.user_id == user_id, s.c.expires_at <= now))
+        self.conn.execute(
+            insert(s).values(id=session_id, user_id=user_id, created_at=now, expires_at=expires_at)
+        )
+
+    def session_user(self, session_id: str, now: datetime) -> int | None:
+        s = t.console_session
+        found = self.conn.execute(
+            select(s.c.user_id).where(s.c.id == session_id, s.c.expires_at > now)
+        ).scalar()
+        return int(found) if found is not None else None
+
+    def delete_session(self, session_id: str) -> bool:
+        s = t.console_session
+        return bool(self.conn.execute(delete(s).where(s.c.id == session_id)).rowcount)
+
+    def delete_user_sessions(self, user_id: int) -> int:
+        s = t.console_session
+        return int(self.conn.execute(delete(s).where(s.c.user_id == user_id)).rowcount)
+
+
+class SqlLoginFailureStore:
+    """`LoginFailureStore` in one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def failure_counts(self, keys: Iterable[str]) -> dict[str, FailureCount]:
+        f = t.login_failure
+        rows = self.conn.execute(select(f).where(f.c.key.in_(list(keys))))
+        return {r.key: FailureCount(r.failures, r.last_failed_at) for r in rows}
+
+    def add_failure(self, key: str, now: datetime, window_start: datetime) -> FailureCount:
+        f = t.login_failure
+        # The UPDATE takes the row's lock (PostgreSQL) or the write lock (SQLite), so
+        # failures counted on several nodes at once all count.
+        count_one_more = (
+            update(f)
+            .where(f.c.key == key)
+            .values(
+                failures=case((f.c.last_failed_at < window_start, 1), else_=f.c.failures + 1),
+                last_failed_at=now,
+            )
+        )
+        if not self.conn.execute(count_one_more).rowcount:
+            try:
+                insert_unique(
+                    self.conn,
+                    insert(f).values(key=key, failures=1, last_failed_at=now),
+                    "login failure",
+                )
+            except AlreadyExists:  # another node counted the first one meanwhile
+                self.conn.execute(count_one_more)
+        row = self.conn.execute(select(f).where(f.c.key == key)).one()
+        return FailureCount(row.failures, row.last_failed_at)
+
+    def clear_failures(self, key: str) -> None:
+        self.conn.execute(delete(t.login_failure).where(t.login_failure.c.key == key))
+
+    def purge_failures(self, before: datetime) -> int:
+        f = t.login_failure
+        return int(self.conn.execute(delete(f).where(f.c.last_failed_at < before)).rowcount)

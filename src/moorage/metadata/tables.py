@@ -84,6 +84,28 @@ user = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    Column("auth_generation", Integer, nullable=False, default=0),
+)
+
+# A console session lives while its row does: signing out deletes it (docs/security.md).
+console_session = Table(
+    "console_session",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    _fk("user_id", "user_account.id"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_console_session_user_id", "user_id"),
+)
+
+# Failed sign-ins per account ("account:<login>") and per client ("address:<ip>").
+login_failure = Table(
+    "login_failure",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failed_at", UTCDateTime, nullable=False),
+    Index("ix_login_failure_last_failed_at", "last_failed_at"),
 )
 
 registry = Table(

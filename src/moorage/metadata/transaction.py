@@ -14,7 +14,13 @@ from sqlalchemy import Connection
 
 from moorage.domain.content.ports import ArtifactStore, BlobIndex, ImageStore, TagStore, UploadStore
 from moorage.domain.gc.ports import GcRunStore, GcStore
-from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, UserStore
+from moorage.domain.identity.ports import (
+    AccessKeyStore,
+    LoginFailureStore,
+    ProjectStore,
+    SessionStore,
+    UserStore,
+)
 from moorage.domain.jobs.ports import ExecutionStore, JobQueue, ScheduleStore
 from moorage.domain.kernel.ports import RegistryStore
 from moorage.domain.policies.ports import PolicyStore
@@ -24,7 +30,13 @@ from moorage.metadata.artifacts import SqlArtifactStore
 from moorage.metadata.blobs import SqlBlobIndex
 from moorage.metadata.executions import SqlExecutionStore
 from moorage.metadata.gc import SqlGcRunStore, SqlGcStore
-from moorage.metadata.identity import SqlAccessKeyStore, SqlProjectStore, SqlUserStore
+from moorage.metadata.identity import (
+    SqlAccessKeyStore,
+    SqlLoginFailureStore,
+    SqlProjectStore,
+    SqlSessionStore,
+    SqlUserStore,
+)
 from moorage.metadata.images import SqlImageStore
 from moorage.metadata.jobs import SqlJobQueue
 from moorage.metadata.policies import SqlPolicyStore
@@ -91,6 +103,8 @@ class SqlTransaction:
     users = _Role[UserStore](SqlUserStore)
     projects = _Role[ProjectStore](SqlProjectStore)
     access_keys = _Role[AccessKeyStore](SqlAccessKeyStore)
+    sessions = _Role[SessionStore](SqlSessionStore)
+    login_failures = _Role[LoginFailureStore](SqlLoginFailureStore)
     gc = _Role[GcStore](SqlGcStore)
     gc_runs = _Role[GcRunStore](SqlGcRunStore)
     replication = _Role[ReplicationStore](SqlReplicationStore)

@@ -1,17 +1,22 @@
 """Disabling a user (IdentityService on the fakes): a disabled user's password and access
-keys no longer sign in, identities authenticated earlier stop being valid, enabling brings
-all of it back, and nobody disables themselves or the last enabled administrator."""
+keys no longer sign in, identities authenticated earlier stop being valid (for good: their
+sessions and tokens ended), enabling lets them sign in again, and nobody disables
+themselves or the last enabled administrator."""
 
 from __future__ import annotations
 
 import pytest
 
-from moorage.domain.identity.service import IdentityService
+from moorage.domain.identity.service import IdentityService, NewAccessKey
 from moorage.domain.kernel.errors import Conflict, UserNotFound
 from tests.fakes.memory import migrated_memory_uow
 from tests.unit.domain.test_services import FakeHasher
 
 PASSWORD = "correct-horse"
+
+
+def key_auth(key: NewAccessKey) -> tuple[str, str]:
+    return key.key.key_id, key.secret
 
 
 @pytest.fixture
@@ -42,10 +47,10 @@ def test_a_disabled_user_cannot_sign_in_and_is_no_longer_valid(
     assert not identities.still_valid(by_key)
 
     identities.set_disabled("bob", False, acting="root")
-    assert identities.authenticate("bob", PASSWORD) is not None
-    assert identities.authenticate(key.key.key_id, key.secret) is not None
-    assert identities.still_valid(by_password)
-    assert identities.still_valid(by_key)
+    again = [identities.authenticate("bob", PASSWORD), identities.authenticate(*key_auth(key))]
+    assert all(a is not None and identities.still_valid(a) for a in again)
+    assert not identities.still_valid(by_password)
+    assert not identities.still_valid(by_key)
 
 
 def test_nobody_disables_themselves(identities: IdentityService) -> None:

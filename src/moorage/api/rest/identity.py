@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +31,13 @@ from moorage.api.rest.schemas import (
     UserOut,
     UserUpdate,
 )
-from moorage.api.rest.security import SESSION_COOKIE, SESSION_SECONDS, Caller, Security
+from moorage.api.rest.security import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    Caller,
+    Security,
+    Session,
+)
 from moorage.domain.identity.access import Action, deployment_permissions, may_manage_members
 from moorage.domain.kernel.model import AccessKey, Member, Project, User
 
@@ -208,15 +215,23 @@ async def change_my_password(
     security: Security,
     caller: Caller,
 ) -> Response:
+    """Change your password. Every console session and bearer token you hold ends; a
+    console caller gets a new session cookie (its CSRF token unchanged) in this response."""
     if (
         security.sign_in is None
-        or await security.sign_in(request, caller.username, body.current_password) is None
+        or await security.check_password(request, caller.username, body.current_password) is None
     ):
         raise ApiError(403, "forbidden", "the current password is wrong")
-    await services.blocking.run(
+    user = await services.blocking.run(
         services.identities.set_password, caller.username, body.new_password
     )
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    ended = security.sessions.verify(request.cookies.get(SESSION_COOKIE, ""))
+    if caller.session_id is not None and ended is not None:
+        renewed = replace(caller, generation=user.auth_generation)
+        cookie, _ = await security.open_session(renewed, ended.csrf_token)
+        _set_session_cookie(request, response, cookie)
+    return response
 
 
 # Declared after /users/me/password, which it would otherwise take for a user named "me".
@@ -224,8 +239,8 @@ async def change_my_password(
 def reset_password(
     username: str, body: PasswordReset, services: Services, security: Security, caller: Caller
 ) -> Response:
-    """A system administrator sets a user's password (a forgotten one); the user's access
-    keys keep working."""
+    """A system administrator sets a user's password (a forgotten one): the user's console
+    sessions and bearer tokens end; their access keys keep working."""
     security.require_admin(caller)
     services.identities.set_password(username, body.new_password)
     return Response(status_code=204)
@@ -303,20 +318,7 @@ def delete_my_access_key(key_id: str, services: Services, caller: Caller) -> Res
 # console sessions -----------------------------------------------------------------------
 
 
-@router.post(
-    "/session", name="create_session", tags=["session"], status_code=201, response_model=SessionOut
-)
-async def create_session(
-    body: SessionCreate, request: Request, response: Response, security: Security
-) -> SessionOut:
-    """Sign in to the console: sets an HttpOnly, SameSite=Strict session cookie and returns
-    the CSRF token to send as `X-CSRF-Token` on every change."""
-    if security.sign_in is None:
-        raise ApiError(400, "auth-disabled", "authentication is off on this server")
-    identity = await security.sign_in(request, body.username, body.password)
-    if identity is None:
-        raise ApiError(401, "unauthenticated", "wrong user name or password")
-    cookie, session = security.sessions.issue(identity)
+def _set_session_cookie(request: Request, response: Response, cookie: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -326,22 +328,9 @@ async def create_session(
         secure=request.url.scheme == "https",
         path="/",
     )
-    return SessionOut(
-        username=identity.username,
-        is_admin=identity.is_admin,
-        csrf_token=session.csrf_token,
-        expires_at=datetime.fromtimestamp(session.expires_at, UTC),
-    )
 
 
-@router.get("/session", name="get_session", tags=["session"], response_model=SessionOut)
-def get_session(request: Request, security: Security) -> SessionOut:
-    """The current console session and its CSRF token (for a new browser tab). SameSite
-    cookies and the same-origin policy keep other sites from reading it."""
-    cookie = request.cookies.get(SESSION_COOKIE)
-    session = security.sessions.verify(cookie) if cookie else None
-    if session is None:
-        raise ApiError(401, "unauthenticated", "no console session")
+def _session_out(session: Session) -> SessionOut:
     return SessionOut(
         username=session.identity.username,
         is_admin=session.identity.is_admin,
@@ -350,8 +339,56 @@ def get_session(request: Request, security: Security) -> SessionOut:
     )
 
 
+@router.post(
+    "/session", name="create_session", tags=["session"], status_code=201, response_model=SessionOut
+)
+async def create_session(
+    body: SessionCreate, request: Request, response: Response, security: Security
+) -> SessionOut:
+    """Sign in to the console: sets an HttpOnly, SameSite=Strict session cookie and returns
+    the CSRF token to send as `X-CSRF-Token` on every change. Repeated failures are
+    refused for a while with 429 and Retry-After."""
+    if security.sign_in is None:
+        raise ApiError(400, "auth-disabled", "authentication is off on this server")
+    identity = await security.check_password(request, body.username, body.password)
+    if identity is None:
+        raise ApiError(401, "unauthenticated", "wrong user name or password")
+    cookie, session = await security.open_session(identity)
+    _set_session_cookie(request, response, cookie)
+    return _session_out(session)
+
+
+@router.get("/session", name="get_session", tags=["session"], response_model=SessionOut)
+def get_session(request: Request, security: Security) -> SessionOut:
+    """The current console session and its CSRF token (for a new browser tab). SameSite
+    cookies and the same-origin policy keep other sites from reading it."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = security.sessions.verify(cookie) if cookie else None
+    if session is None or not security.identities.still_valid(session.identity):
+        raise ApiError(401, "unauthenticated", "no console session")
+    return _session_out(session)
+
+
 @router.delete("/session", name="delete_session", tags=["session"], status_code=204)
-def delete_session() -> Response:
+def delete_session(request: Request, services: Services, security: Security) -> Response:
+    """Sign out: this console session ends on every node (the cookie alone no longer
+    works); the user's other sessions go on."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = security.sessions.verify(cookie) if cookie else None
+    if session is not None and session.identity.session_id is not None:
+        services.identities.end_session(session.identity.session_id)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+@router.delete("/users/me/sessions", name="sign_out_everywhere", tags=["session"], status_code=204)
+def sign_out_everywhere(services: Services, security: Security, caller: Caller) -> Response:
+    """Sign out everywhere: every console session and bearer token of yours ends (access
+    keys keep working)."""
+    if security.sign_in is None:
+        raise ApiError(400, "auth-disabled", "authentication is off on this server")
+    services.identities.end_all_sessions(caller.username)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response

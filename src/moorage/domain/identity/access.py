@@ -47,6 +47,8 @@ class Identity:
     username: str
     is_admin: bool
     access_key_id: str | None = None  # set when the caller signed in with an access key
+    generation: int = 0  # the user's auth_generation when signed in (sessions, tokens)
+    session_id: str | None = None  # set for a console session
 
 
 def allowed_actions(identity: Identity | None, role: Role | None) -> frozenset[Action]:

@@ -1,6 +1,8 @@
-"""Errors of identity: projects and access keys."""
+"""Errors of identity: projects, access keys, throttled sign-ins."""
 
 from __future__ import annotations
+
+import math
 
 from moorage.domain.kernel.errors import NotFound
 
@@ -13,3 +15,11 @@ class ProjectNotFound(NotFound):
 class AccessKeyNotFound(NotFound):
     def __init__(self, key_id: str) -> None:
         super().__init__(f"access key {key_id[:64]!r} does not exist")
+
+
+class SignInThrottled(Exception):
+    """Too many failed sign-ins for the account (or from the address): try again later."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        self.retry_after = max(1, math.ceil(wait_seconds))  # whole seconds, as Retry-After
+        super().__init__(f"too many failed sign-ins: try again in {self.retry_after} s")

@@ -1,7 +1,10 @@
-"""Role ports of identity: users, projects and members, access keys, password hashing."""
+"""Role ports of identity: users, projects and members, access keys, console sessions,
+failed sign-in counters, password hashing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -38,6 +41,9 @@ class UserStore(Protocol):
 
     def set_disabled(self, user_id: int, disabled: bool) -> None:
         """Disable a user (who keeps memberships and keys) or enable them again."""
+
+    def bump_auth_generation(self, user_id: int) -> None:
+        """Raise the user's `auth_generation`: their sessions and tokens stop being valid."""
 
 
 class ProjectStore(Protocol):
@@ -88,6 +94,47 @@ class AccessKeyStore(Protocol):
         """Record the key's last use."""
 
 
+class SessionStore(Protocol):
+    """Console sessions: one row per signed-in browser, valid while the row exists."""
+
+    def create_session(
+        self, session_id: str, user_id: int, now: datetime, expires_at: datetime
+    ) -> None:
+        """Record a new session (and forget the user's sessions that have expired)."""
+
+    def session_user(self, session_id: str, now: datetime) -> int | None:
+        """The user of a session that exists and has not expired; None otherwise."""
+
+    def delete_session(self, session_id: str) -> bool: ...
+
+    def delete_user_sessions(self, user_id: int) -> int:
+        """End every session of the user; returns how many there were."""
+
+
+@dataclass(frozen=True, slots=True)
+class FailureCount:
+    """Failed sign-ins counted under one key since the count last started again."""
+
+    failures: int
+    last_failed_at: datetime
+
+
+class LoginFailureStore(Protocol):
+    """Failed sign-ins per key (an account or a client address), shared by every node."""
+
+    def failure_counts(self, keys: Iterable[str]) -> dict[str, FailureCount]:
+        """The counts of those keys that have one."""
+
+    def add_failure(self, key: str, now: datetime, window_start: datetime) -> FailureCount:
+        """Count one more failure, atomically: the count starts again at one when the last
+        failure was before `window_start`."""
+
+    def clear_failures(self, key: str) -> None: ...
+
+    def purge_failures(self, before: datetime) -> int:
+        """Forget counts whose last failure was before `before`; returns how many."""
+
+
 class PasswordHasher(Protocol):
     """Slow, salted hashing of user passwords (argon2id)."""
 
@@ -101,6 +148,20 @@ class UserTx(Protocol):
     def users(self) -> UserStore: ...
 
 
+class ThrottleTx(Protocol):
+    """What the sign-in throttle uses."""
+
+    @property
+    def login_failures(self) -> LoginFailureStore: ...
+
+
+class SignInRoles(ThrottleTx, Protocol):
+    """Identity's roles for signing in: console sessions and failed sign-in counters."""
+
+    @property
+    def sessions(self) -> SessionStore: ...
+
+
 class IdentityTx(RegistryTx, UserTx, Protocol):
     """What identity's services use: registries (for roles in them), users, projects, keys."""
 
@@ -109,3 +170,6 @@ class IdentityTx(RegistryTx, UserTx, Protocol):
 
     @property
     def access_keys(self) -> AccessKeyStore: ...
+
+    @property
+    def sessions(self) -> SessionStore: ...

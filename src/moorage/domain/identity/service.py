@@ -7,9 +7,11 @@ import hmac
 import secrets
 import string
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from moorage.domain.identity.access import Action, Identity, allowed_actions
 from moorage.domain.identity.errors import AccessKeyNotFound, ProjectNotFound
@@ -31,6 +33,9 @@ MAX_ACCESS_KEYS = 5
 KEY_ID_PREFIX = "MRG"
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
 MIN_PASSWORD_LENGTH = 8
+# How long a node trusts its last answer to "may this session or token still act?": a
+# revocation made on another node reaches this one within that time.
+REVALIDATE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +80,45 @@ class _VerifiedPasswords:
         return True
 
 
+class _RecentAnswers:
+    """ "Still valid?" answers per identity for REVALIDATE_SECONDS, forgotten at once when
+    this process revokes anything (the revocation count changed)."""
+
+    def __init__(self, monotonic: Callable[[], float], limit: int = 10_000) -> None:
+        self._answers: dict[Identity, tuple[bool, float, int]] = {}
+        self._monotonic = monotonic
+        self._limit = limit
+
+    def get(self, identity: Identity, revocations: int) -> bool | None:
+        found = self._answers.get(identity)
+        if found is None or found[2] != revocations:
+            return None
+        if self._monotonic() - found[1] >= REVALIDATE_SECONDS:
+            return None
+        return found[0]
+
+    def put(self, identity: Identity, valid: bool, asked_at: float, revocations: int) -> None:
+        if len(self._answers) >= self._limit:
+            self._answers.clear()
+        self._answers[identity] = (valid, asked_at, revocations)
+
+
 class IdentityService:
     def __init__(
-        self, uow: UnitOfWork[IdentityTx], hasher: PasswordHasher, clock: Clock = utcnow
+        self,
+        uow: UnitOfWork[IdentityTx],
+        hasher: PasswordHasher,
+        clock: Clock = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._clock = clock
+        self._monotonic = monotonic
         self._verified = _VerifiedPasswords()
-        # Bumped by every change that can revoke a caller (keys, users), so caches of
-        # "still valid" answers in this process can tell they are stale.
+        self._answers = _RecentAnswers(monotonic)
+        # Bumped by every change that can revoke a caller (keys, users, sessions, roles), so
+        # cached "still valid" answers in this process can tell they are stale.
         self.revocations = 0
 
     # signing in -----------------------------------------------------------------------
@@ -106,7 +140,7 @@ class IdentityService:
             return None
         if user.disabled:
             return None
-        return Identity(user.id, user.username, user.is_admin)
+        return Identity(user.id, user.username, user.is_admin, generation=user.auth_generation)
 
     def _authenticate_key(self, key_id: str, secret: str) -> Identity | None:
         with self._uow(write=True) as store:
@@ -119,18 +153,74 @@ class IdentityService:
             if user is None or user.disabled:
                 return None
             store.access_keys.touch_access_key(key_id, self._clock())
-        return Identity(user.id, user.username, user.is_admin, access_key_id=key_id)
+        return Identity(
+            user.id,
+            user.username,
+            user.is_admin,
+            access_key_id=key_id,
+            generation=user.auth_generation,
+        )
+
+    def recent_answer(self, identity: Identity) -> bool | None:
+        """`still_valid`'s answer when this process gave it less than REVALIDATE_SECONDS ago
+        and has revoked nothing since; None otherwise (no I/O)."""
+        return self._answers.get(identity, self.revocations)
 
     def still_valid(self, identity: Identity) -> bool:
-        """Whether a caller authenticated earlier may still act: the user exists and is not
-        disabled, and the access key they signed in with (if any) exists and is enabled."""
+        """Whether a caller authenticated earlier (a console session, a bearer token) may
+        still act: the user exists, is not disabled and has the generation the caller
+        carries; the access key they signed in with (if any) exists and is enabled; the
+        console session (if any) has not ended. Answers are kept REVALIDATE_SECONDS."""
+        recent = self.recent_answer(identity)
+        if recent is not None:
+            return recent
+        revocations, asked_at = self.revocations, self._monotonic()
+        valid = self._still_valid(identity)
+        self._answers.put(identity, valid, asked_at, revocations)
+        return valid
+
+    def _still_valid(self, identity: Identity) -> bool:
         with self._uow() as store:
+            if identity.session_id is not None:
+                owner = store.sessions.session_user(identity.session_id, self._clock())
+                if owner != identity.user_id:
+                    return False
             if identity.access_key_id is not None:
                 key = store.access_keys.get_access_key(identity.access_key_id)
                 if key is None or not key.enabled:
                     return False
             user = store.users.get_user_by_id(identity.user_id)
-            return user is not None and not user.disabled
+            return (
+                user is not None
+                and not user.disabled
+                and user.auth_generation == identity.generation
+            )
+
+    # console sessions and revocation ---------------------------------------------------
+
+    def start_session(self, identity: Identity, expires_at: datetime) -> None:
+        """Record the console session `identity.session_id` (valid until it ends)."""
+        assert identity.session_id is not None
+        with self._uow(write=True) as store:
+            store.sessions.create_session(
+                identity.session_id, identity.user_id, self._clock(), expires_at
+            )
+
+    def end_session(self, session_id: str) -> None:
+        """Sign out one console session; the user's other sessions and tokens go on."""
+        self.revocations += 1
+        with self._uow(write=True) as store:
+            store.sessions.delete_session(session_id)
+
+    def end_all_sessions(self, username: str) -> None:
+        """Sign the user out everywhere: every console session and bearer token ends."""
+        with self._uow(write=True) as store:
+            self._revoke(store, self._user(store, username).id)
+
+    def _revoke(self, store: IdentityTx, user_id: int) -> None:
+        self.revocations += 1
+        store.users.bump_auth_generation(user_id)
+        store.sessions.delete_user_sessions(user_id)
 
     # permissions ----------------------------------------------------------------------
 
@@ -223,16 +313,25 @@ class IdentityService:
                     for u in store.users.list_users()
                 ):
                     raise Conflict("the last enabled administrator cannot be disabled")
+            if disabled:
+                self._revoke(store, user.id)
             store.users.set_disabled(user.id, disabled)
             changed = store.users.get_user_by_id(user.id)
             assert changed is not None
             return changed
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str) -> User:
+        """Change the password; the user's console sessions and bearer tokens end (their
+        access keys keep working). Returns the user as changed."""
         self._check_password(password)
         password_hash = self._hasher.hash(password)
         with self._uow(write=True) as store:
-            store.users.set_password(self._user(store, username).id, password_hash)
+            user = self._user(store, username)
+            store.users.set_password(user.id, password_hash)
+            self._revoke(store, user.id)
+            changed = store.users.get_user_by_id(user.id)
+            assert changed is not None
+            return changed
 
     # projects and members -------------------------------------------------------------
 
@@ -256,15 +355,24 @@ class IdentityService:
         return project
 
     def set_member(self, project: str, username: str, role: Role) -> None:
+        """Add a member or change their role; a changed role ends the member's sessions and
+        tokens (a token carries what the old role allowed)."""
         with self._uow(write=True) as store:
             found = self._project(store, project)
-            store.projects.set_member(found.id, self._user(store, username).id, role, self._clock())
+            user = self._user(store, username)
+            before = store.projects.role_in_project(user.id, found.id)
+            store.projects.set_member(found.id, user.id, role, self._clock())
+            if before is not None and before is not role:
+                self._revoke(store, user.id)
 
     def remove_member(self, project: str, username: str) -> None:
+        """Remove a member; their sessions and tokens end."""
         with self._uow(write=True) as store:
             found = self._project(store, project)
-            if not store.projects.remove_member(found.id, self._user(store, username).id):
+            user = self._user(store, username)
+            if not store.projects.remove_member(found.id, user.id):
                 raise NotFound(f"{username!r} is not a member of {project!r}")
+            self._revoke(store, user.id)
 
     def list_members(self, project: str) -> list[Member]:
         with self._uow() as store:

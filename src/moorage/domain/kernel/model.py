@@ -169,6 +169,9 @@ class User:
     created_at: datetime
     disabled: bool = False
     """A disabled user cannot sign in, and their sessions, tokens and access keys stop."""
+    auth_generation: int = 0
+    """Carried by every console session and bearer token issued to the user; raising it
+    (password change, disabling, a role change, signing out everywhere) ends them all."""
 
 
 class Role(StrEnum):
