@@ -289,6 +289,11 @@ def new_account(admin_api: httpx.Client) -> Account:
 def team(admin_api: httpx.Client) -> Team:
     """Made once per server by the administrator through the REST API: the CLI starts a
     process per command, about a second each, and the matrix needs a dozen of them."""
+    return make_team(admin_api)
+
+
+def make_team(admin_api: httpx.Client) -> Team:
+    """Two projects, a registry in each, a user per role in the first and an outsider."""
     project, other = unique("team"), unique("other")
     for name in (project, other):
         expect(admin_api.post("/projects", json={"name": name}), 201)

@@ -102,9 +102,9 @@ def path_values(admin_api: httpx.Client, admin_v2: httpx.Client) -> dict[str, st
         "enabled": False,
     }
     created = expect_json(admin_api.post(f"/registries/{registry}/webhooks", json=webhook), 201)
-    # A rule on a documentation address (refused at once, never called) and a run of it.
+    # A rule whose remote name never resolves (.invalid), and a run of it that fails.
     replications = f"/registries/{registry}/replications"
-    rule = {"name": "pages", "direction": "push", "remote": {"url": "https://192.0.2.10"}}
+    rule = {"name": "pages", "direction": "push", "remote": {"url": "https://pages.invalid"}}
     rule_id = expect_json(admin_api.post(replications, json=rule), 201)["id"]
     run = expect_json(admin_api.post(f"{replications}/{rule_id}/runs"), 202)
     return {

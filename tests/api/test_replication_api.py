@@ -2,20 +2,24 @@
 hand (202), the history with tasks, stopping a run; pages and problem details like the rest
 of the API; the guide's permission rows for every role; the password never answered back.
 
-The session's shared server refuses loopback and private addresses (the default), so its
-rules name a documentation address (192.0.2.0/24) that is refused at once: their checks and
-runs fail quickly without touching the network. The runs and the checks that must reach
-the other side use a pair of servers of their own (`pair`): a source that allows private
-targets and runs no background jobs (so a run stays pending until stopped), and a remote
-moorage with authentication.
+This module has servers of its own (one per metadata backend, like the session's), which
+allow private targets: rules name a loopback HTTP server that refuses every request with a
+403 (`refusing`), so their checks and runs fail at once (a refusal is not retried, where an
+unreachable address is, for seconds) without leaving the machine. The runs and checks that
+must reach the other side use a pair of servers (`pair`): a source that runs no background
+jobs (so a run stays pending until stopped), and a remote moorage with authentication.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,18 +29,23 @@ from tests.api.conftest import (
     VIEWER_ROLE,
     WRITER_ROLES,
     Team,
+    client,
     expect,
     expect_json,
     expect_page,
     expect_problem,
     make_registry,
+    make_team,
     push_image,
     rest,
     unique,
 )
-from tests.support.server import ServerProcess
+from tests.support.databases import BACKENDS, fresh_postgres_url
+from tests.support.server import ServerProcess, free_port
 
-UNREACHABLE = "https://192.0.2.10"  # TEST-NET-1: never a global address, refused at once
+REFUSING_PORT = free_port()
+UNREACHABLE = f"http://127.0.0.1:{REFUSING_PORT}"  # `refusing` answers 403 to everything
+PRIVATE_TARGETS = {"MOORAGE_ALLOW_PRIVATE_TARGETS": "1"}
 PASSWORD = f"remote-pw-{uuid.uuid4().hex}"
 RULE_FIELDS = {
     "id",
@@ -103,6 +112,75 @@ def create_rule(http: httpx.Client, registry: str, **changes: Any) -> dict[str, 
 
 def field_errors(problem: dict[str, Any]) -> dict[str, str]:
     return {e["field"]: e["detail"] for e in problem.get("errors", [])}
+
+
+# This module's own servers and accounts, in place of the session's.
+
+
+@pytest.fixture(scope="module", autouse=True)
+def refusing() -> Iterator[None]:
+    """The other side of the module's rules: 403 to every request, at once."""
+
+    class Refuse(BaseHTTPRequestHandler):
+        def _refuse(self) -> None:
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self._refuse()
+
+        def do_HEAD(self) -> None:
+            self._refuse()
+
+        def do_POST(self) -> None:
+            self._refuse()
+
+        def do_PUT(self) -> None:
+            self._refuse()
+
+        def do_PATCH(self) -> None:
+            self._refuse()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", REFUSING_PORT), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(fresh_postgres_url()) if request.param == "postgresql" else None
+        folder = tmp_path_factory.mktemp(f"replication-{request.param}")
+        server = ServerProcess(folder, url, extra_env=PRIVATE_TARGETS, auth=True).start()
+        stack.callback(server.stop)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def admin_api(live_server: ServerProcess) -> Iterator[httpx.Client]:
+    with rest(live_server, (live_server.username, live_server.password)) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def admin_v2(live_server: ServerProcess) -> Iterator[httpx.Client]:
+    with client(live_server, (live_server.username, live_server.password)) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def team(admin_api: httpx.Client) -> Team:
+    return make_team(admin_api)
 
 
 @pytest.fixture
@@ -286,7 +364,22 @@ def test_a_rule_and_its_runs_are_found_only_in_their_registry(
     expect_problem(admin_api.post(f"{other}/runs/{run['id']}/stop"), 404)
 
 
-# --- runs on the shared server: the check fails at once -----------------------------------------
+def test_a_remote_moorage_may_not_call_is_refused_naming_the_url(
+    server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    """Without allow_private_targets (the default), a loopback or private remote is a 400
+    on remote.url when the rule is saved, and nothing is stored."""
+    server = server_factory(tmp_path / "srv", auth=True).start()
+    server.create_registry("guarded")
+    with rest(server, (server.username, server.password)) as http:
+        for url in (UNREACHABLE, "http://10.1.2.3:5000", "http://localhost"):
+            body = rule_body(remote={"url": url})
+            problem = expect_problem(http.post(rules_path("guarded"), json=body), 400)
+            assert set(field_errors(problem)) == {"remote.url"}, problem
+        assert expect_json(http.get(rules_path("guarded")))["total"] == 0
+
+
+# --- runs against the refusing remote: they fail at once -----------------------------------------
 
 
 def wait_run(http: httpx.Client, registry: str, run_id: int, timeout: float = 60) -> dict[str, Any]:
@@ -313,7 +406,7 @@ def test_a_run_is_accepted_202_and_recorded(
     assert (started["trigger"], started["rule_id"]) == ("manual", rule["id"])
     assert started["status"] in ("pending", "running", "failed")
     finished = wait_run(admin_api, registry, started["id"])
-    assert finished["status"] == "failed"  # the remote address is refused
+    assert finished["status"] == "failed"  # the remote side refuses
     assert (finished["counts"]["total"], finished["counts"]["failed"]) == (1, 1)
     listed = expect_page(expect_json(admin_api.get(runs)), 1)
     assert listed[0]["id"] == started["id"]
@@ -448,7 +541,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     folder = tmp_path_factory.mktemp("replication-pair")
     remote = ServerProcess(folder / "remote", auth=True).start()
     try:
-        env = {"MOORAGE_RUN_JOBS": "false", "MOORAGE_ALLOW_PRIVATE_TARGETS": "true"}
+        env = {"MOORAGE_RUN_JOBS": "false", **PRIVATE_TARGETS}
         source = ServerProcess(folder / "source", auth=True, extra_env=env).start()
         try:
             registry, remote_registry = unique("src"), unique("dst")

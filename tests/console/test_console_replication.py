@@ -18,7 +18,7 @@ import pytest
 
 from tests.console.conftest import Layout, Skopeo, sign_in
 from tests.console.test_console_roles import sign_in_as
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, free_port
 
 expect = pytest.importorskip("playwright.sync_api", reason="pip install playwright").expect
 
@@ -141,15 +141,16 @@ def test_create_check_run_and_read_the_history(
 
 @pytest.fixture
 def held(server_factory: type[ServerProcess], tmp_path: Path) -> ServerProcess:
-    """No job runner: a run stays pending. A rule on a documentation address (never called)
+    """No job runner: a run stays pending. A rule on a closed loopback port (never called)
     in registry `apps` of project `team`."""
-    env = {"MOORAGE_RUN_JOBS": "false"}
+    env = {"MOORAGE_RUN_JOBS": "false", "MOORAGE_ALLOW_PRIVATE_TARGETS": "1"}
     server = server_factory(tmp_path / "held", auth=True, extra_env=env).start()
     with api(server) as http:
         assert http.post("/projects", json={"name": "team"}).status_code == 201
         made = http.post("/registries", json={"name": "apps", "project": "team"})
         assert made.status_code == 201, made.text
-        rule = {"name": RULE, "direction": "push", "remote": {"url": "https://192.0.2.10"}}
+        remote = {"url": f"http://127.0.0.1:{free_port()}"}
+        rule = {"name": RULE, "direction": "push", "remote": remote}
         created = http.post("/registries/apps/replications", json=rule)
         assert created.status_code == 201, created.text
     return server

@@ -145,7 +145,7 @@ class RuleOut(BaseModel):
 
 class RunOut(BaseModel):
     id: int
-    rule_id: int | None = Field(description="the rule it ran (null once the rule is gone)")
+    rule_id: int | None = Field(description="the rule it belongs to")
     trigger: str = Field(description="event, schedule or manual")
     status: str = Field(description="pending, running, succeeded, failed or stopped")
     counts: dict[str, int] = Field(
