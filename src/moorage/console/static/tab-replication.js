@@ -86,6 +86,8 @@ import { ACTIVE, runStatusBadge, showRunDetails, triggerWords } from "./widgets/
 
 const POLL_MS = 2000;
 const RUN_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+// A task's log lines are seconds apart at most: the time of day tells them apart.
+const LOG_TIME = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
 /** @type {Record<string, [string, string]>} */
 const TASK_STATUS = {
   pending: ["Pending", "neutral"],
@@ -170,9 +172,9 @@ function taskBadge(status) {
  */
 function logLine(line) {
   const { at, time, level, message, text, ...rest } = line;
-  const when = at || time;
+  const when = new Date(String(at || time || ""));
   const words = message || text || (Object.keys(rest).length ? JSON.stringify(rest) : "");
-  return [when ? `${String(when)} ` : "", level ? `${String(level)} ` : "", String(words)].join("");
+  return [Number.isNaN(when.getTime()) ? "" : `${LOG_TIME.format(when)}  `, level ? `${String(level)} ` : "", String(words)].join("");
 }
 
 /** @param {Task} task */
