@@ -146,6 +146,14 @@ class Settings(BaseSettings):
         description="let webhooks, replication and proxy caches call loopback, link-local "
         "and private addresses (refused by default, so they cannot reach inside the network)",
     )
+    proxy_cache_revalidate_seconds: int = Field(
+        300,
+        ge=0,
+        le=365 * 24 * 3600,
+        description="a proxy-cache registry serves a cached tag this long before it asks "
+        "its upstream whether the tag still names the same digest (a registry may set its "
+        "own interval; digests are never revalidated)",
+    )
     webhook_retry_base_seconds: float = Field(
         5.0, gt=0, le=3600, description="delay before a failed webhook delivery's first retry"
     )

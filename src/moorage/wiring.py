@@ -38,6 +38,7 @@ from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.policies.service import PolicyService
 from moorage.domain.ports import Transaction, UnitOfWorkFactory
+from moorage.domain.proxycache.service import ProxyCacheService
 from moorage.domain.replication.copy import BlobPlaces, CopyResult, copy_artifact
 from moorage.domain.replication.endpoints import Endpoint
 from moorage.domain.replication.ports import CopyArtifact, CopyLog
@@ -50,6 +51,7 @@ from moorage.metadata.secrets import AesGcmSecretBox
 from moorage.metadata.uow import SqlUnitOfWork, create_metadata_engine
 from moorage.outbound.guard import AddressGuard
 from moorage.outbound.oci_client import OciRegistry
+from moorage.outbound.proxy_upstream import ProxyUpstreams
 from moorage.outbound.replication_endpoints import ReplicationEndpoints
 from moorage.outbound.webhook_sender import HttpWebhookSender
 from moorage.storage.drivers import build_blob_store
@@ -100,6 +102,7 @@ class Container:
     fsck: Fsck
     replication: ReplicationService
     replication_runs: ReplicationRunner
+    proxy_cache: ProxyCacheService
 
     @property
     def public_host(self) -> str | None:
@@ -280,6 +283,15 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
             uow, replication_runs, box, blocking, address_check=guard.check_url
         ),
         replication_runs=replication_runs,
+        proxy_cache=ProxyCacheService(
+            uow,
+            artifacts,
+            uploads,
+            ProxyUpstreams(guard),
+            box,
+            blocking,
+            revalidate_seconds=settings.proxy_cache_revalidate_seconds,
+        ),
     )
 
 

@@ -38,6 +38,7 @@ from tests.fakes.identity import (
 )
 from tests.fakes.jobs import MemoryExecutionStore, MemoryJobQueue, MemoryScheduleStore
 from tests.fakes.policies import MemoryPolicyStore
+from tests.fakes.proxycache import MemoryProxyCacheStore
 from tests.fakes.replication import MemoryReplicationStore
 from tests.fakes.state import MemoryState
 from tests.fakes.webhooks import MemoryWebhookOutbox, MemoryWebhookStore
@@ -68,6 +69,7 @@ class MemoryTransaction:
         self.gc = MemoryGcStore(state)
         self.gc_runs = MemoryGcRunStore(state)
         self.replication = MemoryReplicationStore(state)
+        self.proxy_cache = MemoryProxyCacheStore(state)
 
 
 class MemoryUnitOfWork:

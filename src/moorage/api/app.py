@@ -218,7 +218,7 @@ def create_app(services: AppServices) -> ASGIApp:
         ),
     )
 
-    metrics = Metrics()
+    metrics = Metrics(services.proxy_cache.counters)
 
     async def v2(request: Request) -> Response:
         return await metrics.observe("registry", request.method, lambda: dispatch(ctx, request))
@@ -246,6 +246,7 @@ def create_app(services: AppServices) -> ASGIApp:
             finally:
                 tasks.cancel_scope.cancel()
                 await blocking.run(pulls.flush)
+                await services.proxy_cache.close()
 
     routes = [
         Route("/v2/{path:path}", v2, methods=ALL_METHODS),

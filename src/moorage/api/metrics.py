@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Literal
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,9 +16,45 @@ AbortReason = Literal["disconnect", "body_timeout"]
 ABORT_REASONS: tuple[AbortReason, ...] = ("disconnect", "body_timeout")
 
 
+class CacheCounters(Protocol):
+    """Proxy caches' counts since the process started (`ProxyCacheService.counters`)."""
+
+    @property
+    def hits(self) -> int: ...
+
+    @property
+    def misses(self) -> int: ...
+
+    @property
+    def upstream_errors(self) -> int: ...
+
+    @property
+    def fetched_bytes(self) -> int: ...
+
+
+class ProxyCacheCollector:
+    """Proxy caches' counters, read when /metrics is scraped (the domain counts in plain
+    integers; the names are Prometheus's business)."""
+
+    def __init__(self, counters: CacheCounters) -> None:
+        self._counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        c = self._counters
+        for name, doc, value in (
+            ("hits", "Pulls from proxy caches answered from the cache", c.hits),
+            ("misses", "Pulls from proxy caches that fetched from upstream", c.misses),
+            ("upstream_errors", "Calls to proxy caches' upstreams that failed", c.upstream_errors),
+            ("fetched_bytes", "Blob bytes proxy caches fetched from upstream", c.fetched_bytes),
+        ):
+            yield CounterMetricFamily(f"moorage_proxy_cache_{name}", doc, value=value)
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, proxy_cache: CacheCounters | None = None) -> None:
         self.registry = CollectorRegistry()
+        if proxy_cache is not None:
+            self.registry.register(ProxyCacheCollector(proxy_cache))
         self.requests = Counter(
             "moorage_http_requests",
             "HTTP requests answered, by area, operation and status class",

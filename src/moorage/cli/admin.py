@@ -7,6 +7,7 @@ act on registries, locally or on a server (`REGISTRIES`)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -18,13 +19,18 @@ from moorage.cli.remote import RemoteApi, segment
 from moorage.cli.target import Group
 from moorage.config import Settings
 from moorage.domain.kernel.model import RegistryUsage
+from moorage.domain.proxycache.model import Upstream, UpstreamDraft
 from moorage.wiring import Container
 
 
 class Registries(Protocol):
     """`moorage registry …`: registries as the REST API shows them (`RegistryOut`)."""
 
-    def create(self, name: str, project: str) -> dict[str, Any]: ...
+    def create(
+        self, name: str, project: str, proxy_cache: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`proxy_cache`: the upstream as the REST API takes it (`ProxyCacheIn`)."""
+
     def list(self) -> list[dict[str, Any]]: ...
     def delete(self, name: str, force: bool) -> None: ...
 
@@ -33,20 +39,31 @@ class LocalRegistries:
     def __init__(self, container: Container) -> None:
         self._container = container
 
-    def _out(self, usage: RegistryUsage) -> dict[str, Any]:
+    def _out(self, usage: RegistryUsage, upstream: Upstream | None = None) -> dict[str, Any]:
         # The API's own rendering, as for a request to the address clients use: the public
         # host, else the listen address (what the server falls back to as well).
         settings = self._container.settings
         host = settings.public_host or settings.listen
         served = Request({"type": "http", "headers": [(b"host", host.encode())]})
-        return registry_out(usage, self._container, served).model_dump(mode="json")
+        out = registry_out(usage, self._container, served, upstream=upstream)
+        return out.model_dump(mode="json")
 
-    def create(self, name: str, project: str) -> dict[str, Any]:
-        registry = self._container.registries.create(name, project)
-        return self._out(RegistryUsage(registry, 0, 0))
+    def create(
+        self, name: str, project: str, proxy_cache: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        upstream = None
+        with self._container.uow.scope(write=True):  # the registry and its upstream, or neither
+            registry = self._container.registries.create(name, project)
+            if proxy_cache is not None:
+                draft = UpstreamDraft(**proxy_cache)
+                upstream = self._container.proxy_cache.attach(registry.name, draft)
+        return self._out(RegistryUsage(registry, 0, 0), upstream)
 
     def list(self) -> list[dict[str, Any]]:
-        return [self._out(u) for u in self._container.registries.list()]
+        upstreams = self._container.proxy_cache.upstreams()
+        return [
+            self._out(u, upstreams.get(u.registry.name)) for u in self._container.registries.list()
+        ]
 
     def delete(self, name: str, force: bool) -> None:
         self._container.registries.delete(name, force=force)
@@ -56,8 +73,13 @@ class RemoteRegistries:
     def __init__(self, api: RemoteApi) -> None:
         self._api = api
 
-    def create(self, name: str, project: str) -> dict[str, Any]:
-        return dict(self._api.post("/registries", {"name": name, "project": project}))
+    def create(
+        self, name: str, project: str, proxy_cache: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "project": project}
+        if proxy_cache is not None:
+            body["proxy_cache"] = proxy_cache
+        return dict(self._api.post("/registries", body))
 
     def list(self) -> list[dict[str, Any]]:
         return self._api.items("/registries")
@@ -79,9 +101,26 @@ PRIVATE_URI = Column("private_uri", "private uri")
 
 
 def registry_create(args: argparse.Namespace, registries: Registries) -> int:
-    registry = registries.create(args.name, args.project)
+    registry = registries.create(args.name, args.project, _proxy_cache(args))
     message = f"created registry {registry['name']}: {registry['public_uri']}"
+    if registry.get("upstream"):
+        message += f" (a proxy cache of {registry['upstream']['url']})"
     return done(message, registry, as_json=args.json)
+
+
+def _proxy_cache(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The upstream `--proxy-cache URL` and its options describe; the password from stdin."""
+    if not args.proxy_cache:
+        return None
+    password = sys.stdin.readline().rstrip("\n") if args.upstream_password_stdin else None
+    return {
+        "url": args.proxy_cache,
+        "namespace": args.upstream_namespace or "",
+        "username": args.upstream_username,
+        "password": password or None,
+        "verify_tls": not args.upstream_insecure,
+        "revalidate_seconds": args.revalidate_seconds,
+    }
 
 
 def registry_list(args: argparse.Namespace, registries: Registries) -> int:

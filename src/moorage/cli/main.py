@@ -57,6 +57,28 @@ def _debug_option(parser: argparse.ArgumentParser, default: object) -> None:
     )
 
 
+def _proxy_cache_options(p: argparse.ArgumentParser) -> None:
+    """`registry create`: make the registry a proxy cache (docs/proxy-cache.md)."""
+    g = p.add_argument_group("proxy cache")
+    g.add_argument("--proxy-cache", metavar="URL", help="a pull-through cache of this registry")
+    g.add_argument("--upstream-namespace", help="prefix of every repository upstream")
+    g.add_argument("--username", dest="upstream_username", help="upstream user name")
+    g.add_argument(
+        "--password-stdin",
+        dest="upstream_password_stdin",
+        action="store_true",
+        help="read the upstream password (or token) from stdin",
+    )
+    g.add_argument(
+        "--insecure", dest="upstream_insecure", action="store_true", help="skip TLS verification"
+    )
+    g.add_argument(
+        "--revalidate-seconds",
+        type=int,
+        help="serve a cached tag this long before asking upstream (default: the setting)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moorage", description="A container registry service.")
     parser.add_argument("--version", action="version", version=f"moorage {__version__}")
@@ -87,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("create", parents=[common], help="create a registry")
     p.add_argument("name")
     p.add_argument("--project", default="default", help="owning project (default: default)")
+    _proxy_cache_options(p)
     p.set_defaults(run=admin.registry_create)
     p = rsub.add_parser("list", parents=[common], help="list registries with usage")
     p.set_defaults(run=admin.registry_list)

@@ -20,14 +20,15 @@ from moorage.domain.identity.ports import AccessKeyStore, ProjectStore, SignInRo
 from moorage.domain.jobs.ports import ExecutionStore, JobQueue, ScheduleStore
 from moorage.domain.kernel.ports import RegistryStore, UnitOfWork
 from moorage.domain.policies.ports import PolicyStore
+from moorage.domain.proxycache.ports import ProxyCacheRoles
 from moorage.domain.replication.ports import ReplicationRoles
 from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 
 
-class Transaction(GcRoles, ReplicationRoles, SignInRoles, Protocol):
+class Transaction(GcRoles, ReplicationRoles, SignInRoles, ProxyCacheRoles, Protocol):
     """One transaction of the metadata store, by role (garbage collection's two roles come
     with `GcRoles`, replication's with `ReplicationRoles`, identity's sign-in roles with
-    `SignInRoles`: fifteen properties to a Protocol
+    `SignInRoles`, proxy caches' with `ProxyCacheRoles`: fifteen properties to a Protocol
     at most)."""
 
     @property

@@ -488,3 +488,45 @@ replication_rule = Table(
     # every tagged push reads its registry's enabled event rules
     Index("ix_replication_rule_trigger", "registry_id", "trigger", "enabled"),
 )
+
+# Proxy caches (docs/proxy-cache.md): a registry with an upstream row is a proxy cache of it;
+# the password is sealed like replication's. What the cache stored is ordinary content,
+# marked: an artifact with where it came from, a tag with when upstream last confirmed it.
+proxy_cache = Table(
+    "proxy_cache",
+    metadata,
+    Column(
+        "registry_id",
+        Integer,
+        ForeignKey("registry.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("url", String(2048), nullable=False),
+    Column("namespace", String(255), nullable=False),
+    Column("username", String(255), nullable=True),
+    Column("secret", LargeBinary, nullable=True),
+    Column("verify_tls", Boolean, nullable=False),
+    Column("revalidate_seconds", Integer, nullable=True),  # NULL: the deployment's setting
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+cached_artifact = Table(
+    "cached_artifact",
+    metadata,
+    Column(
+        "artifact_id",
+        Integer,
+        ForeignKey("artifact.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("upstream", String(2048), nullable=False),
+    Column("cached_at", UTCDateTime, nullable=False),
+    Column("revalidated_at", UTCDateTime, nullable=False),
+)
+
+cached_tag = Table(
+    "cached_tag",
+    metadata,
+    Column("tag_id", Integer, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True),
+    Column("revalidated_at", UTCDateTime, nullable=False),
+)

@@ -24,6 +24,7 @@ from moorage.domain.identity.ports import (
 from moorage.domain.jobs.ports import ExecutionStore, JobQueue, ScheduleStore
 from moorage.domain.kernel.ports import RegistryStore
 from moorage.domain.policies.ports import PolicyStore
+from moorage.domain.proxycache.ports import ProxyCacheStore
 from moorage.domain.replication.ports import ReplicationStore
 from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 from moorage.metadata.artifacts import SqlArtifactStore
@@ -40,6 +41,7 @@ from moorage.metadata.identity import (
 from moorage.metadata.images import SqlImageStore
 from moorage.metadata.jobs import SqlJobQueue
 from moorage.metadata.policies import SqlPolicyStore
+from moorage.metadata.proxycache import SqlProxyCacheStore
 from moorage.metadata.registries import SqlRegistryStore
 from moorage.metadata.replication import SqlReplicationStore
 from moorage.metadata.schedules import SqlScheduleStore
@@ -108,6 +110,7 @@ class SqlTransaction:
     gc = _Role[GcStore](SqlGcStore)
     gc_runs = _Role[GcRunStore](SqlGcRunStore)
     replication = _Role[ReplicationStore](SqlReplicationStore)
+    proxy_cache = _Role[ProxyCacheStore](SqlProxyCacheStore)
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn

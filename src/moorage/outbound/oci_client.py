@@ -217,6 +217,7 @@ class OciRegistry:
         )
         self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expires at)
         self._basic = False  # the registry asked for Basic credentials
+        self._bearer: dict[str, str] | None = None  # its Bearer challenge (realm, service)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -254,9 +255,18 @@ class OciRegistry:
         if self._basic:
             return _basic(self._username or "", self._password)
         token = self._tokens.get(" ".join(scopes))
-        if token is not None and token[1] > time.monotonic() + TOKEN_MARGIN_SECONDS:
+        if token is not None and token[1] > time.monotonic():
             return {"Authorization": f"Bearer {token[0]}"}
         return {}
+
+    async def _authorized(self, scopes: Sequence[str]) -> dict[str, str]:
+        """Credentials for a request whose body cannot be sent twice (an upload): a token
+        is asked for beforehand when the registry's challenge is known and none is fresh."""
+        found = self._authorization(scopes)
+        if not found and self._bearer is not None:
+            await self._fetch_token(self._bearer, scopes)
+            found = self._authorization(scopes)
+        return found
 
     async def _authenticate(self, response: httpx.Response, scopes: Sequence[str]) -> None:
         """Answer a 401's challenge: a token for `scopes`, or Basic credentials."""
@@ -272,6 +282,12 @@ class OciRegistry:
             raise EndpointAuthError(
                 f"{self._host} refused the request (HTTP 401) without a usable challenge"
             )
+        self._bearer = params
+        await self._fetch_token(params, scopes)
+
+    async def _fetch_token(self, params: dict[str, str], scopes: Sequence[str]) -> None:
+        """Docker's token flow: the realm gives a token for the scopes (with Basic
+        credentials, or anonymously), kept until shortly before it expires."""
         wanted = list(scopes) or ([params["scope"]] if params.get("scope") else [])
         query = httpx.QueryParams({"service": params.get("service", ""), "scope": wanted})
         headers = _basic(self._username, self._password) if self._username else {}
@@ -291,7 +307,10 @@ class OciRegistry:
             raise EndpointError(
                 f"{self._host}: the token service's answer is not a token"
             ) from None
-        self._tokens[" ".join(scopes)] = (token, time.monotonic() + lifetime)
+        # Renewed a little early (never later than a quarter of a short lifetime), so a
+        # request never leaves with a token that expires on the way.
+        early = min(TOKEN_MARGIN_SECONDS, lifetime / 4)
+        self._tokens[" ".join(scopes)] = (token, time.monotonic() + lifetime - early)
 
     def _refused(self) -> EndpointAuthError:
         who = f"user {self._username!r}" if self._username else "anonymous access"
@@ -611,7 +630,7 @@ class OciRegistry:
                 response = await self._dial(
                     "PUT",
                     location.copy_merge_params({"digest": blob.digest}),
-                    self._upload_headers(name, blob.size),
+                    await self._upload_headers(name, blob.size),
                     pieces.take(blob.size),
                 )
                 await response.aread()
@@ -631,11 +650,13 @@ class OciRegistry:
             await anyio.sleep(self._backoff.delay(failures))
             location = await self._start_upload(name, blob.digest, None) or location
 
-    def _upload_headers(self, name: str, length: int, first: int | None = None) -> dict[str, str]:
+    async def _upload_headers(
+        self, name: str, length: int, first: int | None = None
+    ) -> dict[str, str]:
         headers = {"Content-Type": OCTETS, "Content-Length": str(length)}
         if first is not None:
             headers["Content-Range"] = f"{first}-{first + length - 1}"
-        return {**headers, **self._authorization([_scope(name)])}
+        return {**headers, **await self._authorized([_scope(name)])}
 
     async def _put_chunked(
         self, name: str, location: httpx.URL, blob: BlobRef, source: BlobOpener
@@ -650,7 +671,7 @@ class OciRegistry:
                     response = await self._dial(
                         "PATCH",
                         location,
-                        self._upload_headers(name, length, offset),
+                        await self._upload_headers(name, length, offset),
                         pieces.take(length),
                     )
                     await response.aread()

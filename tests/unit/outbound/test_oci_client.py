@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import anyio
 import pytest
 
 from moorage.domain.kernel.errors import RefusedAddress
@@ -31,6 +32,7 @@ TOKEN = "a-token"
 class Seen:
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     cut_next: bool = True  # the storage breaks its first answer halfway
+    token_lifetime: int = 3600
 
     def paths(self, prefix: str) -> list[str]:
         return [path for _, path, _ in self.requests if path.startswith(prefix)]
@@ -67,7 +69,7 @@ def _handler(seen: Seen, storage_port: list[int]) -> type[http.server.BaseHTTPRe
             if self.headers.get("Authorization") != "Basic dXNlcjpwYXNz":  # user:pass
                 self._answer(401)
                 return
-            body = json.dumps({"token": TOKEN, "expires_in": 3600}).encode()
+            body = json.dumps({"token": TOKEN, "expires_in": seen.token_lifetime}).encode()
             self._answer(200, body, Content_Type="application/json")
 
         def _storage(self) -> None:
@@ -174,3 +176,20 @@ async def test_a_private_address_is_refused_unless_allowed(seen: tuple[Seen, int
     with pytest.raises(RefusedAddress):
         await client.check()
     await client.close()
+
+
+async def test_a_token_is_asked_for_again_once_it_expires(seen: tuple[Seen, int]) -> None:
+    record, port = seen
+    record.cut_next = False
+    record.token_lifetime = 1
+    client = OciRegistry(
+        f"http://127.0.0.1:{port}", "ns", "user", "pass", guard=AddressGuard(allow_private=True)
+    )
+    try:
+        assert await _download(client) == DATA
+        assert await _download(client) == DATA  # within the second: the same token
+        await anyio.sleep(1.1)
+        assert await _download(client) == DATA
+    finally:
+        await client.close()
+    assert len(record.paths("/token")) == 2

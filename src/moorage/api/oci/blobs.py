@@ -13,7 +13,7 @@ from moorage.oci.ranges import RangeError, parse_range
 OCTET = "application/octet-stream"
 
 
-def _blob_headers(digest: str, size: int) -> dict[str, str]:
+def blob_headers(digest: str, size: int) -> dict[str, str]:
     return {
         "Docker-Content-Digest": digest,
         "Content-Length": str(size),
@@ -25,7 +25,7 @@ def _blob_headers(digest: str, size: int) -> dict[str, str]:
 
 async def head(ctx: OciContext, request: Request, name: str, digest: str) -> Response:
     blob = await ctx.uploads.stat_blob(name, digest)
-    return Response(None, headers=_blob_headers(blob.digest, blob.size), media_type=OCTET)
+    return Response(None, headers=blob_headers(blob.digest, blob.size), media_type=OCTET)
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -45,7 +45,7 @@ async def get(ctx: OciContext, request: Request, name: str, digest: str) -> Resp
     source = await ctx.uploads.blob_source(blob.digest, private=request.state.private_host)
     if source.redirect_url is not None:
         return RedirectResponse(source.redirect_url, status_code=307)
-    headers = _blob_headers(blob.digest, blob.size)
+    headers = blob_headers(blob.digest, blob.size)
     path = source.local_path
     if path is not None:
         del headers["Content-Length"]  # FileResponse sets it (and handles Range)

@@ -12,6 +12,7 @@ from moorage.api.access import Authorizer
 from moorage.domain.content.artifacts import ArtifactService, PullRecorder
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.kernel.blocking import Blocking
+from moorage.domain.proxycache.service import ProxyCacheService
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,6 +33,9 @@ class OciServices(Protocol):
     @property
     def blocking(self) -> Blocking: ...
 
+    @property
+    def proxy_cache(self) -> ProxyCacheService: ...
+
 
 @dataclass(frozen=True, slots=True)
 class OciContext:
@@ -40,6 +44,7 @@ class OciContext:
     pulls: PullRecorder
     authorizer: Authorizer
     blocking: Blocking
+    proxy_cache: ProxyCacheService
 
     @classmethod
     def of(cls, services: OciServices, authorizer: Authorizer) -> OciContext:
@@ -51,6 +56,7 @@ class OciContext:
             pulls=services.pulls,
             authorizer=authorizer,
             blocking=services.blocking,
+            proxy_cache=services.proxy_cache,
         )
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

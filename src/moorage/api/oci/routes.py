@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from moorage.api.access import Action
-from moorage.api.oci import blobs, discovery, manifests, uploads
+from moorage.api.oci import blobs, discovery, manifests, proxy, uploads
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError, to_response
 from moorage.oci import errors as oci
@@ -104,7 +104,7 @@ async def dispatch(ctx: OciContext, request: Request) -> Response:
             request.state.identity = await ctx.authorizer.authorize(
                 request, params["name"], actions
             )
-            response = await handler(ctx, request, **params)
+            response = await proxy.serve(ctx, request, handler, params)
     except Exception as exc:
         response = to_response(exc)
     response.headers.update(API_VERSION)

@@ -18,6 +18,7 @@ from moorage.domain.kernel.model import PageRequest
 from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies.runs import CleanupRunService
 from moorage.domain.policies.service import PolicyService
+from moorage.domain.proxycache.service import ProxyCacheService
 from moorage.domain.replication.service import ReplicationService
 from moorage.domain.webhooks.subscriptions import WebhookService
 
@@ -60,6 +61,9 @@ class RestServices(Protocol):
 
     @property
     def replication(self) -> ReplicationService: ...
+
+    @property
+    def proxy_cache(self) -> ProxyCacheService: ...
 
     @property
     def region(self) -> str:

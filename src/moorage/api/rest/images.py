@@ -22,11 +22,13 @@ from moorage.api.rest.schemas import (
 from moorage.api.rest.security import Caller, Security
 from moorage.domain.identity.access import Action
 from moorage.domain.kernel.model import ArtifactSummary, HelmChart, PageRequest, Tag
+from moorage.domain.proxycache.model import CacheMark
 
 router = api_router(prefix="/registries/{registry}/images", tags=["images"])
 
 
-def _artifact(summary: ArtifactSummary) -> ArtifactOut:
+def _artifact(summary: ArtifactSummary, marks: dict[int, CacheMark] | None = None) -> ArtifactOut:
+    mark = (marks or {}).get(summary.id)
     return ArtifactOut(
         digest=summary.digest,
         media_type=summary.media_type,
@@ -41,7 +43,16 @@ def _artifact(summary: ArtifactSummary) -> ArtifactOut:
         protected=summary.protected,
         protected_by=summary.protected_by,
         helm=_helm(summary.helm_chart),
+        cached=mark is not None,
+        upstream=mark.upstream if mark else None,
+        revalidated_at=mark.revalidated_at if mark else None,
     )
+
+
+def _artifacts(services: Services, summaries: list[ArtifactSummary]) -> list[ArtifactOut]:
+    """Artifacts with their proxy-cache marks (one query for the page)."""
+    marks = services.proxy_cache.marks([a.id for a in summaries])
+    return [_artifact(a, marks) for a in summaries]
 
 
 def _helm(chart: HelmChart | None) -> HelmChartOut | None:
@@ -117,7 +128,7 @@ def list_artifacts(
     `size` or `digest`."""
     security.require(caller, registry, Action.PULL)
     page = services.browse.artifacts(f"{registry}/{image}", paging)
-    items = [_artifact(a) for a in page.items]
+    items = _artifacts(services, list(page.items))
     return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
 
 
@@ -149,7 +160,7 @@ def get_artifact(
     security.require(caller, registry, Action.PULL)
     detail = services.browse.artifact(f"{registry}/{image}", reference)
     return ArtifactDetailOut(
-        **_artifact(detail.summary).model_dump(),
+        **_artifacts(services, [detail.summary])[0].model_dump(),
         config_digest=detail.config_digest,
         layers=[
             LayerOut(digest=x.digest, media_type=x.media_type, size=x.size) for x in detail.layers
@@ -210,7 +221,7 @@ def list_artifact_referrers(
     they show here."""
     security.require(caller, registry, Action.PULL)
     page = services.browse.referrers(f"{registry}/{image}", reference, paging)
-    items = [_artifact(a) for a in page.items]
+    items = _artifacts(services, list(page.items))
     return PageOut(items=items, total=page.total, page=paging.page, page_size=paging.page_size)
 
 

@@ -1,4 +1,5 @@
-"""/registries: create, list (with addresses and usage), get, delete."""
+"""/registries: create (a proxy cache, with its upstream), list (with addresses and usage),
+get, delete."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ from fastapi import Query, Request, Response
 
 from moorage.api.rest.deps import Paging, Services, page_of
 from moorage.api.rest.routing import api_router
-from moorage.api.rest.schemas import PageOut, RegistryCreate, RegistryOut
+from moorage.api.rest.schemas import (
+    PageOut,
+    ProxyCacheIn,
+    RegistryCreate,
+    RegistryOut,
+    UpstreamOut,
+)
 from moorage.api.rest.security import OPEN_MODE_IDENTITY, Caller, Security
 from moorage.domain.identity.access import Action, Identity, registry_permissions
 from moorage.domain.kernel.model import RegistryUsage, Role
+from moorage.domain.proxycache.model import Upstream, UpstreamDraft
 
 router = api_router(prefix="/registries", tags=["registries"])
 REGISTRY_SORTS: dict[str, Callable[[RegistryUsage], Any]] = {
@@ -34,6 +42,7 @@ def registry_out(
     request: Request,
     caller: Identity = OPEN_MODE_IDENTITY,
     roles: dict[str, Role] | None = None,
+    upstream: Upstream | None = None,
 ) -> RegistryOut:
     """The API's rendering of a registry; `caller` by default is an operator on the machine
     (as the CLI acts locally), who may do everything."""
@@ -52,6 +61,30 @@ def registry_out(
             f"docker tag IMAGE {host}/{name}/IMAGE:TAG && docker push {host}/{name}/IMAGE:TAG"
         ),
         permissions=registry_permissions(caller, (roles or {}).get(usage.registry.project)),
+        kind="proxy_cache" if upstream else "local",
+        upstream=_upstream_out(services, upstream) if upstream else None,
+    )
+
+
+def _upstream_out(services: Services, upstream: Upstream) -> UpstreamOut:
+    return UpstreamOut(
+        url=upstream.url,
+        namespace=upstream.namespace,
+        username=upstream.username,
+        has_password=upstream.has_password,
+        verify_tls=upstream.verify_tls,
+        revalidate_seconds=int(services.proxy_cache.interval(upstream).total_seconds()),
+    )
+
+
+def _draft(body: ProxyCacheIn) -> UpstreamDraft:
+    return UpstreamDraft(
+        url=body.url,
+        namespace=body.namespace,
+        username=body.username,
+        password=body.password,
+        verify_tls=body.verify_tls,
+        revalidate_seconds=body.revalidate_seconds,
     )
 
 
@@ -65,7 +98,11 @@ def list_registries(
     visible = [u for u in usages if readable is None or u.registry.name in readable]
     shown, total = page_of(visible, paging, REGISTRY_SORTS, lambda u: u.registry.name)
     roles = project_roles(services, caller)
-    items = [registry_out(u, services, request, caller, roles) for u in shown]
+    upstreams = services.proxy_cache.upstreams()
+    items = [
+        registry_out(u, services, request, caller, roles, upstreams.get(u.registry.name))
+        for u in shown
+    ]
     return PageOut(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
@@ -75,8 +112,12 @@ def create_registry(
 ) -> RegistryOut:
     security.require_in_project(caller, body.project, Action.PUSH)
     registry = services.registries.create(body.name, body.project)
+    upstream = None
+    if body.proxy_cache is not None:  # in the same transaction: both or neither
+        upstream = services.proxy_cache.attach(registry.name, _draft(body.proxy_cache))
     roles = project_roles(services, caller)
-    return registry_out(RegistryUsage(registry, 0, 0), services, request, caller, roles)
+    usage = RegistryUsage(registry, 0, 0)
+    return registry_out(usage, services, request, caller, roles, upstream)
 
 
 @router.get("/{registry}", name="get_registry", response_model=RegistryOut)
@@ -85,7 +126,9 @@ def get_registry(
 ) -> RegistryOut:
     security.require(caller, registry, Action.PULL)
     usage = services.registries.get(registry)
-    return registry_out(usage, services, request, caller, project_roles(services, caller))
+    upstream = services.proxy_cache.upstreams().get(registry)
+    roles = project_roles(services, caller)
+    return registry_out(usage, services, request, caller, roles, upstream)
 
 
 @router.delete("/{registry}", name="delete_registry", status_code=204)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,15 @@ class PageOut(BaseModel, Generic[T]):
     page_size: int
 
 
+class UpstreamOut(BaseModel):
+    url: str
+    namespace: str
+    username: str | None
+    has_password: bool
+    verify_tls: bool
+    revalidate_seconds: int = Field(description="the interval in force for this registry")
+
+
 class RegistryOut(BaseModel):
     name: str
     project: str
@@ -39,11 +48,44 @@ class RegistryOut(BaseModel):
     permissions: list[RegistryPermission] = Field(
         description="what the caller may do in this registry, from its role in the project"
     )
+    kind: Literal["local", "proxy_cache"] = Field(
+        "local", description="proxy_cache: a pull-through cache of `upstream`"
+    )
+    upstream: UpstreamOut | None = None
+
+
+class ProxyCacheIn(Body):
+    """The upstream a proxy-cache registry pulls through."""
+
+    url: str = Field(min_length=1, max_length=2048, examples=["https://registry-1.docker.io"])
+    namespace: str = Field(
+        "",
+        max_length=255,
+        description="a prefix of every repository upstream; pulls of REGISTRY/IMAGE fetch "
+        "NAMESPACE/IMAGE",
+    )
+    username: str | None = Field(None, max_length=255)
+    password: str | None = Field(
+        None, max_length=4096, description="stored encrypted; never answered back"
+    )
+    verify_tls: bool = True
+    revalidate_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=365 * 24 * 3600,
+        description="how long a cached tag is served before upstream is asked again; "
+        "default: the deployment's proxy_cache_revalidate_seconds",
+    )
 
 
 class RegistryCreate(Body):
     name: str = Field(min_length=1, max_length=255, examples=["team-images"])
     project: str = Field("default", min_length=1, max_length=255)
+    proxy_cache: ProxyCacheIn | None = Field(
+        None,
+        description="make it a proxy cache of this upstream: pulls are answered from the "
+        "cache or fetched from upstream, pushes are refused",
+    )
 
 
 class ImageOut(BaseModel):
@@ -94,6 +136,13 @@ class ArtifactOut(BaseModel):
         None,
         description="a Helm chart (config type application/vnd.cncf.helm.config.v1+json): "
         "its name and versions; null for other artifacts",
+    )
+    cached: bool = Field(False, description="it came from the upstream of a proxy-cache registry")
+    upstream: str | None = Field(
+        None, description="where a cached artifact came from (the upstream's URL and image)"
+    )
+    revalidated_at: datetime | None = Field(
+        None, description="when the upstream last confirmed a cached artifact (or one of its tags)"
     )
 
 
