@@ -42,6 +42,8 @@ from tests.e2e.conftest import (
     assert_same_image,
     sha256_digest,
 )
+from tests.e2e.test_tls import TlsServer
+from tests.support.certificates import make_server_certificate
 from tests.support.cutting_proxy import cutting_proxy
 from tests.support.distribution import DockerRegistry
 from tests.support.moto import MotoServer
@@ -253,6 +255,31 @@ async def test_refused_credentials_say_so(
         await anonymous.close()
     finally:
         basic.stop()
+
+
+async def test_tls_is_verified_unless_the_remote_says_not_to(tmp_path: Path) -> None:
+    certificate = make_server_certificate(tmp_path / "tls")
+    server = TlsServer(tmp_path / "tls-moorage", certificate, "127.0.0.1").start()
+    try:
+        verifying = OciRegistry(
+            server.url,
+            "",
+            server.username,
+            server.password,
+            guard=GUARD,
+            backoff=Backoff(attempts=1),
+        )
+        with pytest.raises(EndpointError, match="CERTIFICATE_VERIFY_FAILED"):
+            await verifying.check()
+        await verifying.close()
+        trusting = OciRegistry(
+            server.url, "", server.username, server.password, guard=GUARD, verify_tls=False
+        )
+        await trusting.check()
+        assert await trusting.list_repositories() == []
+        await trusting.close()
+    finally:
+        server.stop()
 
 
 # --- object storage redirects -----------------------------------------------------------------
