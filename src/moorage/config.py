@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         True, description="run background jobs and schedules in the serving process"
     )
     job_concurrency: int = Field(2, ge=1, le=64)
+    job_lease_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="a running job's claim, renewed while it runs: a job whose process died is "
+        "taken over by another this long after its last renewal",
+    )
     schedule_tick_seconds: float = Field(5.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = Field(

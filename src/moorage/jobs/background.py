@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import anyio
 
@@ -110,7 +110,11 @@ async def run_background(services: JobServices) -> None:
     settings = services.settings
     catalog = build_catalog(services)
     runner = Runner(
-        services.uow, catalog, concurrency=settings.job_concurrency, blocking=services.blocking
+        services.uow,
+        catalog,
+        concurrency=settings.job_concurrency,
+        lease=timedelta(seconds=settings.job_lease_seconds),
+        blocking=services.blocking,
     )
     scheduler = build_scheduler(services, catalog)
     log.info("background work started worker=%s kinds=%s", runner.worker, ",".join(catalog.names))

@@ -22,6 +22,9 @@ from moorage.metadata.transaction import SqlTransaction
 
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction may be retried.
 _RETRYABLE = frozenset({"40P01", "40001"})
+# The server went away under the transaction or is shutting down or starting up (connection
+# exceptions, admin/crash shutdown, cannot connect now): a retry a moment later may pass.
+_UNAVAILABLE = ("08", "57P01", "57P02", "57P03")
 
 
 # A full disk or quota: SQLite's SQLITE_FULL, and SQLITE_IOERR (any extended code: the low
@@ -121,14 +124,20 @@ class SqlUnitOfWork:
                 stack.enter_context(self._writer)
             try:
                 conn = stack.enter_context(self.engine.connect())
+            except OperationalError as exc:  # down, restarting, refusing connections
+                raise Busy(f"the database cannot be reached: {exc.orig}") from exc
+            try:
                 conn.info["write"] = write
                 with conn.begin():
                     yield SqlTransaction(conn)
             except OperationalError as exc:
                 if _out_of_space(exc):
                     raise DatabaseFull(f"the database is out of space: {exc.orig}") from exc
-                if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
+                state = getattr(exc.orig, "sqlstate", None) or ""
+                if state in _RETRYABLE:
                     raise Busy(f"the database gave up a transaction: {exc.orig}") from exc
+                if exc.connection_invalidated or state.startswith(_UNAVAILABLE):
+                    raise Busy(f"the database connection was lost: {exc.orig}") from exc
                 raise
 
 

@@ -139,7 +139,7 @@ class Unsupported(DomainError):
 
 class Busy(DomainError):
     """The metadata store gave up on a transaction that a retry may pass (a deadlock, a
-    serialization failure); never the caller's fault."""
+    serialization failure, a database restarting or out of reach); never the caller's fault."""
 
 
 class OutOfSpace(DomainError):
