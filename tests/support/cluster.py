@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -95,9 +96,11 @@ class PrivatePostgres:
     authentication), so it can be stopped and started under load without touching anyone's
     server. As root, the server runs as the `postgres` user (PostgreSQL refuses root)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.data = directory / "pgdata"
+    def __init__(self) -> None:
+        # Its own directory under /tmp: as root the server runs as `postgres`, which must
+        # reach it (a test's temporary directory is private to root).
+        self.directory = Path(tempfile.mkdtemp(prefix="moorage-pg-"))
+        self.data = self.directory / "pgdata"
         self.port = free_port()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
@@ -114,15 +117,15 @@ class PrivatePostgres:
         command = [str(POSTGRES_BIN / argv[0]), *argv[1:]]
         if os.geteuid() == 0:
             command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=120)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stdout}{proc.stderr}")
 
     def start(self) -> PrivatePostgres:
-        self.directory.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
-        if not self.data.exists():
-            self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
-        self._ctl("start", "-w", "-o", f"-p {self.port} -k {self.directory} -c fsync=on")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
+        self._ctl("start", "-w", "-o", f"-p {self.port} -k {self.directory}")
         return self
 
     def _ctl(self, *argv: str) -> None:
@@ -135,8 +138,10 @@ class PrivatePostgres:
         self._ctl("start", "-w", "-o", f"-p {self.port} -k {self.directory}")
 
     def stop(self) -> None:
+        """Stop it (immediately: its data is thrown away) and remove its directory."""
         if (self.data / "postmaster.pid").exists():
             self._ctl("stop", "-m", "immediate", "-w")
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # --- a small disk ------------------------------------------------------------------------------
