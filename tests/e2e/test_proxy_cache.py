@@ -10,6 +10,7 @@ DENIED naming the registry kind; a viewer may pull, and so fills the cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -88,7 +89,6 @@ class Setup:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
-    upstream = DockerRegistry(tmp_path / "upstream").start()
     server = ServerProcess(
         tmp_path / "moorage",
         auth=True,
@@ -98,22 +98,22 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             "MOORAGE_LOG_LEVEL": "info",
         },
     )
-    try:
+    with contextlib.ExitStack() as stack:
+        upstream = DockerRegistry(tmp_path / "upstream").start()
+        stack.callback(upstream.stop)
+        proxy = stack.enter_context(counting_proxy(upstream.port))
+        stack.callback(server.stop)  # first: its connections to the proxy close with it
         server.start()
-        with counting_proxy(upstream.port) as proxy:
-            access = RegistryAccess(server.host, server.username, server.password)
-            skopeo = Skopeo(Tool(["skopeo"], client_env(tmp_path / "skopeo")), access)
-            setup = Setup(server, upstream, proxy, access, skopeo)
-            with setup.api() as api:
-                body = {"name": CACHE, "proxy_cache": {"url": proxy.url}}
-                created = api.post("/registries", json=body)
-                assert created.status_code == 201, created.text
-                assert created.json()["kind"] == "proxy_cache"
-                assert created.json()["upstream"]["url"] == proxy.url
-            yield setup
-    finally:
-        server.stop()
-        upstream.stop()
+        access = RegistryAccess(server.host, server.username, server.password)
+        skopeo = Skopeo(Tool(["skopeo"], client_env(tmp_path / "skopeo")), access)
+        setup = Setup(server, upstream, proxy, access, skopeo)
+        with setup.api() as api:
+            body = {"name": CACHE, "proxy_cache": {"url": proxy.url}}
+            created = api.post("/registries", json=body)
+            assert created.status_code == 201, created.text
+            assert created.json()["kind"] == "proxy_cache"
+            assert created.json()["upstream"]["url"] == proxy.url
+        yield setup
 
 
 @pytest.fixture

@@ -63,7 +63,9 @@ async def _blob(
 ) -> Response:
     name, digest = params["name"], params["digest"]
     try:
-        return await handler(ctx, request, **params)
+        response = await handler(ctx, request, **params)
+        ctx.proxy_cache.served_from_store()
+        return response
     except (BlobNotFound, ImageNotFound):
         pass  # not cached (yet)
     if handler is blobs.head:

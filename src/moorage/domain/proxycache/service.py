@@ -357,6 +357,10 @@ class ProxyCacheService:
         for client in clients:
             await client.close()
 
+    def served_from_store(self) -> None:
+        """Count a blob of a proxy-cache registry served from the store (a hit)."""
+        self._count(HIT)
+
     def _count(self, outcome: str) -> str:
         with self._lock:
             if outcome == MISS:
