@@ -28,6 +28,9 @@ import { resourceList } from "./widgets/resource-list.js";
  * @property {boolean} protected
  * @property {string | null} [protected_by] the protecting policy: its image and tag selectors
  * @property {HelmChart | null} [helm] a Helm chart's name and versions, from its Chart.yaml
+ * @property {boolean} [cached] it came from the upstream of a proxy-cache registry
+ * @property {string | null} [upstream] where a cached artifact came from
+ * @property {string | null} [revalidated_at] when upstream last confirmed it
  */
 
 /** @typedef {{name: string, version: string, app_version: string | null}} HelmChart */
@@ -239,7 +242,9 @@ export function render({ params, signal, setTitle, navigate, ready }) {
         label: "Tags",
         render: (row) => {
           const tags = tagList(row.tags, 3, { total: row.tag_count, href: `${imageBase}/artifacts/${enc(row.digest)}` });
-          return row.protected ? h("span", { class: "chips" }, tags, protectedBadge("Protected: a tag of it is protected, so it cannot be deleted")) : tags;
+          const cached = row.cached ? badge("cached", "info", `Cached from ${row.upstream}; upstream last confirmed it ${row.revalidated_at ? new Date(row.revalidated_at).toLocaleString() : "never"}`) : null;
+          if (!row.protected && !cached) return tags;
+          return h("span", { class: "chips" }, tags, row.protected && protectedBadge("Protected: a tag of it is protected, so it cannot be deleted"), cached);
         },
       },
       { id: "referrers", label: "Referrers", render: (row) => referrerCell(row) },

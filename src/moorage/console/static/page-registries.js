@@ -42,7 +42,10 @@ export function render({ signal, setTitle, session }) {
         label: "Name",
         sort: "name",
         className: "col-name",
-        render: (row) => h("a", { href: `/registries/${enc(row.name)}`, class: "row-link" }, row.name),
+        render: (row) => [
+          h("a", { href: `/registries/${enc(row.name)}`, class: "row-link" }, row.name),
+          row.kind === "proxy_cache" && row.upstream ? [" ", badge("proxy cache", "info", `A pull-through cache of ${row.upstream.url}`)] : null,
+        ],
       },
       { id: "project", label: "Project", render: (row) => badge(row.project, "project") },
       {

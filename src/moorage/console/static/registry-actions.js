@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { enc, h, plural } from "./dom.js";
 import { commandBlock } from "./widgets/copy.js";
 import { openDialog } from "./widgets/dialog.js";
-import { field, quietError, setFieldError } from "./widgets/form.js";
+import { checkField, field, quietError, setFieldError, textField } from "./widgets/form.js";
 
 /**
  * A registry as the API shows it.
@@ -19,6 +19,19 @@ import { field, quietError, setFieldError } from "./widgets/form.js";
  * @property {string} docker_login
  * @property {string} docker_push_example commands joined with " && "
  * @property {string[]} permissions what the signed-in user may do here: pull, push, delete, manage_policies, manage_members, replicate
+ * @property {"local" | "proxy_cache"} [kind] proxy_cache: a pull-through cache of `upstream`
+ * @property {Upstream | null} [upstream]
+ */
+
+/**
+ * The upstream of a proxy-cache registry; the password never, only whether one is stored.
+ * @typedef {object} Upstream
+ * @property {string} url
+ * @property {string} namespace
+ * @property {string | null} username
+ * @property {boolean} has_password
+ * @property {boolean} verify_tls
+ * @property {number} revalidate_seconds
  */
 
 /** @typedef {import("./widgets/confirm.js").ConfirmOptions} ConfirmOptions */
@@ -166,9 +179,11 @@ export function openCreateRegistry() {
       setFieldError(project.input, `Could not load projects: ${error.detail || error.message}`);
     });
 
+  const proxy = proxyCacheFields();
+
   return openDialog({
     title: "Create registry",
-    body: [name.el, project.el],
+    body: [name.el, project.el, proxy.el],
     submitLabel: "Create",
     onSubmit: async ({ values }) => {
       if (!NAME_RULE.test(values.name)) {
@@ -180,9 +195,67 @@ export function openCreateRegistry() {
         setFieldError(project.input, "Choose a project.");
         throw quietError("Choose a project.");
       }
-      return api.post("/registries", { name: values.name, project: values.project });
+      const proxyCache = proxy.value(values);
+      return api.post("/registries", proxyCache ? { name: values.name, project: values.project, proxy_cache: proxyCache } : { name: values.name, project: values.project });
     },
   });
+}
+
+/**
+ * The create dialog's proxy-cache switch and the upstream fields it shows; `value` is the
+ * API's `proxy_cache` body, or null while the switch is off.
+ */
+function proxyCacheFields() {
+  const toggle = h(
+    "button",
+    { type: "button", role: "switch", class: "switch", "aria-checked": "false", "aria-label": "Proxy cache", "aria-controls": "proxy-cache-fields" },
+    h("span", { class: "switch-track", "aria-hidden": "true" }, h("span", { class: "switch-thumb" })),
+    h("span", { class: "switch-text" }, "Proxy cache"),
+  );
+  const url = textField({ label: "Upstream URL", name: "proxy_cache_url", mono: true, spellcheck: false, placeholder: "https://registry-1.docker.io", hint: "The registry to pull through: Docker Hub, a Harbor, another moorage, any OCI registry." });
+  const namespace = textField({ label: "Upstream namespace", name: "proxy_cache_namespace", mono: true, spellcheck: false, placeholder: "library", hint: "Optional prefix of every repository upstream." });
+  const username = textField({ label: "User name", name: "proxy_cache_username", autocomplete: "off", spellcheck: false });
+  const password = textField({ label: "Password or token", name: "proxy_cache_password", type: "password", autocomplete: "new-password", hint: "Stored encrypted; it is never shown again." });
+  const revalidate = textField({ label: "Revalidate tags after (seconds)", name: "proxy_cache_revalidate_seconds", type: "number", placeholder: "server default", hint: "A cached tag is served this long before upstream is asked whether it moved." });
+  const tls = checkField("proxy_cache_verify_tls", "Verify the upstream's TLS certificate", true);
+  const group = h(
+    "fieldset",
+    { class: "field-group", id: "proxy-cache-fields", hidden: true },
+    h("legend", { class: "field-label" }, "Upstream registry"),
+    h("p", { class: "field-hint" }, "Pulls are answered from the cache, or fetched from upstream and kept; pushes are refused."),
+    url.el,
+    namespace.el,
+    username.el,
+    password.el,
+    revalidate.el,
+    tls,
+  );
+  toggle.addEventListener("click", () => {
+    const on = toggle.getAttribute("aria-checked") !== "true";
+    toggle.setAttribute("aria-checked", String(on));
+    group.hidden = !on;
+    url.input.required = on;
+    if (on) url.input.focus();
+  });
+  const el = h("div", { class: "proxy-cache-choice" }, h("div", { class: "check-row" }, toggle), group);
+  /** @param {Record<string, any>} values */
+  const value = (values) => {
+    if (toggle.getAttribute("aria-checked") !== "true") return null;
+    if (!/^https?:\/\/[^/]/.test(values.proxy_cache_url || "")) {
+      setFieldError(url.input, "Enter the upstream's http:// or https:// address.");
+      url.input.focus();
+      throw quietError("Enter the upstream's address.");
+    }
+    return {
+      url: values.proxy_cache_url,
+      namespace: values.proxy_cache_namespace || "",
+      username: values.proxy_cache_username || null,
+      password: password.input.value || null,
+      verify_tls: values.proxy_cache_verify_tls,
+      revalidate_seconds: values.proxy_cache_revalidate_seconds === "" || values.proxy_cache_revalidate_seconds === undefined ? null : Number(values.proxy_cache_revalidate_seconds),
+    };
+  };
+  return { el, value };
 }
 
 /**
