@@ -30,6 +30,7 @@ from moorage.domain.kernel.errors import (
     BlobNotFound,
     ManifestNotFound,
     NotFound,
+    Protected,
     RefusedAddress,
     RegistryNotFound,
 )
@@ -54,6 +55,7 @@ KNOWN_SECONDS = 5.0
 them): a registry made a proxy cache on another node is one within this time."""
 MAX_REVALIDATE_SECONDS = 365 * 24 * 3600
 HIT, MISS, REVALIDATED = "hit", "miss", "revalidated"
+KEPT = "kept; tag protected"
 STALE = "stale; upstream unreachable"
 
 
@@ -214,7 +216,11 @@ class ProxyCacheService:
             return self._count(STALE)
         if manifest is None:
             raise ManifestNotFound(repository, reference)
-        await self._blocking.run(self._store, upstream, repository, reference, manifest)
+        try:
+            await self._blocking.run(self._store, upstream, repository, reference, manifest)
+        except Protected as exc:  # a protection policy keeps the tag where it is
+            log.info("proxy cache %s keeps %s:%s: %s", registry, repository, reference, exc)
+            return self._count(KEPT)
         return self._count(MISS)
 
     async def _manifest_by_digest(self, upstream: Upstream, repository: str, digest: str) -> str:

@@ -16,10 +16,19 @@ from moorage.domain.content.registries import RegistryService
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.errors import BlobNotFound, ManifestNotFound, RefusedAddress
+from moorage.domain.policies.selectors import Selector
+from moorage.domain.policies.service import PolicyService, ProtectionSpec
 from moorage.domain.proxycache.errors import InvalidUpstream, UpstreamUnavailable
 from moorage.domain.proxycache.flights import FlightFailed
 from moorage.domain.proxycache.model import UpstreamDraft
-from moorage.domain.proxycache.service import HIT, MISS, REVALIDATED, STALE, ProxyCacheService
+from moorage.domain.proxycache.service import (
+    HIT,
+    KEPT,
+    MISS,
+    REVALIDATED,
+    STALE,
+    ProxyCacheService,
+)
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
 from moorage.storage.memory import MemoryBlobStore
@@ -243,3 +252,15 @@ async def test_a_blob_upstream_lacks_is_unknown() -> None:
     s.upstream.down = True
     with pytest.raises(UpstreamUnavailable):
         await s.read("sha256:" + "1" * 64)
+
+
+async def test_a_protected_tag_stays_where_it_is() -> None:
+    s = Setup(revalidate=0)
+    first = s.publish("1.0", b"layer one")
+    assert await s.pull_manifest("1.0") == MISS
+    PolicyService(s.uow).add_protection(
+        "cache", ProtectionSpec(Selector("**", include=True), Selector("**", include=True))
+    )
+    s.publish("1.0", b"layer two")
+    assert await s.pull_manifest("1.0") == KEPT
+    assert s.stored("1.0") == first.digest
