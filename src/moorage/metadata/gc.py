@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, exists, func, insert, not_, or_, select, update
-from sqlalchemy.orm import aliased
 
 from moorage.domain.gc.model import (
     BlobRow,
@@ -265,8 +264,9 @@ class SqlGcStore:
 
 def _collectable_manifest(artifact: Any) -> Any:
     """No tag; no index of its image lists it; not a referrer whose subject is in its image."""
-    parent = aliased(t.artifact)
-    subject = aliased(t.artifact)
+    # Core aliases (not sqlalchemy.orm's `aliased`): the ORM is never imported.
+    parent = t.artifact.alias()
+    subject = t.artifact.alias()
     listed_by_index = exists().where(
         t.artifact_child.c.digest == artifact.c.digest,
         t.artifact_child.c.artifact_id == parent.c.id,
