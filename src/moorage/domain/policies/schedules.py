@@ -90,7 +90,9 @@ def _parse_item(spec: _Spec, item: str) -> tuple[range, str]:
         low = spec.number(base, item)
         high = spec.high if slash else low  # `A/S`: from A to the end, every S
     text = "*" if base == "?" else base.upper()
-    return range(low, high + 1, step), text + (f"/{step}" if step != 1 else "")
+    # `A/1` runs from A to the end: without its step it would read as A alone.
+    keep_step = step != 1 or (slash and base not in ("*", "?") and "-" not in base)
+    return range(low, high + 1, step), text + (f"/{step}" if keep_step else "")
 
 
 def _parse_field(spec: _Spec, text: str) -> tuple[frozenset[int], str]:
