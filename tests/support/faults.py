@@ -89,13 +89,12 @@ class FaultVerdict:
     statuses_while_down: Counter[int] = field(default_factory=Counter)
     full_disk: str = "not run"
     server_errors: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # anything else that went wrong
 
     @property
     def passed(self) -> bool:
-        return (
-            not (self.losses or self.fsck_failures or self.runs_not_finished or self.server_errors)
-            and self.verified == self.acknowledged
-        )
+        found = [self.losses, self.fsck_failures, self.runs_not_finished, self.server_errors]
+        return not any([*found, self.failures]) and self.verified == self.acknowledged
 
     def line(self) -> str:
         by_operation = ", ".join(f"{n} {op}" for op, n in sorted(self.kills.items()))
@@ -396,7 +395,7 @@ def postgres_restarts(
     missing = PrivatePostgres.available()
     if missing:
         log(f"faults: PostgreSQL restarts skipped: {missing}")
-        verdict.fsck_failures.append(f"PostgreSQL restarts could not run: {missing}")
+        verdict.failures.append(f"PostgreSQL restarts could not run: {missing}")
         return
     with ExitStack() as stack:
         postgres = PrivatePostgres()
@@ -453,6 +452,8 @@ def full_disk(options: FaultOptions, workdir: Path, verdict: FaultVerdict, log: 
         verdict.server_errors += [e for e in node.tally.server_errors if "-> 500" in e]
     finally:
         disk.unmount()
+    if verdict.full_disk.startswith("FAIL"):
+        verdict.failures.append(f"full disk: {verdict.full_disk}")
     log(f"faults: full disk: {verdict.full_disk}")
 
 
@@ -509,8 +510,6 @@ def run(options: FaultOptions, workdir: Path, log: Log = print) -> FaultVerdict:
         postgres_restarts(options, workdir, verdict, log)
     if options.full_disk:
         full_disk(options, workdir, verdict, log)
-    if verdict.full_disk.startswith("FAIL"):
-        verdict.fsck_failures.append(f"full disk: {verdict.full_disk}")
     return verdict
 
 
@@ -520,6 +519,7 @@ def report(verdict: FaultVerdict, log: Log = print) -> None:
         *verdict.fsck_failures,
         *verdict.runs_not_finished,
         *verdict.server_errors,
+        *verdict.failures,
     ][:50]:
         log(f"  problem: {problem}")
     log(f"  {verdict.orphans_after_kills} orphan objects seen by fsck after kills (collected)")
