@@ -584,3 +584,22 @@ def test_one_run_at_a_time_and_a_pending_run_stops(pair: Pair) -> None:
         assert [r["id"] for r in history] == [again["id"], started["id"]]  # newest first
         tasks = expect_json(http.get(f"{rules_path(pair.registry)}/runs/{started['id']}/tasks"))
         assert expect_page(tasks, 0) == []
+
+
+def test_a_refresh_that_takes_long_answers_202_and_the_check_goes_on(pair: Pair) -> None:
+    """Nothing listens at the rule's address: the check retries for longer than a refresh
+    waits, so the refresh answers 202 with the rule unchecked, and the check ends later."""
+    with pair.api() as http:
+        closed = {"url": f"http://127.0.0.1:{free_port()}"}
+        rule = create_rule(http, pair.registry, remote=closed)
+        path = f"{rules_path(pair.registry)}/{rule['id']}"
+        started = time.monotonic()
+        waiting = expect_json(http.post(f"{path}/refresh"), 202)
+        assert time.monotonic() - started < 9.5
+        assert (waiting["status"], waiting["checked_at"]) == ("inactive", None)
+        deadline = time.monotonic() + 30
+        while (checked := expect_json(http.get(path)))["checked_at"] is None:
+            assert time.monotonic() < deadline, "the check never ended"
+            time.sleep(0.5)
+        assert checked["status"] == "inactive"
+        assert checked["last_error"]

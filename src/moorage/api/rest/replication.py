@@ -5,6 +5,8 @@ task per artifact and its log. The remote password is write-only: answers say `h
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -27,6 +29,11 @@ RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 COUNT_KEYS = ("total", "succeeded", "failed", "skipped", "in_progress", "bytes")
+# How long a refresh waits for the other side before answering 202 (a remote that does
+# not answer is retried with backoff for longer); the check itself goes on.
+REFRESH_WAIT_SECONDS = 8.0
+_CHECKS: set[asyncio.Future[Any]] = set()
+log = logging.getLogger("moorage.api.rest")
 
 
 class RemoteIn(Body):
@@ -333,14 +340,51 @@ def delete_replication(
     return Response(status_code=204)
 
 
-@router.post("/{rule_id}/refresh", name="refresh_replication", response_model=RuleOut)
+@router.post(
+    "/{rule_id}/refresh",
+    name="refresh_replication",
+    response_model=RuleOut,
+    responses={
+        202: {
+            "model": RuleOut,
+            "description": f"the other side did not answer within {REFRESH_WAIT_SECONDS:g} "
+            "seconds: the check goes on, and the rule's status changes when it ends",
+        }
+    },
+)
 async def refresh_replication(
-    registry: str, rule_id: RuleId, services: Services, security: Security, caller: Caller
+    registry: str,
+    rule_id: RuleId,
+    services: Services,
+    security: Security,
+    caller: Caller,
+    response: Response,
 ) -> RuleOut:
     """Check the remote side now and answer the rule with its new status (a failed check
-    answers 200 with the rule inactive and `last_error` saying why)."""
+    answers 200 with the rule inactive and `last_error` saying why). A remote that does not
+    answer is retried for a while: past a few seconds the answer is 202 with the rule as
+    it stood, and the check ends in the background (ask for the rule again)."""
     await services.blocking.run(security.require, caller, registry, MANAGE_REPLICATION)
-    return rule_out(await services.replication.refresh(registry, rule_id))
+    check = asyncio.ensure_future(services.replication.refresh(registry, rule_id))
+    try:
+        checked = await asyncio.wait_for(asyncio.shield(check), REFRESH_WAIT_SECONDS)
+    except TimeoutError:
+        _outliving(check)
+        response.status_code = 202
+        checked = await services.blocking.read(services.replication.get_rule, registry, rule_id)
+    return rule_out(checked)
+
+
+def _outliving(check: asyncio.Future[Any]) -> None:
+    """Keep a check that outlived its request until it ends, and log how it failed."""
+    _CHECKS.add(check)
+
+    def done(finished: asyncio.Future[Any]) -> None:
+        _CHECKS.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            log.warning("replication check failed", exc_info=finished.exception())
+
+    check.add_done_callback(done)
 
 
 @router.post(

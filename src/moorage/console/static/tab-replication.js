@@ -377,7 +377,8 @@ async function confirmRun(base, rule, registry) {
 }
 
 /**
- * Check the remote side again; answers the rule as it is now.
+ * Check the remote side again; answers the rule as it is now (as it was, when the check
+ * takes longer than the server waits).
  * @param {string} base
  * @param {Rule} rule
  * @returns {Promise<Rule>}
@@ -385,7 +386,9 @@ async function confirmRun(base, rule, registry) {
 async function refreshRule(base, rule) {
   /** @type {Rule} */
   const checked = await api.post(`${base}/${rule.id}/refresh`, undefined);
-  if (checked.status === "active") toast(`Replication ${rule.name} is active.`);
+  // Unchanged: the other side has not answered yet, and the server goes on asking it (202).
+  if (checked.checked_at === rule.checked_at) toast(`The remote side of ${rule.name} has not answered yet: its status changes once it does.`, "info");
+  else if (checked.status === "active") toast(`Replication ${rule.name} is active.`);
   else toast(`Replication ${rule.name} is inactive: ${checked.last_error || "the remote side did not answer"}.`, "info");
   return checked;
 }
