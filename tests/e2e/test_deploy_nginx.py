@@ -347,11 +347,23 @@ def test_forwarded_headers_are_believed_from_nginx_only(deployment: Deployment) 
             f"{deployment.nginx.url}/auth/token"
         )
         # Failed sign-ins are throttled per client: the client nginx saw, not the one made
-        # up. Ten failures alternate between the nodes: five each, so both log the address.
+        # up. The nodes share the account's count: past its free failures it waits (429,
+        # Retry-After) on both, and each further failure is logged by the node that saw it;
+        # failures alternate between the nodes until both have logged one.
         login = f"nobody-{uuid.uuid4().hex[:6]}"
-        for _ in range(10):
+        statuses = []
+        for _ in range(20):
             response = client.get("/auth/token", headers=spoofed, auth=(login, "wrong"))
-            assert response.status_code == 401
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                time.sleep(int(response.headers["Retry-After"]))
+                # One more request shifts nginx's round robin: the next failure lands on
+                # the other node than the last one did.
+                client.get("/v2/")
+            if all(login in node.log() for node in deployment.nodes):
+                break
+    assert statuses[:5] == [401] * 5, statuses
+    assert 429 in statuses, statuses
     for node in deployment.nodes:
         warnings = [line for line in node.log().splitlines() if login in line]
         assert warnings, node.log()

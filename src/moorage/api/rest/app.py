@@ -86,6 +86,8 @@ ERROR_RESPONSES = {
     "`conflict` (anything else, such as a run still in progress)",
     "412": "refused by a protection policy",
     "422": "the request does not match the schema",
+    "429": "too many failed sign-ins for the account (or from the address): try again after "
+    "`Retry-After` seconds",
 }
 
 
