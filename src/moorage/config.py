@@ -164,6 +164,12 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(
         5.0, gt=0, le=3600, description="delay before a failed webhook delivery's first retry"
     )
+    audit_retention_days: int = Field(
+        90,
+        ge=1,
+        le=36500,
+        description="audit log entries older than this many days are purged (daily, at 03:15)",
+    )
 
     # The HTTP server (granian): how long clients may dawdle, how many may be connected.
     http_header_timeout_seconds: float = Field(

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from moorage import __version__
 from moorage.config import Settings
+from moorage.domain.audit.service import AuditService, RecordedRemover
 from moorage.domain.content.artifacts import ArtifactService, PullRecorder
 from moorage.domain.content.browse import BrowseService
 from moorage.domain.content.ports import BlobStore, ContentTx
@@ -100,6 +101,7 @@ class Container:
     webhooks: WebhookService
     gc: GcService
     fsck: Fsck
+    audit: AuditService
     replication: ReplicationService
     replication_runs: ReplicationRunner
     proxy_cache: ProxyCacheService
@@ -238,6 +240,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         allow_private_targets=settings.allow_private_targets,
         user_agent=f"moorage/{__version__}",
     )
+    audit = AuditService(uow)
     artifacts = ArtifactService(uow, listeners=[ReplicationOnPush()])
     blocking = Blocking(inline_reads=local)
     uploads = UploadService(uow, blobs, blocking=blocking)
@@ -268,7 +271,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         users=UserService(uow, hasher),
         login_throttle=LoginThrottle(uow, throttle_rules(settings)),
         policies=PolicyService(uow),
-        cleanup_runs=CleanupRunService(uow, artifacts),
+        cleanup_runs=CleanupRunService(uow, RecordedRemover(artifacts, audit)),
         webhooks=WebhookService(uow, sender, public_host=settings.public_host, blocking=blocking),
         gc=GcService(
             uow,
@@ -279,6 +282,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
             blocking=blocking,
         ),
         fsck=Fsck(uow, blobs, grace_seconds=settings.gc_grace_seconds, blocking=blocking),
+        audit=audit,
         replication=ReplicationService(
             uow, replication_runs, box, blocking, address_check=guard.check_url
         ),

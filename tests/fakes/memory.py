@@ -20,6 +20,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 
 from moorage.domain.content.registries import DEFAULT_PROJECT
+from tests.fakes.audit import MemoryAuditLog
 from tests.fakes.content import (
     MemoryArtifactStore,
     MemoryBlobIndex,
@@ -68,6 +69,7 @@ class MemoryTransaction:
         self.login_failures = MemoryLoginFailureStore(state)
         self.gc = MemoryGcStore(state)
         self.gc_runs = MemoryGcRunStore(state)
+        self.audit = MemoryAuditLog(state)
         self.replication = MemoryReplicationStore(state)
         self.proxy_cache = MemoryProxyCacheStore(state)
 

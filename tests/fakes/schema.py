@@ -43,6 +43,35 @@ class Table:
 
 TABLES: tuple[Table, ...] = (
     Table(
+        "audit_log",
+        columns=(
+            "id",
+            "occurred_at",
+            "username",
+            "access_key",
+            "client",
+            "operation",
+            "resource_type",
+            "resource",
+            "result",
+            "status",
+            "request_id",
+            "detail",
+        ),
+        primary_key=("id",),
+        autoincrement="id",
+        required=(
+            "id",
+            "occurred_at",
+            "username",
+            "operation",
+            "resource_type",
+            "resource",
+            "result",
+        ),
+        utc=("occurred_at",),
+    ),
+    Table(
         "blob",
         columns=("digest", "size", "created_at", "status", "marked_at"),
         primary_key=("digest",),

@@ -35,6 +35,7 @@ log = logging.getLogger("moorage.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
 USER_STATE_KEY = "access_log_user"
+ACCESS_KEY_STATE_KEY = "access_key_id"  # the key the user signed in with (the audit log's)
 REQUEST_ID_STATE_KEY = "request_id"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 # Query parameters whose values never reach a log: any whose name contains one of these.
@@ -50,9 +51,11 @@ def current_request_id() -> str | None:
 
 
 def record_user(request: Request, identity: Identity | None) -> None:
-    """Note who the request is authenticated as, for its access log line."""
+    """Note who the request is authenticated as, for its access log line (and the audit log,
+    which also notes the access key)."""
     if identity is not None:
         setattr(request.state, USER_STATE_KEY, identity.username)
+        setattr(request.state, ACCESS_KEY_STATE_KEY, identity.access_key_id)
 
 
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:

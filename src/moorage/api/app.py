@@ -206,7 +206,9 @@ def create_app(services: AppServices) -> ASGIApp:
     identities = services.identities
     blocking = services.blocking
     sign_in = (
-        None if settings.auth == "none" else SignIn(identities, services.login_throttle, blocking)
+        None
+        if settings.auth == "none"
+        else SignIn(identities, services.login_throttle, blocking, services.audit)
     )
     authorizer = _authorizer(sign_in, services, settings)
     pulls = services.pulls

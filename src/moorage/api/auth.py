@@ -21,8 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from moorage.api.access_log import record_user
+from moorage.api.audit import sign_in_entry
 from moorage.api.oci.errors import OciError, error_response, to_response
 from moorage.api.tokens import ResourceGrant, TokenError, TokenSigner
+from moorage.domain.audit.service import AuditService
 from moorage.domain.identity.access import Action, Identity, parse_actions
 from moorage.domain.identity.errors import SignInThrottled
 from moorage.domain.identity.service import IdentityService, granted
@@ -86,11 +88,16 @@ class SignIn:
     """Checks credentials through the sign-in throttle (per account and per address)."""
 
     def __init__(
-        self, identities: IdentityService, throttle: LoginThrottle, blocking: Blocking
+        self,
+        identities: IdentityService,
+        throttle: LoginThrottle,
+        blocking: Blocking,
+        audit: AuditService | None = None,
     ) -> None:
         self.identities = identities
         self.throttle = throttle
         self.blocking = blocking
+        self.audit = audit
         self._gates = _Gates()
 
     async def __call__(self, request: Request, login: str, secret: str) -> Identity | None:
@@ -109,6 +116,7 @@ class SignIn:
                         login[:MAX_LOGIN_LENGTH],
                         failures,
                     )
+                await self.record(request, login, 401 if refusal is None else 429)
                 if refusal is not None:
                     raise refusal
                 return None
@@ -116,6 +124,18 @@ class SignIn:
                 await self.blocking.run(self.throttle.succeeded, attempt)
         record_user(request, identity)
         return identity
+
+    async def record(self, request: Request, login: str, status: int) -> None:
+        """Record a sign-in in the audit log: every failure (here), and the successes of
+        the console and the token endpoint (their callers) — not each request that carries
+        Basic credentials."""
+        if self.audit is None:
+            return
+        path = request.url.path
+        where = (
+            "token" if path == TOKEN_PATH else "console" if path.endswith("/session") else "basic"
+        )
+        await self.blocking.run(self.audit.record, sign_in_entry(request, login, status, where))
 
 
 async def still_valid(identities: IdentityService, blocking: Blocking, identity: Identity) -> bool:
@@ -241,6 +261,7 @@ class TokenAuthorizer:
                 return to_response(throttled(exc))
             if identity is None:
                 return error_response(oci.UNAUTHORIZED, "invalid username/password or access key")
+            await self.sign_in.record(request, creds[0], 200)
         grants = await self.blocking.read(self._grants, identity, scopes)
         token, lifetime, issued = self.signer.issue(identity, grants)
         body = {

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from moorage import __version__, wiring
 from moorage.cli import (
     admin,
+    audit,
     cleanup,
     content,
     gc,
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_commands(common, group)
     replication.add_commands(common, group)
     _gc_commands(sub, common)
+    audit.add_commands(common, group)
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from moorage.domain.audit.ports import AuditRoles
 from moorage.domain.content.ports import (
     ArtifactStore,
     BlobIndex,
@@ -25,11 +26,10 @@ from moorage.domain.replication.ports import ReplicationRoles
 from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 
 
-class Transaction(GcRoles, ReplicationRoles, SignInRoles, ProxyCacheRoles, Protocol):
-    """One transaction of the metadata store, by role (garbage collection's two roles come
-    with `GcRoles`, replication's with `ReplicationRoles`, identity's sign-in roles with
-    `SignInRoles`, proxy caches' with `ProxyCacheRoles`: fifteen properties to a Protocol
-    at most)."""
+class Transaction(GcRoles, AuditRoles, ReplicationRoles, SignInRoles, ProxyCacheRoles, Protocol):
+    """One transaction of the metadata store, by role (garbage collection's two roles come with
+    `GcRoles`, the audit log's with `AuditRoles`, replication's with `ReplicationRoles`: fifteen
+    properties to a Protocol at most)."""
 
     @property
     def registries(self) -> RegistryStore: ...

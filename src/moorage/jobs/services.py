@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from moorage.config import Settings
+from moorage.domain.audit.service import AuditService
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.gc.service import GcService
 from moorage.domain.kernel.blocking import Blocking
@@ -39,6 +40,9 @@ class JobServices(Protocol):
 
     @property
     def gc(self) -> GcService: ...
+
+    @property
+    def audit(self) -> AuditService: ...
 
     @property
     def replication_runs(self) -> ReplicationRunner: ...

@@ -60,10 +60,18 @@ def earlier(column: Any, at: datetime) -> ColumnElement[bool]:
     return or_(column.is_(None), column < at)
 
 
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def like_pattern(search: str) -> str:
     """A LIKE pattern (escape `\\`) matching `search` anywhere, taken literally."""
-    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{_like_literal(search)}%"
+
+
+def prefix_pattern(prefix: str) -> str:
+    """A LIKE pattern (escape `\\`) matching values that start with `prefix`, taken literally."""
+    return f"{_like_literal(prefix)}%"
 
 
 def page_order(

@@ -530,3 +530,23 @@ cached_tag = Table(
     Column("tag_id", Integer, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True),
     Column("revalidated_at", UTCDateTime, nullable=False),
 )
+
+# The audit log (docs/audit.md): appended to, never updated; only the retention purge deletes.
+# Listed newest first by id; the time index serves the purge and time filters.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("username", String(255), nullable=False),
+    Column("access_key", String(64), nullable=True),
+    Column("client", String(64), nullable=True),
+    Column("operation", String(32), nullable=False),
+    Column("resource_type", String(32), nullable=False),
+    Column("resource", String(1024), nullable=False),
+    Column("result", String(16), nullable=False),  # success, denied, failed
+    Column("status", Integer, nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("detail", Text, nullable=True),
+    Index("ix_audit_log_occurred_at", "occurred_at"),
+)

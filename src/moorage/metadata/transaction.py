@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 from sqlalchemy import Connection
 
+from moorage.domain.audit.ports import AuditLog
 from moorage.domain.content.ports import ArtifactStore, BlobIndex, ImageStore, TagStore, UploadStore
 from moorage.domain.gc.ports import GcRunStore, GcStore
 from moorage.domain.identity.ports import (
@@ -28,6 +29,7 @@ from moorage.domain.proxycache.ports import ProxyCacheStore
 from moorage.domain.replication.ports import ReplicationStore
 from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 from moorage.metadata.artifacts import SqlArtifactStore
+from moorage.metadata.audit import SqlAuditLog
 from moorage.metadata.blobs import SqlBlobIndex
 from moorage.metadata.executions import SqlExecutionStore
 from moorage.metadata.gc import SqlGcRunStore, SqlGcStore
@@ -109,6 +111,7 @@ class SqlTransaction:
     login_failures = _Role[LoginFailureStore](SqlLoginFailureStore)
     gc = _Role[GcStore](SqlGcStore)
     gc_runs = _Role[GcRunStore](SqlGcRunStore)
+    audit = _Role[AuditLog](SqlAuditLog)
     replication = _Role[ReplicationStore](SqlReplicationStore)
     proxy_cache = _Role[ProxyCacheStore](SqlProxyCacheStore)
 

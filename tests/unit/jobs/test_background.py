@@ -36,7 +36,11 @@ from moorage.metadata.uow import SqlUnitOfWork, create_metadata_engine
 from tests.unit.domain.test_services import FixedClock
 
 T0 = datetime(2026, 3, 2, 12, 10, 0, tzinfo=UTC)
-PERIODIC = {"upload_expiry": "0 * * * *", "webhook_log_purge": "30 * * * *"}
+PERIODIC = {
+    "upload_expiry": "0 * * * *",
+    "webhook_log_purge": "30 * * * *",
+    "audit_log_purge": "15 3 * * *",
+}
 
 
 @pytest.fixture
@@ -73,6 +77,7 @@ def test_every_kind_has_one_spec_and_the_periodic_ones_a_cron(
 ) -> None:
     catalog = build_catalog(container)
     assert catalog.names == [
+        "audit_log_purge",
         "cleanup_run",
         "gc_run",
         "replication_check",
@@ -92,11 +97,12 @@ def test_system_schedules_are_created_once_and_follow_a_changed_cron(
     container: wiring.Container, other_process: SqlUnitOfWork
 ) -> None:
     kinds = periodic(build_catalog(container))
-    assert ensure_system_schedules(container.uow, kinds, T0) == 2
+    assert ensure_system_schedules(container.uow, kinds, T0) == 3
     first = schedule_rows(container)
     assert {s: r.cron for s, r in first.items()} == PERIODIC
     assert first["upload_expiry"].next_run_at == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
     assert first["webhook_log_purge"].next_run_at == datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
+    assert first["audit_log_purge"].next_run_at == datetime(2026, 3, 3, 3, 15, tzinfo=UTC)
 
     # Every process does it at start: nothing changes, the next run times included.
     later = T0 + timedelta(minutes=5)
@@ -139,12 +145,12 @@ def test_a_due_system_schedule_queues_one_job_across_processes(
 def test_the_scheduler_leaves_a_kind_it_does_not_know_due(container: wiring.Container) -> None:
     catalog = build_catalog(container)
     ensure_system_schedules(container.uow, periodic(catalog), T0)
-    clock = FixedClock(T0 + timedelta(hours=1))
+    clock = FixedClock(T0 + timedelta(days=1))  # the hourly kinds and the daily one are due
     assert Scheduler(container.uow, {}, clock=clock).fire_due() == 0
     assert all(r.next_run_at <= clock() for r in schedule_rows(container).values())
     assert (
         Scheduler(container.uow, {SYSTEM_SCHEDULE: system_trigger(catalog)}, clock=clock).fire_due()
-        == 2
+        == 3
     )
 
 
@@ -157,9 +163,8 @@ async def test_the_upload_expiry_job_purges_expired_uploads(container: wiring.Co
 
     catalog = build_catalog(container)
     scheduler = build_scheduler(container, catalog)
-    ensure_system_schedules(
-        container.uow, periodic(catalog), datetime.now(UTC) - timedelta(hours=2)
-    )
+    hourly = [k for k in periodic(catalog) if k.name != "audit_log_purge"]  # due by the hour
+    ensure_system_schedules(container.uow, hourly, datetime.now(UTC) - timedelta(hours=2))
     assert scheduler.fire_due() == 2
     runner = Runner(container.uow, catalog)
     assert await runner.run_until_idle() == 2

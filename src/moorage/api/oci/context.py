@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from starlette.requests import Request
 
 from moorage.api.access import Authorizer
+from moorage.domain.audit.service import AuditService
 from moorage.domain.content.artifacts import ArtifactService, PullRecorder
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.kernel.blocking import Blocking
+from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.proxycache.service import ProxyCacheService
 
 P = ParamSpec("P")
@@ -34,6 +36,13 @@ class OciServices(Protocol):
     def blocking(self) -> Blocking: ...
 
     @property
+    def uow(self) -> UnitOfWork[Any]:
+        """A manifest write and its audit entry are one scope of it."""
+
+    @property
+    def audit(self) -> AuditService: ...
+
+    @property
     def proxy_cache(self) -> ProxyCacheService: ...
 
 
@@ -44,6 +53,8 @@ class OciContext:
     pulls: PullRecorder
     authorizer: Authorizer
     blocking: Blocking
+    uow: UnitOfWork[Any]
+    audit: AuditService
     proxy_cache: ProxyCacheService
 
     @classmethod
@@ -56,6 +67,8 @@ class OciContext:
             pulls=services.pulls,
             authorizer=authorizer,
             blocking=services.blocking,
+            uow=services.uow,
+            audit=services.audit,
             proxy_cache=services.proxy_cache,
         )
 

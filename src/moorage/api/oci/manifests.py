@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import Response
 
+from moorage.api.oci.audit import manifest_change, recorded
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
 from moorage.domain.content.artifacts import helm_chart_of_config, is_digest, parse_manifest
@@ -93,7 +96,7 @@ async def put(ctx: OciContext, request: Request, name: str, reference: str) -> R
     content_type = request.headers.get("content-type", "")
     parsed = await ctx.blocking.run(parse_manifest, body, content_type)  # up to 4 MiB of JSON
     platform, helm_chart = await _from_config(ctx, name, parsed)
-    pushed = await ctx.blocking.run(
+    write = partial(
         ctx.artifacts.put_manifest,
         name,
         reference,
@@ -104,6 +107,9 @@ async def put(ctx: OciContext, request: Request, name: str, reference: str) -> R
         parsed,
         helm_chart=helm_chart,
     )
+    change = manifest_change("PUT", name, reference)
+    # A push by tag notes the digest the tag now points at.
+    pushed = await recorded(ctx, request, change, write, 201, lambda p: p.digest)
     headers = {
         "Location": f"/v2/{name}/manifests/{pushed.digest}",
         "Docker-Content-Digest": pushed.digest,
@@ -114,5 +120,6 @@ async def put(ctx: OciContext, request: Request, name: str, reference: str) -> R
 
 
 async def delete(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
-    await ctx.blocking.run(ctx.artifacts.delete_manifest, name, reference, _operator(request))
+    write = partial(ctx.artifacts.delete_manifest, name, reference, _operator(request))
+    await recorded(ctx, request, manifest_change("DELETE", name, reference), write, 202)
     return Response(None, status_code=202)

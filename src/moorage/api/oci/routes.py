@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from moorage.api.access import Action
 from moorage.api.oci import blobs, discovery, manifests, proxy, uploads
+from moorage.api.oci.audit import ManifestChange, manifest_change, refused
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError, to_response
 from moorage.oci import errors as oci
@@ -55,6 +56,9 @@ ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[Handler, frozenset[Action]]
     ),
 )
 
+# The protocol's changes the audit log records (`moorage.api.oci.audit`).
+AUDITED: frozenset[Handler] = frozenset({manifests.put, manifests.delete})
+
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
@@ -89,6 +93,7 @@ async def dispatch(ctx: OciContext, request: Request) -> Response:
     """Every request under /v2/."""
     path: str = request.path_params.get("path", "")
     method = request.method
+    change: ManifestChange | None = None  # a manifest push or delete, for the audit log
     try:
         if path in ("", "/"):
             await ctx.authorizer.authorize(request, None, frozenset())
@@ -100,6 +105,8 @@ async def dispatch(ctx: OciContext, request: Request) -> Response:
             response = await discovery.catalog(ctx, request)
         else:
             handler, actions, params = _match(_raw_path(request), method)
+            if handler in AUDITED:
+                change = manifest_change(method, params["name"], params["reference"])
             _check_name(params["name"], request.headers.get("host", ""))
             request.state.identity = await ctx.authorizer.authorize(
                 request, params["name"], actions
@@ -107,5 +114,7 @@ async def dispatch(ctx: OciContext, request: Request) -> Response:
             response = await proxy.serve(ctx, request, handler, params)
     except Exception as exc:
         response = to_response(exc)
+        if change is not None:
+            await refused(ctx, request, change, response.status_code, exc)
     response.headers.update(API_VERSION)
     return response

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moorage import __version__
 from moorage.api.rest import (
+    audit,
     deployment,
     gc,
     identity,
@@ -127,7 +128,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 _BASIC = "user name and password, or access key ID and secret"
 # each module's `router`
-ROUTERS = (registries, images, policies, webhooks, replication, identity, gc, deployment)
+ROUTERS = (registries, images, policies, webhooks, replication, identity, gc, deployment, audit)
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 from fastapi import Depends, Path, Query, Request
 
+from moorage.domain.audit.service import AuditService
 from moorage.domain.content.artifacts import ArtifactService
 from moorage.domain.content.browse import BrowseService, check_page
 from moorage.domain.content.registries import RegistryService
@@ -58,6 +59,9 @@ class RestServices(Protocol):
 
     @property
     def gc(self) -> GcService: ...
+
+    @property
+    def audit(self) -> AuditService: ...
 
     @property
     def replication(self) -> ReplicationService: ...

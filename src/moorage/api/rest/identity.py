@@ -353,6 +353,7 @@ async def create_session(
     identity = await security.check_password(request, body.username, body.password)
     if identity is None:
         raise ApiError(401, "unauthenticated", "wrong user name or password")
+    await security.sign_in.record(request, body.username, 200)
     cookie, session = await security.open_session(identity)
     _set_session_cookie(request, response, cookie)
     return _session_out(session)

@@ -154,6 +154,20 @@ def _http_error(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, kind, str(exc.detail), instance=request.url.path)
 
 
+def status_of(exc: BaseException) -> int:
+    """The status the handlers below answer `exc` with (for the audit log of a refusal)."""
+    if isinstance(exc, ApiError):
+        return exc.status
+    if isinstance(exc, RequestValidationError):
+        return 422
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code
+    found = next((status for cls, status, _ in _STATUS if isinstance(exc, cls)), None)
+    if found is not None:
+        return found
+    return 503 if isinstance(exc, d.Busy | d.StorageFailure) else 500
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -10,6 +10,9 @@ and hold it to the end of the endpoint, never across the network).
 The few endpoints that wait on something slow that is not the database — a password check
 with its throttling delay, a webhook test that calls out — are `async def`: they run on the
 event loop, and each service call they make goes through `Blocking` as its own transaction.
+
+Every write is recorded in the audit log (`moorage.api.rest.auditing`): a plain endpoint's
+success in its own transaction, a refusal or an `async` endpoint's outcome after it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute, APIRouter
 
+from moorage.api.rest.auditing import RequestAudit
 from moorage.domain.kernel.ports import UnitOfWork
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -33,6 +37,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class _RequestUnit:
     unit: UnitOfWork[Any]
     write: bool
+    audit: RequestAudit | None  # a write's record in the audit log
 
 
 _REQUEST_UNIT: ContextVar[_RequestUnit | None] = ContextVar("moorage_rest_unit", default=None)
@@ -50,10 +55,14 @@ class RequestRoute(APIRoute):
         handle = super().get_route_handler()
 
         async def with_unit(request: Request) -> Response:
-            unit = _RequestUnit(request.app.state.services.uow, request.method not in SAFE_METHODS)
+            write = request.method not in SAFE_METHODS
+            audit = RequestAudit.of(request, self) if write else None
+            unit = _RequestUnit(request.app.state.services.uow, write, audit)
             token = _REQUEST_UNIT.set(unit)  # copied into the worker thread with the context
             try:
-                return await handle(request)
+                if audit is None:
+                    return await handle(request)
+                return await audit.around(handle(request))
             finally:
                 _REQUEST_UNIT.reset(token)
 
@@ -71,7 +80,10 @@ def in_one_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         if request is None:
             raise RuntimeError(f"{endpoint.__name__} was called outside a RequestRoute")
         with request.unit.scope(write=request.write):
-            return endpoint(*args, **kwargs)
+            result = endpoint(*args, **kwargs)
+            if request.audit is not None:
+                request.audit.done(kwargs, result)  # in the same transaction as the change
+            return result
 
     run.in_one_transaction = True  # type: ignore[attr-defined]
     return run

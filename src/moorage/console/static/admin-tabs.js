@@ -10,6 +10,7 @@ export const ADMIN_PAGES = [
   { href: "/admin/projects", label: "Projects" },
   { href: "/admin/gc", label: "Garbage collection" },
   { href: "/admin/deployment", label: "Deployment" },
+  { href: "/admin/audit", label: "Audit log" },
 ];
 
 /** @param {string} current the page's address */

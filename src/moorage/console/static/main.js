@@ -16,6 +16,7 @@ import * as adminGc from "./page-admin-gc.js";
 import * as adminUsers from "./page-admin-users.js";
 import * as adminProjects from "./page-admin-projects.js";
 import * as adminDeployment from "./page-admin-deployment.js";
+import * as adminAudit from "./page-admin-audit.js";
 
 /**
  * The signed-in user: who, and their role in each project they are a member of.
@@ -72,6 +73,7 @@ const ROUTES = [
   { path: "/admin/projects", page: adminProjects, nav: "admin" },
   { path: "/admin/gc", page: adminGc, nav: "admin" },
   { path: "/admin/deployment", page: adminDeployment, nav: "admin" },
+  { path: "/admin/audit", page: adminAudit, nav: "admin" },
 ];
 
 /** Addresses that stand for another: the start page, and the first page of a section. */

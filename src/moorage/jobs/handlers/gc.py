@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
+from moorage.domain.audit.service import AuditService
 from moorage.domain.gc.service import GC_JOB, GcService
+from moorage.domain.kernel.blocking import Blocking
 from moorage.jobs.catalog import JobKind
+from moorage.jobs.handlers.audit import counted, run_entry
 
 
-def run(gc: GcService) -> JobKind:
-    """Carry out a queued run; a run repeated after its worker died resumes."""
+def run(gc: GcService, audit: AuditService, blocking: Blocking) -> JobKind:
+    """Carry out a queued run; a run repeated after its worker died resumes. Its end is
+    recorded in the audit log."""
 
     async def handle(payload: dict[str, Any]) -> None:
-        await gc.run(int(payload["run_id"]))
+        run_id = int(payload["run_id"])
+        resource = f"gc-runs/{run_id}"
+        try:
+            done = await gc.run(run_id)
+        except Exception as exc:
+            await blocking.run(audit.record, run_entry("gc-run", resource, "failed", str(exc)))
+            raise
+        detail = counted(done.trigger, done.dry_run, asdict(done.counts))
+        await blocking.run(audit.record, run_entry("gc-run", resource, done.status, detail))
 
     return JobKind(GC_JOB, handle)
