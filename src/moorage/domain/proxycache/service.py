@@ -14,6 +14,7 @@ their upstream and last revalidation.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,7 +23,12 @@ from datetime import timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from moorage.domain.content.artifacts import ArtifactService, is_digest, parse_digest
+from moorage.domain.content.artifacts import (
+    ArtifactService,
+    is_digest,
+    is_valid_tag,
+    parse_digest,
+)
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.clock import Clock, utcnow
@@ -83,19 +89,36 @@ def _split(repository: str) -> tuple[str, str]:
     return registry, image
 
 
+_NAMESPACE = re.compile(
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+)
+
+
+def _printable(text: str) -> bool:
+    return text.isascii() and text.isprintable() and " " not in text
+
+
 def check_draft(draft: UpstreamDraft) -> UpstreamDraft:
     """The draft with its URL and namespace normalised; `InvalidUpstream` naming the field."""
     url = draft.url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError:  # an unclosed bracket, a port out of range
+        host = None
+    if not host or not _printable(url) or parts.scheme not in ("http", "https"):
         raise InvalidUpstream("proxy_cache.url", "the upstream must be an http(s) URL")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise InvalidUpstream(
             "proxy_cache.url", "the upstream URL takes no query, fragment or credentials"
         )
     namespace = draft.namespace.strip().strip("/")
-    if any(not part or part in (".", "..") for part in namespace.split("/")) and namespace:
-        raise InvalidUpstream("proxy_cache.namespace", "the namespace is a path like 'library'")
+    if namespace and not _NAMESPACE.fullmatch(namespace):
+        raise InvalidUpstream(
+            "proxy_cache.namespace",
+            "the namespace is a repository path like 'library' (lowercase letters, digits, "
+            "separators)",
+        )
     seconds = draft.revalidate_seconds
     if seconds is not None and not 0 <= seconds <= MAX_REVALIDATE_SECONDS:
         raise InvalidUpstream(
@@ -103,6 +126,8 @@ def check_draft(draft: UpstreamDraft) -> UpstreamDraft:
             f"the revalidation interval is 0 to {MAX_REVALIDATE_SECONDS} seconds",
         )
     username = (draft.username or "").strip() or None
+    if username is not None and not username.isprintable():
+        raise InvalidUpstream("proxy_cache.username", "the user name holds unprintable characters")
     return UpstreamDraft(url, namespace, username, draft.password, draft.verify_tls, seconds)
 
 
@@ -193,6 +218,8 @@ class ProxyCacheService:
         nothing is cached."""
         if is_digest(reference):
             return await self._manifest_by_digest(upstream, repository, reference)
+        if not is_valid_tag(reference):
+            raise ManifestNotFound(repository, reference)  # no such tag can exist
         registry, image = _split(repository)
         state = await self._blocking.read(self._tag_state, registry, image, reference)
         now = self._clock()

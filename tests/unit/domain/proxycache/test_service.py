@@ -28,6 +28,7 @@ from moorage.domain.proxycache.service import (
     REVALIDATED,
     STALE,
     ProxyCacheService,
+    check_draft,
 )
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
@@ -264,3 +265,33 @@ async def test_a_protected_tag_stays_where_it_is() -> None:
     s.publish("1.0", b"layer two")
     assert await s.pull_manifest("1.0") == KEPT
     assert s.stored("1.0") == first.digest
+
+
+@pytest.mark.parametrize(
+    ("draft", "field"),
+    [
+        (UpstreamDraft("http://[::1"), "proxy_cache.url"),
+        (UpstreamDraft("http://host:99999"), "proxy_cache.url"),
+        (UpstreamDraft("http://ho st"), "proxy_cache.url"),
+        (UpstreamDraft("http://host\x00"), "proxy_cache.url"),
+        (UpstreamDraft("https://mirror.example.com?x=1"), "proxy_cache.url"),
+        (UpstreamDraft("https://m.example.com", namespace="Library"), "proxy_cache.namespace"),
+        (UpstreamDraft("https://m.example.com", namespace="a b"), "proxy_cache.namespace"),
+        (UpstreamDraft("https://m.example.com", username="x\x00"), "proxy_cache.username"),
+    ],
+)
+def test_drafts_a_client_can_send_are_refused_naming_the_field(
+    draft: UpstreamDraft, field: str
+) -> None:
+    with pytest.raises(InvalidUpstream) as invalid:
+        check_draft(draft)
+    assert invalid.value.parameter == field
+
+
+def test_a_draft_is_normalised() -> None:
+    draft = check_draft(UpstreamDraft(" https://m.example.com/ ", "/library/x/", "  ", None))
+    assert (draft.url, draft.namespace, draft.username) == (
+        "https://m.example.com",
+        "library/x",
+        None,
+    )
