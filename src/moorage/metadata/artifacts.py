@@ -103,6 +103,12 @@ ARTIFACT_SORTS = {
 }
 
 
+# Built once at import: every manifest push looks its artifact (and its children) up.
+_ARTIFACT = select(t.artifact).where(
+    t.artifact.c.image_id == bindparam("image_id"), t.artifact.c.digest == bindparam("digest")
+)
+
+
 class SqlArtifactStore:
     """`ArtifactStore` in one transaction."""
 
@@ -124,11 +130,7 @@ class SqlArtifactStore:
         return bytes(self.conn.execute(_MANIFEST_BODY, {"id": artifact_id}).scalar_one())
 
     def get_artifact(self, image_id: int, digest: str) -> Artifact | None:
-        row = self.conn.execute(
-            select(t.artifact).where(
-                t.artifact.c.image_id == image_id, t.artifact.c.digest == digest
-            )
-        ).first()
+        row = self.conn.execute(_ARTIFACT, {"image_id": image_id, "digest": digest}).first()
         if row is None:
             return None
         return Artifact(

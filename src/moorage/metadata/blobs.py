@@ -2,17 +2,70 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, delete, exists, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, literal_column, select, update
 
 from moorage.domain.content.errors import BlobBeingCollected
-from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import Blob, BlobStatus
 from moorage.metadata import tables as t
-from moorage.metadata.sql import SERVED_BLOB, insert_unique, is_postgres
+from moorage.metadata.sql import SERVED_BLOB, is_postgres
+
+# Built once at import: the statements every blob push and manifest push runs (building a
+# statement costs several times executing it).
+_LINKED_BLOB = (
+    select(t.blob)
+    .join(t.image_blob, t.image_blob.c.digest == t.blob.c.digest)
+    .where(
+        t.image_blob.c.image_id == bindparam("image_id"),
+        t.blob.c.digest == bindparam("digest"),
+        SERVED_BLOB,
+    )
+)
+_BLOB_STATE = select(t.blob.c.size, t.blob.c.status).where(t.blob.c.digest == bindparam("digest"))
+_LINKED_AMONG = (
+    select(t.image_blob.c.digest)
+    .join(t.blob, t.blob.c.digest == t.image_blob.c.digest)
+    .where(
+        t.image_blob.c.image_id == bindparam("image_id"),
+        t.image_blob.c.digest.in_(bindparam("digests", expanding=True)),
+        SERVED_BLOB,
+    )
+)
+
+
+_MARKED = (
+    t.blob.c.digest.in_(bindparam("digests", expanding=True)),
+    t.blob.c.status == BlobStatus.MARKED.value,
+)
+_MARKED_AMONG = select(t.blob.c.digest).where(*_MARKED)
+_LOCK_MARKED_AMONG = _MARKED_AMONG.order_by(t.blob.c.digest).with_for_update(of=t.blob)
+_TAKE_BACK = update(t.blob).where(*_MARKED).values(status=BlobStatus.LIVE.value, marked_at=None)
+_LIVE_AMONG = (
+    select(t.blob.c.digest)
+    .where(
+        t.blob.c.digest.in_(bindparam("digests", expanding=True)),
+        t.blob.c.status == BlobStatus.LIVE.value,
+    )
+    .order_by(t.blob.c.digest)
+)
+_LIVE_AMONG_LOCKED = _LIVE_AMONG.with_for_update(read=True, of=t.blob)
+
+
+@cache
+def _insert_new(dialect: str, table: Table) -> Any:
+    """INSERT that skips a row whose key exists (ON CONFLICT DO NOTHING): one statement
+    where a savepoint around a plain INSERT takes three. The dialect's module is imported
+    only for the database in use."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as chosen
+    else:
+        from sqlalchemy.dialects import sqlite as chosen  # type: ignore[no-redef]
+    # RETURNING says whether the row went in (psycopg's rowcount does not here).
+    return chosen.insert(table).on_conflict_do_nothing().returning(literal_column("1"))
 
 
 class SqlBlobIndex:
@@ -28,30 +81,18 @@ class SqlBlobIndex:
         return Blob(row.digest, row.size, row.created_at) if row else None
 
     def get_linked_blob(self, image_id: int, digest: str) -> Blob | None:
-        row = self.conn.execute(
-            select(t.blob)
-            .join(t.image_blob, t.image_blob.c.digest == t.blob.c.digest)
-            .where(t.image_blob.c.image_id == image_id, t.blob.c.digest == digest, SERVED_BLOB)
-        ).first()
+        row = self.conn.execute(_LINKED_BLOB, {"image_id": image_id, "digest": digest}).first()
         return Blob(row.digest, row.size, row.created_at) if row else None
 
     def add_blob(self, digest: str, size: int, now: datetime) -> None:
-        row = self.conn.execute(
-            select(t.blob.c.size, t.blob.c.status).where(t.blob.c.digest == digest)
-        ).first()
-        if row is None:
-            # Committed concurrently by another upload of the same content: same row.
-            with contextlib.suppress(Conflict):
-                insert_unique(
-                    self.conn,
-                    insert(t.blob).values(
-                        digest=digest, size=size, created_at=now, status=BlobStatus.LIVE.value
-                    ),
-                    "blob",
-                )
-        elif row.status == BlobStatus.DELETING.value:
+        new = {"digest": digest, "size": size, "created_at": now, "status": BlobStatus.LIVE.value}
+        if self._insert_new(t.blob, new):
+            return
+        # Known already, or committed concurrently by another upload of the same content.
+        row = self.conn.execute(_BLOB_STATE, {"digest": digest}).first()
+        if row is None or row.status == BlobStatus.DELETING.value:  # swept meanwhile, or now
             raise BlobBeingCollected(digest)
-        elif row.status != BlobStatus.LIVE.value or row.size != size:
+        if row.status != BlobStatus.LIVE.value or row.size != size:
             # Verified bytes replaced a quarantined (or mis-sized) object, or a marked blob
             # is pushed again: live. The sweeper moves only marked rows (compare-and-set), so
             # whichever of the two updates comes second finds the row changed.
@@ -63,11 +104,14 @@ class SqlBlobIndex:
             if not result.rowcount:
                 raise BlobBeingCollected(digest)
 
+    def _insert_new(self, table: Table, row: dict[str, Any]) -> bool:
+        """Insert the row unless its key exists; whether it was inserted."""
+        inserted = self.conn.execute(_insert_new(self.conn.dialect.name, table), row)
+        return inserted.first() is not None
+
     def blob_status(self, digest: str) -> BlobStatus | None:
-        found = self.conn.execute(
-            select(t.blob.c.status).where(t.blob.c.digest == digest)
-        ).scalar_one_or_none()
-        return BlobStatus(found) if found is not None else None
+        row = self.conn.execute(_BLOB_STATE, {"digest": digest}).first()
+        return BlobStatus(row.status) if row is not None else None
 
     def take_back(self, digests: Sequence[str]) -> set[str]:
         wanted = sorted(set(digests))
@@ -76,37 +120,22 @@ class SqlBlobIndex:
         live: set[str] = set()
         postgres = is_postgres(self.conn)
         for _ in range(3):
-            wanted_marked = (
-                t.blob.c.digest.in_(wanted),
-                t.blob.c.status == BlobStatus.MARKED.value,
-            )
             if postgres:
                 # Row locks in digest order, as garbage collection takes them: two pushes
                 # sharing layers (or a push and a run) never wait on each other in a cycle.
-                lock = select(t.blob.c.digest).where(*wanted_marked).order_by(t.blob.c.digest)
-                self.conn.execute(lock.with_for_update(of=t.blob))
-            self.conn.execute(
-                update(t.blob)
-                .where(*wanted_marked)
-                .values(status=BlobStatus.LIVE.value, marked_at=None)
-            )
-            query = (
-                select(t.blob.c.digest)
-                .where(t.blob.c.digest.in_(wanted), t.blob.c.status == BlobStatus.LIVE.value)
-                .order_by(t.blob.c.digest)
-            )
-            if postgres:
-                # Held until commit: the mark phase cannot turn these rows to marked (nor the
-                # sweeper then to deleting) before this transaction's references are visible.
-                query = query.with_for_update(read=True, of=t.blob)
-            live = {row.digest for row in self.conn.execute(query)}
+                self.conn.execute(_LOCK_MARKED_AMONG, {"digests": wanted})
+            self.conn.execute(_TAKE_BACK, {"digests": wanted})
+            # Held until commit on PostgreSQL: the mark phase cannot turn these rows to
+            # marked (nor the sweeper then to deleting) before this transaction's references
+            # are visible.
+            query = _LIVE_AMONG_LOCKED if postgres else _LIVE_AMONG
+            live = {row.digest for row in self.conn.execute(query, {"digests": wanted})}
             # A row marked by a transaction that committed while this one waited for its
             # lock is missed by the UPDATE's snapshot: take it back on the next pass.
-            marked = select(t.blob.c.digest).where(
-                t.blob.c.digest.in_(sorted(set(wanted) - live)),
-                t.blob.c.status == BlobStatus.MARKED.value,
-            )
-            if live == set(wanted) or self.conn.execute(marked).first() is None:
+            if live == set(wanted):
+                break
+            still_marked = {"digests": sorted(set(wanted) - live)}
+            if self.conn.execute(_MARKED_AMONG, still_marked).first() is None:
                 break
         return live
 
@@ -119,17 +148,7 @@ class SqlBlobIndex:
         return bool(result.rowcount)
 
     def link_blob(self, image_id: int, digest: str, now: datetime) -> None:
-        linked = exists().where(
-            t.image_blob.c.image_id == image_id, t.image_blob.c.digest == digest
-        )
-        if self.conn.execute(select(linked)).scalar():
-            return
-        with contextlib.suppress(Conflict):
-            insert_unique(
-                self.conn,
-                insert(t.image_blob).values(image_id=image_id, digest=digest, created_at=now),
-                "blob link",
-            )
+        self._insert_new(t.image_blob, {"image_id": image_id, "digest": digest, "created_at": now})
 
     def unlink_blob(self, image_id: int, digest: str) -> bool:
         result = self.conn.execute(
@@ -142,13 +161,5 @@ class SqlBlobIndex:
     def linked_digests(self, image_id: int, digests: Sequence[str]) -> set[str]:
         if not digests:
             return set()
-        rows = self.conn.execute(
-            select(t.image_blob.c.digest)
-            .join(t.blob, t.blob.c.digest == t.image_blob.c.digest)
-            .where(
-                t.image_blob.c.image_id == image_id,
-                t.image_blob.c.digest.in_(list(digests)),
-                SERVED_BLOB,
-            )
-        )
+        rows = self.conn.execute(_LINKED_AMONG, {"image_id": image_id, "digests": list(digests)})
         return {row.digest for row in rows}

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    bindparam,
     case,
     delete,
     exists,
@@ -31,6 +32,14 @@ from moorage.metadata.sql import (
 
 IMAGE_SORTS = {"name": t.image.c.name, "created_at": t.image.c.created_at}
 
+# Built once at import: every push and pull
+# looks its image up, and building a statement costs several times executing it.
+_IMAGE_BY_NAME = (
+    select(t.image, t.registry.c.name.label("registry_name"))
+    .join(t.registry, t.registry.c.id == t.image.c.registry_id)
+    .where(t.registry.c.name == bindparam("registry"), t.image.c.name == bindparam("name"))
+)
+
 
 class SqlImageStore:
     """`ImageStore` in one transaction."""
@@ -39,11 +48,7 @@ class SqlImageStore:
         self.conn = conn
 
     def get_image(self, registry: str, name: str) -> Image | None:
-        row = self.conn.execute(
-            select(t.image, t.registry.c.name.label("registry_name"))
-            .join(t.registry, t.registry.c.id == t.image.c.registry_id)
-            .where(t.registry.c.name == registry, t.image.c.name == name)
-        ).first()
+        row = self.conn.execute(_IMAGE_BY_NAME, {"registry": registry, "name": name}).first()
         if row is None:
             return None
         return Image(row.id, row.registry_id, row.registry_name, row.name, row.created_at)

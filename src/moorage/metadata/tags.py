@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    bindparam,
     delete,
     exists,
     func,
@@ -27,6 +28,21 @@ from moorage.metadata.sql import is_postgres, like_pattern, nearer_end, page_ord
 TAG_SORTS = {"name": t.tag.c.name, "pushed_at": t.tag.c.pushed_at, "pulled_at": t.tag.c.pulled_at}
 
 
+# Built once at import: every push by tag reads the tag it moves.
+_TAG = (
+    select(t.tag, t.artifact.c.digest)
+    .join(t.artifact, t.artifact.c.id == t.tag.c.artifact_id)
+    .where(t.tag.c.image_id == bindparam("image_id"), t.tag.c.name == bindparam("name"))
+)
+# Bind names differ from the columns an UPDATE sets.
+_MOVE_TAG = (
+    update(t.tag)
+    .where(t.tag.c.image_id == bindparam("b_image_id"), t.tag.c.name == bindparam("b_name"))
+    .values(artifact_id=bindparam("b_artifact"), pushed_at=bindparam("b_now"))
+)
+_INSERT_TAG = insert(t.tag)
+
+
 class SqlTagStore:
     """`TagStore` in one transaction."""
 
@@ -34,26 +50,20 @@ class SqlTagStore:
         self.conn = conn
 
     def get_tag(self, image_id: int, name: str) -> Tag | None:
-        row = self.conn.execute(
-            select(t.tag, t.artifact.c.digest)
-            .join(t.artifact, t.artifact.c.id == t.tag.c.artifact_id)
-            .where(t.tag.c.image_id == image_id, t.tag.c.name == name)
-        ).first()
+        row = self.conn.execute(_TAG, {"image_id": image_id, "name": name}).first()
         if row is None:
             return None
         return Tag(row.name, row.artifact_id, row.digest, row.pushed_at, row.pulled_at)
 
     def put_tag(self, image_id: int, name: str, artifact_id: int, now: datetime) -> None:
         moved = self.conn.execute(
-            update(t.tag)
-            .where(t.tag.c.image_id == image_id, t.tag.c.name == name)
-            .values(artifact_id=artifact_id, pushed_at=now)
+            _MOVE_TAG,
+            {"b_image_id": image_id, "b_name": name, "b_artifact": artifact_id, "b_now": now},
         )
         if not moved.rowcount:
             self.conn.execute(
-                insert(t.tag).values(
-                    image_id=image_id, name=name, artifact_id=artifact_id, pushed_at=now
-                )
+                _INSERT_TAG,
+                {"image_id": image_id, "name": name, "artifact_id": artifact_id, "pushed_at": now},
             )
 
     def delete_tag(self, image_id: int, name: str) -> bool:

@@ -23,6 +23,22 @@ _UPLOAD_IN_IMAGE = (
 )
 
 
+_INSERT_UPLOAD = insert(t.upload)
+# A claim is a compare-and-set on the size and the writer (see `claim_upload`); bind names
+# differ from the columns an UPDATE sets.
+_CLAIM_UPLOAD = (
+    update(t.upload)
+    .where(
+        t.upload.c.id == bindparam("b_id"),
+        t.upload.c.size == bindparam("b_size"),
+        or_(t.upload.c.writer.is_(None), t.upload.c.updated_at < bindparam("b_stale_before")),
+    )
+    .values(writer=bindparam("b_writer"), updated_at=bindparam("b_now"))
+)
+_DELETE_UPLOAD = delete(t.upload).where(t.upload.c.id == bindparam("b_id"))
+_DELETE_CLAIMED_UPLOAD = _DELETE_UPLOAD.where(t.upload.c.writer == bindparam("b_writer"))
+
+
 def _upload(row: Any) -> UploadSession:
     return UploadSession(
         row.id,
@@ -43,14 +59,15 @@ class SqlUploadStore:
 
     def create_upload(self, session: UploadSession) -> None:
         self.conn.execute(
-            insert(t.upload).values(
-                id=session.id,
-                image_id=session.image_id,
-                size=session.size,
-                driver_state=session.driver_state,
-                started_at=session.started_at,
-                updated_at=session.updated_at,
-            )
+            _INSERT_UPLOAD,
+            {
+                "id": session.id,
+                "image_id": session.image_id,
+                "size": session.size,
+                "driver_state": session.driver_state,
+                "started_at": session.started_at,
+                "updated_at": session.updated_at,
+            },
         )
 
     def get_upload(self, upload_id: str) -> UploadSession | None:
@@ -74,9 +91,12 @@ class SqlUploadStore:
     ) -> bool:
         # Compare-and-set: PostgreSQL re-evaluates the WHERE clause after waiting for a
         # concurrent claim's row lock, SQLite serialises writers, so exactly one wins.
+        if dead_writer is None:
+            params = {"b_id": upload_id, "b_size": size, "b_stale_before": stale_before}
+            found = self.conn.execute(_CLAIM_UPLOAD, params | {"b_writer": writer, "b_now": now})
+            return bool(found.rowcount)
         unclaimed = or_(t.upload.c.writer.is_(None), t.upload.c.updated_at < stale_before)
-        if dead_writer is not None:
-            unclaimed = or_(unclaimed, t.upload.c.writer == dead_writer)
+        unclaimed = or_(unclaimed, t.upload.c.writer == dead_writer)
         result = self.conn.execute(
             update(t.upload)
             .where(t.upload.c.id == upload_id, t.upload.c.size == size, unclaimed)
@@ -111,10 +131,10 @@ class SqlUploadStore:
         return bool(result.rowcount)
 
     def delete_upload(self, upload_id: str, writer: str | None = None) -> bool:
-        stmt = delete(t.upload).where(t.upload.c.id == upload_id)
-        if writer is not None:
-            stmt = stmt.where(t.upload.c.writer == writer)
-        return bool(self.conn.execute(stmt).rowcount)
+        if writer is None:
+            return bool(self.conn.execute(_DELETE_UPLOAD, {"b_id": upload_id}).rowcount)
+        params = {"b_id": upload_id, "b_writer": writer}
+        return bool(self.conn.execute(_DELETE_CLAIMED_UPLOAD, params).rowcount)
 
     def expired_uploads(self, before: datetime, limit: int) -> list[UploadSession]:
         rows = self.conn.execute(

@@ -94,7 +94,7 @@ async def _from_config(
 async def put(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
     body = await _read_capped(request, MAX_MANIFEST_BYTES)
     content_type = request.headers.get("content-type", "")
-    parsed = await ctx.blocking.run(parse_manifest, body, content_type)  # up to 4 MiB of JSON
+    parsed = await ctx.blocking.compute(len(body), parse_manifest, body, content_type)
     platform, helm_chart = await _from_config(ctx, name, parsed)
     write = partial(
         ctx.artifacts.put_manifest,

@@ -8,7 +8,10 @@ the HTTP layer and the upload path are asynchronous. Every crossing goes through
   writers and costs less than a thread hop (≈35% more manifest GETs/s measured), so it runs
   inline on the event loop; with a networked database it runs in a worker thread.
 - `run`: anything else that may block — writes (which may wait for a lock), reads over the
-  network, CPU-heavy parsing — always in a worker thread, so the event loop never waits.
+  network — always in a worker thread, so the event loop never waits.
+- `compute`: CPU work over a body (parsing a manifest): inline when the body is small
+  (`INLINE_COMPUTE_BYTES`: a 2 KiB manifest parses in tens of microseconds, less than a
+  thread hop), in a worker thread when it is large enough to hold the loop up.
 
 A REST request does not cross call by call: its whole endpoint runs in one worker thread as
 one transaction (`moorage.api.rest.routing`). A job's handler is either async (it awaits the
@@ -25,6 +28,7 @@ import anyio.to_thread
 
 P = ParamSpec("P")
 T = TypeVar("T")
+INLINE_COMPUTE_BYTES = 64 * 1024
 
 
 class Blocking:
@@ -39,4 +43,10 @@ class Blocking:
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Work that may block (a write, the network, heavy CPU): in a worker thread."""
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+
+    async def compute(self, size: int, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """CPU work over `size` bytes: inline when small, in a worker thread otherwise."""
+        if size <= INLINE_COMPUTE_BYTES:
+            return fn(*args, **kwargs)
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
