@@ -11,7 +11,16 @@ import pytest
 from moorage.domain.kernel.errors import AlreadyExists
 from moorage.domain.ports import UnitOfWorkFactory
 from tests.contract.backends import Database
-from tests.contract.test_metadata import T0, T1, T2, create_registry, manifest, new_image, push
+from tests.contract.test_metadata import (
+    T0,
+    T1,
+    T2,
+    create_registry,
+    digest,
+    manifest,
+    new_image,
+    push,
+)
 
 SECRET = bytes(range(256))
 SOURCE = "https://mirror.example.com/library/app"
@@ -130,3 +139,22 @@ def test_marks_go_with_what_they_mark(uow: UnitOfWorkFactory) -> None:
         tx.registries.delete_registry(registry.id)
     with uow() as tx:
         assert tx.proxy_cache.list_upstreams() == []
+
+
+def test_a_blob_a_proxy_cache_never_fetched_is_not_missing(uow: UnitOfWorkFactory) -> None:
+    fetched, quarantined = digest("fetched"), digest("quarantined")
+    never = digest("never fetched")
+    with uow(write=True) as tx:
+        image = new_image(tx, "cache", "library/app")
+        for blob in (fetched, quarantined):
+            tx.blobs.add_blob(blob, 10, T0)
+            tx.blobs.link_blob(image.id, blob, T0)
+        tx.blobs.quarantine_blob(quarantined)
+        cached = manifest("cached", blobs=(fetched, quarantined, never))
+        push(tx, image, cached, "latest")
+        tx.proxy_cache.mark(image.id, cached.digest, SOURCE, "latest", T0)
+        pushed = manifest("pushed", blobs=(never,))
+        push(tx, new_image(tx, "local", "app"), pushed, "v1")
+    with uow() as tx:
+        missing = {(m.repository, m.blob_digest) for m in tx.gc.missing_references(10)}
+    assert missing == {("cache/library/app", quarantined), ("local/app", never)}

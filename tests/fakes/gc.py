@@ -179,6 +179,8 @@ class MemoryGcStore:
             blob = blobs.get(ref["digest"])
             if blob is not None and blob["status"] in SERVED:
                 continue
+            if blob is None and ref["artifact_id"] in self.state.table("cached_artifact"):
+                continue  # a proxy cache fetches it when a client asks
             artifact = artifacts[ref["artifact_id"]]
             status = BlobStatus(blob["status"]) if blob is not None else None
             found.append(

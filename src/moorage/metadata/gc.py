@@ -229,7 +229,13 @@ class SqlGcStore:
             .join(t.image, t.image.c.id == t.artifact.c.image_id)
             .join(t.registry, t.registry.c.id == t.image.c.registry_id)
             .outerjoin(t.blob, t.blob.c.digest == t.artifact_blob.c.digest)
-            .where(or_(t.blob.c.digest.is_(None), not_(SERVED_BLOB)))
+            .outerjoin(t.cached_artifact, t.cached_artifact.c.artifact_id == t.artifact.c.id)
+            .where(
+                or_(
+                    and_(t.blob.c.digest.is_(None), t.cached_artifact.c.artifact_id.is_(None)),
+                    not_(SERVED_BLOB),
+                )
+            )
             .order_by(t.artifact.c.id, t.artifact_blob.c.digest)
             .limit(limit)
         )

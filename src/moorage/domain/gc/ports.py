@@ -65,7 +65,9 @@ class GcStore(Protocol):
         """Every blob row, by digest after `after` (for fsck)."""
 
     def missing_references(self, limit: int) -> list[MissingReference]:
-        """Artifacts' references to blobs that are unknown or not served."""
+        """Artifacts' references to blobs that are unknown or not served. A proxy cache's
+        artifact names blobs it fetches only when a client asks for them: one never fetched
+        yet is not missing (one quarantined or being deleted is)."""
 
     def dangling_tags(self, limit: int) -> list[DanglingTag]: ...
 
