@@ -295,3 +295,14 @@ def test_a_draft_is_normalised() -> None:
         "library/x",
         None,
     )
+
+
+async def test_a_deleted_cached_artifact_is_fetched_again_on_the_next_pull() -> None:
+    s = Setup()
+    manifest = s.publish("latest", b"layer")
+    assert await s.pull_manifest("latest") == MISS
+    s.artifacts.delete_artifacts(REPO, ["latest"])  # as REST, the console or cleanup do
+    with pytest.raises(ManifestNotFound):
+        s.stored("latest")
+    assert await s.pull_manifest("latest") == MISS
+    assert s.stored("latest") == manifest.digest
