@@ -31,6 +31,7 @@ from moorage.console.app import create_console_app
 from moorage.domain.content.artifacts import PullRecorder
 from moorage.domain.identity.throttle import LoginThrottle
 from moorage.domain.kernel.blocking import Blocking
+from moorage.domain.kernel.errors import Busy
 from moorage.domain.ports import UnitOfWorkFactory
 
 log = logging.getLogger("moorage.api")
@@ -192,6 +193,15 @@ async def _client_disconnect(request: Request, exc: Exception) -> Response:
     return PlainTextResponse("the request body was not completed", status_code=400)
 
 
+async def _busy(request: Request, exc: Exception) -> Response:
+    """The database out of reach (restarting, a connection cut) outside the /v2 and REST
+    handlers, which answer it themselves: the token endpoint. 503 and Retry-After, as they
+    do, never a 500."""
+    log.warning("database busy: %s", exc)
+    body = {"errors": [{"code": "UNAVAILABLE", "message": "busy, retry shortly"}]}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+
 def _authorizer(sign_in: SignIn | None, services: AppServices, settings: Settings) -> Authorizer:
     if sign_in is None:
         return OpenAccess()
@@ -263,7 +273,7 @@ def create_app(services: AppServices) -> ASGIApp:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={ClientDisconnect: _client_disconnect},
+        exception_handlers={ClientDisconnect: _client_disconnect, Busy: _busy},
     )
     watched = ClientWatch(
         HostMarker(EncodedSlashes(app, REST_PREFIX), services.private_host),
