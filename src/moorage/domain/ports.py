@@ -27,9 +27,10 @@ from moorage.domain.webhooks.ports import WebhookOutbox, WebhookStore
 
 
 class Transaction(GcRoles, AuditRoles, ReplicationRoles, SignInRoles, ProxyCacheRoles, Protocol):
-    """One transaction of the metadata store, by role (garbage collection's two roles come with
-    `GcRoles`, the audit log's with `AuditRoles`, replication's with `ReplicationRoles`: fifteen
-    properties to a Protocol at most)."""
+    """One transaction of the metadata store, by role (garbage collection's two roles come
+    with `GcRoles`, the audit log's with `AuditRoles`, replication's with `ReplicationRoles`,
+    identity's sign-in roles with `SignInRoles`, proxy caches' with `ProxyCacheRoles`:
+    fifteen properties to a Protocol at most)."""
 
     @property
     def registries(self) -> RegistryStore: ...
