@@ -52,6 +52,9 @@ def test_the_switch_shows_the_upstream_fields_and_creates_a_proxy_cache(
     row = page.get_by_role("row", name=re.compile("hub"))
     expect(row.get_by_text("proxy cache")).to_be_visible()
     shots(page, "proxy-cache-list")
+    row.get_by_role("link", name="hub").click()
+    expect(page.get_by_text(f"Proxy cache of {UPSTREAM}/library")).to_be_visible()
+    expect(page.get_by_text("tags revalidated after 600 s")).to_be_visible()
 
     auth = (console_server.username, console_server.password)
     got = httpx.get(f"{console_server.url}/api/v1/registries/hub", auth=auth, timeout=30)

@@ -141,4 +141,5 @@ def delete_registry(
 ) -> Response:
     security.require(caller, registry, Action.DELETE)
     services.registries.delete(registry, force=force)
+    services.proxy_cache.forget_registries()  # a name reused at once is not a proxy cache
     return Response(status_code=204)

@@ -119,7 +119,9 @@ export function render({ params, signal, setTitle, navigate, session, ready }) {
       pageHead({
         title: name,
         iconName: "box",
-        subtitle: h("span", {}, "Registry in project ", h("strong", {}, registry.project)),
+        subtitle: registry.upstream
+          ? h("span", {}, "Proxy cache of ", h("code", { class: "mono" }, registry.upstream.url + (registry.upstream.namespace ? `/${registry.upstream.namespace}` : "")), " in project ", h("strong", {}, registry.project), ` · tags revalidated after ${registry.upstream.revalidate_seconds.toLocaleString()} s · pushes refused`)
+          : h("span", {}, "Registry in project ", h("strong", {}, registry.project)),
         actions: [
           button("Push commands", { iconName: "terminal", onClick: () => openPushCommands(registry) }),
           can(registry, "delete") &&

@@ -182,8 +182,13 @@ class ProxyCacheService:
                 raise RegistryNotFound(registry)
             tx.proxy_cache.add_upstream(found.id, values, self._clock())
             attached = {u.registry: u for u in tx.proxy_cache.list_upstreams()}[registry]
-        self._known_at = -KNOWN_SECONDS  # this process knows at once
+        self.forget_registries()  # this process knows at once
         return attached
+
+    def forget_registries(self) -> None:
+        """Read which registries are proxy caches again at the next pull (one was made or
+        deleted here; other processes notice within `KNOWN_SECONDS`)."""
+        self._known_at = -KNOWN_SECONDS
 
     def upstreams(self) -> dict[str, Upstream]:
         """Every proxy-cache registry's upstream, by registry name."""
