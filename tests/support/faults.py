@@ -38,7 +38,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -50,17 +50,19 @@ from moorage.config import Settings
 from moorage.wiring import build
 from tests.support import workload as w
 from tests.support.cluster import PrivatePostgres, SmallDisk, endpoint
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, free_port
 
 REGISTRY = "faults"
+MIRROR = "mirror"  # where the replication rule copies the kept images
 LEASE_SECONDS = 2  # a killed job's lease lapses quickly, so its run resumes within a round
 ENV = {
+    "MOORAGE_ALLOW_PRIVATE_TARGETS": "true",  # replication copies to this same node
     "MOORAGE_GC_GRACE_SECONDS": "1",
     "MOORAGE_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
     "MOORAGE_LOG_LEVEL": "error",
 }
 KiB = 1024
-UNFINISHED = ("queued", "running")
+UNFINISHED = ("queued", "pending", "running")
 MAX_KILLS_PER_RUN = 2
 Log = Callable[[str], None]
 
@@ -122,10 +124,12 @@ class Node:
         self.env = env
         self.database_url = database_url
         self.tally = w.Tally()
+        self.port = free_port()  # the same after each restart: a replication rule names it
         self.server = self._start()
 
     def _start(self) -> ServerProcess:
-        return ServerProcess(self.data_dir, self.database_url, self.env, auth=True).start(60)
+        server = ServerProcess(self.data_dir, self.database_url, self.env, self.port, auth=True)
+        return server.start(60)
 
     def restart(self) -> None:
         self.server.kill()
@@ -161,6 +165,8 @@ class Node:
                 run_id = int(path.rsplit("/", 1)[1])
                 if path.startswith("/gc-runs/"):
                     statuses[path] = str(container.gc.get_run(run_id).status)
+                elif "/replications/" in path:
+                    statuses[path] = container.replication.get_run(REGISTRY, run_id).status
                 else:
                     detail = container.cleanup_runs.detail(REGISTRY, run_id)
                     statuses[path] = str(detail.execution.status)
@@ -205,11 +211,16 @@ class Rounds:
         self.log = log
         self.pushed = 0
         self.acknowledged = threading.Event()
+        self.rule = 0  # the replication rule, made by setup()
 
     def setup(self) -> None:
         with self.node.clients() as (pusher, rest):
             w.create_registry(rest, REGISTRY)
+            w.create_registry(rest, MIRROR)
             w.add_cleanup_policy(rest, REGISTRY, "doomed", 2)
+            self.rule = w.add_replication(
+                rest, REGISTRY, endpoint(self.node.server), MIRROR, "kept"
+            )
             for _ in range(4):  # something for the first deletes and runs to act on
                 self.push(pusher, keep=False)
 
@@ -240,6 +251,10 @@ class Rounds:
                 self.ledger.deleted.append(image)
 
     def start_run(self, rest: httpx.Client, kind: str) -> None:
+        if kind == "replication":
+            if path := w.start_replication(rest, REGISTRY, self.rule):
+                self.ledger.runs.append(path)
+            return
         if kind == "gc":
             run_id, path = w.start_gc(rest), "/gc-runs/{}"
         else:
@@ -264,7 +279,7 @@ class Rounds:
 
         A push or delete is killed while in flight (or just after it answered); a run is
         killed a moment after it was queued, while the server carries it out."""
-        kind = self.rng.choice(["push", "push", "delete", "cleanup run", "gc"])
+        kind = self.rng.choice(["push", "push", "delete", "cleanup run", "gc", "replication"])
         done = threading.Event()
 
         def guarded() -> None:
@@ -323,14 +338,33 @@ class Rounds:
                 f"{path} {status}" for path, status in statuses.items() if status != "succeeded"
             ]
             time.sleep(1.5)  # past the grace window of the last orphans
-            last = w.wait_finished(rest, [f"/gc-runs/{self.collect(rest)}"], timeout)
+            copied = list(self.ledger.kept)
+            final = [f"/gc-runs/{self.collect(rest)}", self.replicate(rest, timeout)]
+            last = w.wait_finished(rest, final, timeout)
             self.verdict.runs_not_finished += [
                 f"{p} {s}" for p, s in last.items() if s != "succeeded"
             ]
         self.verdict.acknowledged = len(self.ledger.kept)
+        with self.node.clients() as (pusher, _):
+            # `faults/kept` here is `mirror/kept` there: the image name is kept.
+            mirrored = [
+                replace(i, repository=f"{MIRROR}/{i.repository.split('/', 1)[1]}") for i in copied
+            ]
+            copies, missing = w.verify_all([pusher], mirrored)
+        self.verdict.failures += [f"replicated copy: {m}" for m in missing]
+        self.log(f"faults: {copies}/{len(copied)} kept images replicated byte-identical")
         self.verdict.fsck_failures += [
             f"at the end: {f['kind']} {f['subject']}: {f['detail']}" for f in self.node.fsck()
         ]
+
+    def replicate(self, rest: httpx.Client, timeout: float) -> str:
+        """Run the replication rule once more, once no run of it is going on."""
+        deadline = time.monotonic() + timeout
+        while (path := w.start_replication(rest, REGISTRY, self.rule)) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("no replication run could start: one stays running")
+            time.sleep(0.5)
+        return path
 
     def collect(self, rest: httpx.Client, timeout: float = 30) -> int:
         """Start a collection, once the one running (if any) has ended."""

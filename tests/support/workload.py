@@ -295,7 +295,7 @@ class Pusher:
 # --- jobs through the REST API ------------------------------------------------------------------
 
 
-FINISHED = ("succeeded", "failed")
+FINISHED = ("succeeded", "failed", "stopped")
 
 
 def start_gc(rest: httpx.Client) -> int | None:
@@ -313,6 +313,37 @@ def start_cleanup(rest: httpx.Client, registry: str) -> int | None:
         return None
     response.raise_for_status()
     return int(response.json()["id"])
+
+
+def add_replication(rest: httpx.Client, registry: str, node: Endpoint, to: str, images: str) -> int:
+    """A manual push rule copying `images` of `registry` to the registry `to` of `node`
+    (the same node will do: a copy goes out and comes back over HTTP); its id."""
+    response = rest.post(
+        f"/registries/{registry}/replications",
+        json={
+            "name": f"to-{to}",
+            "direction": "push",
+            "remote": {
+                "url": node.url,
+                "registry": to,
+                "username": node.username,
+                "password": node.password,
+            },
+            "filters": {"image": {"pattern": images}},
+            "trigger": "manual",
+        },
+    )
+    response.raise_for_status()
+    return int(response.json()["id"])
+
+
+def start_replication(rest: httpx.Client, registry: str, rule_id: int) -> str | None:
+    """Run a rule by hand: the run's REST path, or None when one of the rule's is running."""
+    response = rest.post(f"/registries/{registry}/replications/{rule_id}/runs")
+    if response.status_code == 409:
+        return None
+    response.raise_for_status()
+    return f"/registries/{registry}/replications/runs/{response.json()['id']}"
 
 
 def run_status(rest: httpx.Client, path: str) -> str:
