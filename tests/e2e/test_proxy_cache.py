@@ -41,6 +41,7 @@ from tests.e2e.conftest import (
 )
 from tests.support.cluster import _group, _status_kib
 from tests.support.counting_proxy import CountingProxy, counting_proxy
+from tests.support.databases import BACKENDS, fresh_postgres_url
 from tests.support.distribution import DockerRegistry
 from tests.support.oci_auth import DockerTokenAuth
 from tests.support.server import ServerProcess
@@ -87,10 +88,22 @@ class Setup:
         return self.access.docker_ref(CACHE, image, tag)
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
+@pytest.fixture(params=BACKENDS)
+def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
+    """A docker-registry upstream behind a counting proxy, and a moorage (SQLite, or
+    PostgreSQL: reads in worker threads) with the proxy-cache registry `cache` in front."""
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if request.param == "postgresql":
+            database_url = stack.enter_context(fresh_postgres_url())
+        yield stack.enter_context(_setup(tmp_path, database_url))
+
+
+@contextlib.contextmanager
+def _setup(tmp_path: Path, database_url: str | None) -> Iterator[Setup]:
     server = ServerProcess(
         tmp_path / "moorage",
+        database_url,
         auth=True,
         extra_env={
             "MOORAGE_ALLOW_PRIVATE_TARGETS": "true",  # the upstream is on loopback
