@@ -106,21 +106,21 @@ async def drain(flight: Flight, queue: asyncio.Queue[Item]) -> AsyncIterator[byt
 
 
 class Flights:
-    """The fetches in progress in this process, by digest."""
+    """The fetches in progress in this process, by key (an image and a digest)."""
 
     def __init__(self) -> None:
         self._flights: dict[str, Flight] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def get_or_start(
-        self, digest: str, fetch: Callable[[Flight], Awaitable[None]]
+        self, key: str, fetch: Callable[[Flight], Awaitable[None]]
     ) -> tuple[Flight, bool]:
-        """The flight fetching `digest`, started with `fetch` if there is none; and whether
-        this call started it."""
-        flight = self._flights.get(digest)
+        """The flight under `key`, started with `fetch` if there is none; and whether this
+        call started it."""
+        flight = self._flights.get(key)
         if flight is not None:
             return flight, False
-        flight = self._flights[digest] = Flight()
+        flight = self._flights[key] = Flight()
 
         async def run() -> None:
             error: BaseException | None = None
@@ -129,10 +129,10 @@ class Flights:
             except Exception as exc:  # kept for the clients; the fetch logs it
                 error = exc
             finally:
-                self._flights.pop(digest, None)
+                self._flights.pop(key, None)
                 await flight.finish(error)
 
-        task = asyncio.get_running_loop().create_task(run(), name=f"proxy-cache {digest}")
+        task = asyncio.get_running_loop().create_task(run(), name=f"proxy-cache {key}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return flight, True

@@ -315,8 +315,10 @@ class ProxyCacheService:
         or None when another request's fetch is too far along to join (it is in the store
         once this returns: serve it from there)."""
         parse_digest(digest)
+        # One flight per image and blob: the blob is linked into the image it was fetched
+        # for, with that registry's upstream and credentials.
         flight, _ = self._flights.get_or_start(
-            digest, lambda f: self._fetch(f, upstream, repository, digest)
+            f"{repository}@{digest}", lambda f: self._fetch(f, upstream, repository, digest)
         )
         queue = flight.join()
         if queue is None:

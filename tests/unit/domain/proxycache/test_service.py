@@ -20,7 +20,7 @@ from moorage.domain.policies.selectors import Selector
 from moorage.domain.policies.service import PolicyService, ProtectionSpec
 from moorage.domain.proxycache.errors import InvalidUpstream, UpstreamUnavailable
 from moorage.domain.proxycache.flights import FlightFailed
-from moorage.domain.proxycache.model import UpstreamDraft
+from moorage.domain.proxycache.model import Upstream, UpstreamDraft
 from moorage.domain.proxycache.service import (
     HIT,
     KEPT,
@@ -306,3 +306,23 @@ async def test_a_deleted_cached_artifact_is_fetched_again_on_the_next_pull() -> 
         s.stored("latest")
     assert await s.pull_manifest("latest") == MISS
     assert s.stored("latest") == manifest.digest
+
+
+async def test_each_image_fetches_a_blob_for_itself() -> None:
+    s = Setup()
+    layer = b"shared layer" * 100
+    s.publish("latest", layer)
+    RegistryService(s.uow, s.clock).create("other")
+    other = s.service.attach("other", UpstreamDraft("https://elsewhere.example.com"))
+    wanted = digest(layer)
+
+    async def read(upstream: Upstream, repository: str) -> bytes:
+        fetched = await s.service.fetch_blob(upstream, repository, wanted)
+        assert fetched is not None
+        return b"".join([chunk async for chunk in fetched.chunks])
+
+    got = await asyncio.gather(read(s.cache, REPO), read(other, "other/library/app"))
+    assert got == [layer, layer]
+    assert s.upstream.calls.count(f"GET blob {wanted}") == 2  # one per registry's upstream
+    for repository in (REPO, "other/library/app"):
+        assert (await s.uploads.stat_blob(repository, wanted)).size == len(layer)
