@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, delete, insert, select, update
 
 from moorage.domain.kernel.model import (
     CleanupCandidateRow,
@@ -17,6 +18,13 @@ from moorage.metadata import tables as t
 from moorage.metadata.sql import new_id
 
 
+@cache
+def _of_registry(table: Table) -> Select[Any]:
+    """A registry's policies of one kind, built once: every push by tag asks for its
+    registry's protection policies."""
+    return select(table).where(table.c.registry_id == bindparam("registry_id")).order_by(table.c.id)
+
+
 class SqlPolicyStore:
     """`PolicyStore` in one transaction."""
 
@@ -24,8 +32,7 @@ class SqlPolicyStore:
         self.conn = conn
 
     def _rows(self, table: Table, registry_id: int) -> list[Any]:
-        query = select(table).where(table.c.registry_id == registry_id).order_by(table.c.id)
-        return list(self.conn.execute(query))
+        return list(self.conn.execute(_of_registry(table), {"registry_id": registry_id}))
 
     def _add(self, table: Table, values: dict[str, Any], now: datetime) -> int:
         result = self.conn.execute(insert(table).values(**values, created_at=now, updated_at=now))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from moorage.domain.kernel.errors import AlreadyExists
 from moorage.domain.replication.errors import RuleNameTaken
@@ -53,6 +53,19 @@ def _rules() -> Any:
         t.registry.c.name.label("registry"),
         _RULE.c.secret.is_not(None).label("has_password"),
     ).join(t.registry, t.registry.c.id == _RULE.c.registry_id)
+
+
+# Built once at import: every push by tag asks for its registry's event rules.
+_EVENT_RULES = (
+    _rules()
+    .where(
+        _RULE.c.registry_id == bindparam("registry_id"),
+        _RULE.c.trigger == "event",
+        _RULE.c.enabled.is_(True),
+        _RULE.c.direction == "push",
+    )
+    .order_by(_RULE.c.id)
+)
 
 
 class SqlReplicationStore:
@@ -115,14 +128,5 @@ class SqlReplicationStore:
         return bool(result.rowcount == 1)
 
     def event_rules(self, registry_id: int) -> list[ReplicationRule]:
-        rows = self.conn.execute(
-            _rules()
-            .where(
-                _RULE.c.registry_id == registry_id,
-                _RULE.c.trigger == "event",
-                _RULE.c.enabled.is_(True),
-                _RULE.c.direction == "push",
-            )
-            .order_by(_RULE.c.id)
-        )
+        rows = self.conn.execute(_EVENT_RULES, {"registry_id": registry_id})
         return [_rule(r) for r in rows]

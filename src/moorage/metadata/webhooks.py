@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
 
 from moorage.domain.kernel.model import DeliveryAttempt, Event, Webhook, WebhookDelivery
 from moorage.metadata import tables as t
@@ -53,6 +53,14 @@ def _delivery(row: Any) -> WebhookDelivery:
     )
 
 
+# Built once at import: every push and delete asks for its registry's webhooks.
+_REGISTRY_WEBHOOKS = (
+    select(t.registry_webhook)
+    .where(t.registry_webhook.c.registry_id == bindparam("registry_id"))
+    .order_by(t.registry_webhook.c.id)
+)
+
+
 class SqlWebhookStore:
     """`WebhookStore` in one transaction."""
 
@@ -60,11 +68,7 @@ class SqlWebhookStore:
         self.conn = conn
 
     def list_webhooks(self, registry_id: int) -> list[Webhook]:
-        rows = self.conn.execute(
-            select(t.registry_webhook)
-            .where(t.registry_webhook.c.registry_id == registry_id)
-            .order_by(t.registry_webhook.c.id)
-        )
+        rows = self.conn.execute(_REGISTRY_WEBHOOKS, {"registry_id": registry_id})
         return [_webhook(r) for r in rows]
 
     def get_webhook(self, webhook_id: int) -> Webhook | None:
