@@ -8,8 +8,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import jwt
-
+from moorage.api import jwt_hs256
 from moorage.domain.identity.access import Action, Identity, parse_actions
 
 MAX_LIFETIME_SECONDS = 12 * 3600
@@ -81,7 +80,7 @@ class TokenSigner:
             claims["gen"] = identity.generation  # the token ends when the user's changes
             if identity.access_key_id:
                 claims["akid"] = identity.access_key_id
-        return jwt.encode(claims, self._key, algorithm="HS256"), self.lifetime, now
+        return jwt_hs256.encode(claims, self._key), self.lifetime, now
 
     def verify(self, token: str) -> Token:
         with self._lock:
@@ -100,15 +99,14 @@ class TokenSigner:
 
     def _decode(self, token: str) -> Token:
         try:
-            claims = jwt.decode(
+            claims = jwt_hs256.decode(
                 token,
                 self._key,
-                algorithms=["HS256"],
                 audience=self.service,
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+                require=["exp", "iat", "sub", "aud", "iss"],
             )
-        except jwt.PyJWTError as exc:
+        except jwt_hs256.JwtError as exc:
             raise TokenError(str(exc)) from None
         if claims["exp"] - claims["iat"] > MAX_LIFETIME_SECONDS:
             raise TokenError("token lifetime exceeds 12 hours")

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import jwt
 from fastapi import Depends, Request
 
+from moorage.api import jwt_hs256
 from moorage.api.access_log import record_user
 from moorage.api.auth import SignIn, basic_credentials, still_valid
 from moorage.api.rest.problems import ApiError
@@ -66,20 +66,19 @@ class SessionCodec:
             "iat": now,
             "exp": session.expires_at,
         }
-        return jwt.encode(claims, self._key, algorithm="HS256"), session
+        return jwt_hs256.encode(claims, self._key), session
 
     def verify(self, cookie: str) -> Session | None:
         """The session the cookie names, if it is well signed and unexpired (whether it
         has ended is for `IdentityService.still_valid`)."""
         try:
-            claims: dict[str, Any] = jwt.decode(
+            claims: dict[str, Any] = jwt_hs256.decode(
                 cookie,
                 self._key,
-                algorithms=["HS256"],
                 audience=SESSION_AUDIENCE,
-                options={"require": ["sid", "gen", "uid", "sub", "csrf", "exp"]},
+                require=["sid", "gen", "uid", "sub", "csrf", "exp"],
             )
-        except jwt.PyJWTError:
+        except jwt_hs256.JwtError:
             return None
         identity = Identity(
             int(claims["uid"]),
