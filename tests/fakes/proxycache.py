@@ -3,6 +3,7 @@ rows, and an upstream registry in memory that counts what it is asked and can go
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,11 +114,13 @@ class MemoryUpstream:
         self.manifests[f"{repository}:{manifest.digest}"] = manifest
 
     async def manifest_digest(self, repository: str, reference: str) -> str | None:
+        await asyncio.sleep(0)  # a network round trip: other requests go on meanwhile
         self._call(f"HEAD manifest {repository}:{reference}")
         found = self.manifests.get(f"{repository}:{reference}")
         return found.digest if found else None
 
     async def get_manifest(self, repository: str, reference: str) -> Manifest | None:
+        await asyncio.sleep(0)
         self._call(f"GET manifest {repository}:{reference}")
         return self.manifests.get(f"{repository}:{reference}")
 

@@ -13,6 +13,7 @@ their upstream and last revalidation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -156,6 +157,7 @@ class ProxyCacheService:
         self._known_at = -KNOWN_SECONDS
         self._clients: dict[Upstream, UpstreamRegistry] = {}
         self._flights = Flights()
+        self._refreshing: dict[str, asyncio.Future[str]] = {}
         self._lock = threading.Lock()
         self.counters = Counters()
 
@@ -230,6 +232,16 @@ class ProxyCacheService:
         now = self._clock()
         if state and state.revalidated_at and now - state.revalidated_at < self.interval(upstream):
             return self._count(HIT)
+        return await self._once(
+            f"{repository}:{reference}",
+            lambda: self._follow_tag(upstream, repository, reference, state),
+        )
+
+    async def _follow_tag(
+        self, upstream: Upstream, repository: str, reference: str, state: CachedTag | None
+    ) -> str:
+        """Ask upstream what the tag names now, and follow it (or serve what is cached)."""
+        registry, image = _split(repository)
         try:
             digest = await self._ask(upstream, lambda c: c.manifest_digest(image, reference))
             if digest is None:
@@ -266,12 +278,45 @@ class ProxyCacheService:
             raise
         except NotFound:  # no such manifest, or not even the image yet
             pass
+        return await self._once(
+            f"{repository}@{digest}", lambda: self._fetch_manifest(upstream, repository, digest)
+        )
+
+    async def _fetch_manifest(self, upstream: Upstream, repository: str, digest: str) -> str:
         image = _split(repository)[1]
         manifest = await self._ask(upstream, lambda c: c.get_manifest(image, digest))
         if manifest is None:
             raise ManifestNotFound(repository, digest)
         await self._blocking.run(self._store, upstream, repository, digest, manifest)
         return self._count(MISS)
+
+    async def _once(self, key: str, ask: Callable[[], Awaitable[str]]) -> str:
+        """`ask()` once for all the requests that want `key` refreshed at the same time (a
+        burst of first pulls of a tag asks upstream once): the others wait for it and are
+        answered from what it stored, or fail as it did."""
+        while (running := self._refreshing.get(key)) is not None:
+            try:
+                outcome = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if running.cancelled():  # the asking request went away: ask again
+                    continue
+                raise
+            return STALE if outcome == STALE else self._count(HIT)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._refreshing[key] = future
+        try:
+            outcome = await ask()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # those waiting raise it; none waiting is fine too
+            raise
+        finally:
+            self._refreshing.pop(key, None)
+        future.set_result(outcome)
+        return outcome
 
     def _tag_state(self, registry: str, image: str, tag: str) -> CachedTag | None:
         with self._uow() as tx:

@@ -326,3 +326,31 @@ async def test_each_image_fetches_a_blob_for_itself() -> None:
     assert s.upstream.calls.count(f"GET blob {wanted}") == 2  # one per registry's upstream
     for repository in (REPO, "other/library/app"):
         assert (await s.uploads.stat_blob(repository, wanted)).size == len(layer)
+
+
+async def test_a_burst_of_first_pulls_of_a_tag_asks_upstream_once() -> None:
+    s = Setup()
+    manifest = s.publish("latest", b"layer")
+    outcomes = await asyncio.gather(*(s.pull_manifest("latest") for _ in range(10)))
+    assert sorted(set(outcomes)) == [HIT, MISS]
+    assert outcomes.count(MISS) == 1
+    assert s.upstream.calls == [
+        "HEAD manifest library/app:latest",
+        f"GET manifest library/app:{manifest.digest}",
+    ]
+    assert s.stored("latest") == manifest.digest
+    by_digest = await asyncio.gather(*(s.pull_manifest(manifest.digest) for _ in range(5)))
+    assert by_digest == [HIT] * 5
+
+
+async def test_those_waiting_on_a_failed_refresh_fail_as_it_did() -> None:
+    s = Setup()
+    s.upstream.down = True
+    outcomes = await asyncio.gather(
+        *(s.pull_manifest("latest") for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(o, UpstreamUnavailable) for o in outcomes)
+    assert len(s.upstream.calls) == 1
+    s.upstream.down = False
+    s.publish("latest", b"layer")
+    assert await s.pull_manifest("latest") == MISS  # nothing of the failure is kept
