@@ -24,10 +24,13 @@ class WriterTokens:
     def __init__(self, proc: Path = _PROC) -> None:
         self._proc = proc
         self._namespace = _namespace_key(proc)
+        self._own: tuple[int, int] | None = None  # this process's (pid, start), read once
 
     def new(self) -> str:
         pid = os.getpid()
-        return f"{self._namespace}.{pid}.{_start_time(self._proc, pid) or 0}.{uuid.uuid4().hex[:8]}"
+        if self._own is None or self._own[0] != pid:  # a forked child has another pid
+            self._own = (pid, _start_time(self._proc, pid) or 0)
+        return f"{self._namespace}.{pid}.{self._own[1]}.{uuid.uuid4().hex[:8]}"
 
     def holder_is_dead(self, token: str) -> bool:
         """True only when the token's process provably no longer runs on this machine."""
