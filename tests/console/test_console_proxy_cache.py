@@ -43,8 +43,8 @@ def test_the_switch_shows_the_upstream_fields_and_creates_a_proxy_cache(
     shots(page, "proxy-cache-dialog")
 
     form.get_by_label("Upstream URL").fill(UPSTREAM)
-    form.get_by_label("Upstream namespace").fill("library")
-    form.get_by_label("User name").fill("robot")
+    form.get_by_label("Upstream prefix").fill("library")
+    form.get_by_label("Upstream account").fill("robot")
     form.get_by_label("Password or token").fill("s3cret-token")
     form.get_by_label("Revalidate tags after (seconds)").fill("600")
     form.get_by_role("button", name="Create").click()

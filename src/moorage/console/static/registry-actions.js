@@ -213,8 +213,8 @@ function proxyCacheFields() {
     h("span", { class: "switch-text" }, "Proxy cache"),
   );
   const url = textField({ label: "Upstream URL", name: "proxy_cache_url", mono: true, spellcheck: false, placeholder: "https://registry-1.docker.io", hint: "The registry to pull through: Docker Hub, a Harbor, another moorage, any OCI registry." });
-  const namespace = textField({ label: "Upstream namespace", name: "proxy_cache_namespace", mono: true, spellcheck: false, placeholder: "library", hint: "Optional prefix of every repository upstream." });
-  const username = textField({ label: "User name", name: "proxy_cache_username", autocomplete: "off", spellcheck: false });
+  const namespace = textField({ label: "Upstream prefix", name: "proxy_cache_namespace", mono: true, spellcheck: false, placeholder: "library", hint: "Optional namespace every repository has upstream, such as library." });
+  const username = textField({ label: "Upstream account", name: "proxy_cache_username", autocomplete: "off", spellcheck: false });
   const password = textField({ label: "Password or token", name: "proxy_cache_password", type: "password", autocomplete: "new-password", hint: "Stored encrypted; it is never shown again." });
   const revalidate = textField({ label: "Revalidate tags after (seconds)", name: "proxy_cache_revalidate_seconds", type: "number", placeholder: "server default", hint: "A cached tag is served this long before upstream is asked whether it moved." });
   const tls = checkField("proxy_cache_verify_tls", "Verify the upstream's TLS certificate", true);
