@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from moorage.domain.content.ports import RECENT_TAGS, PullRecord
+from moorage.domain.kernel.errors import AlreadyExists
 from moorage.domain.kernel.model import (
     Artifact,
     ArtifactHead,
@@ -37,10 +38,9 @@ from moorage.domain.kernel.model import (
 from moorage.metadata import tables as t
 from moorage.metadata.sql import (
     earlier,
-    insert_unique,
+    insert_new,
     is_postgres,
     like_pattern,
-    new_id,
     page_order,
 )
 
@@ -158,25 +158,24 @@ class SqlArtifactStore:
         return {row.digest for row in rows}
 
     def insert_artifact(self, image_id: int, artifact: NewArtifact, now: datetime) -> int:
-        result = insert_unique(
-            self.conn,
-            insert(t.artifact).values(
-                image_id=image_id,
-                digest=artifact.digest,
-                media_type=artifact.media_type,
-                artifact_type=artifact.artifact_type,
-                size=len(artifact.body),
-                manifest=artifact.body,
-                subject_digest=artifact.subject_digest,
-                annotations=artifact.annotations,
-                platforms=list(artifact.platforms),
-                helm_chart=artifact.helm_chart.as_json() if artifact.helm_chart else None,
-                pushed_at=now,
-                created_at=now,
-            ),
-            f"artifact {artifact.digest}",
-        )
-        artifact_id = new_id(result)
+        row = {
+            "image_id": image_id,
+            "digest": artifact.digest,
+            "media_type": artifact.media_type,
+            "artifact_type": artifact.artifact_type,
+            "size": len(artifact.body),
+            "manifest": artifact.body,
+            "subject_digest": artifact.subject_digest,
+            "annotations": artifact.annotations,
+            "platforms": list(artifact.platforms),
+            "helm_chart": artifact.helm_chart.as_json() if artifact.helm_chart else None,
+            "pushed_at": now,
+            "created_at": now,
+        }
+        inserted = insert_new(self.conn, t.artifact, row, returning="id")
+        if inserted is None:
+            raise AlreadyExists(f"artifact {artifact.digest} already exists")
+        artifact_id = int(inserted)
         if artifact.blob_digests:
             self.conn.execute(
                 insert(t.artifact_blob),

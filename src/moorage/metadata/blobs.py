@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
-from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, literal_column, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from moorage.domain.content.errors import BlobBeingCollected
 from moorage.domain.kernel.model import Blob, BlobStatus
 from moorage.metadata import tables as t
-from moorage.metadata.sql import SERVED_BLOB, is_postgres
+from moorage.metadata.sql import SERVED_BLOB, insert_new, is_postgres
 
 # Built once at import: the statements every blob push and manifest push runs (building a
 # statement costs several times executing it).
@@ -55,19 +53,6 @@ _LIVE_AMONG = (
 _LIVE_AMONG_LOCKED = _LIVE_AMONG.with_for_update(read=True, of=t.blob)
 
 
-@cache
-def _insert_new(dialect: str, table: Table) -> Any:
-    """INSERT that skips a row whose key exists (ON CONFLICT DO NOTHING): one statement
-    where a savepoint around a plain INSERT takes three. The dialect's module is imported
-    only for the database in use."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql as chosen
-    else:
-        from sqlalchemy.dialects import sqlite as chosen  # type: ignore[no-redef]
-    # RETURNING says whether the row went in (psycopg's rowcount does not here).
-    return chosen.insert(table).on_conflict_do_nothing().returning(literal_column("1"))
-
-
 class SqlBlobIndex:
     """`BlobIndex` in one transaction."""
 
@@ -86,7 +71,7 @@ class SqlBlobIndex:
 
     def add_blob(self, digest: str, size: int, now: datetime) -> None:
         new = {"digest": digest, "size": size, "created_at": now, "status": BlobStatus.LIVE.value}
-        if self._insert_new(t.blob, new):
+        if insert_new(self.conn, t.blob, new) is not None:
             return
         # Known already, or committed concurrently by another upload of the same content.
         row = self.conn.execute(_BLOB_STATE, {"digest": digest}).first()
@@ -103,11 +88,6 @@ class SqlBlobIndex:
             )
             if not result.rowcount:
                 raise BlobBeingCollected(digest)
-
-    def _insert_new(self, table: Table, row: dict[str, Any]) -> bool:
-        """Insert the row unless its key exists; whether it was inserted."""
-        inserted = self.conn.execute(_insert_new(self.conn.dialect.name, table), row)
-        return inserted.first() is not None
 
     def blob_status(self, digest: str) -> BlobStatus | None:
         row = self.conn.execute(_BLOB_STATE, {"digest": digest}).first()
@@ -148,7 +128,9 @@ class SqlBlobIndex:
         return bool(result.rowcount)
 
     def link_blob(self, image_id: int, digest: str, now: datetime) -> None:
-        self._insert_new(t.image_blob, {"image_id": image_id, "digest": digest, "created_at": now})
+        insert_new(
+            self.conn, t.image_blob, {"image_id": image_id, "digest": digest, "created_at": now}
+        )
 
     def unlink_blob(self, image_id: int, digest: str) -> bool:
         result = self.conn.execute(

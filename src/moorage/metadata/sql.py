@@ -7,9 +7,10 @@ and is built only when used.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, or_
+from sqlalchemy import ColumnElement, Connection, Table, exists, literal_column, or_
 from sqlalchemy.exc import IntegrityError
 
 from moorage.domain.kernel.errors import AlreadyExists
@@ -46,6 +47,29 @@ def insert_unique(conn: Connection, stmt: Any, what: str) -> Any:
         raise AlreadyExists(f"{what} already exists") from None
     savepoint.commit()
     return result
+
+
+def insert_new(
+    conn: Connection, table: Table, row: dict[str, Any], returning: str | None = None
+) -> Any | None:
+    """Insert the row unless one with the same unique key exists (ON CONFLICT DO NOTHING):
+    one statement where `insert_unique` takes three (a savepoint, the INSERT, its release).
+    None when the row was not inserted; else the `returning` column's value, or 1."""
+    statement = _insert_new_statement(conn.dialect.name, table, returning)
+    inserted = conn.execute(statement, row).first()
+    return None if inserted is None else inserted[0]
+
+
+@cache
+def _insert_new_statement(dialect: str, table: Table, returning: str | None) -> Any:
+    # Built once per table; the dialect's module is imported only for the database in use.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as chosen
+    else:
+        from sqlalchemy.dialects import sqlite as chosen  # type: ignore[no-redef]
+    # RETURNING says whether the row went in (psycopg's rowcount does not, here).
+    column = table.c[returning] if returning else literal_column("1")
+    return chosen.insert(table).on_conflict_do_nothing().returning(column)
 
 
 def new_id(result: Any) -> int:
