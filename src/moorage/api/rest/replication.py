@@ -29,9 +29,10 @@ RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 COUNT_KEYS = ("total", "succeeded", "failed", "skipped", "in_progress", "bytes")
-# How long a refresh waits for the other side before answering 202 (a remote that does
-# not answer is retried with backoff for longer); the check itself goes on.
-REFRESH_WAIT_SECONDS = 8.0
+# How long a refresh waits for the other side before answering 202; the check itself goes
+# on. A working remote answers a check in a second or two, even in another region; one that
+# does not answer (or whose name does not resolve) is retried with backoff for about 15 s.
+REFRESH_WAIT_SECONDS = 4.0
 _CHECKS: set[asyncio.Future[Any]] = set()
 log = logging.getLogger("moorage.api.rest")
 
