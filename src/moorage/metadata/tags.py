@@ -127,7 +127,7 @@ class SqlTagStore:
             query = query.where(t.tag.c.name > last)
         if limit is not None:
             query = query.limit(limit)
-        return list(self.conn.execute(query).scalars())
+        return list(self.conn.execute(query).scalars().all())  # one fetchall, not a fetch per row
 
     def list_tag_page(self, image_id: int, artifact_id: int | None, page: PageRequest) -> Page[Tag]:
         # Page over the tag table alone (an index range scan, even deep into 100,000 tags),
