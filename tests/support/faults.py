@@ -510,7 +510,8 @@ def fill_and_recover(node: Node, seed: int, mount: Path, free_mib: int) -> str:
                 if pusher.push(image, blobs):
                     kept.append(image)
                     continue
-            refusals += node.tally.statuses - before
+            answered = node.tally.statuses - before  # of the push that did not make it
+            refusals += Counter({s: n for s, n in answered.items() if s >= 400 and s != 404})
             if sum(refusals.values()) >= 5:
                 break
         filler.unlink()

@@ -70,9 +70,10 @@ class Verdict:
     def line(self) -> str:
         o = self.options
         where = "1 node (SQLite)" if o.nodes == 1 else f"{o.nodes} nodes (PostgreSQL + S3)"
+        during = f"{o.seconds:g} s" if o.seconds < 60 else f"{o.seconds / 60:g} min"
         return (
             f"soak {'PASS' if self.passed else 'FAIL'}: {where}, {o.clients} clients × "
-            f"{o.seconds / 60:g} min: {self.requests} requests, {self.errors_5xx} 5xx, "
+            f"{during}: {self.requests} requests, {self.errors_5xx} 5xx, "
             f"{self.verified}/{self.acknowledged} acknowledged images re-pulled "
             f"byte-identical, fsck {'clean' if self.fsck_clean else 'NOT clean'}, "
             f"peak RSS {self.peak_rss / MiB:.0f} MiB"
