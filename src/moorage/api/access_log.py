@@ -120,6 +120,8 @@ class AccessLog:
 def _log_request(
     scope: Scope, state: dict[str, Any], status: int, seconds: float, request_id: str
 ) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return  # nothing to build when access lines are not written (log_level above info)
     client = scope.get("client")
     fields: dict[str, Any] = {
         "method": scope["method"],
@@ -147,4 +149,6 @@ def _log_request(
 def _printable(text: str) -> str:
     """The path as one word: control characters and spaces escaped, so a path with a
     decoded `%0A` cannot start a line of its own in a text log."""
+    if text.isprintable() and " " not in text:
+        return text  # the usual path: nothing to escape, no per-character pass
     return "".join(c if c.isprintable() and c != " " else quote(c) for c in text)
