@@ -10,6 +10,7 @@ from typing import Any
 # The algorithms a registry must accept; the hex length guards against truncated digests.
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 _DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+LOWER_HEX = frozenset("0123456789abcdef")  # a set test: every request parses digests
 
 
 class DigestError(ValueError):
@@ -34,7 +35,7 @@ class Digest:
         expected = _HEX_LENGTHS.get(algorithm)
         if expected is None:
             raise DigestError(f"unsupported digest algorithm {algorithm!r} (sha256, sha512)")
-        if len(hexpart) != expected or not all(c in "0123456789abcdef" for c in hexpart):
+        if len(hexpart) != expected or not LOWER_HEX.issuperset(hexpart):
             raise DigestError(
                 f"invalid {algorithm} digest: expected {expected} lowercase hex digits"
             )

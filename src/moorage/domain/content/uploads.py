@@ -54,7 +54,7 @@ from moorage.domain.kernel.errors import (
 )
 from moorage.domain.kernel.model import Blob, BlobStatus, Image, UploadSession
 from moorage.domain.kernel.ports import UnitOfWork
-from moorage.oci.digest import Digest
+from moorage.oci.digest import LOWER_HEX, Digest
 
 T = TypeVar("T")
 log = logging.getLogger("moorage.uploads")
@@ -603,7 +603,7 @@ def _renew(store: UploadTx, *, claim: _Claim, now: datetime) -> bool:
 
 
 def _plausible_id(upload_id: str) -> bool:
-    return len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)
+    return len(upload_id) == 32 and LOWER_HEX.issuperset(upload_id)
 
 
 def _maybe_image(store: UploadTx, repository: str) -> Image | None:
