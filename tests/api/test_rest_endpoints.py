@@ -605,6 +605,7 @@ def test_users_me_describes_the_caller_as_the_cli_made_them(
             "is_admin": False,
             "projects": [],
             "permissions": [],  # a user in no project may do nothing deployment-wide
+            "region": "local",  # the deployment's, for the console's header
         }
         project = create_project(live_server)
         add_member(live_server, project, cli_user.username, "service_viewer")
