@@ -13,6 +13,10 @@ from moorage.domain.jobs.specs import JobSpec
 # A handler that awaits (the network, the blob store) is async and runs on the event loop; a
 # plain one (database work, CPU) is run in a worker thread by the runner's `Blocking`.
 Handler = Callable[[dict[str, Any]], Awaitable[None]] | Callable[[dict[str, Any]], None]
+Abandon = Callable[[dict[str, Any], str], None]
+"""Called (in a worker thread) with the payload and the last error when the runner gives a
+job up for good: a job that carries a run closes the run as failed, so it does not show as
+running forever (and block the next one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +26,7 @@ class JobKind:
     every: str | None = None
     """A cron expression for work moorage queues by itself (its system schedule, see
     `moorage.jobs.background`); None for work queued when something asks for it."""
+    abandon: Abandon | None = None
 
     @property
     def name(self) -> str:

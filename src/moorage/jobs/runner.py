@@ -134,7 +134,7 @@ class Runner:
             await self._db(lambda s: s.jobs.fail_job(job.id, self.worker, "unknown kind", now))
             return
         if job.attempts > job.max_attempts:
-            await self._give_up(job, "too many attempts (the worker died during each)")
+            await self._give_up(job, kind, "too many attempts (the worker died during each)")
             return
         try:
             with anyio.fail_after(kind.spec.timeout_seconds):
@@ -162,7 +162,7 @@ class Runner:
     async def _failed(self, job: Job, kind: JobKind, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
         if job.attempts >= job.max_attempts:
-            await self._give_up(job, error)
+            await self._give_up(job, kind, error)
             return
         delay = kind.spec.backoff(job.attempts)
         retry_at = self._clock() + timedelta(seconds=delay)
@@ -176,9 +176,15 @@ class Runner:
             error,
         )
 
-    async def _give_up(self, job: Job, error: str) -> None:
+    async def _give_up(self, job: Job, kind: JobKind, error: str) -> None:
         now = self._clock()
-        await self._db(lambda s: s.jobs.fail_job(job.id, self.worker, error, now))
+        if not await self._db(lambda s: s.jobs.fail_job(job.id, self.worker, error, now)):
+            return  # another worker holds it now
+        if kind.abandon is not None:
+            try:
+                await self._blocking.run(kind.abandon, job.payload, error)
+            except Exception:
+                log.exception("closing the run of job kind=%s id=%d failed", job.kind, job.id)
         log.error(
             "job failed for good kind=%s id=%d attempts=%d error=%s",
             job.kind,

@@ -257,6 +257,18 @@ async def test_one_run_at_a_time_and_history(gc: Gc) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_run_whose_job_was_given_up_is_failed_and_the_next_one_starts(gc: Gc) -> None:
+    run = gc.service.start_run(enqueue=False)
+    gc.service.abandon_run(run.id, "too many attempts (the worker died during each)")
+    closed = gc.service.get_run(run.id)
+    assert closed.status == "failed"
+    assert closed.log[-1].endswith("failed: too many attempts (the worker died during each)")
+    assert gc.service.start_run(enqueue=False).status == "queued"  # not refused as active
+    gc.service.abandon_run(run.id, "again")  # a finished run stays as it ended
+    assert gc.service.get_run(run.id).log == closed.log
+
+
+@pytest.mark.anyio
 async def test_a_run_started_as_the_last_one_ends_is_queued_before_its_job_closes(gc: Gc) -> None:
     """A run records its end just before the job runner closes its job, which holds the
     queue's one-at-a-time key until then: a run started in between is queued, not refused."""

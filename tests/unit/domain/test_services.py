@@ -591,6 +591,18 @@ def test_a_second_real_cleanup_run_waits_for_the_first(env: Env) -> None:
     assert runs.start("reg", dry_run=False).id > first.id
 
 
+def test_a_cleanup_run_whose_job_was_given_up_is_failed_and_frees_the_next(env: Env) -> None:
+    runs = CleanupRunService(env.uow, env.artifacts, env.clock)
+    first = runs.start("reg", dry_run=False)
+    runs.abandon(first.id, "too many attempts (the worker died during each)")
+    closed = runs.detail("reg", first.id).execution
+    assert (closed.status, closed.error) == (
+        "failed",
+        "too many attempts (the worker died during each)",
+    )
+    assert runs.start("reg", dry_run=False).id > first.id
+
+
 @pytest.mark.anyio
 async def test_a_manifest_parsed_by_the_caller_is_not_parsed_again(
     env: Env, monkeypatch: pytest.MonkeyPatch

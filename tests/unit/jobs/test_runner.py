@@ -22,7 +22,7 @@ from moorage.domain.jobs.specs import JobSpec
 from moorage.domain.kernel.model import Schedule
 from moorage.domain.policies.schedules import parse_cron
 from moorage.domain.ports import Transaction
-from moorage.jobs.catalog import Handler, JobCatalog, JobKind
+from moorage.jobs.catalog import Abandon, Handler, JobCatalog, JobKind
 from moorage.jobs.runner import Runner
 from moorage.jobs.scheduler import Scheduler
 from moorage.metadata import tables as t
@@ -106,8 +106,8 @@ class Recorder:
             raise RuntimeError(f"boom {len(self.calls)}")
 
 
-def kind(handler: Handler, **options: Any) -> JobKind:
-    return JobKind(JobSpec(KIND, **options), handler)
+def kind(handler: Handler, abandon: Abandon | None = None, **options: Any) -> JobKind:
+    return JobKind(JobSpec(KIND, **options), handler, abandon=abandon)
 
 
 # --- the runner ----------------------------------------------------------------------------
@@ -306,6 +306,34 @@ async def test_a_job_whose_workers_kept_dying_is_given_up(
     assert (row.state, row.attempts) == ("failed", 3)
     assert "too many attempts" in row.last_error
     assert recorder.calls == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["failing", "dying"])
+async def test_a_job_given_up_closes_what_it_carried(
+    db: MigratedDatabase, clock: FixedClock, how: str
+) -> None:
+    """A run's job given up for good (it failed every attempt, or its workers died during
+    each) closes the run, which would otherwise show as running and hold back the next."""
+    abandoned: list[tuple[dict[str, Any], str]] = []
+    recorder = Recorder(failures=10)
+    lease = timedelta(seconds=60)
+    runner = make_runner(
+        db,
+        clock,
+        kind(recorder.flaky, abandon=lambda p, reason: abandoned.append((p, reason))),
+        lease=lease,
+    )
+    enqueue(db, clock, max_attempts=1, execution_id=7)
+    if how == "dying":
+        with db.uow(write=True) as store:
+            assert store.jobs.claim_job([KIND], "dead", clock(), lease) is not None
+        clock.advance(lease + timedelta(seconds=1))
+    assert await runner.run_until_idle() == 1
+    expected = "too many attempts" if how == "dying" else "RuntimeError: boom 1"
+    assert len(abandoned) == 1
+    assert abandoned[0][0] == {"execution_id": 7}
+    assert expected in abandoned[0][1]
 
 
 @pytest.mark.anyio

@@ -29,6 +29,7 @@ from moorage.domain.content.uploads import UPLOAD_EXPIRY, UploadService
 from moorage.domain.gc import rules
 from moorage.domain.gc.errors import GcRunActive, GcRunNotFound
 from moorage.domain.gc.model import (
+    ACTIVE,
     CollectableBlob,
     GcCounts,
     GcRun,
@@ -229,6 +230,17 @@ class GcService:
             raise
         await execution.save(RunStatus.SUCCEEDED)
         return self.get_run(run_id)
+
+    def abandon_run(self, run_id: int, reason: str) -> None:
+        """Close as failed a run whose job was given up (its workers died, or it failed
+        every attempt): otherwise it would show as running and hold back the next run."""
+        now = self.clock()
+        with self._uow(write=True) as store:
+            run = store.gc_runs.get_run(run_id)
+            if run is None or run.status not in ACTIVE:
+                return
+            lines = [*run.log, f"{_stamp(now)} failed: {reason}"]
+            store.gc_runs.record_progress(run_id, run.counts, lines, now, RunStatus.FAILED)
 
     async def _db(self, fn: Callable[[GcTx], T], *, write: bool = False) -> T:
         def run() -> T:

@@ -203,6 +203,17 @@ class CleanupRunService:
 
     # running --------------------------------------------------------------------------
 
+    def abandon(self, execution_id: int, reason: str) -> None:
+        """Close as failed a run whose job was given up (its workers died, or it failed
+        every attempt), so it does not show as running forever."""
+        with self._uow(write=True) as store:
+            execution = store.executions.get_execution(execution_id)
+            if execution is None or execution.status in ("succeeded", "failed"):
+                return
+            store.executions.update_execution(
+                execution_id, status="failed", error=reason, finished_at=self._clock()
+            )
+
     def run(self, execution_id: int, progress: Progress | None = None) -> Execution:
         """Carry out a run (the job handler). Safe to repeat: it starts over."""
         now = self._clock()

@@ -224,6 +224,22 @@ class ReplicationRunner:
             )
             return execution, loaded
 
+    def abandon(self, execution_id: int, reason: str) -> None:
+        """Close as failed a run whose job was given up (its workers died, or it failed
+        every attempt), so it does not show as running and hold back the rule's next run."""
+        with self._uow(write=True) as store:
+            execution = store.executions.get_execution(execution_id)
+            if execution is None or execution.status in FINISHED:
+                return
+            counts = {**execution.counts, "in_progress": 0}
+            store.executions.update_execution(
+                execution_id,
+                status="failed",
+                counts=counts,
+                error=reason,
+                finished_at=self._clock(),
+            )
+
     async def run(self, execution_id: int) -> None:
         """Carry out a queued run (the job handler). Safe to repeat: it starts over."""
         started = await self._blocking.run(self._start, execution_id)

@@ -25,4 +25,7 @@ def run(runs: CleanupRunService, audit: AuditService) -> JobKind:
         detail = counted(done.trigger, done.dry_run, done.counts)
         audit.record(run_entry("cleanup-run", resource, done.status, detail))
 
-    return JobKind(RUN_JOB, handle)
+    def abandon(payload: dict[str, Any], reason: str) -> None:
+        runs.abandon(int(payload["execution_id"]), reason)
+
+    return JobKind(RUN_JOB, handle, abandon=abandon)

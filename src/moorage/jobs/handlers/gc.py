@@ -27,4 +27,7 @@ def run(gc: GcService, audit: AuditService, blocking: Blocking) -> JobKind:
         detail = counted(done.trigger, done.dry_run, asdict(done.counts))
         await blocking.run(audit.record, run_entry("gc-run", resource, done.status, detail))
 
-    return JobKind(GC_JOB, handle)
+    def abandon(payload: dict[str, Any], reason: str) -> None:
+        gc.abandon_run(int(payload["run_id"]), reason)
+
+    return JobKind(GC_JOB, handle, abandon=abandon)

@@ -19,7 +19,10 @@ def run(runner: ReplicationRunner) -> JobKind:
     async def handle(payload: dict[str, Any]) -> None:
         await runner.run(int(payload["execution_id"]))
 
-    return JobKind(RUN_JOB, handle)
+    def abandon(payload: dict[str, Any], reason: str) -> None:
+        runner.abandon(int(payload["execution_id"]), reason)
+
+    return JobKind(RUN_JOB, handle, abandon=abandon)
 
 
 def event(runner: ReplicationRunner) -> JobKind:

@@ -593,3 +593,15 @@ async def test_a_copy_of_a_push_under_way_does_not_hold_back_a_manual_run(world:
         ("event", "failed"),
     ]
     assert "worker stopped" in (runs[2].error or "")
+
+
+async def test_a_run_whose_job_was_given_up_is_failed_and_frees_the_rule(world: World) -> None:
+    rule = world.service.create_rule("reg", draft())
+    run = world.service.start_run("reg", rule.id, "alice")
+    world.runner.abandon(run.id, "too many attempts (the worker died during each)")
+    closed = world.service.get_run("reg", run.id)
+    assert (closed.status, closed.error) == (
+        "failed",
+        "too many attempts (the worker died during each)",
+    )
+    assert world.service.start_run("reg", rule.id, "alice").id > run.id
