@@ -77,6 +77,9 @@ class Backoff:
         return float(min(self.longest, self.first * 2 ** max(0, failures - 1)))
 
 
+CHECK_BACKOFF = Backoff(attempts=2, first=0.5, longest=0.5)
+
+
 class _Retry(Exception):
     """A response worth trying again (429, 5xx)."""
 
@@ -380,11 +383,17 @@ class OciRegistry:
     # the port: reading ----------------------------------------------------------------
 
     async def check(self) -> None:
-        response = await self._send("GET", self._url("/v2/"))
-        if response.status_code != 200:
-            raise self._fail(response, "not an OCI registry, or it refused")
-        if self._namespace:
-            await self._check_registry(self._namespace.split("/", 1)[0])
+        # Someone waits for a check (a refresh): a silent remote is retried once, not with a
+        # copy's patience. The endpoint is the check's own, so swapping the policy is safe.
+        patient, self._backoff = self._backoff, CHECK_BACKOFF
+        try:
+            response = await self._send("GET", self._url("/v2/"))
+            if response.status_code != 200:
+                raise self._fail(response, "not an OCI registry, or it refused")
+            if self._namespace:
+                await self._check_registry(self._namespace.split("/", 1)[0])
+        finally:
+            self._backoff = patient
 
     async def _check_registry(self, registry: str) -> None:
         """Another moorage says whether the registry exists (its REST API answers a problem

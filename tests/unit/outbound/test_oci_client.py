@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -193,3 +194,21 @@ async def test_a_token_is_asked_for_again_once_it_expires(seen: tuple[Seen, int]
     finally:
         await client.close()
     assert len(record.paths("/token")) == 2
+
+
+async def test_a_check_of_a_silent_remote_answers_within_a_second() -> None:
+    """A check has someone waiting (a rule's refresh): it retries once, whatever patience the
+    client's copies have."""
+    client = OciRegistry(
+        "http://registry.invalid",
+        "",
+        None,
+        None,
+        guard=AddressGuard(allow_private=False),
+        backoff=Backoff(attempts=6, first=2.0),
+    )
+    started = time.monotonic()
+    with pytest.raises(EndpointError, match="cannot be reached"):
+        await client.check()
+    assert time.monotonic() - started < 1.5
+    await client.close()
