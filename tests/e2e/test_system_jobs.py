@@ -32,7 +32,7 @@ TICK_SECONDS = 0.2
 SETTLE_SECONDS = 4 * TICK_SECONDS  # several ticks of both schedulers: time for a duplicate
 ROUNDS = 3
 SYSTEM = "system"
-KINDS = ("upload_expiry", "webhook_log_purge")
+KINDS = ("upload_expiry", "webhook_log_purge", "audit_log_purge")  # the last one at 03:15
 EXPIRY_HOURS = 1.0 / 3600  # one second
 STARTED_LOG = "background work started"
 

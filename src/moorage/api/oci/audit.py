@@ -11,7 +11,6 @@ a pull must cost no database write (`docs/architecture.md`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,7 +22,6 @@ from moorage.api.oci.context import OciContext
 from moorage.domain.audit.model import Operation
 from moorage.domain.content.artifacts import is_digest
 
-log = logging.getLogger("moorage.audit")
 T = TypeVar("T")
 OPERATIONS = {"PUT": Operation.PUSH, "DELETE": Operation.DELETE}
 
@@ -70,7 +68,4 @@ async def refused(
     entry = request_entry(
         request, change.operation, change.resource_type, change.resource, status, str(exc)
     )
-    try:
-        await ctx.blocking.run(ctx.audit.record, entry)
-    except Exception:  # the client's answer stands; the log says what was lost
-        log.exception("audit entry not recorded: %s", entry)
+    await ctx.blocking.run(ctx.audit.record_apart, entry)

@@ -14,7 +14,6 @@ it, for the console, the token endpoint and Basic credentials alike.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Mapping
 from typing import Any
@@ -28,8 +27,6 @@ from moorage.api.audit import request_entry
 from moorage.api.rest.problems import ApiError, status_of
 from moorage.domain.audit.model import NewAuditEntry, Operation
 from moorage.domain.audit.model import Operation as Op
-
-log = logging.getLogger("moorage.audit")
 
 _IMAGE = "{registry}/{image}"
 CHANGES: Mapping[str, tuple[Operation, str, str]] = {
@@ -192,7 +189,4 @@ class RequestAudit:
     async def _alone(self, status: int, detail: str | None) -> None:
         services = self.request.app.state.services
         entry = self._entry(status, {}, None, detail)
-        try:
-            await services.blocking.run(services.audit.record, entry)
-        except Exception:  # the request's own outcome stands; the log says what was lost
-            log.exception("audit entry not recorded: %s", entry)
+        await services.blocking.run(services.audit.record_apart, entry)

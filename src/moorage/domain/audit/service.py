@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -15,11 +16,12 @@ from moorage.domain.audit.model import (
 )
 from moorage.domain.audit.ports import AuditTx
 from moorage.domain.kernel.clock import Clock, utcnow
-from moorage.domain.kernel.errors import DomainError
+from moorage.domain.kernel.errors import Busy, DomainError
 from moorage.domain.kernel.model import Page, PageRequest
 from moorage.domain.kernel.ports import UnitOfWork
 from moorage.domain.policies.ports import ArtifactRemover
 
+log = logging.getLogger("moorage.audit")
 PURGE_BATCH = 5000  # rows per purge transaction: old entries go without holding a lock long
 
 
@@ -33,6 +35,18 @@ class AuditService:
         request, a manifest push), else in one of its own."""
         with self._uow(write=True) as tx:
             tx.audit.append(entry, self._clock())
+
+    def record_apart(self, entry: NewAuditEntry) -> None:
+        """Append an entry in a transaction of its own for an outcome already decided (a
+        refused request): a failure to record is logged, never raised over that outcome. A
+        database that is full or out of reach is expected then, and logged without a trace."""
+        try:
+            with self._uow(write=True) as tx:
+                tx.audit.append(entry, self._clock())
+        except Busy as exc:
+            log.warning("audit entry not recorded (%s): %s", exc, entry)
+        except Exception:
+            log.exception("audit entry not recorded: %s", entry)
 
     def list(self, query: AuditQuery, paging: PageRequest) -> Page[AuditEntry]:
         """Newest first."""
