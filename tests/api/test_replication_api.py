@@ -13,6 +13,7 @@ jobs (so a run stays pending until stopped), and a remote moorage with authentic
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 import uuid
@@ -587,12 +588,38 @@ def test_one_run_at_a_time_and_a_pending_run_stops(pair: Pair) -> None:
         assert expect_page(tasks, 0) == []
 
 
+@contextlib.contextmanager
+def silent_remote(seconds: float) -> Iterator[str]:
+    """An address that accepts connections and hangs up, without a word, after `seconds`."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def hang_up_later(conn: socket.socket) -> None:
+        done.wait(seconds)
+        conn.close()
+
+    def serve() -> None:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                conn, _ = listener.accept()
+                threading.Thread(target=hang_up_later, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
+
+
 def test_a_refresh_that_takes_long_answers_202_and_the_check_goes_on(pair: Pair) -> None:
-    """Nothing listens at the rule's address: the check retries for longer than a refresh
-    waits, so the refresh answers 202 with the rule unchecked, and the check ends later."""
-    with pair.api() as http:
-        closed = {"url": f"http://127.0.0.1:{free_port()}"}
-        rule = create_rule(http, pair.registry, remote=closed)
+    """The rule's remote accepts connections and says nothing for longer than a refresh
+    waits: the refresh answers 202 with the rule unchecked, and the check ends later."""
+    with pair.api() as http, silent_remote(REFRESH_WAIT_SECONDS + 2) as url:
+        rule = create_rule(http, pair.registry, remote={"url": url})
         path = f"{rules_path(pair.registry)}/{rule['id']}"
         started = time.monotonic()
         waiting = expect_json(http.post(f"{path}/refresh"), 202)
