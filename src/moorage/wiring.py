@@ -49,7 +49,7 @@ from moorage.domain.replication.triggers import queue_pushed_tag
 from moorage.domain.webhooks.subscriptions import WebhookService
 from moorage.metadata import migrate
 from moorage.metadata.secrets import AesGcmSecretBox
-from moorage.metadata.uow import SqlUnitOfWork, create_metadata_engine
+from moorage.metadata.uow import SqlUnitOfWork, committed_version, create_metadata_engine
 from moorage.outbound.guard import AddressGuard
 from moorage.outbound.oci_client import OciRegistry
 from moorage.outbound.proxy_upstream import ProxyUpstreams
@@ -241,7 +241,9 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         user_agent=f"moorage/{__version__}",
     )
     audit = AuditService(uow)
-    artifacts = ArtifactService(uow, listeners=[ReplicationOnPush()])
+    artifacts = ArtifactService(
+        uow, listeners=[ReplicationOnPush()], committed_version=committed_version(engine)
+    )
     blocking = Blocking(inline_reads=local)
     uploads = UploadService(uow, blobs, blocking=blocking)
     box = AesGcmSecretBox(secret_key(settings))

@@ -7,6 +7,7 @@ a read lock; pysqlite's own transaction handling is switched off so that works.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -18,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from moorage.domain.kernel.errors import Busy, DatabaseFull
+from moorage.domain.kernel.ports import CommittedVersion, no_committed_version
 from moorage.metadata.transaction import SqlTransaction
 
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction may be retried.
@@ -178,3 +180,44 @@ class _Scope:
 
 # The scope open in this thread's context, if any (`SqlUnitOfWork.scope`).
 _SCOPE: ContextVar[_Scope | None] = ContextVar("moorage_transaction_scope", default=None)
+
+
+class SqliteCommittedVersion:
+    """`CommittedVersion` of a SQLite database: its `PRAGMA data_version`, read on a
+    connection of its own that never writes.
+
+    SQLite changes that number whenever a connection other than the one asking commits,
+    in this process or another (an admin command on the same file included), and reading it
+    costs a few microseconds: it lets a read of rarely changing rows (a tag's manifest) be
+    answered from memory on the manifest GET path with no transaction. None inside a
+    transaction scope of this context, whose own writes are not committed yet."""
+
+    def __init__(self, database: str) -> None:
+        self._conn = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA query_only=ON")
+        self._cursor = self._conn.cursor()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int | None:
+        if _SCOPE.get() is not None:
+            return None
+        try:
+            with self._lock:
+                row = self._cursor.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:  # locked for recovery, file replaced: ask the store instead
+            return None
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def committed_version(engine: Engine) -> CommittedVersion:
+    """The cheapest exact `CommittedVersion` the engine's database offers: SQLite's data
+    version for a database file; none for PostgreSQL, whose other nodes commit where no
+    cheap check sees it (every read there goes to the database)."""
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        return SqliteCommittedVersion(database)
+    return no_committed_version

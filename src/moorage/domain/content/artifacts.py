@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,7 +33,7 @@ from moorage.domain.kernel.model import (
     Tag,
     Webhook,
 )
-from moorage.domain.kernel.ports import UnitOfWork
+from moorage.domain.kernel.ports import CommittedVersion, UnitOfWork, no_committed_version
 from moorage.domain.policies.protection import check_artifact_delete, check_tag_update
 from moorage.domain.policies.service import protection_for
 from moorage.domain.webhooks.events import (
@@ -116,6 +116,42 @@ class _ManifestCache:
                 self._bytes -= len(old)
 
 
+class _ResolvedReferences:
+    """What repository + reference resolved to, kept while the store's committed version
+    stays the one it was read under (see `CommittedVersion`): any commit anywhere empties it.
+
+    Entries are a few hundred bytes; at `max_entries` it starts over rather than evicting
+    one by one (a full cache of live references refills in one read each)."""
+
+    def __init__(self, max_entries: int = 16384) -> None:
+        self._entries: dict[tuple[str, str], tuple[int, ArtifactHead]] = {}
+        self._version: Hashable | None = None
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(
+        self, version: Hashable, repository: str, reference: str
+    ) -> tuple[int, ArtifactHead] | None:
+        with self._lock:
+            if version != self._version:
+                self._entries.clear()
+                self._version = version
+                return None
+            return self._entries.get((repository, reference))
+
+    def put(
+        self, version: Hashable, repository: str, reference: str, found: tuple[int, ArtifactHead]
+    ) -> None:
+        """Keep `found`, read in a transaction begun after `version` was seen: it is at least
+        as new as that version, so a commit after it changes the version and drops it."""
+        with self._lock:
+            if version != self._version:
+                return
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[(repository, reference)] = found
+
+
 def _platform(desc: manifests.Descriptor) -> str | None:
     if not desc.platform:
         return None
@@ -189,10 +225,13 @@ class ArtifactService:
         uow: UnitOfWork[ContentTx],
         clock: Clock = utcnow,
         listeners: Sequence[PushListener] = (),
+        committed_version: CommittedVersion = no_committed_version,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._cache = _ManifestCache()
+        self._committed_version = committed_version
+        self._resolved = _ResolvedReferences()
         self._listeners = tuple(listeners)
 
     def put_manifest(
@@ -296,6 +335,14 @@ class ArtifactService:
             parse_digest(reference)
         elif not is_valid_tag(reference):
             raise ManifestNotFound(repository, reference)  # no such tag can exist
+        version = self._committed_version()
+        if version is not None:
+            found = self._resolved.get(version, repository, reference)
+            if found is not None:
+                image_id, head = found
+                body = self._cache.get(head.digest) if with_body else None
+                if body is not None or not with_body:  # answered without a transaction
+                    return FetchedManifest(image_id, head, body)
         registry, image = split_name(repository)
         with self._uow() as store:
             found = store.artifacts.resolve_artifact(registry, image, reference, by_digest)
@@ -309,6 +356,8 @@ class ArtifactService:
                 if body is None:
                     body = store.artifacts.manifest_body(head.id)
                     self._cache.put(head.digest, body)
+        if version is not None:
+            self._resolved.put(version, repository, reference, found)
         return FetchedManifest(image_id, head, body)
 
     def image_id(self, repository: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -61,3 +62,19 @@ class RegistryTx(Protocol):
 
     @property
     def registries(self) -> RegistryStore: ...
+
+
+class CommittedVersion(Protocol):
+    """What lets a read skip the store: a value that changes whenever anything is committed
+    to the metadata store, by this process or any other.
+
+    A service may keep what it read under the value it saw before reading, and use it for as
+    long as the value stays the same. None means the value cannot be told cheaply here (a
+    shared database, or an open transaction scope in this context whose own writes are not
+    committed yet): then nothing may be kept."""
+
+    def __call__(self) -> Hashable | None: ...
+
+
+def no_committed_version() -> None:
+    """A `CommittedVersion` that never knows: every read goes to the store."""

@@ -1,0 +1,167 @@
+"""SQLite's committed version, and the manifest reads answered from memory under it.
+
+A tag's manifest is resolved from memory while nothing was committed since it was read; any
+commit, by this process or another (an admin command on the same file), must be seen by the
+very next read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from sqlalchemy import create_engine
+
+from moorage import wiring
+from moorage.config import Settings
+from moorage.domain.kernel.errors import ManifestNotFound
+from moorage.domain.kernel.ports import no_committed_version
+from moorage.metadata.uow import SqliteCommittedVersion, committed_version
+from moorage.oci import mediatypes as mt
+from moorage.oci.digest import Digest
+
+REPO = "reg/app"
+CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def node(data_dir: Path) -> Iterator[wiring.Container]:
+    container = wiring.build(Settings(data_dir=data_dir, auth="none"))
+    container.registries.create("reg")
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+@pytest.fixture
+def other(node: wiring.Container, data_dir: Path) -> Iterator[wiring.Container]:
+    """A second process's view of the same database (its own engine and connections)."""
+    container = wiring.build(Settings(data_dir=data_dir, auth="none"), migrate_schema=False)
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def database_of(container: wiring.Container) -> str:
+    database = container.engine.url.database
+    assert database is not None
+    return database
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def push_image(container: wiring.Container, tag: str, name: str) -> str:
+    """A config and a layer unique to `name`, and a manifest of them tagged `tag`."""
+    config, layer = json.dumps({"name": name}).encode(), f"layer of {name}".encode()
+    for data in (config, layer):
+        anyio.run(container.uploads.upload_whole, REPO, str(Digest.of(data)), _one(data))
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {
+            "mediaType": CONFIG_TYPE,
+            "digest": str(Digest.of(config)),
+            "size": len(config),
+        },
+        "layers": [{"mediaType": LAYER_TYPE, "digest": str(Digest.of(layer)), "size": len(layer)}],
+    }
+    body = json.dumps(manifest).encode()
+    return container.artifacts.put_manifest(REPO, tag, mt.OCI_MANIFEST, body).digest
+
+
+def resolved(container: wiring.Container, tag: str, *, with_body: bool = True) -> str:
+    return container.artifacts.get_manifest(REPO, tag, with_body=with_body).head.digest
+
+
+def test_the_version_holds_across_reads_and_changes_with_each_commit(
+    node: wiring.Container,
+) -> None:
+    version = SqliteCommittedVersion(database_of(node))
+    try:
+        first = version()
+        assert first is not None
+        push_image(node, "v1", "a")  # commits on the node's own pooled connections
+        second = version()
+        assert second != first
+        resolved(node, "v1")
+        assert version() == second  # a read commits nothing
+        writer = sqlite3.connect(database_of(node), isolation_level=None)
+        writer.execute("UPDATE tag SET name = 'v2' WHERE name = 'v1'")
+        writer.close()
+        assert version() not in (first, second)
+    finally:
+        version.close()
+
+
+def test_no_version_inside_a_transaction_scope(node: wiring.Container) -> None:
+    version = SqliteCommittedVersion(database_of(node))
+    try:
+        with node.uow.scope(write=True):
+            assert version() is None
+        assert version() is not None
+    finally:
+        version.close()
+
+
+def test_only_a_sqlite_file_has_a_cheap_version(tmp_path: Path) -> None:
+    postgres = create_engine("postgresql+psycopg://moorage@127.0.0.1/none")
+    memory = create_engine("sqlite://")
+    assert committed_version(postgres) is no_committed_version
+    assert committed_version(memory) is no_committed_version
+    assert isinstance(
+        committed_version(create_engine(f"sqlite:///{tmp_path / 'm.db'}")),
+        SqliteCommittedVersion,
+    )
+
+
+@pytest.mark.parametrize("with_body", [True, False], ids=["GET", "HEAD"])
+def test_a_tag_moved_by_another_process_is_seen_at_once(
+    node: wiring.Container, other: wiring.Container, with_body: bool
+) -> None:
+    old = push_image(node, "v1", "a")
+    assert resolved(node, "v1", with_body=with_body) == old
+    assert resolved(node, "v1", with_body=with_body) == old  # now answered from memory
+    new = push_image(other, "v1", "b")
+    assert resolved(node, "v1", with_body=with_body) == new
+
+
+def test_a_tag_deleted_by_another_process_is_gone_at_once(
+    node: wiring.Container, other: wiring.Container
+) -> None:
+    push_image(node, "v1", "a")
+    resolved(node, "v1")
+    other.artifacts.delete_manifest(REPO, "v1")
+    with pytest.raises(ManifestNotFound):
+        resolved(node, "v1")
+
+
+def test_a_repeated_read_opens_no_transaction(
+    node: wiring.Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = push_image(node, "v1", "a")
+    resolved(node, "v1")
+    opened: list[bool] = []
+    transaction = node.uow._transaction
+
+    def counting(write: bool):  # type: ignore[no-untyped-def]
+        opened.append(write)
+        return transaction(write)
+
+    monkeypatch.setattr(node.uow, "_transaction", counting)
+    assert resolved(node, "v1") == digest
+    assert resolved(node, "v1", with_body=False) == digest
+    assert opened == []
