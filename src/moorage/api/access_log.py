@@ -19,9 +19,9 @@ log record written while the request runs carries it (`current_request_id`).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -66,7 +66,7 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
             if _SANE_REQUEST_ID.match(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as uuid4's hex, without building a UUID
 
 
 def redacted_query(query_string: bytes) -> str:

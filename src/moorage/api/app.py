@@ -19,6 +19,7 @@ from moorage.api.access import Authorizer, OpenAccess
 from moorage.api.access_log import AccessLog
 from moorage.api.auth import TOKEN_PATH, SignIn, TokenAuthorizer
 from moorage.api.metrics import AbortReason, Metrics
+from moorage.api.oci.asgi import RegistryEntry
 from moorage.api.oci.context import OciContext, OciServices
 from moorage.api.oci.routes import dispatch
 from moorage.api.proxy import ForwardedHeaders, TrustedProxies
@@ -36,6 +37,7 @@ from moorage.domain.ports import UnitOfWorkFactory
 
 log = logging.getLogger("moorage.api")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+KNOWN_METHODS = frozenset(ALL_METHODS)
 REST_PREFIX = "/api/v1"
 
 
@@ -233,7 +235,9 @@ def create_app(services: AppServices) -> ASGIApp:
     metrics = Metrics(services.proxy_cache.counters)
 
     async def v2(request: Request) -> Response:
-        return await metrics.observe("registry", request.method, lambda: dispatch(ctx, request))
+        method = request.method
+        operation = method if method in KNOWN_METHODS else "other"  # bounded label values
+        return await metrics.observe("registry", operation, lambda: dispatch(ctx, request))
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -276,7 +280,7 @@ def create_app(services: AppServices) -> ASGIApp:
         exception_handlers={ClientDisconnect: _client_disconnect, Busy: _busy},
     )
     watched = ClientWatch(
-        HostMarker(EncodedSlashes(app, REST_PREFIX), services.private_host),
+        HostMarker(EncodedSlashes(RegistryEntry(v2, app), REST_PREFIX), services.private_host),
         metrics,
         settings.http_body_timeout_seconds,
     )

@@ -77,6 +77,7 @@ class Metrics:
         )
         for reason in ABORT_REASONS:
             self.client_aborts.labels(reason)  # shown at 0 before the first abort
+        self._children: dict[tuple[str, str, int], tuple[Histogram, Counter]] = {}
 
     def client_aborted(self, reason: AbortReason) -> None:
         self.client_aborts.labels(reason).inc()
@@ -86,8 +87,17 @@ class Metrics:
     ) -> Response:
         start = time.perf_counter()
         response = await call()
-        self.latency.labels(area, operation).observe(time.perf_counter() - start)
-        self.requests.labels(area, operation, f"{response.status_code // 100}xx").inc()
+        elapsed = time.perf_counter() - start
+        key = (area, operation, response.status_code // 100)
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and builds a key: once per combination
+            children = (
+                self.latency.labels(area, operation),
+                self.requests.labels(area, operation, f"{key[2]}xx"),
+            )
+            self._children[key] = children
+        children[0].observe(elapsed)
+        children[1].inc()
         return response
 
     async def endpoint(self, request: Request) -> Response:
