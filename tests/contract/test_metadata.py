@@ -212,7 +212,7 @@ def test_delete_registry_removes_everything_in_it(db: Database) -> None:
         kept_image = store.images.get_image("kept", "app")
         assert kept_image is not None
         assert store.tags.list_tags(kept_image.id, None, None) == ["v1"]
-        assert store.blobs.linked_digests(kept_image.id, [kept_layer]) == {kept_layer}
+        assert set(store.blobs.linked_sizes(kept_image.id, [kept_layer])) == {kept_layer}
     for table, left in [
         (t.image, 1),
         (t.artifact, 1),
@@ -348,11 +348,11 @@ def test_a_quarantined_blob_is_not_served_until_verified_bytes_replace_it(
     with uow(write=True) as store:
         assert store.blobs.get_blob(layer) is None
         assert store.blobs.get_linked_blob(image.id, layer) is None
-        assert store.blobs.linked_digests(image.id, [layer]) == set()
+        assert store.blobs.linked_sizes(image.id, [layer]) == {}
         store.blobs.add_blob(layer, 42, T1)  # a verified push of the same digest
     with uow() as store:
         assert store.blobs.get_linked_blob(image.id, layer) == Blob(layer, 42, T0)
-        assert store.blobs.linked_digests(image.id, [layer]) == {layer}
+        assert store.blobs.linked_sizes(image.id, [layer]) == {layer: 42}
 
 
 def test_link_and_unlink_blobs(uow: UnitOfWorkFactory) -> None:
@@ -369,15 +369,16 @@ def test_link_and_unlink_blobs(uow: UnitOfWorkFactory) -> None:
         store.blobs.link_blob(image.id, layer, T2)  # idempotent across transactions too
         assert store.blobs.get_linked_blob(image.id, layer) == Blob(layer, 10, T0)
         assert store.blobs.get_linked_blob(other.id, layer) is None
-        assert store.blobs.linked_digests(image.id, [layer, config, unknown]) == {layer, config}
-        assert store.blobs.linked_digests(other.id, [layer, config]) == set()
-        assert store.blobs.linked_digests(image.id, []) == set()
+        linked = store.blobs.linked_sizes(image.id, [layer, config, unknown])
+        assert linked == {layer: 10, config: 2}
+        assert store.blobs.linked_sizes(other.id, [layer, config]) == {}
+        assert store.blobs.linked_sizes(image.id, []) == {}
         assert store.blobs.unlink_blob(image.id, layer) is True
         assert store.blobs.unlink_blob(image.id, layer) is False
         assert store.blobs.unlink_blob(other.id, config) is False
     with uow() as store:
         assert store.blobs.get_linked_blob(image.id, layer) is None
-        assert store.blobs.linked_digests(image.id, [layer, config]) == {config}
+        assert store.blobs.linked_sizes(image.id, [layer, config]) == {config: 2}
         assert store.blobs.get_blob(layer) == Blob(layer, 10, T0)  # unlinking keeps the blob
 
 
@@ -632,7 +633,7 @@ def test_delete_artifact_removes_its_tags_and_references(db: Database) -> None:
         kept = store.tags.get_tag(image.id, "kept")
         assert kept is not None
         assert kept.artifact_id == kept_id
-        assert store.blobs.linked_digests(image.id, [layer]) == {layer}  # links belong to the image
+        assert set(store.blobs.linked_sizes(image.id, [layer])) == {layer}  # the image's links
     assert row_count(db, t.artifact_child) == 0
     assert row_count(db, t.artifact_blob) == 1
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from moorage.domain.content.errors import BlobBeingCollected
 from moorage.domain.content.ports import RECENT_TAGS, PullRecord, TagCursor
 from moorage.domain.content.tag_globs import glob_regex
-from moorage.domain.kernel.errors import Conflict
+from moorage.domain.kernel.errors import AlreadyExists, Conflict
 from moorage.domain.kernel.model import (
     Artifact,
     ArtifactHead,
@@ -375,9 +375,13 @@ class MemoryBlobIndex(_Roles):
     def unlink_blob(self, image_id: int, digest: str) -> bool:
         return bool(delete_rows(self.state, IMAGE_BLOB, [(image_id, digest)]))
 
-    def linked_digests(self, image_id: int, digests: Sequence[str]) -> set[str]:
-        links = self.state.table(IMAGE_BLOB)
-        return {d for d in digests if (image_id, d) in links and _is_live(self.state, d)}
+    def linked_sizes(self, image_id: int, digests: Sequence[str]) -> dict[str, int]:
+        links, blobs = self.state.table(IMAGE_BLOB), self.state.table(BLOB)
+        return {
+            d: blobs[d]["size"]
+            for d in digests
+            if (image_id, d) in links and _is_live(self.state, d)
+        }
 
 
 # --- uploads -------------------------------------------------------------------------------
@@ -558,7 +562,7 @@ class MemoryArtifactStore(_Roles):
                 },
             )
         except UniqueViolation:
-            raise Conflict(f"artifact {artifact.digest} already exists") from None
+            raise AlreadyExists(f"artifact {artifact.digest} already exists") from None
         artifact_id: int = row["id"]
         # As on SQL: blob digests must come without duplicates, child digests may repeat.
         for blob_digest in artifact.blob_digests:

@@ -25,7 +25,7 @@ _LINKED_BLOB = (
 )
 _BLOB_STATE = select(t.blob.c.size, t.blob.c.status).where(t.blob.c.digest == bindparam("digest"))
 _LINKED_AMONG = (
-    select(t.image_blob.c.digest)
+    select(t.image_blob.c.digest, t.blob.c.size)
     .join(t.blob, t.blob.c.digest == t.image_blob.c.digest)
     .where(
         t.image_blob.c.image_id == bindparam("image_id"),
@@ -51,6 +51,10 @@ _LIVE_AMONG = (
     .order_by(t.blob.c.digest)
 )
 _LIVE_AMONG_LOCKED = _LIVE_AMONG.with_for_update(read=True, of=t.blob)
+_STATUS_AMONG = select(t.blob.c.digest, t.blob.c.status).where(
+    t.blob.c.digest.in_(bindparam("digests", expanding=True))
+)
+_SERVED_STATES = frozenset({BlobStatus.LIVE.value, BlobStatus.MARKED.value})
 
 
 class SqlBlobIndex:
@@ -97,19 +101,19 @@ class SqlBlobIndex:
         wanted = sorted(set(digests))
         if not wanted:
             return set()
+        if not is_postgres(self.conn):
+            return self._take_back_alone(wanted)
         live: set[str] = set()
-        postgres = is_postgres(self.conn)
         for _ in range(3):
-            if postgres:
-                # Row locks in digest order, as garbage collection takes them: two pushes
-                # sharing layers (or a push and a run) never wait on each other in a cycle.
-                self.conn.execute(_LOCK_MARKED_AMONG, {"digests": wanted})
+            # Row locks in digest order, as garbage collection takes them: two pushes
+            # sharing layers (or a push and a run) never wait on each other in a cycle.
+            self.conn.execute(_LOCK_MARKED_AMONG, {"digests": wanted})
             self.conn.execute(_TAKE_BACK, {"digests": wanted})
-            # Held until commit on PostgreSQL: the mark phase cannot turn these rows to
-            # marked (nor the sweeper then to deleting) before this transaction's references
-            # are visible.
-            query = _LIVE_AMONG_LOCKED if postgres else _LIVE_AMONG
-            live = {row.digest for row in self.conn.execute(query, {"digests": wanted})}
+            # Held until commit: the mark phase cannot turn these rows to marked (nor the
+            # sweeper then to deleting) before this transaction's references are visible.
+            live = {
+                row.digest for row in self.conn.execute(_LIVE_AMONG_LOCKED, {"digests": wanted})
+            }
             # A row marked by a transaction that committed while this one waited for its
             # lock is missed by the UPDATE's snapshot: take it back on the next pass.
             if live == set(wanted):
@@ -118,6 +122,18 @@ class SqlBlobIndex:
             if self.conn.execute(_MARKED_AMONG, still_marked).first() is None:
                 break
         return live
+
+    def _take_back_alone(self, wanted: list[str]) -> set[str]:
+        """`take_back` where writers exclude one another (SQLite: this transaction holds the
+        database's write lock), so the states one read finds hold until commit: the UPDATE
+        runs only when some blob is marked, which is seldom (one statement, not two)."""
+        states = {
+            row.digest: row.status for row in self.conn.execute(_STATUS_AMONG, {"digests": wanted})
+        }
+        marked = sorted(d for d, status in states.items() if status == BlobStatus.MARKED.value)
+        if marked:
+            self.conn.execute(_TAKE_BACK, {"digests": marked})
+        return {d for d, status in states.items() if status in _SERVED_STATES}
 
     def quarantine_blob(self, digest: str) -> bool:
         result = self.conn.execute(
@@ -140,8 +156,8 @@ class SqlBlobIndex:
         )
         return bool(result.rowcount)
 
-    def linked_digests(self, image_id: int, digests: Sequence[str]) -> set[str]:
+    def linked_sizes(self, image_id: int, digests: Sequence[str]) -> dict[str, int]:
         if not digests:
-            return set()
+            return {}
         rows = self.conn.execute(_LINKED_AMONG, {"image_id": image_id, "digests": list(digests)})
-        return {row.digest for row in rows}
+        return {row.digest: row.size for row in rows}

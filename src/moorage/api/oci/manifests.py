@@ -83,7 +83,8 @@ async def _from_config(
     config = ctx.artifacts.config_to_read(parsed)
     if config is None:
         return None, None
-    data = await ctx.uploads.read_small(name, config, MAX_CONFIG_BYTES)
+    # Straight from the store: the push's transaction checks the config is the image's.
+    data = await ctx.uploads.peek_small(config, MAX_CONFIG_BYTES)
     if not data:
         return None, None
     if helm_config(parsed) is not None:

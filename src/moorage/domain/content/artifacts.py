@@ -19,6 +19,7 @@ from moorage.domain.content.names import check_tag, existing_image, image_for_pu
 from moorage.domain.content.ports import ContentTx, PullRecord, PushListener
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.errors import (
+    AlreadyExists,
     Conflict,
     DigestMismatch,
     ManifestBlobUnknown,
@@ -268,15 +269,9 @@ class ArtifactService:
         now = self._clock()
         with self._uow(write=True) as store:
             image = image_for_push(store, repository, now)
-            self._check_references(store, image.id, artifact, cached)
-            self._check_sizes(store, image.id, parsed)
+            self._check_references(store, image.id, artifact, parsed, cached)
             store.images.lock_image(image.id)
-            existing = store.artifacts.get_artifact(image.id, artifact.digest)
-            if existing is None:
-                artifact_id = store.artifacts.insert_artifact(image.id, artifact, now)
-            else:
-                artifact_id = existing.id
-                store.artifacts.touch_artifact_push(artifact_id, now)
+            artifact_id = self._store_artifact(store, image.id, artifact, now)
             if tag is not None:
                 self._move_tag(store, image, tag, artifact.digest)
                 store.tags.put_tag(image.id, tag, artifact_id, now)
@@ -290,6 +285,20 @@ class ArtifactService:
         return PushedManifest(artifact.digest, artifact.subject_digest)
 
     @staticmethod
+    def _store_artifact(
+        store: ContentTx, image_id: int, artifact: NewArtifact, now: datetime
+    ) -> int:
+        """The artifact's id: inserted, or (pushed again) the one there, its push time
+        renewed. The insert is tried first: most pushes are of new manifests."""
+        try:
+            return store.artifacts.insert_artifact(image_id, artifact, now)
+        except AlreadyExists:
+            existing = store.artifacts.get_artifact(image_id, artifact.digest)
+            assert existing is not None  # the image is locked: nothing deleted it meanwhile
+        store.artifacts.touch_artifact_push(existing.id, now)
+        return existing.id
+
+    @staticmethod
     def config_to_read(parsed: manifests.ParsedManifest) -> str | None:
         """The digest of the config a push should read, if any: an image's, for its platform
         (`platform_of_config`), or a Helm chart's, for its name and versions
@@ -299,15 +308,21 @@ class ArtifactService:
 
     @staticmethod
     def _check_references(
-        store: ContentTx, image_id: int, artifact: NewArtifact, cached: bool = False
+        store: ContentTx,
+        image_id: int,
+        artifact: NewArtifact,
+        parsed: manifests.ParsedManifest,
+        cached: bool = False,
     ) -> None:
+        """Every blob and child the manifest references is there, live, readable by the
+        image, and of the size its descriptor states (clients verify what they pull
+        against it, so a wrong size would break every pull of the manifest)."""
         # Blobs garbage collection marked come back to live here, in the transaction that
         # references them; one it is already deleting counts as unknown (the client uploads
         # it again).
         live = store.blobs.take_back(artifact.blob_digests)
-        missing_blobs = set(artifact.blob_digests) - (
-            live & store.blobs.linked_digests(image_id, artifact.blob_digests)
-        )
+        sizes = store.blobs.linked_sizes(image_id, artifact.blob_digests)
+        missing_blobs = set(artifact.blob_digests) - (live & sizes.keys())
         if missing_blobs and not cached:
             raise ManifestBlobUnknown(sorted(missing_blobs)[0])
         missing_children = set(artifact.child_digests) - store.artifacts.artifact_digests_present(
@@ -315,15 +330,10 @@ class ArtifactService:
         )
         if missing_children and not cached:
             raise ManifestBlobUnknown(sorted(missing_children)[0], "manifest")
-
-    @staticmethod
-    def _check_sizes(store: ContentTx, image_id: int, parsed: manifests.ParsedManifest) -> None:
-        """Every descriptor states the size stored under its digest: clients verify what
-        they pull against it, so a wrong one would break every pull of the manifest."""
         for desc in ((parsed.config,) if parsed.config else ()) + parsed.layers:
-            blob = store.blobs.get_linked_blob(image_id, str(desc.digest))
-            if blob is not None and blob.size != desc.size:
-                raise InvalidManifest(_size_differs(desc, blob.size, "blob"))
+            size = sizes.get(str(desc.digest))
+            if size is not None and size != desc.size:
+                raise InvalidManifest(_size_differs(desc, size, "blob"))
         for desc in parsed.children:
             child = store.artifacts.get_artifact(image_id, str(desc.digest))
             if child is not None and child.size != desc.size:

@@ -86,8 +86,8 @@ class BlobIndex(Protocol):
 
     def unlink_blob(self, image_id: int, digest: str) -> bool: ...
 
-    def linked_digests(self, image_id: int, digests: Sequence[str]) -> set[str]:
-        """Which of these digests the image may read."""
+    def linked_sizes(self, image_id: int, digests: Sequence[str]) -> dict[str, int]:
+        """The size of each of these blobs the image may read (the others are absent)."""
 
 
 class UploadStore(Protocol):
@@ -148,7 +148,8 @@ class ArtifactStore(Protocol):
     def artifact_digests_present(self, image_id: int, digests: Sequence[str]) -> set[str]: ...
 
     def insert_artifact(self, image_id: int, artifact: NewArtifact, now: datetime) -> int:
-        """Store a new artifact with its blob and child references; returns its id."""
+        """Store a new artifact with its blob and child references; returns its id.
+        AlreadyExists (and nothing changed) when the image has the digest already."""
 
     def touch_artifact_push(self, artifact_id: int, now: datetime) -> None: ...
 

@@ -188,6 +188,26 @@ class UploadService:
             return None
         return bytes(data)
 
+    async def peek_small(self, digest: str, limit: int) -> bytes | None:
+        """A small blob's verified bytes straight from the store by digest, or None (absent,
+        larger than `limit`, or not matching its digest).
+
+        Unlike `read_small` nothing checks which image may read it: only for deriving what a
+        manifest push records from its config, a push whose own transaction then refuses a
+        config the image cannot read (so nothing derived from another's blob is kept)."""
+        parsed = parse_digest(digest)
+        data = bytearray()
+        try:
+            async for chunk in self._blobs.read(self._blobs.key_for(parsed), 0, limit + 1):
+                data += chunk
+        except (KeyError, OSError, DomainError):
+            return None
+        if not data or len(data) > limit:
+            return None
+        if hashlib.new(parsed.algorithm, data).hexdigest() != parsed.hex:
+            return None  # a pull of it quarantines it; the push just records nothing from it
+        return bytes(data)
+
     async def blob_source(self, digest: str, *, private: bool) -> BlobSource:
         """Where a download of the blob should come from: a short-lived URL to redirect the
         client to, a local file the web server sends itself, or neither (stream it)."""
