@@ -18,17 +18,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from moorage.api.access import Authorizer, OpenAccess
 from moorage.api.access_log import AccessLog
 from moorage.api.auth import TOKEN_PATH, SignIn, TokenAuthorizer
+from moorage.api.lazy import BuiltOnFirstUse
 from moorage.api.metrics import AbortReason, Metrics
 from moorage.api.oci.asgi import RegistryEntry
 from moorage.api.oci.context import OciContext, OciServices
 from moorage.api.oci.routes import dispatch
 from moorage.api.proxy import ForwardedHeaders, TrustedProxies
-from moorage.api.rest.app import EncodedSlashes, create_rest_app
-from moorage.api.rest.deps import RestServices
-from moorage.api.rest.security import RestSecurity, SessionCodec
+from moorage.api.rest.services import RestServices
+from moorage.api.rest.slashes import EncodedSlashes
 from moorage.api.tokens import TokenSigner
 from moorage.config import Settings
-from moorage.console.app import create_console_app
 from moorage.domain.content.artifacts import PullRecorder
 from moorage.domain.identity.throttle import LoginThrottle
 from moorage.domain.kernel.blocking import Blocking
@@ -213,6 +212,24 @@ def _authorizer(sign_in: SignIn | None, services: AppServices, settings: Setting
     return TokenAuthorizer(sign_in, signer)
 
 
+def _rest_app(services: AppServices, sign_in: SignIn | None) -> ASGIApp:
+    """The REST API, built on its first request: FastAPI and the route modules load then."""
+    from moorage.api.rest.app import create_rest_app
+    from moorage.api.rest.security import RestSecurity, SessionCodec
+
+    codec = SessionCodec(services.token_key or b"open-mode")
+    return create_rest_app(
+        services, RestSecurity(services.identities, sign_in, codec, services.blocking)
+    )
+
+
+def _console_app() -> ASGIApp:
+    """The console's page and assets, built on its first request."""
+    from moorage.console.app import create_console_app
+
+    return create_console_app()
+
+
 def create_app(services: AppServices) -> ASGIApp:
     settings = services.settings
     identities = services.identities
@@ -225,12 +242,6 @@ def create_app(services: AppServices) -> ASGIApp:
     authorizer = _authorizer(sign_in, services, settings)
     pulls = services.pulls
     ctx = OciContext.of(services, authorizer)
-    rest = create_rest_app(
-        services,
-        RestSecurity(
-            identities, sign_in, SessionCodec(services.token_key or b"open-mode"), blocking
-        ),
-    )
 
     metrics = Metrics(services.proxy_cache.counters)
 
@@ -269,11 +280,11 @@ def create_app(services: AppServices) -> ASGIApp:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics.endpoint),
-        Mount(REST_PREFIX, app=rest),
+        Mount(REST_PREFIX, app=BuiltOnFirstUse(lambda: _rest_app(services, sign_in))),
     ]
     if isinstance(authorizer, TokenAuthorizer):
         routes.append(Route(TOKEN_PATH, authorizer.token_endpoint, methods=["GET", "POST"]))
-    routes.append(Mount("/", app=create_console_app()))
+    routes.append(Mount("/", app=BuiltOnFirstUse(_console_app)))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

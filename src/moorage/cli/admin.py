@@ -10,10 +10,7 @@ import argparse
 import sys
 from typing import Any, Protocol
 
-from starlette.requests import Request
-
 from moorage import wiring
-from moorage.api.rest.registries import registry_out
 from moorage.cli.output import Column, done, emit_items, emit_one, size, when
 from moorage.cli.remote import RemoteApi, segment
 from moorage.cli.target import Group
@@ -42,6 +39,10 @@ class LocalRegistries:
     def _out(self, usage: RegistryUsage, upstream: Upstream | None = None) -> dict[str, Any]:
         # The API's own rendering, as for a request to the address clients use: the public
         # host, else the listen address (what the server falls back to as well).
+        from starlette.requests import Request
+
+        from moorage.api.rest.registries import registry_out
+
         settings = self._container.settings
         host = settings.public_host or settings.listen
         served = Request({"type": "http", "headers": [(b"host", host.encode())]})

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from moorage.api.rest.audit import audit_query, entry_out
 from moorage.cli.output import emit
 from moorage.cli.remote import PAGE_SIZE, RemoteApi
 from moorage.cli.target import Group
@@ -40,6 +39,8 @@ class LocalAuditLog:
         self._audit = container.audit
 
     def entries(self, filters: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        from moorage.api.rest.audit import audit_query, entry_out
+
         if "result" in filters:
             filters = {**filters, "result": Result(filters["result"])}
         page = self._audit.list(audit_query(**filters), PageRequest(1, limit))

@@ -9,9 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from moorage.api.rest.policies import RunDetailOut, TaskOut, _run
 from moorage.cli.output import (
     Column,
     emit,
@@ -44,6 +41,8 @@ class LocalCleanup:
         self._runs = container.cleanup_runs
 
     def run(self, registry: str, dry_run: bool, progress: ShowProgress) -> dict[str, Any]:
+        from moorage.api.rest.policies import RunDetailOut, TaskOut, _run
+
         execution = self._runs.start(registry, dry_run=dry_run, enqueue=False)
         self._runs.run(execution.id, progress)
         detail = self._runs.detail(registry, execution.id)
@@ -61,6 +60,8 @@ class LocalCleanup:
         return run.model_dump(mode="json")
 
     def history(self, registry: str) -> list[dict[str, Any]]:
+        from moorage.api.rest.policies import _run
+
         found = every_page(lambda page: self._runs.history(registry, page.page, page.page_size))
         return [_run(e).model_dump(mode="json") for e in found]
 
@@ -104,6 +105,8 @@ HISTORY_COLUMNS = (
 
 
 def run(args: argparse.Namespace, cleanup: Cleanup) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

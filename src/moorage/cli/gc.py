@@ -10,21 +10,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
-from pydantic import BaseModel
-from rich.console import Console
-from rich.progress import BarColumn, SpinnerColumn, TaskID, TextColumn
-from rich.progress import Progress as RichProgress
 
-from moorage.api.rest.gc import run_detail_out, run_out, storage_out
-from moorage.api.rest.schemas import schedule_out
 from moorage.cli.output import emit, emit_one, human_bytes
 from moorage.cli.remote import PAGE_SIZE, RemoteApi
 from moorage.cli.target import Group
 from moorage.domain.kernel.model import PageRequest
 from moorage.wiring import Container
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from rich.progress import TaskID
 
 Progress = Callable[[str, int], None]
 
@@ -34,6 +32,10 @@ def _progress(enabled: bool) -> Iterator[Progress | None]:
     """On a terminal, a progress bar on stderr: a row per phase with its count, pulsing while
     the phase runs (totals are not known ahead) and full once the next phase starts; a
     server's run prints its log lines above it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, SpinnerColumn, TextColumn
+    from rich.progress import Progress as RichProgress
+
     if not enabled:
         yield None
         return
@@ -91,20 +93,28 @@ class LocalCollector:
     def run(
         self, dry_run: bool, delete_untagged: bool, progress: Progress | None
     ) -> dict[str, Any]:
+        from moorage.api.rest.gc import run_detail_out
+
         started = self._gc.start_run(
             dry_run=dry_run, delete_untagged=delete_untagged, enqueue=False
         )
         return _json(run_detail_out(anyio.run(self._gc.run, started.id, progress)))
 
     def runs(self, limit: int) -> list[dict[str, Any]]:
+        from moorage.api.rest.gc import run_out
+
         return [_json(run_out(r)) for r in self._gc.list_runs(PageRequest(1, limit)).items]
 
     def schedule(self, cron: str | None, off: bool) -> dict[str, Any]:
+        from moorage.api.rest.schemas import schedule_out
+
         if off or cron is not None:
             self._gc.set_schedule(None if off else cron)
         return _json(schedule_out(self._gc.get_schedule()))
 
     def storage(self) -> dict[str, Any]:
+        from moorage.api.rest.gc import storage_out
+
         return _json(storage_out(self._gc.storage_totals()))
 
 

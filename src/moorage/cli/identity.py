@@ -11,7 +11,6 @@ import getpass
 import sys
 from typing import Any, Protocol
 
-from moorage.api.rest.identity import _key
 from moorage.api.rest.schemas import AccessKeyCreated, MemberOut, ProjectOut, UserOut
 from moorage.cli.output import Column, done, emit_items, emit_one, when, yes_no
 from moorage.cli.profile import UsageError
@@ -89,11 +88,15 @@ class LocalIdentities:
         return [_api_json(MemberOut, m) for m in self._identities.list_members(project)]
 
     def create_key(self, owner: str | None) -> dict[str, Any]:
+        from moorage.api.rest.identity import _key
+
         new = self._identities.create_access_key(owner or LOCAL_KEY_OWNER)
         created = AccessKeyCreated(**_key(new.key).model_dump(), secret=new.secret)
         return created.model_dump(mode="json")
 
     def list_keys(self, owner: str | None) -> list[dict[str, Any]]:
+        from moorage.api.rest.identity import _key
+
         keys = self._identities.list_access_keys(owner or LOCAL_KEY_OWNER)
         return [_key(k).model_dump(mode="json") for k in keys]
 

@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -20,6 +17,9 @@ def _plain(value: Any) -> Any:
 
 
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     if as_json:
         json.dump([{k: _plain(v) for k, v in row.items()} for row in rows], sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -92,6 +92,9 @@ class Column:
 def emit_items(
     items: Sequence[dict[str, Any]], columns: Sequence[Column], *, as_json: bool
 ) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     if as_json:
         print_json(list(items))
         return

@@ -7,8 +7,6 @@ import argparse
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from moorage.api.rest.policies import _cleanup, _protection
-from moorage.api.rest.webhooks import _webhook
 from moorage.cli.output import Column, emit_items, joined, print_json, yes_no
 from moorage.cli.remote import RemoteApi, segment
 from moorage.cli.target import Group
@@ -29,14 +27,20 @@ class LocalPolicies:
         self._webhooks = container.webhooks
 
     def protection(self, registry: str) -> list[dict[str, Any]]:
+        from moorage.api.rest.policies import _protection
+
         records = self._policies.protection_policies(registry)
         return [_protection(r).model_dump(mode="json") for r in records]
 
     def cleanup(self, registry: str) -> list[dict[str, Any]]:
+        from moorage.api.rest.policies import _cleanup
+
         records = self._policies.cleanup_policies(registry)
         return [_cleanup(r).model_dump(mode="json") for r in records]
 
     def webhooks(self, registry: str) -> list[dict[str, Any]]:
+        from moorage.api.rest.webhooks import _webhook
+
         return [_webhook(w).model_dump(mode="json") for w in self._webhooks.webhooks(registry)]
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
 from moorage import __version__
+
+if TYPE_CHECKING:
+    import httpx
 
 API_PREFIX = "/api/v1"
 PAGE_SIZE = 100  # the API's largest page: list commands fetch every page in turn
@@ -62,6 +63,8 @@ class RemoteApi:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        import httpx  # on first use: the server imports this module, and needs no client
+
         self.server = server_url(server)
         self._http = httpx.Client(
             base_url=self.server + API_PREFIX,
@@ -112,6 +115,8 @@ class RemoteApi:
         self._send("DELETE", path, params=params)
 
     def _send(self, method: str, path: str, **options: Any) -> Any:
+        import httpx
+
         try:
             response = self._http.request(method, path, **options)
         except httpx.TransportError as exc:
@@ -142,6 +147,8 @@ def _problem_detail(response: httpx.Response) -> str:
 
 
 def _reason(exc: httpx.TransportError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time"
     text = str(exc).strip()

@@ -13,10 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from moorage.api.rest.replication import rule_out, run_out, task_out
 from moorage.cli.output import Column, emit_items, emit_one, human_bytes, when, yes_no
 from moorage.cli.remote import RemoteApi, segment
 from moorage.cli.target import Group, every_page
@@ -59,9 +56,13 @@ class LocalReplication:
         self._workers: dict[int, _Worker] = {}
 
     def rules(self, registry: str) -> list[dict[str, Any]]:
+        from moorage.api.rest.replication import rule_out
+
         return _pages(lambda o, n: self._service.list_rules(registry, o, n), rule_out)
 
     def start(self, registry: str, rule_id: int, wait: bool) -> dict[str, Any]:
+        from moorage.api.rest.replication import run_out
+
         run = self._service.start_run(registry, rule_id, None)
         if wait:
             # Its queued job finds the run finished and does nothing.
@@ -69,6 +70,8 @@ class LocalReplication:
         return run_out(run).model_dump(mode="json")
 
     def run(self, registry: str, run_id: int) -> dict[str, Any]:
+        from moorage.api.rest.replication import run_out
+
         found = run_out(self._service.get_run(registry, run_id)).model_dump(mode="json")
         worker = self._workers.get(run_id)
         if worker is not None and not worker.alive():
@@ -78,9 +81,13 @@ class LocalReplication:
         return found
 
     def tasks(self, registry: str, run_id: int) -> list[dict[str, Any]]:
+        from moorage.api.rest.replication import task_out
+
         return _pages(lambda o, n: self._service.list_tasks(registry, run_id, o, n), task_out)
 
     def runs(self, registry: str, rule_id: int) -> list[dict[str, Any]]:
+        from moorage.api.rest.replication import run_out
+
         return _pages(lambda o, n: self._service.list_runs(registry, rule_id, o, n), run_out)
 
 
@@ -242,6 +249,9 @@ def _follow(replication: Replication, registry: str, run_id: int, show: bool) ->
     """Ask for the run until it ends, with a bar of the artifacts done out of the total and
     the succeeded / failed / skipped counts beside it (on standard error, gone once it
     ends; only on a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moorage import __version__
 from moorage.api.rest import (
@@ -24,8 +22,8 @@ from moorage.api.rest import (
     replication,
     webhooks,
 )
-from moorage.api.rest.deps import RestServices
 from moorage.api.rest.security import RestSecurity
+from moorage.api.rest.services import RestServices
 
 DESCRIPTION = """The management API of moorage: registries, images, artifacts, tags, protection,
 cleanup, webhooks, replication, projects, members, users, access keys, garbage collection and
@@ -152,25 +150,3 @@ def create_rest_app(services: RestServices, security: RestSecurity) -> FastAPI:
     problems.install(app)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
-
-
-class EncodedSlashes:
-    """Keeps `%2F` inside one path segment for the REST API (`images/team%2Fapp/artifacts`).
-
-    ASGI servers decode the path before routing, which would turn an encoded image name into
-    several segments; this rebuilds the path from `raw_path`, decoding all but `%2F`.
-    """
-
-    def __init__(self, app: ASGIApp, prefix: str) -> None:
-        self.app = app
-        self.prefix = prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = scope.get("raw_path")
-        if scope["type"] == "http" and raw and scope["path"].startswith(self.prefix):
-            segments = raw.decode("latin-1").split("?", 1)[0].split("/")
-            scope = {
-                **scope,
-                "path": "/".join(unquote(s).replace("/", "%2F") for s in segments),
-            }
-        await self.app(scope, receive, send)

@@ -12,11 +12,11 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
 from moorage import __version__
-from moorage.api.rest.deps import RestServices
 from moorage.api.rest.gc import StorageOut, storage_out
 from moorage.api.rest.routing import api_router
 from moorage.api.rest.schemas import ScheduleOut, schedule_out
 from moorage.api.rest.security import Caller, Security
+from moorage.api.rest.services import RestServices
 from moorage.config import Settings
 
 router = api_router(tags=["deployment"])
