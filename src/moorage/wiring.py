@@ -15,10 +15,8 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from argon2 import PasswordHasher as Argon2Hasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine
 
 from moorage import __version__
@@ -51,25 +49,37 @@ from moorage.metadata import migrate
 from moorage.metadata.secrets import AesGcmSecretBox
 from moorage.metadata.uow import SqlUnitOfWork, committed_version, create_metadata_engine
 from moorage.outbound.guard import AddressGuard
-from moorage.outbound.oci_client import OciRegistry
-from moorage.outbound.proxy_upstream import ProxyUpstreams
 from moorage.outbound.replication_endpoints import ReplicationEndpoints
+from moorage.outbound.upstreams import ProxyUpstreams
 from moorage.outbound.webhook_sender import HttpWebhookSender
 from moorage.storage.drivers import build_blob_store
 
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher as Argon2Hasher
+
 
 class Argon2PasswordHasher:
-    """Passwords and secrets are stored only as argon2id hashes."""
+    """Passwords and secrets are stored only as argon2id hashes. argon2 loads with the first
+    password hashed or checked (a sign-in, a new user or key)."""
 
     def __init__(self) -> None:
-        self._hasher = Argon2Hasher()
+        self._built: Argon2Hasher | None = None
+
+    def _hasher(self) -> Argon2Hasher:
+        if self._built is None:
+            from argon2 import PasswordHasher
+
+            self._built = PasswordHasher()
+        return self._built
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        return self._hasher().hash(password)
 
     def verify(self, password_hash: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
-            return self._hasher.verify(password_hash, password)
+            return self._hasher().verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
 
@@ -186,6 +196,8 @@ class ClosingEndpoints(ReplicationEndpoints):
     """The replication endpoints, each remote's connections closed when a run is done."""
 
     async def release(self, endpoint: Endpoint) -> None:
+        from moorage.outbound.oci_client import OciRegistry  # loaded with the first remote
+
         if isinstance(endpoint, OciRegistry):
             await endpoint.close()
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
-import httpx
 
 from moorage.domain.kernel.addresses import (
     check_resolved,
@@ -29,6 +28,9 @@ from moorage.domain.kernel.addresses import (
     refused_name,
 )
 from moorage.domain.kernel.errors import RefusedAddress
+
+if TYPE_CHECKING:
+    import httpx
 
 Resolver = Callable[[str, int], list[str]]  # (host, port) -> addresses; OSError when none
 

@@ -11,10 +11,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from moorage import __version__
-from moorage.domain.proxycache.model import Upstream
 from moorage.domain.replication.endpoints import BlobRef
-from moorage.outbound.oci_client import Backoff, Guard, OciRegistry, _scope
+from moorage.outbound.oci_client import Backoff, OciRegistry, _scope
 
 UPSTREAM_BACKOFF = Backoff(attempts=2, first=0.2, longest=1.0)
 UPSTREAM_TIMEOUT = httpx.Timeout(30.0, connect=3.0)
@@ -46,26 +44,3 @@ class ProxyUpstream(OciRegistry):
 
     def read_blob(self, repository: str, digest: str, size: int) -> AsyncIterator[bytes]:
         return self.open_blob(repository, BlobRef(digest, size))(0)
-
-
-class ProxyUpstreams:
-    """`UpstreamFactory`: every upstream behind the outbound address guard."""
-
-    def __init__(self, guard: Guard) -> None:
-        self._guard = guard
-
-    def check_url(self, url: str) -> None:
-        self._guard.check_url(url)
-
-    def open(self, upstream: Upstream, password: str | None) -> ProxyUpstream:
-        return ProxyUpstream(
-            upstream.url,
-            upstream.namespace,
-            upstream.username,
-            password,
-            guard=self._guard,
-            verify_tls=upstream.verify_tls,
-            backoff=UPSTREAM_BACKOFF,
-            timeout=UPSTREAM_TIMEOUT,
-            user_agent=f"moorage/{__version__} proxy-cache",
-        )

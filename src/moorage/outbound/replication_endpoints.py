@@ -1,8 +1,11 @@
 """The two sides of a replication copy, as `moorage.domain.replication.ports.EndpointFactory`
 declares them: this deployment's registries over registry content's services, and remote
-registries over the OCI client, behind the outbound address guard."""
+registries over the OCI client, behind the outbound address guard. The client (and httpx)
+loads with the first remote endpoint."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from moorage.domain.content.artifacts import ArtifactService
 from moorage.domain.content.uploads import UploadService
@@ -10,7 +13,9 @@ from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.ports import RegistryTx, UnitOfWork
 from moorage.domain.replication.local import LocalRegistry
 from moorage.domain.replication.model import Remote
-from moorage.outbound.oci_client import CHUNK_SIZE, Guard, OciRegistry
+
+if TYPE_CHECKING:
+    from moorage.outbound.oci_client import Guard, OciRegistry
 
 
 class ReplicationEndpoints:
@@ -22,7 +27,7 @@ class ReplicationEndpoints:
         uow: UnitOfWork[RegistryTx],
         blocking: Blocking,
         guard: Guard,
-        chunk_size: int = CHUNK_SIZE,
+        chunk_size: int | None = None,
     ) -> None:
         self._uploads = uploads
         self._artifacts = artifacts
@@ -42,6 +47,8 @@ class ReplicationEndpoints:
 
     def remote(self, remote: Remote, password: str | None) -> OciRegistry:
         """Raises `RefusedAddress` for a private address the operator did not allow."""
+        from moorage.outbound.oci_client import CHUNK_SIZE, OciRegistry
+
         self._guard.check_url(remote.url)
         return OciRegistry(
             remote.url,
@@ -50,5 +57,5 @@ class ReplicationEndpoints:
             password,
             guard=self._guard,
             verify_tls=remote.verify_tls,
-            chunk_size=self._chunk_size,
+            chunk_size=self._chunk_size or CHUNK_SIZE,
         )

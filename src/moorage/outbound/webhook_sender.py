@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import ssl
 import time
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 
 from moorage.domain.kernel.errors import RefusedAddress
 from moorage.domain.webhooks.ports import OutboundRequest, OutboundResponse
 from moorage.outbound.guard import AddressGuard
+
+if TYPE_CHECKING:
+    import httpx
 
 EXCERPT_BYTES = 512  # of a failed response's body, kept in the attempt's error
 
@@ -36,9 +39,9 @@ class HttpWebhookSender:
         self._guard = guard or AddressGuard(allow_private=allow_private_targets)
         self._user_agent = user_agent
         self._total = total_timeout
-        self._timeout = httpx.Timeout(total_timeout, connect=connect_timeout)
-        # Built once: loading the CA bundle costs milliseconds per context.
-        self._tls = {True: httpx.create_ssl_context(verify=True), False: None}
+        self._connect = connect_timeout
+        # Each built once, on first use: loading the CA bundle costs milliseconds (and memory).
+        self._tls: dict[bool, ssl.SSLContext] = {}
 
     # creation time ----------------------------------------------------------------------------
 
@@ -48,12 +51,16 @@ class HttpWebhookSender:
     # delivery time ----------------------------------------------------------------------------
 
     def _context(self, verify: bool) -> ssl.SSLContext:
-        context = self._tls[verify]
+        import httpx
+
+        context = self._tls.get(verify)
         if context is None:
-            context = self._tls[verify] = httpx.create_ssl_context(verify=False)
+            context = self._tls[verify] = httpx.create_ssl_context(verify=verify)
         return context
 
     async def post(self, request: OutboundRequest) -> OutboundResponse:
+        import httpx
+
         started = time.monotonic()
 
         def failed(
@@ -76,11 +83,13 @@ class HttpWebhookSender:
         return OutboundResponse(status, None, int((time.monotonic() - started) * 1000))
 
     async def _post(self, request: OutboundRequest) -> tuple[int, str]:
+        import httpx
+
         url, pinned, extensions = await self._guard.pin(httpx.URL(request.url))
         headers = {**request.headers, "User-Agent": self._user_agent, **pinned}
         client = httpx.AsyncClient(
             verify=self._context(request.verify_tls),
-            timeout=self._timeout,
+            timeout=httpx.Timeout(self._total, connect=self._connect),
             follow_redirects=False,  # a redirect could point anywhere, unchecked
             trust_env=False,
         )
