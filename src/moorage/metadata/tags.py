@@ -23,7 +23,7 @@ from moorage.domain.content.ports import TagCursor
 from moorage.domain.content.tag_globs import glob_regex
 from moorage.domain.kernel.model import Page, PageRequest, Tag
 from moorage.metadata import tables as t
-from moorage.metadata.sql import is_postgres, like_pattern, nearer_end, page_order
+from moorage.metadata.sql import first_column, is_postgres, like_pattern, nearer_end, page_order
 
 TAG_SORTS = {"name": t.tag.c.name, "pushed_at": t.tag.c.pushed_at, "pulled_at": t.tag.c.pulled_at}
 
@@ -41,6 +41,15 @@ _MOVE_TAG = (
     .values(artifact_id=bindparam("b_artifact"), pushed_at=bindparam("b_now"))
 )
 _INSERT_TAG = insert(t.tag)
+# The protocol's tag list, in name order: whole, or a page after `last`.
+_TAGS = select(t.tag.c.name).where(t.tag.c.image_id == bindparam("image_id")).order_by(t.tag.c.name)
+_TAGS_AFTER = _TAGS.where(t.tag.c.name > bindparam("last"))
+_TAG_LISTS = {
+    (False, False): _TAGS,
+    (True, False): _TAGS_AFTER,
+    (False, True): _TAGS.limit(bindparam("limit")),
+    (True, True): _TAGS_AFTER.limit(bindparam("limit")),
+}
 
 
 class SqlTagStore:
@@ -122,12 +131,9 @@ class SqlTagStore:
         return [r.name for r in rows], TagCursor(rows[-1].pushed_at, rows[-1].id)
 
     def list_tags(self, image_id: int, last: str | None, limit: int | None) -> list[str]:
-        query = select(t.tag.c.name).where(t.tag.c.image_id == image_id).order_by(t.tag.c.name)
-        if last:
-            query = query.where(t.tag.c.name > last)
-        if limit is not None:
-            query = query.limit(limit)
-        return list(self.conn.execute(query).scalars().all())  # one fetchall, not a fetch per row
+        query = _TAG_LISTS[bool(last), limit is not None]
+        params = {"image_id": image_id, "last": last, "limit": limit}
+        return first_column(self.conn, query, params)
 
     def list_tag_page(self, image_id: int, artifact_id: int | None, page: PageRequest) -> Page[Tag]:
         # Page over the tag table alone (an index range scan, even deep into 100,000 tags),
