@@ -5,9 +5,10 @@ from __future__ import annotations
 import errno
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
+from moorage.domain.content.ports import Hasher
 from moorage.domain.kernel.errors import StorageFailure, StorageFull
 from moorage.domain.kernel.model import DriverState
 from moorage.oci.digest import Digest
@@ -31,6 +32,7 @@ __all__ = [
     "check_keys",
     "check_prefix",
     "check_range",
+    "fed",
     "is_upload_id",
     "new_upload_id",
     "utc_from_ns",
@@ -135,3 +137,14 @@ def check_range(offset: int, length: int | None) -> None:
         raise ValueError(f"read offset must be >= 0, got {offset}")
     if length is not None and length < 0:
         raise ValueError(f"read length must be >= 0, got {length}")
+
+
+async def fed(chunks: AsyncIterator[bytes], hasher: Hasher | None) -> AsyncIterator[bytes]:
+    """The chunks, each fed to `hasher` (when there is one) as it passes."""
+    if hasher is None:
+        async for chunk in chunks:
+            yield chunk
+        return
+    async for chunk in chunks:
+        hasher.update(chunk)
+        yield chunk

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from moorage.domain.content.ports import BlobInfo, StoredObject, UploadLeftover
+from moorage.domain.content.ports import BlobInfo, Hasher, StoredObject, UploadLeftover
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.model import DriverState
 from moorage.storage.driver import (
@@ -17,6 +17,7 @@ from moorage.storage.driver import (
     check_keys,
     check_prefix,
     check_range,
+    fed,
     is_upload_id,
     new_upload_id,
 )
@@ -91,13 +92,13 @@ class MemoryBlobStore(ContentAddressed):
         return UploadState(upload_id, 0).dump()
 
     async def append(
-        self, state: DriverState, chunks: AsyncIterator[bytes]
+        self, state: DriverState, chunks: AsyncIterator[bytes], hasher: Hasher | None = None
     ) -> tuple[int, DriverState]:
         upload = UploadState.load(state)
         buffer = self._buffer(upload)
         # Bytes past the recorded size are left over from a failed append: drop them.
         del buffer[upload.size :]
-        async for chunk in chunks:
+        async for chunk in fed(chunks, hasher):
             buffer += chunk
             self._written[upload.upload_id] = self._clock()
         upload.size = len(buffer)

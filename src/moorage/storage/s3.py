@@ -46,7 +46,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from moorage.domain.content.ports import BlobInfo, StoredObject, UploadLeftover
+from moorage.domain.content.ports import BlobInfo, Hasher, StoredObject, UploadLeftover
 from moorage.domain.kernel.model import DriverState
 from moorage.storage.driver import (
     CHUNK_SIZE,
@@ -61,6 +61,7 @@ from moorage.storage.driver import (
     check_keys,
     check_prefix,
     check_range,
+    fed,
     is_upload_id,
     new_upload_id,
 )
@@ -235,7 +236,7 @@ class S3BlobStore(ContentAddressed):
         return _S3Upload(new_upload_id(), 0).dump()
 
     async def append(
-        self, state: DriverState, chunks: AsyncIterator[bytes]
+        self, state: DriverState, chunks: AsyncIterator[bytes], hasher: Hasher | None = None
     ) -> tuple[int, DriverState]:
         upload = _S3Upload.load(state)
         grown = upload.copy()
@@ -244,7 +245,7 @@ class S3BlobStore(ContentAddressed):
             # Written under a larger part_size: it is a valid part as it stands.
             await self._upload_part(grown, buffer)
             buffer.clear()
-        async for chunk in chunks:
+        async for chunk in fed(chunks, hasher):
             view = memoryview(chunk)
             while view:
                 # Fill the buffer to exactly one part, never beyond: memory stays bounded

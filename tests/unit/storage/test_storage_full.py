@@ -56,6 +56,27 @@ async def test_a_write_past_the_file_size_limit_is_storage_full(tmp_path: Path) 
     assert size == LIMIT
 
 
+async def test_a_large_append_past_the_limit_is_storage_full_and_keeps_the_upload(
+    tmp_path: Path,
+) -> None:
+    """The same when the write fails in the worker thread of a pipelined append: the error
+    is StorageFull itself (not wrapped), and the upload keeps its recorded size."""
+    store = FilesystemBlobStore(tmp_path)
+    state = await store.begin_upload()
+    _size, state = await store.append(state, chunks(LIMIT // 2))
+    limit = 3 * 1024 * 1024
+
+    async def large() -> AsyncIterator[bytes]:
+        for _ in range(16):
+            yield b"y" * (512 * 1024)
+
+    with file_size_limit(limit), pytest.raises(StorageFull, match="File too large"):
+        await store.append(state, large())
+    assert (tmp_path / "uploads" / state["upload_id"]).stat().st_size == LIMIT // 2
+    size, _ = await store.append(state, large())
+    assert size == LIMIT // 2 + 8 * 1024 * 1024
+
+
 @pytest.mark.parametrize(
     ("code", "full"),
     [("QuotaExceeded", True), ("XMinioStorageFull", True), ("AccessDenied", False)],

@@ -281,6 +281,12 @@ class BlobHousekeeping(Protocol):
         tell (files, multipart uploads), one written again since it was listed is kept."""
 
 
+class Hasher(Protocol):
+    """A running digest (a `hashlib` object) that an upload's bytes are fed to."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
 class BlobStore(BlobHousekeeping, Protocol):
     """Bytes by key, and the housekeeping above. Knows nothing about registries, images or
     tags.
@@ -308,12 +314,14 @@ class BlobStore(BlobHousekeeping, Protocol):
         """Start an empty upload; the state is stored by the caller between requests."""
 
     async def append(
-        self, state: DriverState, chunks: AsyncIterator[bytes]
+        self, state: DriverState, chunks: AsyncIterator[bytes], hasher: Hasher | None = None
     ) -> tuple[int, DriverState]:
         """Append every chunk; return the new total size and state.
 
-        On failure the upload stays as it was before this call (the caller may retry from
-        the last recorded size).
+        `hasher`, when given, is fed every appended byte in order, possibly from a worker
+        thread (where a driver writes). On failure the upload stays as it was before this
+        call (the caller may retry from the last recorded size) and what the hasher was fed
+        is undefined.
         """
 
     def read_upload(self, state: DriverState) -> AsyncIterator[bytes]:

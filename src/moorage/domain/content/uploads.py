@@ -107,13 +107,6 @@ class _LiveHashers:
                 self._items.popitem(last=False)
 
 
-async def _hashing(chunks: AsyncIterator[bytes], hasher: Any | None) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        if hasher is not None:
-            hasher.update(chunk)
-        yield chunk
-
-
 @dataclass(slots=True)
 class _Claim:
     """This request's exclusive right to write one upload session."""
@@ -328,7 +321,7 @@ class UploadService:
         if claim is not None:
             chunks = self._renewing(chunks, claim)
         try:
-            size, state = await self._blobs.append(session.driver_state, _hashing(chunks, hasher))
+            size, state = await self._blobs.append(session.driver_state, chunks, hasher)
         except UploadLocked:
             raise UploadBusy(session.id, session.size) from None
         if length is not None and size - session.size != length:
