@@ -121,10 +121,11 @@ class _ResolvedReferences:
     """What repository + reference resolved to, kept while the store's committed version
     stays the one it was read under (see `CommittedVersion`): any commit anywhere empties it.
 
-    Entries are a few hundred bytes; at `max_entries` it starts over rather than evicting
-    one by one (a full cache of live references refills in one read each)."""
+    An entry is at most about 800 bytes (a repository name of up to 255 characters, a
+    reference, the artifact's head), so 4,096 of them stay under 4 MiB; when full it starts
+    over rather than evicting one by one (live references refill in one read each)."""
 
-    def __init__(self, max_entries: int = 16384) -> None:
+    def __init__(self, max_entries: int = 4096) -> None:
         self._entries: dict[tuple[str, str], tuple[int, ArtifactHead]] = {}
         self._version: Hashable | None = None
         self._max = max_entries
