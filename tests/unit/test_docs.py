@@ -12,5 +12,5 @@ OPERATORS = Path(moorage.__file__).parents[2] / "docs" / "operators.md"
 
 def test_every_setting_is_in_the_operators_guide() -> None:
     guide = OPERATORS.read_text()
-    missing = [name for name in Settings.model_fields if f"`{name}`" not in guide]
+    missing = [name for name in Settings.declared() if f"`{name}`" not in guide]
     assert not missing, f"docs/operators.md does not document {missing}"

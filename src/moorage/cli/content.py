@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from moorage.api.rest.schemas import ArtifactOut, ImageOut, TagOut
 from moorage.cli.output import (
     Column,
     done,
@@ -23,6 +22,9 @@ from moorage.cli.remote import PAGE_SIZE, RemoteApi, segment
 from moorage.cli.target import Group, every_page
 from moorage.domain.kernel.model import PageRequest
 from moorage.wiring import Container
+
+if TYPE_CHECKING:
+    from moorage.api.rest.schemas import ArtifactOut, TagOut
 
 
 class Content(Protocol):
@@ -41,6 +43,8 @@ class LocalContent:
         self._artifacts = container.artifacts
 
     def images(self, registry: str) -> list[dict[str, Any]]:
+        from moorage.api.rest.schemas import ImageOut
+
         found = every_page(lambda page: self._browse.images(registry, page))
         return [
             ImageOut(repository=f"{registry}/{i.name}", **asdict(i)).model_dump(mode="json")
@@ -48,14 +52,20 @@ class LocalContent:
         ]
 
     def artifacts(self, registry: str, image: str) -> list[dict[str, Any]]:
+        from moorage.api.rest.schemas import ArtifactOut
+
         found = every_page(lambda page: self._browse.artifacts(f"{registry}/{image}", page))
         return [_api_json(ArtifactOut, a) for a in found]
 
     def tags(self, registry: str, image: str) -> list[dict[str, Any]]:
+        from moorage.api.rest.schemas import TagOut
+
         found = every_page(lambda page: self._browse.tags(f"{registry}/{image}", None, page))
         return [_api_json(TagOut, t) for t in found]
 
     def create_tag(self, registry: str, image: str, reference: str, tag: str) -> dict[str, Any]:
+        from moorage.api.rest.schemas import TagOut
+
         repository = f"{registry}/{image}"
         self._artifacts.tag_artifact(repository, reference, tag)
         page = self._browse.tags(repository, tag, PageRequest(search=tag, page_size=PAGE_SIZE))

@@ -9,15 +9,17 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from moorage.api.rest.schemas import AccessKeyCreated, MemberOut, ProjectOut, UserOut
 from moorage.cli.output import Column, done, emit_items, emit_one, when, yes_no
 from moorage.cli.profile import UsageError
 from moorage.cli.remote import RemoteApi, segment
 from moorage.cli.target import Group
 from moorage.domain.kernel.model import Role
 from moorage.wiring import Container
+
+if TYPE_CHECKING:
+    from moorage.api.rest.schemas import MemberOut, ProjectOut, UserOut
 
 LOCAL_KEY_OWNER = "admin"  # `key create|list` without --user, on local data
 
@@ -56,10 +58,14 @@ class LocalIdentities:
         self._identities = container.identities
 
     def create_user(self, name: str, password: str, is_admin: bool) -> dict[str, Any]:
+        from moorage.api.rest.schemas import UserOut
+
         user = self._identities.create_user(name, password, is_admin=is_admin)
         return _api_json(UserOut, user)
 
     def list_users(self) -> list[dict[str, Any]]:
+        from moorage.api.rest.schemas import UserOut
+
         return [_api_json(UserOut, u) for u in self._identities.list_users()]
 
     def delete_user(self, name: str) -> None:
@@ -70,12 +76,18 @@ class LocalIdentities:
 
     def set_disabled(self, name: str, disabled: bool) -> dict[str, Any]:
         # No acting user on the server's own data: only the last enabled admin is kept.
+        from moorage.api.rest.schemas import UserOut
+
         return _api_json(UserOut, self._identities.set_disabled(name, disabled))
 
     def create_project(self, name: str) -> dict[str, Any]:
+        from moorage.api.rest.schemas import ProjectOut
+
         return _api_json(ProjectOut, self._identities.create_project(name))
 
     def list_projects(self) -> list[dict[str, Any]]:
+        from moorage.api.rest.schemas import ProjectOut
+
         return [_api_json(ProjectOut, p) for p in self._identities.list_projects()]
 
     def set_member(self, project: str, user: str, role: Role) -> None:
@@ -85,10 +97,13 @@ class LocalIdentities:
         self._identities.remove_member(project, user)
 
     def list_members(self, project: str) -> list[dict[str, Any]]:
+        from moorage.api.rest.schemas import MemberOut
+
         return [_api_json(MemberOut, m) for m in self._identities.list_members(project)]
 
     def create_key(self, owner: str | None) -> dict[str, Any]:
         from moorage.api.rest.identity import _key
+        from moorage.api.rest.schemas import AccessKeyCreated
 
         new = self._identities.create_access_key(owner or LOCAL_KEY_OWNER)
         created = AccessKeyCreated(**_key(new.key).model_dump(), secret=new.secret)

@@ -9,8 +9,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from moorage import __version__, wiring
 from moorage.cli import (
     admin,
@@ -27,7 +25,7 @@ from moorage.cli import (
     startup,
     target,
 )
-from moorage.config import Settings, load_settings
+from moorage.config import Settings, is_invalid_settings, load_settings
 from moorage.domain.kernel.model import Role
 
 Command = Callable[[argparse.Namespace, wiring.Container], int]
@@ -322,7 +320,9 @@ def _main(argv: Sequence[str] | None) -> None:
             log_format=getattr(args, "log_format", None),
             region=getattr(args, "region", None),
         )
-    except ValidationError as exc:
+    except ValueError as exc:
+        if not is_invalid_settings(exc):
+            raise
         print(f"moorage: invalid settings:\n{exc}", file=sys.stderr)
         sys.exit(2)
     with startup.reported_failures(args.debug), target.one_line_errors():

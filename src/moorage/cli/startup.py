@@ -321,7 +321,7 @@ def verify_config(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     probe_blob_store(wiring.build_blobs(settings), settings)
-    shown = settings.model_dump(mode="json")
+    shown = settings.shown()
     shown["database_url"] = database
     store = f"s3://{settings.s3_bucket}" if settings.storage_driver == "s3" else settings.blob_root
     if args.json:
