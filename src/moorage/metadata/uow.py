@@ -33,6 +33,7 @@ _UNAVAILABLE = ("08", "57P01", "57P02", "57P03")
 # byte) which it gives when its log cannot grow; PostgreSQL's disk_full.
 _SQLITE_FULL, _SQLITE_IOERR = 13, 10
 _POSTGRES_DISK_FULL = "53100"
+POSTGRES_POOL_SIZE, POSTGRES_MAX_OVERFLOW = 32, 16
 
 
 def _out_of_space(exc: OperationalError) -> bool:
@@ -86,7 +87,14 @@ def create_metadata_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engi
         event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous.upper()))
         engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign, assignment]
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Connections are kept for as many requests as a node serves at once (its worker
+    # threads): a pool smaller than that opens and closes a connection (a PostgreSQL backend
+    # process) per request beyond it, which under 32 concurrent manifest GETs cost the
+    # database about one core. At most 48 per node: two nodes stay under PostgreSQL's
+    # default max_connections of 100 (see docs/operators.md for more nodes).
+    return create_engine(
+        url, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_MAX_OVERFLOW, pool_pre_ping=True
+    )
 
 
 class SqlUnitOfWork:
