@@ -17,6 +17,7 @@ again from there.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import logging
 import re
@@ -384,16 +385,18 @@ class OciRegistry:
 
     async def check(self) -> None:
         # Someone waits for a check (a refresh): a silent remote is retried once, not with a
-        # copy's patience. The endpoint is the check's own, so swapping the policy is safe.
-        patient, self._backoff = self._backoff, CHECK_BACKOFF
-        try:
-            response = await self._send("GET", self._url("/v2/"))
-            if response.status_code != 200:
-                raise self._fail(response, "not an OCI registry, or it refused")
-            if self._namespace:
-                await self._check_registry(self._namespace.split("/", 1)[0])
-        finally:
-            self._backoff = patient
+        # copy's patience. A shallow copy with that policy shares the client and the tokens
+        # and leaves this endpoint's own policy untouched for whoever else uses it.
+        hasty = copy.copy(self)
+        hasty._backoff = CHECK_BACKOFF
+        await hasty._check()
+
+    async def _check(self) -> None:
+        response = await self._send("GET", self._url("/v2/"))
+        if response.status_code != 200:
+            raise self._fail(response, "not an OCI registry, or it refused")
+        if self._namespace:
+            await self._check_registry(self._namespace.split("/", 1)[0])
 
     async def _check_registry(self, registry: str) -> None:
         """Another moorage says whether the registry exists (its REST API answers a problem
