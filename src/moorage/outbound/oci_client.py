@@ -527,6 +527,28 @@ class OciRegistry:
         index = await self.get_manifest(repository, _referrers_tag(digest))
         return _descriptors(index.body) if index is not None else []
 
+    async def blob_size(self, repository: str, digest: str) -> int | None:
+        """The blob's size as the registry (or where it redirects to) says; None when absent."""
+        name = self._name(repository)
+        url = self._url(f"/v2/{name}/blobs/{digest}")
+        response = await self._send("HEAD", url, [_scope(name, "pull")])
+        await response.aclose()
+        if response.status_code == 404:
+            return None
+        length = response.headers.get("content-length", "")
+        if response.status_code == 200 and length.isdigit():
+            return int(length)
+        if response.is_redirect:  # the size is where the blob is
+            return await self._size_at(url.join(response.headers["location"]))
+        raise self._fail(response, f"asking for blob {digest}")
+
+    async def _size_at(self, url: httpx.URL) -> int | None:
+        response = await self._retrying(lambda: self._dial("HEAD", url, {}))
+        length = response.headers.get("content-length", "")
+        if response.status_code == 200 and length.isdigit():
+            return int(length)
+        raise self._fail(response, f"asking {url.host} for a blob's size")
+
     async def has_blob(self, repository: str, digest: str) -> bool:
         return await self._has(self._name(repository), digest)
 
