@@ -1,8 +1,7 @@
 """Upstream registries of proxy caches (`moorage.domain.proxycache.ports.UpstreamRegistry`)
 over the replication OCI client: the same token flow, redirects pinned by the address guard,
-and resumed downloads, with fewer
-retries (a pull waits for them; a dead upstream must be noticed within seconds, so that the
-cached copy is served instead).
+and resumed downloads, with fewer retries (a pull waits for them; a dead upstream must be
+noticed within seconds, so that the cached copy is served instead).
 """
 
 from __future__ import annotations
