@@ -10,16 +10,12 @@ from starlette.responses import Response
 from moorage.api.oci.audit import manifest_change, recorded
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
-from moorage.domain.content.artifacts import helm_chart_of_config, is_digest, parse_manifest
-from moorage.domain.kernel.model import HelmChart
+from moorage.domain.content.artifacts import is_digest, parse_manifest
+from moorage.domain.content.configs import config_facts
 from moorage.oci import errors as oci
 from moorage.oci.limits import NumberError, parse_count
 from moorage.oci.manifests import (
-    MAX_CONFIG_BYTES,
     MAX_MANIFEST_BYTES,
-    ParsedManifest,
-    helm_config,
-    platform_of_config,
 )
 
 
@@ -75,28 +71,11 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _from_config(
-    ctx: OciContext, name: str, parsed: ParsedManifest
-) -> tuple[str | None, HelmChart | None]:
-    """What lists show of an artifact that its config blob says: an image's
-    `os/arch[/variant]`, or a Helm chart's name and versions."""
-    config = ctx.artifacts.config_to_read(parsed)
-    if config is None:
-        return None, None
-    # Straight from the store: the push's transaction checks the config is the image's.
-    data = await ctx.uploads.peek_small(config, MAX_CONFIG_BYTES)
-    if not data:
-        return None, None
-    if helm_config(parsed) is not None:
-        return None, helm_chart_of_config(data)
-    return platform_of_config(data), None
-
-
 async def put(ctx: OciContext, request: Request, name: str, reference: str) -> Response:
     body = await _read_capped(request, MAX_MANIFEST_BYTES)
     content_type = request.headers.get("content-type", "")
     parsed = await ctx.blocking.compute(len(body), parse_manifest, body, content_type)
-    platform, helm_chart = await _from_config(ctx, name, parsed)
+    platform, helm_chart = await config_facts(ctx.uploads, parsed)
     write = partial(
         ctx.artifacts.put_manifest,
         name,

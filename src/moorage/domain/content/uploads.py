@@ -160,34 +160,13 @@ class UploadService:
             raise BlobNotFound(digest)
         return blob
 
-    async def read_small(self, repository: str, digest: str, limit: int) -> bytes | None:
-        """A small blob the image may read (an image config), or None."""
-        try:
-            blob = await self.stat_blob(repository, digest)
-        except DomainError:
-            return None
-        if blob.size > limit:
-            return None
-        parsed = Digest.parse(digest)
-        data = bytearray()
-        try:
-            async for chunk in self._blobs.read(self._blobs.key_for(parsed), 0, blob.size):
-                data += chunk
-        except (KeyError, OSError, DomainError):
-            return None
-        actual = hashlib.new(parsed.algorithm, data).hexdigest()
-        if actual != parsed.hex:
-            await self.quarantine(digest, f"its bytes hash to {parsed.algorithm}:{actual}")
-            return None
-        return bytes(data)
-
     async def peek_small(self, digest: str, limit: int) -> bytes | None:
         """A small blob's verified bytes straight from the store by digest, or None (absent,
         larger than `limit`, or not matching its digest).
 
-        Unlike `read_small` nothing checks which image may read it: only for deriving what a
-        manifest push records from its config, a push whose own transaction then refuses a
-        config the image cannot read (so nothing derived from another's blob is kept)."""
+        Nothing checks which image may read it: only for deriving what a manifest push
+        records from its config, a push whose own transaction then refuses a config the
+        image cannot read (so nothing derived from another's blob is kept)."""
         parsed = parse_digest(digest)
         data = bytearray()
         try:

@@ -14,13 +14,12 @@ from typing import TypeVar
 
 from moorage.domain.content.artifacts import (
     ArtifactService,
-    helm_chart_of_config,
     parse_manifest,
 )
+from moorage.domain.content.configs import config_facts
 from moorage.domain.content.uploads import UploadService
 from moorage.domain.kernel.blocking import Blocking
 from moorage.domain.kernel.errors import DomainError, NotFound
-from moorage.domain.kernel.model import HelmChart
 from moorage.domain.kernel.ports import RegistryTx, UnitOfWork
 from moorage.domain.replication.endpoints import (
     BlobOpener,
@@ -28,7 +27,6 @@ from moorage.domain.replication.endpoints import (
     EndpointError,
     ManifestBody,
 )
-from moorage.oci.manifests import MAX_CONFIG_BYTES, ParsedManifest, helm_config, platform_of_config
 
 T = TypeVar("T")
 OPERATOR = "replication"
@@ -175,7 +173,7 @@ class LocalRegistry:
         name = self._name(repository)
         try:
             parsed = await self._blocking.run(parse_manifest, manifest.body, manifest.media_type)
-            platform, chart = await self._config_facts(name, parsed)
+            platform, chart = await config_facts(self._uploads, parsed)
             await self._blocking.run(
                 self._artifacts.put_manifest,
                 name,
@@ -189,16 +187,3 @@ class LocalRegistry:
             )
         except DomainError as exc:
             raise EndpointError(f"writing manifest {name}:{reference}: {exc}") from None
-
-    async def _config_facts(
-        self, name: str, parsed: ParsedManifest
-    ) -> tuple[str | None, HelmChart | None]:
-        """What the config says that lists show (an image's platform, a chart's name and
-        versions), read as a push reads it."""
-        config = ArtifactService.config_to_read(parsed)
-        data = await self._uploads.read_small(name, config, MAX_CONFIG_BYTES) if config else None
-        if not data:
-            return None, None
-        if helm_config(parsed) is not None:
-            return None, helm_chart_of_config(data)
-        return platform_of_config(data), None
