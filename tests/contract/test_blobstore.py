@@ -245,6 +245,22 @@ async def test_empty_blob(store: BlobStore) -> None:
     assert await collect(store.read(key)) == b""
 
 
+async def test_put_stores_a_small_blob_in_one_step(store: BlobStore) -> None:
+    content = data(40 * 1024, 31)
+    key = key_of(content)
+    await store.put(key, b"\0" * len(content))  # bytes found wrong before...
+    await store.put(key, content)  # ...are replaced by verified ones
+    info = await store.stat(key)
+    assert info is not None
+    assert info.size == len(content)
+    assert await collect(store.read(key)) == content
+    await store.put(key_of(b""), b"")
+    assert await collect(store.read(key_of(b""))) == b""
+    assert await leftovers(store) == []
+    with pytest.raises(ValueError, match="reserved"):
+        await store.put("uploads/x", content)
+
+
 @pytest.mark.parametrize(
     ("offset", "length"),
     [

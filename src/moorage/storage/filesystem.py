@@ -150,9 +150,9 @@ class FilesystemBlobStore(ContentAddressed):
     # -- uploads ---------------------------------------------------------------------------
 
     async def begin_upload(self) -> DriverState:
-        upload_id = new_upload_id()
-        _create_empty(self._uploads / upload_id)  # one create on a local disk: not worth a thread
-        return UploadState(upload_id, 0).dump()
+        """Nothing on disk yet: the upload's file is created by its first append (or by
+        its commit, when it stays empty), so starting an upload costs no file system call."""
+        return UploadState(new_upload_id(), 0).dump()
 
     async def append(
         self, state: DriverState, chunks: AsyncIterator[bytes], hasher: Hasher | None = None
@@ -176,6 +176,8 @@ class FilesystemBlobStore(ContentAddressed):
         upload = UploadState.load(state)
         fd = await to_thread.run_sync(_open_regular, self._uploads / upload.upload_id)
         if fd is None:
+            if upload.size == 0:  # never written to: no file yet
+                return
             raise StorageError(f"upload {upload.upload_id} does not exist")
         try:
             async for chunk in _pread_chunks(fd, 0, upload.size):
@@ -187,6 +189,13 @@ class FilesystemBlobStore(ContentAddressed):
         target = self._path(key)
         upload = UploadState.load(state)
         await to_thread.run_sync(self._commit_sync, upload, target)
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Write, fsync and rename into place in one worker-thread call (a commit takes the
+        same steps, after the appends and in more calls). A crash part way leaves at most a
+        file under uploads/, discarded as a leftover."""
+        target = self._path(key)
+        await to_thread.run_sync(self._put_sync, data, target)
 
     async def abort(self, state: DriverState) -> None:
         upload = UploadState.load(state)
@@ -215,15 +224,33 @@ class FilesystemBlobStore(ContentAddressed):
 
     def _commit_sync(self, upload: UploadState, target: Path) -> None:
         source = self._uploads / upload.upload_id
-        if _stat_file(source) is None and _stat_file(target) is not None:
+        if upload.size and _stat_file(source) is None and _stat_file(target) is not None:
             return  # a retried commit that already succeeded
         try:
             _seal(source, upload)
-            self._make_dirs(target.parent)
-            os.rename(source, target)
-            _fsync_dir(target.parent)
+            self._rename_into_place(source, target)
         except OSError as exc:
             raise os_failure(f"cannot commit upload {upload.upload_id}", exc) from exc
+
+    def _put_sync(self, data: bytes, target: Path) -> None:
+        source = self._uploads / new_upload_id()
+        try:
+            fd = os.open(source, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                _pwrite_all(fd, data, 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._rename_into_place(source, target)
+        except OSError as exc:
+            _unlink_quietly(source)
+            raise os_failure(f"cannot store {target.name}", exc) from exc
+
+    def _rename_into_place(self, source: Path, target: Path) -> None:
+        """Rename a flushed file to target, the new directory entry flushed too."""
+        self._make_dirs(target.parent)
+        os.rename(source, target)
+        _fsync_dir(target.parent)
 
     def _make_dirs(self, directory: Path) -> None:
         """mkdir -p, fsyncing each new directory's parent so the new entry survives a crash."""
@@ -474,9 +501,10 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> int:
 
 
 def _open_upload_at(path: Path, size: int) -> int:
-    """Open an upload for writing, cut back to its recorded size (retries are idempotent)."""
+    """Open an upload for writing, cut back to its recorded size (retries are idempotent);
+    an upload that holds nothing yet may have no file: it is created."""
     try:
-        fd = os.open(path, os.O_WRONLY)
+        fd = os.open(path, _write_flags(size), 0o644)
     except FileNotFoundError:
         raise StorageError(f"upload {path.name} does not exist") from None
     except OSError as exc:
@@ -498,7 +526,7 @@ def _open_upload_at(path: Path, size: int) -> int:
 def _seal(path: Path, upload: UploadState) -> None:
     """Cut an upload to its recorded size and flush it to disk before it becomes a blob."""
     try:
-        fd = os.open(path, os.O_WRONLY)
+        fd = os.open(path, _write_flags(upload.size), 0o644)
     except FileNotFoundError:
         raise StorageError(f"upload {upload.upload_id} does not exist") from None
     try:
@@ -512,6 +540,11 @@ def _seal(path: Path, upload: UploadState) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _write_flags(size: int) -> int:
+    """Open flags for an upload recorded at `size`: only an empty one may lack its file."""
+    return os.O_WRONLY | os.O_CREAT if size == 0 else os.O_WRONLY
 
 
 def _lock(fd: int, upload_id: str) -> None:
@@ -540,14 +573,6 @@ def _stat_file(path: Path) -> BlobInfo | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     return BlobInfo(size=info.st_size) if stat.S_ISREG(info.st_mode) else None
-
-
-def _create_empty(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError as exc:  # no inode left is a full disk too
-        raise os_failure(f"cannot create upload {path.name}", exc) from exc
-    os.close(fd)
 
 
 def _unlink_quietly(path: Path) -> None:

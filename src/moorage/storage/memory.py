@@ -122,6 +122,11 @@ class MemoryBlobStore(ContentAddressed):
         self._written[key] = self._clock()
         self._written.pop(upload.upload_id, None)
 
+    async def put(self, key: str, data: bytes) -> None:
+        check_blob_key(key)
+        self._blobs[key] = bytes(data)
+        self._written[key] = self._clock()
+
     async def abort(self, state: DriverState) -> None:
         upload_id = UploadState.load(state).upload_id
         self._uploads.pop(upload_id, None)

@@ -299,6 +299,9 @@ class S3BlobStore(ContentAddressed):
             await self._copy(source, name)
         await self._discard(upload.upload_id)
 
+    async def put(self, key: str, data: bytes) -> None:
+        await self._put(self._blob(key), data)  # one PutObject: atomic, replaces the object
+
     async def abort(self, state: DriverState) -> None:
         await self._discard(_S3Upload.load(state).upload_id)
 

@@ -17,7 +17,7 @@ import pytest
 from moorage.domain.content.artifacts import ArtifactService, PullRecorder
 from moorage.domain.content.errors import InvalidRegistryName, InvalidTag
 from moorage.domain.content.registries import RegistryService
-from moorage.domain.content.uploads import UploadService
+from moorage.domain.content.uploads import SMALL_BODY, UploadService
 from moorage.domain.identity.users import ADMIN_USERNAME, UserService
 from moorage.domain.kernel.errors import (
     BlobNotFound,
@@ -39,6 +39,7 @@ from tests.fakes.memory import MemoryUnitOfWork, migrated_memory_uow
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 REPO = "reg/app"
+HOUR = timedelta(hours=1)
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 
@@ -424,6 +425,64 @@ async def test_a_finish_in_one_request_and_a_cancel(env: Env) -> None:
     elsewhere = await env.uploads.start("reg/other")
     with pytest.raises(UploadNotFound):  # an upload belongs to the image it was started in
         await env.uploads.append(REPO, elsewhere.id, stream(b"x"))
+
+
+class CountingBlobStore(MemoryBlobStore):
+    """Counts the uploads begun and the blobs stored in one step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.begun = 0
+        self.puts = 0
+
+    async def begin_upload(self) -> dict[str, Any]:
+        self.begun += 1
+        return await super().begin_upload()
+
+    async def put(self, key: str, data: bytes) -> None:
+        self.puts += 1
+        await super().put(key, data)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [0, 10, SMALL_BODY, SMALL_BODY + 1, 3 * SMALL_BODY])
+async def test_a_whole_blob_is_stored_in_one_step_when_small(env: Env, size: int) -> None:
+    """POST + PUT and POST ?digest=: up to SMALL_BODY bytes the blob is stored at once
+    (`put`, no upload); a larger one, however its body is cut, goes through an upload."""
+    blobs = CountingBlobStore()
+    uploads = UploadService(env.uow, blobs, env.clock)
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    cuts = [data[start : start + 1000] for start in range(0, size, 1000)]
+    started = await uploads.start(REPO)
+    begun = blobs.begun
+    blob = await uploads.finish(REPO, started.id, sha256(data), stream(*cuts))
+    whole = await uploads.upload_whole("reg/other", sha256(data + b"!"), stream(*cuts, b"!"))
+
+    small = size + 1 <= SMALL_BODY
+    assert blobs.puts == (size <= SMALL_BODY) + small
+    assert blobs.begun - begun == (size > SMALL_BODY) + (not small)
+    for found, content in ((blob, data), (whole, data + b"!")):
+        stored = b"".join([c async for c in blobs.read(blob_key(Digest.parse(found.digest)))])
+        assert (found.size, stored) == (len(content), content)
+    with pytest.raises(UploadNotFound):
+        await uploads.status(REPO, started.id)
+    assert [leftover async for leftover in blobs.upload_leftovers(env.clock() + HOUR)] == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [10, 3 * SMALL_BODY])
+async def test_a_whole_blob_with_a_wrong_digest_leaves_nothing(env: Env, size: int) -> None:
+    data = b"x" * size
+    started = await env.uploads.start(REPO)
+    with pytest.raises(DigestMismatch):
+        await env.uploads.finish(REPO, started.id, sha256(b"other"), stream(data))
+    with pytest.raises(UploadNotFound):
+        await env.uploads.status(REPO, started.id)
+    with pytest.raises(DigestMismatch):
+        await env.uploads.upload_whole(REPO, sha256(b"other"), stream(data))
+    assert [key async for key in env.blobs.walk("blobs")] == []
+    leftovers = env.blobs.upload_leftovers(env.clock() + HOUR)
+    assert [leftover async for leftover in leftovers] == []
 
 
 @pytest.mark.anyio

@@ -341,6 +341,10 @@ class BlobStore(BlobHousekeeping, Protocol):
     async def abort(self, state: DriverState) -> None:
         """Throw an unfinished upload away; idempotent."""
 
+    async def put(self, key: str, data: bytes) -> None:
+        """Store a small blob's verified bytes under key in one step, as an upload's
+        `commit` would: atomically, replacing what the key holds, durably."""
+
     def walk(self, prefix: str) -> AsyncIterator[str]:
         """Every committed key under prefix (never for listings; `list_blobs` gives sizes
         and times too)."""

@@ -64,6 +64,9 @@ CLAIM_LEASE = timedelta(minutes=2)
 """How long a writer's claim on an upload lasts without renewal. Longer than any body
 inactivity timeout, so only a dead process's claim ever lapses."""
 CLAIM_RENEW_SECONDS = 15.0
+SMALL_BODY = 64 * 1024
+"""A whole blob up to this size is received into memory, hashed on the event loop and
+stored in one step (an image config, a small layer): no upload file to open and seal."""
 COLLECTION_WAIT_SECONDS = 0.2
 COLLECTION_WAIT_TRIES = 50
 """How long an upload finishing onto a blob being garbage-collected waits for it to go."""
@@ -105,6 +108,37 @@ class _LiveHashers:
             self._items[upload_id] = (size, hasher)
             while len(self._items) > self._limit:
                 self._items.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Private:
+    """A whole blob received for one request alone: its bytes themselves when small
+    (`data`, stored with `BlobStore.put`), else a private upload (`session`) holding them."""
+
+    session: UploadSession
+    data: bytes | None
+
+
+async def _small_or_streamed(
+    chunks: AsyncIterator[bytes], limit: int
+) -> tuple[bytes | None, AsyncIterator[bytes]]:
+    """The whole body when it ends within `limit` bytes; otherwise None and the body again
+    from its start (the chunks read so far, then the rest as it arrives)."""
+    head: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        head.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None, _chained(head, chunks)
+    return b"".join(head), chunks
+
+
+async def _chained(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in head:
+        yield chunk
+    async for chunk in rest:
+        yield chunk
 
 
 @dataclass(slots=True)
@@ -416,21 +450,13 @@ class UploadService:
         deleted in the transaction that records the blob: one write fewer than claiming it
         first. If another request wrote to the session meanwhile, this one fails (UploadBusy)
         and records nothing; the object it committed holds verified bytes either way."""
-        now = self._clock()
-        private = UploadSession(
-            uuid.uuid4().hex, session.image_id, 0, await self._blobs.begin_upload(), now, now
-        )
-        try:
-            private = await self._append(private, chunks, None, None)
-            actual = await self._verify(private, expected)
-        except BaseException:
-            await self._blobs.abort(private.driver_state)
-            raise
+        private, actual = await self._receive_whole(session.image_id, expected, chunks)
         if actual != expected:
-            await self._blobs.abort(private.driver_state)
             await self._throw_away(session)
             raise DigestMismatch(str(expected), str(actual))
-        blob = await self._publish(private, expected, None, retire=session)
+        blob = await self._publish(
+            private.session, expected, None, retire=session, data=private.data
+        )
         await self._blobs.abort(session.driver_state)  # the session's own, empty, upload
         return blob
 
@@ -450,22 +476,39 @@ class UploadService:
         The upload is private to this request (no row names it), so nothing else can write
         to it."""
         expected = parse_digest(digest)
-        now = self._clock()
-
         found = await self._image_for_push(repository)
-        session = UploadSession(
-            uuid.uuid4().hex, found, 0, await self._blobs.begin_upload(), now, now
+        private, actual = await self._receive_whole(found, expected, chunks)
+        if actual != expected:
+            raise DigestMismatch(str(expected), str(actual))
+        return await self._publish(private.session, expected, None, data=private.data)
+
+    async def _receive_whole(
+        self, image_id: int, expected: Digest, chunks: AsyncIterator[bytes]
+    ) -> tuple[_Private, Digest]:
+        """A whole blob for this request alone, and the digest its bytes have (checked
+        against `expected` by the caller; bytes found wrong are thrown away here).
+
+        A body of at most SMALL_BODY bytes is kept in memory and hashed on the event loop,
+        to be stored in one step (`BlobStore.put`); a larger one streams to a private upload."""
+        now = self._clock()
+        small, chunks = await _small_or_streamed(chunks, SMALL_BODY)
+        if small is not None:
+            hashed = Digest(expected.algorithm, hashlib.new(expected.algorithm, small).hexdigest())
+            return _Private(
+                UploadSession(uuid.uuid4().hex, image_id, len(small), {}, now, now), small
+            ), hashed
+        private = UploadSession(
+            uuid.uuid4().hex, image_id, 0, await self._blobs.begin_upload(), now, now
         )
         try:
-            session = await self._append(session, chunks, None, None)
-            actual = await self._verify(session, expected)
+            private = await self._append(private, chunks, None, None)
+            actual = await self._verify(private, expected)
         except BaseException:
-            await self._blobs.abort(session.driver_state)
+            await self._blobs.abort(private.driver_state)
             raise
         if actual != expected:
-            await self._blobs.abort(session.driver_state)
-            raise DigestMismatch(str(expected), str(actual))
-        return await self._publish(session, expected, None)
+            await self._blobs.abort(private.driver_state)
+        return _Private(private, None), actual
 
     async def _image_for_push(self, repository: str) -> int:
         """The image's id, created (in a write transaction) only on its first push."""
@@ -488,6 +531,7 @@ class UploadService:
         claim: _Claim | None,
         *,
         retire: UploadSession | None = None,
+        data: bytes | None = None,
     ) -> Blob:
         """Make a verified upload the blob `digest`, readable in the session's image; the
         claimed session (or `retire`, if no one holds it) is deleted in the same transaction.
@@ -496,7 +540,11 @@ class UploadService:
         leftover or quarantined bytes, and replacing costs a rename (or one server-side copy).
         """
         await self._settle_collection(str(digest))
-        await self._blobs.commit(session.driver_state, self._blobs.key_for(digest))
+        key = self._blobs.key_for(digest)
+        if data is None:
+            await self._blobs.commit(session.driver_state, key)
+        else:
+            await self._blobs.put(key, data)
         now = self._clock()
         retiring = self._writers.new()
 
