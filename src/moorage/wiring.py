@@ -69,7 +69,11 @@ class Argon2PasswordHasher:
         if self._built is None:
             from argon2 import PasswordHasher
 
-            self._built = PasswordHasher()
+            # OWASP's argon2id settings (19 MiB, two passes, one lane) rather than argon2-cffi's
+            # 64 MiB with four lanes: every sign-in that is not in the verified cache takes
+            # that memory for its hash, so a burst of sign-ins to a registry would otherwise
+            # cost 64 MiB each. A hash keeps the settings it was made with.
+            self._built = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
         return self._built
 
     def hash(self, password: str) -> str:
