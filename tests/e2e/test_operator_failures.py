@@ -262,6 +262,17 @@ def test_verify_config_checks_the_database_and_the_store(tmp_path: Path) -> None
     assert_one_line_failure(bad, "S3 bucket 'registry'", endpoint)
 
 
+def test_a_settings_file_that_is_not_toml(tmp_path: Path) -> None:
+    broken = tmp_path / "moorage.toml"
+    broken.write_text("listen = [\n")
+    proc = moorage(
+        "verify-config", "--data-dir", tmp_path / "data", env=base_env(MOORAGE_CONFIG=str(broken))
+    )
+    assert proc.returncode == EXIT_STARTUP, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"the settings file {broken} is not valid TOML" in proc.stderr
+
+
 # --- a closed pipe ----------------------------------------------------------------------------
 
 

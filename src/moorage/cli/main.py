@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -309,9 +310,10 @@ def _main(argv: Sequence[str] | None) -> None:
         done = standalone(args) if standalone is not None else target.run_remote(args)
         if done is not None:
             sys.exit(done)
+    config_file = args.config or _env_config()
     try:
         settings = load_settings(
-            args.config or _env_config(),
+            config_file,
             data_dir=args.data_dir,
             database_url=args.database_url,
             listen=getattr(args, "listen", None),
@@ -320,6 +322,12 @@ def _main(argv: Sequence[str] | None) -> None:
             log_format=getattr(args, "log_format", None),
             region=getattr(args, "region", None),
         )
+    except tomllib.TOMLDecodeError as exc:  # a ValueError too: before the settings' own
+        print(f"moorage: the settings file {config_file} is not valid TOML: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        print(f"moorage: cannot read the settings file {config_file}: {exc}", file=sys.stderr)
+        sys.exit(2)
     except ValueError as exc:
         if not is_invalid_settings(exc):
             raise
