@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from moorage.storage import filesystem
@@ -141,3 +142,24 @@ async def test_appends_work_without_early_writeback(
     state = await store.begin_upload()
     _size, state = await store.append(state, body(uneven(data, 5, 600 * KiB)))
     assert upload_bytes(tmp_path, state) == data
+
+
+async def test_an_append_cancelled_mid_body_leaves_the_upload_as_it_was(tmp_path: Path) -> None:
+    """A request cancelled while its body stalls (a timeout, the server stopping): the
+    pipeline's threads are done before the file is cut back to its recorded size."""
+    store = FilesystemBlobStore(tmp_path)
+    state = await store.begin_upload()
+    _size, state = await store.append(state, body([b"kept"]))
+
+    async def stalling() -> AsyncIterator[bytes]:
+        for _ in range(5):
+            yield b"s" * (700 * KiB)
+        await anyio.sleep(30)
+        yield b"never"
+
+    with anyio.move_on_after(0.3) as scope:
+        await store.append(state, stalling(), hashlib.sha256())
+    assert scope.cancelled_caught
+    assert upload_bytes(tmp_path, state) == b"kept"
+    _size, state = await store.append(state, body([b" and more"]))
+    assert upload_bytes(tmp_path, state) == b"kept and more"
