@@ -16,7 +16,8 @@ import os
 import resource
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from granian._granian import SocketHolder
 from granian.constants import HTTPModes, Interfaces, SSLProtocols
@@ -34,8 +35,12 @@ from moorage.wiring import Container
 
 log = logging.getLogger("moorage")
 OPEN_FILES_CAP = 1 << 20  # Linux's default fs.nr_open: the most a soft limit may be
-M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters (malloc.h)
 MALLOC_ARENAS = 2
+# Blocks this large or larger are mapped on their own and unmapped when freed. Fixed (glibc
+# otherwise raises it after each large free, up to 32 MiB): a password hash's 19 MiB would
+# then come from the heap and stay there after the sign-in. Blob pieces (1 MiB) stay below.
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 
 
 def ensure_first_admin(container: Container) -> FirstAdmin | None:
@@ -96,8 +101,9 @@ def _glibc() -> ctypes.CDLL | None:
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
-def limit_malloc_arenas() -> None:
-    """At most two malloc arenas, unless MALLOC_ARENA_MAX says otherwise.
+def tune_malloc() -> None:
+    """At most two malloc arenas, unless MALLOC_ARENA_MAX says otherwise; large blocks
+    mapped on their own (`MMAP_THRESHOLD_BYTES`), unless MALLOC_MMAP_THRESHOLD_ says.
 
     glibc gives each thread that allocates an arena of its own, up to eight per core, and
     moorage runs many threads (granian's runtime, anyio's workers for file and database work):
@@ -106,8 +112,12 @@ def limit_malloc_arenas() -> None:
     them no measurable contention. Called before any thread starts. Not glibc (musl): nothing
     to do."""
     libc = _glibc()
-    if libc is not None and "MALLOC_ARENA_MAX" not in os.environ:
+    if libc is None:
+        return
+    if "MALLOC_ARENA_MAX" not in os.environ:
         libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 def release_free_memory() -> None:
@@ -239,15 +249,28 @@ async def _work(container: Container) -> None:
         await task
 
 
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop's event loop (libuv: cheaper wake-ups, timers and socket
+    handling than asyncio's own loop on every request), or asyncio's where uvloop is
+    missing."""
+    try:
+        import uvloop
+    except ImportError:  # not on every platform; asyncio's loop does the same, slower
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
 def work(args: argparse.Namespace, container: Container) -> int:
     """`moorage worker`: background jobs and schedules only, for nodes that serve no HTTP."""
-    asyncio.run(_work(container))
+    run_event_loop(_work(container))
     return 0
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """`moorage serve`. Failures before serving raise `startup.StartupFailure` (one line)."""
-    limit_malloc_arenas()
+    tune_malloc()
     logs.configure_logging(settings.log_level, settings.log_format)
     startup.check_data_dir(settings)
     startup.check_tls_files(settings)
@@ -283,6 +306,6 @@ def _migrate_and_serve(settings: Settings, listener: socket.socket) -> None:
 
         app = AnnounceOnStartup(create_app(container), started)
         server = build_server(app, settings, listener)
-        asyncio.run(_serve(server, container))
+        run_event_loop(_serve(server, container))
     finally:
         container.close()
