@@ -1,9 +1,10 @@
 """`UploadService.peek_small`: a config's bytes for what a manifest push records, read by
-digest straight from the store, verified, and bounded."""
+digest straight from the store, verified (wrong bytes are quarantined), and bounded."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -28,15 +29,19 @@ async def _stored(blobs: MemoryBlobStore, key: str, data: bytes) -> None:
 
 @pytest.mark.anyio
 async def test_the_verified_bytes_or_nothing() -> None:
-    blobs = MemoryBlobStore()
-    uploads = UploadService(migrated_memory_uow(), blobs)
+    blobs, uow = MemoryBlobStore(), migrated_memory_uow()
+    uploads = UploadService(uow, blobs)
     config, big = b'{"os":"linux"}', b"x" * 100
     for data in (config, big):
         await _stored(blobs, blobs.key_for(Digest.of(data)), data)
     liar = Digest.of(b"something else")
     await _stored(blobs, blobs.key_for(liar), config)  # bytes that do not match the key
+    with uow(write=True) as tx:
+        tx.blobs.add_blob(str(liar), len(config), datetime.now(UTC))
 
     assert await uploads.peek_small(str(Digest.of(config)), 64) == config
     assert await uploads.peek_small(str(Digest.of(big)), 64) is None  # over the limit
     assert await uploads.peek_small(str(liar), 64) is None
+    with uow() as tx:
+        assert tx.blobs.get_blob(str(liar)) is None  # quarantined: no longer served
     assert await uploads.peek_small(str(Digest.of(b"never stored")), 64) is None

@@ -210,8 +210,12 @@ class UploadService:
             return None
         if not data or len(data) > limit:
             return None
-        if hashlib.new(parsed.algorithm, data).hexdigest() != parsed.hex:
-            return None  # a pull of it quarantines it; the push just records nothing from it
+        actual = hashlib.new(parsed.algorithm, data).hexdigest()
+        if actual != parsed.hex:
+            # Wrong bytes under the digest, whoever asked: no longer served, and the push's
+            # transaction then finds the config unknown until verified bytes replace them.
+            await self.quarantine(digest, f"its bytes hash to {parsed.algorithm}:{actual}")
+            return None
         return bytes(data)
 
     async def blob_source(self, digest: str, *, private: bool) -> BlobSource:
