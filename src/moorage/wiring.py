@@ -260,7 +260,7 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
     artifacts = ArtifactService(
         uow, listeners=[ReplicationOnPush()], committed_version=committed_version(engine)
     )
-    blocking = Blocking(inline_reads=local)
+    blocking = Blocking(inline_reads=local, inline_writes=local)
     uploads = UploadService(uow, blobs, blocking=blocking)
     box = AesGcmSecretBox(secret_key(settings))
     guard = AddressGuard(allow_private=settings.allow_private_targets)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from moorage.domain.content.registries import DEFAULT_PROJECT
+from moorage.domain.kernel.errors import WriteWouldWait
 from moorage.domain.ports import UnitOfWorkFactory
 from tests.contract.backends import Database
 
@@ -96,3 +97,39 @@ def test_a_scope_belongs_to_its_thread(uow: UnitOfWorkFactory) -> None:
         thread.join(timeout=30)
     assert done.is_set()
     assert exists(uow, "elsewhere")
+
+
+def test_a_write_that_may_not_wait_is_refused_while_another_writes(
+    db: Database, uow: UnitOfWorkFactory
+) -> None:
+    """SQLite (and the fakes) take one writer at a time: a write asked not to wait raises
+    WriteWouldWait before running anything; PostgreSQL's writers do not wait for one
+    another to begin, so there it just runs."""
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with uow(write=True):
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(10)
+    ran: list[bool] = []
+    try:
+        if db.backend == "postgresql":
+            with uow(write=True, wait=False):
+                ran.append(True)
+            assert ran
+        else:
+            with pytest.raises(WriteWouldWait), uow(write=True, wait=False):
+                ran.append(True)
+            assert not ran
+    finally:
+        release.set()
+        thread.join()
+    with uow(write=True, wait=False) as tx:  # the writer is gone: no waiting needed
+        project = tx.projects.get_project(DEFAULT_PROJECT)
+        assert project is not None
+        tx.registries.create_registry("after", project, NOW)
+    assert exists(uow, "after")

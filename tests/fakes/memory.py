@@ -20,6 +20,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 
 from moorage.domain.content.registries import DEFAULT_PROJECT
+from moorage.domain.kernel.errors import WriteWouldWait
 from tests.fakes.audit import MemoryAuditLog
 from tests.fakes.content import (
     MemoryArtifactStore,
@@ -83,8 +84,10 @@ class MemoryUnitOfWork:
         self._scopes = threading.local()  # `write` of the scope this thread is in, if any
 
     @contextmanager
-    def __call__(self, *, write: bool = False) -> Iterator[MemoryTransaction]:
-        with self._lock:
+    def __call__(self, *, write: bool = False, wait: bool = True) -> Iterator[MemoryTransaction]:
+        if not self._lock.acquire(blocking=wait or not write):
+            raise WriteWouldWait("another transaction holds the store")
+        try:
             if self._joins(write):  # the scope's snapshot restores everything
                 yield MemoryTransaction(self.state)
                 return
@@ -94,6 +97,8 @@ class MemoryUnitOfWork:
             except BaseException:
                 self.state.restore(snapshot)
                 raise
+        finally:
+            self._lock.release()
 
     @contextmanager
     def scope(self, *, write: bool) -> Iterator[None]:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from moorage.domain.kernel.errors import Busy, DatabaseFull
+from moorage.domain.kernel.errors import Busy, DatabaseFull, WriteWouldWait
 from moorage.domain.kernel.ports import CommittedVersion, no_committed_version
 from moorage.metadata.transaction import SqlTransaction
 
@@ -34,6 +34,7 @@ _UNAVAILABLE = ("08", "57P01", "57P02", "57P03")
 _SQLITE_FULL, _SQLITE_IOERR = 13, 10
 _POSTGRES_DISK_FULL = "53100"
 POSTGRES_POOL_SIZE, POSTGRES_MAX_OVERFLOW = 32, 16
+BUSY_TIMEOUT_MS = 30000  # how long SQLite waits for another process's write lock
 
 
 def _out_of_space(exc: OperationalError) -> bool:
@@ -50,7 +51,7 @@ def _sqlite_pragmas(synchronous: str) -> Callable[[Any, ConnectionPoolEntry], No
         for pragma in (
             "journal_mode=WAL",
             f"synchronous={synchronous}",
-            "busy_timeout=30000",
+            f"busy_timeout={BUSY_TIMEOUT_MS}",
             "foreign_keys=ON",
         ):
             cursor.execute(f"PRAGMA {pragma}")
@@ -65,8 +66,27 @@ def _sqlite_begin(dbapi_conn: Any) -> None:
     In place of a "begin" event listener: any connection event makes SQLAlchemy consult its
     event dispatch on every statement (about 60 Python calls per transaction), while this
     runs once per transaction. `info` is the pooled connection's, where `_transaction`
-    notes whether it writes."""
-    dbapi_conn.execute("BEGIN IMMEDIATE" if dbapi_conn.info.get("write") else "BEGIN")
+    notes whether it writes, and whether it may wait for another process's writer."""
+    info = dbapi_conn.info
+    if not info.get("write"):
+        dbapi_conn.execute("BEGIN")
+    elif info.get("wait", True):
+        dbapi_conn.execute("BEGIN IMMEDIATE")
+    else:
+        _begin_without_waiting(dbapi_conn)
+
+
+def _begin_without_waiting(dbapi_conn: Any) -> None:
+    """BEGIN IMMEDIATE, or WriteWouldWait at once when another process holds the lock."""
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    try:
+        dbapi_conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
+        raise WriteWouldWait("another process holds the database's write lock") from None
+    finally:
+        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def create_metadata_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
@@ -111,12 +131,12 @@ class SqlUnitOfWork:
         self._writer = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @contextmanager
-    def __call__(self, *, write: bool = False) -> Iterator[SqlTransaction]:
+    def __call__(self, *, write: bool = False, wait: bool = True) -> Iterator[SqlTransaction]:
         joined = _SCOPE.get()
         if joined is not None and joined.unit is self and (joined.write or not write):
             yield joined.transaction()
         else:
-            with self._transaction(write) as tx:
+            with self._transaction(write, wait) as tx:
                 yield tx
 
     @contextmanager
@@ -134,16 +154,22 @@ class SqlUnitOfWork:
             _SCOPE.reset(token)
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[SqlTransaction]:
+    def _transaction(self, write: bool, wait: bool = True) -> Iterator[SqlTransaction]:
         with ExitStack() as stack:
             if write and self._writer is not None:
-                stack.enter_context(self._writer)
+                if wait:
+                    stack.enter_context(self._writer)
+                elif self._writer.acquire(blocking=False):
+                    stack.callback(self._writer.release)
+                else:
+                    raise WriteWouldWait("another writer of this process holds the database")
             try:
                 conn = stack.enter_context(self.engine.connect())
             except OperationalError as exc:  # down, restarting, refusing connections
                 raise Busy(f"the database cannot be reached: {exc.orig}") from exc
             try:
                 conn.info["write"] = write
+                conn.info["wait"] = wait
                 with conn.begin():
                     yield SqlTransaction(conn)
             except OperationalError as exc:

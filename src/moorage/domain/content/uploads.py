@@ -172,12 +172,12 @@ class UploadService:
     async def _db(self, fn: Callable[[UploadTx], T], *, write: bool = False) -> T:
         """`fn` in a transaction of its own, where `Blocking` says reads and writes run."""
 
-        def run() -> T:
-            with self._uow(write=write) as store:
+        def run(wait: bool = True) -> T:
+            with self._uow(write=write, wait=wait) as store:
                 return fn(store)
 
         if write:
-            return await self._blocking.run(run)
+            return await self._blocking.write(run)
         return await self._blocking.read(run)
 
     # reading --------------------------------------------------------------------------

@@ -183,3 +183,9 @@ class Protected(DomainError):
         self.policy_id = policy_id
         self.image = image
         self.tag = tag
+
+
+class WriteWouldWait(Exception):
+    """A write transaction asked not to wait found another writer holding the database;
+    nothing ran. Not a domain error: the caller runs the write again, prepared to wait
+    (`Blocking.write`)."""
