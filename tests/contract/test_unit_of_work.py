@@ -133,3 +133,30 @@ def test_a_write_that_may_not_wait_is_refused_while_another_writes(
         assert project is not None
         tx.registries.create_registry("after", project, NOW)
     assert exists(uow, "after")
+
+
+def test_a_scope_that_may_not_wait_is_refused_at_its_first_use_while_another_writes(
+    db: Database, uow: UnitOfWorkFactory
+) -> None:
+    if db.backend == "postgresql":
+        pytest.skip("PostgreSQL's writers do not wait for one another to begin")
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with uow(write=True):
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        with pytest.raises(WriteWouldWait), uow.scope(write=True, wait=False):
+            create(uow, "refused")
+    finally:
+        release.set()
+        thread.join()
+    assert not exists(uow, "refused")
+    with uow.scope(write=True, wait=False):
+        create(uow, "later")
+    assert exists(uow, "later")

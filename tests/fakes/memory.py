@@ -101,9 +101,9 @@ class MemoryUnitOfWork:
             self._lock.release()
 
     @contextmanager
-    def scope(self, *, write: bool) -> Iterator[None]:
+    def scope(self, *, write: bool, wait: bool = True) -> Iterator[None]:
         # Only a writing scope is rolled back as one; a write inside a reading one is its own.
-        with self(write=True) if write else nullcontext():
+        with self(write=True, wait=wait) if write else nullcontext():
             outer = getattr(self._scopes, "write", None)
             self._scopes.write = write
             try:

@@ -140,8 +140,8 @@ class SqlUnitOfWork:
                 yield tx
 
     @contextmanager
-    def scope(self, *, write: bool) -> Iterator[None]:
-        joined = _Scope(self, write)
+    def scope(self, *, write: bool, wait: bool = True) -> Iterator[None]:
+        joined = _Scope(self, write, wait)
         token = _SCOPE.set(joined)
         try:
             yield
@@ -187,18 +187,20 @@ class _Scope:
     """One scope's transaction, opened on first use (a request that fails validation or
     authorisation never touches the database, nor takes SQLite's write lock)."""
 
-    __slots__ = ("_open", "_tx", "unit", "write")
+    __slots__ = ("_open", "_tx", "unit", "wait", "write")
 
-    def __init__(self, unit: SqlUnitOfWork, write: bool) -> None:
+    def __init__(self, unit: SqlUnitOfWork, write: bool, wait: bool = True) -> None:
         self.unit = unit
         self.write = write
+        self.wait = wait
         self._open: AbstractContextManager[SqlTransaction] | None = None
         self._tx: SqlTransaction | None = None
 
     def transaction(self) -> SqlTransaction:
         if self._tx is None:
-            self._open = self.unit._transaction(self.write)
-            self._tx = self._open.__enter__()
+            opening = self.unit._transaction(self.write, self.wait)
+            self._tx = opening.__enter__()  # may raise (WriteWouldWait, Busy): nothing open
+            self._open = opening
         return self._tx
 
     def end(self, error: BaseException | None) -> None:

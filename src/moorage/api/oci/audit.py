@@ -50,13 +50,15 @@ async def recorded(
     """Run `write` (a service call) and record its success in the same transaction."""
     entry = request_entry(request, change.operation, change.resource_type, change.resource, status)
 
-    def in_one_transaction() -> T:
-        with ctx.uow.scope(write=True):
+    def in_one_transaction(wait: bool) -> T:
+        # `write` touches nothing before its transaction: safe to run again if that would
+        # have waited for another writer (`Blocking.write`).
+        with ctx.uow.scope(write=True, wait=wait):
             done = write()
             ctx.audit.record(entry.with_detail(detail(done)))
             return done
 
-    return await ctx.blocking.run(in_one_transaction)
+    return await ctx.blocking.write(in_one_transaction)
 
 
 async def refused(

@@ -53,10 +53,12 @@ class UnitOfWork(Protocol[Tx_co]):
         `WriteWouldWait` instead, before anything ran (a store whose writers never wait
         for one another may ignore it)."""
 
-    def scope(self, *, write: bool) -> AbstractContextManager[None]:
+    def scope(self, *, write: bool, wait: bool = True) -> AbstractContextManager[None]:
         """Make the block one transaction: every transaction opened inside it, in this
         thread, joins a single one, opened on first use and committed when the block ends
         (rolled back if it raises). A write inside a read-only scope runs on its own.
+        `wait=False`: that first use raises `WriteWouldWait` rather than wait for another
+        writer (so the block must do nothing that matters before its first transaction).
 
         An edge uses it to make one request one transaction (the REST API does); services
         never do, so they stay correct with or without it."""
