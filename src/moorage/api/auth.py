@@ -206,7 +206,10 @@ class TokenAuthorizer:
         if token.identity is None:
             raise self._challenge(request, repository, actions, "insufficient_scope")
         record_user(request, token.identity)
-        if not await still_valid(self.identities, self.blocking, token.identity):
+        valid = self.identities.recent_answer(token.identity)  # the usual case: no await
+        if valid is None:
+            valid = await still_valid(self.identities, self.blocking, token.identity)
+        if not valid:
             raise self._challenge(request, repository, actions, "invalid_token")
         if repository is None or actions <= token.actions_on(repository):
             return token.identity

@@ -6,7 +6,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from moorage.api import jwt_hs256
 from moorage.domain.identity.access import Action, Identity, parse_actions
@@ -34,13 +34,19 @@ class Token:
     identity: Identity | None
     grants: tuple[ResourceGrant, ...]
     expires_at: float
+    by_repository: dict[str, frozenset[Action]] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Every request with the token asks for one repository's actions: gathered once,
+        # when the token is first verified (verified tokens are cached).
+        found: dict[str, frozenset[Action]] = {}
+        for grant in self.grants:
+            if grant.type == "repository":
+                found[grant.name] = found.get(grant.name, frozenset()) | grant.actions
+        object.__setattr__(self, "by_repository", found)
 
     def actions_on(self, repository: str) -> frozenset[Action]:
-        found: set[Action] = set()
-        for grant in self.grants:
-            if grant.type == "repository" and grant.name == repository:
-                found |= grant.actions
-        return frozenset(found)
+        return self.by_repository.get(repository, frozenset())
 
 
 class TokenError(Exception):
@@ -83,8 +89,7 @@ class TokenSigner:
         return jwt_hs256.encode(claims, self._key), self.lifetime, now
 
     def verify(self, token: str) -> Token:
-        with self._lock:
-            cached = self._cache.get(token)
+        cached = self._cache.get(token)  # one dict lookup: atomic, no lock needed to read
         if cached is not None:
             if cached.expires_at > time.time():
                 return cached
