@@ -6,6 +6,8 @@ The REST API makes each request one scope; these are the rules it relies on.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -99,12 +101,9 @@ def test_a_scope_belongs_to_its_thread(uow: UnitOfWorkFactory) -> None:
     assert exists(uow, "elsewhere")
 
 
-def test_a_write_that_may_not_wait_is_refused_while_another_writes(
-    db: Database, uow: UnitOfWorkFactory
-) -> None:
-    """SQLite (and the fakes) take one writer at a time: a write asked not to wait raises
-    WriteWouldWait before running anything; PostgreSQL's writers do not wait for one
-    another to begin, so there it just runs."""
+@contextmanager
+def another_writer(uow: UnitOfWorkFactory) -> Iterator[None]:
+    """A write transaction held open by another thread for the block's duration."""
     holding, release = threading.Event(), threading.Event()
 
     def writer() -> None:
@@ -115,8 +114,21 @@ def test_a_write_that_may_not_wait_is_refused_while_another_writes(
     thread = threading.Thread(target=writer)
     thread.start()
     assert holding.wait(10)
-    ran: list[bool] = []
     try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_write_that_may_not_wait_is_refused_while_another_writes(
+    db: Database, uow: UnitOfWorkFactory
+) -> None:
+    """SQLite (and the fakes) take one writer at a time: a write asked not to wait raises
+    WriteWouldWait before running anything; PostgreSQL's writers do not wait for one
+    another to begin, so there it just runs."""
+    ran: list[bool] = []
+    with another_writer(uow):
         if db.backend == "postgresql":
             with uow(write=True, wait=False):
                 ran.append(True)
@@ -125,9 +137,6 @@ def test_a_write_that_may_not_wait_is_refused_while_another_writes(
             with pytest.raises(WriteWouldWait), uow(write=True, wait=False):
                 ran.append(True)
             assert not ran
-    finally:
-        release.set()
-        thread.join()
     with uow(write=True, wait=False) as tx:  # the writer is gone: no waiting needed
         project = tx.projects.get_project(DEFAULT_PROJECT)
         assert project is not None
@@ -140,22 +149,8 @@ def test_a_scope_that_may_not_wait_is_refused_at_its_first_use_while_another_wri
 ) -> None:
     if db.backend == "postgresql":
         pytest.skip("PostgreSQL's writers do not wait for one another to begin")
-    holding, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with uow(write=True):
-            holding.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    assert holding.wait(10)
-    try:
-        with pytest.raises(WriteWouldWait), uow.scope(write=True, wait=False):
-            create(uow, "refused")
-    finally:
-        release.set()
-        thread.join()
+    with another_writer(uow), pytest.raises(WriteWouldWait), uow.scope(write=True, wait=False):
+        create(uow, "refused")
     assert not exists(uow, "refused")
     with uow.scope(write=True, wait=False):
         create(uow, "later")
