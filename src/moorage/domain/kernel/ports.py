@@ -45,9 +45,7 @@ class UnitOfWork(Protocol[Tx_co]):
     """Opens a transaction exposing the role ports a service uses; everything done through
     them commits together, or is rolled back on an exception."""
 
-    def __call__(
-        self, *, write: bool = False, wait: bool = True
-    ) -> AbstractContextManager[Tx_co]:
+    def __call__(self, *, write: bool = False, wait: bool = True) -> AbstractContextManager[Tx_co]:
         """Open a transaction; `write=True` takes the write lock up front (SQLite). With
         `wait=False` a write transaction that would have to wait for another writer raises
         `WriteWouldWait` instead, before anything ran (a store whose writers never wait
