@@ -155,15 +155,20 @@ async def test_wrong_credentials_for_the_token_are_an_auth_error(
     await client.close()
 
 
-async def test_a_name_that_does_not_resolve_is_unreachable_after_the_retries() -> None:
-    client = OciRegistry(
+def unresolvable(backoff: Backoff) -> OciRegistry:
+    """A client of a registry whose name never resolves."""
+    return OciRegistry(
         "http://registry.invalid",
         "",
         None,
         None,
         guard=AddressGuard(allow_private=False),
-        backoff=Backoff(attempts=2, first=0.01),
+        backoff=backoff,
     )
+
+
+async def test_a_name_that_does_not_resolve_is_unreachable_after_the_retries() -> None:
+    client = unresolvable(Backoff(attempts=2, first=0.01))
     with pytest.raises(EndpointError, match=r"cannot be reached: .*does not resolve"):
         await client.check()
     await client.close()
@@ -199,14 +204,7 @@ async def test_a_token_is_asked_for_again_once_it_expires(seen: tuple[Seen, int]
 async def test_a_check_of_a_silent_remote_answers_within_a_second() -> None:
     """A check has someone waiting (a rule's refresh): it retries once, whatever patience the
     client's copies have."""
-    client = OciRegistry(
-        "http://registry.invalid",
-        "",
-        None,
-        None,
-        guard=AddressGuard(allow_private=False),
-        backoff=Backoff(attempts=6, first=2.0),
-    )
+    client = unresolvable(Backoff(attempts=6, first=2.0))
     started = time.monotonic()
     with pytest.raises(EndpointError, match="cannot be reached"):
         await client.check()
