@@ -36,6 +36,7 @@ from moorage.domain.kernel.model import (
     Referrer,
 )
 from moorage.metadata import tables as t
+from moorage.metadata.prepared import Prepared
 from moorage.metadata.sql import (
     earlier,
     insert_new,
@@ -72,8 +73,8 @@ def _resolve_statement(by_digest: bool) -> Select[Any]:
     )
 
 
-_ARTIFACT_BY_DIGEST = _resolve_statement(by_digest=True)
-_ARTIFACT_BY_TAG = _resolve_statement(by_digest=False)
+_ARTIFACT_BY_DIGEST = Prepared(_resolve_statement(by_digest=True))
+_ARTIFACT_BY_TAG = Prepared(_resolve_statement(by_digest=False))
 _MANIFEST_BODY = select(t.artifact.c.manifest).where(t.artifact.c.id == bindparam("id"))
 
 
@@ -104,8 +105,18 @@ ARTIFACT_SORTS = {
 
 
 # Built once at import: every manifest push looks its artifact (and its children) up.
-_ARTIFACT = select(t.artifact).where(
-    t.artifact.c.image_id == bindparam("image_id"), t.artifact.c.digest == bindparam("digest")
+_ARTIFACT = Prepared(
+    select(t.artifact).where(
+        t.artifact.c.image_id == bindparam("image_id"), t.artifact.c.digest == bindparam("digest")
+    )
+)
+_INSERT_BLOB_LINK = Prepared(
+    insert(t.artifact_blob).values(artifact_id=bindparam("artifact_id"), digest=bindparam("digest"))
+)
+_INSERT_CHILD_LINK = Prepared(
+    insert(t.artifact_child).values(
+        artifact_id=bindparam("artifact_id"), digest=bindparam("digest")
+    )
 )
 
 
@@ -119,9 +130,9 @@ class SqlArtifactStore:
         self, registry: str, image: str, reference: str, by_digest: bool
     ) -> tuple[int, ArtifactHead] | None:
         statement = _ARTIFACT_BY_DIGEST if by_digest else _ARTIFACT_BY_TAG
-        row = self.conn.execute(
-            statement, {"registry": registry, "image": image, "reference": reference}
-        ).first()
+        row = statement.first(
+            self.conn, {"registry": registry, "image": image, "reference": reference}
+        )
         if row is None:
             return None
         return row.image_id, ArtifactHead(row.id, row.digest, row.media_type, row.size)
@@ -130,7 +141,7 @@ class SqlArtifactStore:
         return bytes(self.conn.execute(_MANIFEST_BODY, {"id": artifact_id}).scalar_one())
 
     def get_artifact(self, image_id: int, digest: str) -> Artifact | None:
-        row = self.conn.execute(_ARTIFACT, {"image_id": image_id, "digest": digest}).first()
+        row = _ARTIFACT.first(self.conn, {"image_id": image_id, "digest": digest})
         if row is None:
             return None
         return Artifact(
@@ -176,16 +187,13 @@ class SqlArtifactStore:
         if inserted is None:
             raise AlreadyExists(f"artifact {artifact.digest} already exists")
         artifact_id = int(inserted)
-        if artifact.blob_digests:
-            self.conn.execute(
-                insert(t.artifact_blob),
-                [{"artifact_id": artifact_id, "digest": d} for d in artifact.blob_digests],
-            )
-        if artifact.child_digests:
-            self.conn.execute(
-                insert(t.artifact_child),
-                [{"artifact_id": artifact_id, "digest": d} for d in set(artifact.child_digests)],
-            )
+        _INSERT_BLOB_LINK.run_many(
+            self.conn, [{"artifact_id": artifact_id, "digest": d} for d in artifact.blob_digests]
+        )
+        _INSERT_CHILD_LINK.run_many(
+            self.conn,
+            [{"artifact_id": artifact_id, "digest": d} for d in set(artifact.child_digests)],
+        )
         return artifact_id
 
     def touch_artifact_push(self, artifact_id: int, now: datetime) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select
 
 from moorage.domain.audit.model import AuditEntry, AuditQuery, NewAuditEntry, Result
 from moorage.metadata import tables as t
-from moorage.metadata.sql import new_id, prefix_pattern
+from moorage.metadata.prepared import Prepared
+from moorage.metadata.sql import prefix_pattern
 
 _LOG = t.audit_log
 _FIELDS = (
@@ -28,7 +29,11 @@ _FIELDS = (
 
 
 # Built once: an entry is appended in the transaction of a manifest push (a hot path).
-_INSERT = insert(_LOG)
+_INSERT = Prepared(
+    insert(_LOG)
+    .values({name: bindparam(name) for name in ("occurred_at", *_FIELDS)})
+    .returning(_LOG.c.id)
+)
 
 
 def _conditions(query: AuditQuery) -> list[ColumnElement[bool]]:
@@ -62,7 +67,9 @@ class SqlAuditLog:
     def append(self, entry: NewAuditEntry, now: datetime) -> int:
         values = {name: getattr(entry, name) for name in _FIELDS}
         values["result"] = entry.result.value
-        return new_id(self.conn.execute(_INSERT, {"occurred_at": now, **values}))
+        inserted = _INSERT.first(self.conn, {"occurred_at": now, **values})
+        assert inserted is not None
+        return int(inserted.id)
 
     def list_entries(
         self, query: AuditQuery, offset: int, limit: int

@@ -21,6 +21,7 @@ from moorage.domain.kernel.errors import Conflict
 from moorage.domain.kernel.model import Image, ImageSummary, Page, PageRequest, Registry
 from moorage.metadata import tables as t
 from moorage.metadata.artifacts import top_level
+from moorage.metadata.prepared import Prepared
 from moorage.metadata.sql import (
     HAS_ARTIFACTS,
     insert_unique,
@@ -34,7 +35,7 @@ IMAGE_SORTS = {"name": t.image.c.name, "created_at": t.image.c.created_at}
 
 # Built once at import: every push and pull
 # looks its image up, and building a statement costs several times executing it.
-_IMAGE_BY_NAME = (
+_IMAGE_BY_NAME = Prepared(
     select(t.image, t.registry.c.name.label("registry_name"))
     .join(t.registry, t.registry.c.id == t.image.c.registry_id)
     .where(t.registry.c.name == bindparam("registry"), t.image.c.name == bindparam("name"))
@@ -48,7 +49,7 @@ class SqlImageStore:
         self.conn = conn
 
     def get_image(self, registry: str, name: str) -> Image | None:
-        row = self.conn.execute(_IMAGE_BY_NAME, {"registry": registry, "name": name}).first()
+        row = _IMAGE_BY_NAME.first(self.conn, {"registry": registry, "name": name})
         if row is None:
             return None
         return Image(row.id, row.registry_id, row.registry_name, row.name, row.created_at)

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from moorage.domain.kernel.model import (
     CleanupCandidateRow,
@@ -15,14 +15,17 @@ from moorage.domain.kernel.model import (
     ProtectionPolicyRecord,
 )
 from moorage.metadata import tables as t
+from moorage.metadata.prepared import Prepared
 from moorage.metadata.sql import new_id
 
 
 @cache
-def _of_registry(table: Table) -> Select[Any]:
+def _of_registry(table: Table) -> Prepared:
     """A registry's policies of one kind, built once: every push by tag asks for its
     registry's protection policies."""
-    return select(table).where(table.c.registry_id == bindparam("registry_id")).order_by(table.c.id)
+    return Prepared(
+        select(table).where(table.c.registry_id == bindparam("registry_id")).order_by(table.c.id)
+    )
 
 
 class SqlPolicyStore:
@@ -32,7 +35,7 @@ class SqlPolicyStore:
         self.conn = conn
 
     def _rows(self, table: Table, registry_id: int) -> list[Any]:
-        return list(self.conn.execute(_of_registry(table), {"registry_id": registry_id}))
+        return _of_registry(table).rows(self.conn, {"registry_id": registry_id})
 
     def _add(self, table: Table, values: dict[str, Any], now: datetime) -> int:
         result = self.conn.execute(insert(table).values(**values, created_at=now, updated_at=now))

@@ -11,6 +11,7 @@ from moorage.domain.kernel.errors import AlreadyExists
 from moorage.domain.replication.errors import RuleNameTaken
 from moorage.domain.replication.model import Filter, Remote, ReplicationRule, RuleStatus
 from moorage.metadata import tables as t
+from moorage.metadata.prepared import Prepared
 from moorage.metadata.sql import insert_unique, new_id
 
 _RULE = t.replication_rule
@@ -56,7 +57,7 @@ def _rules() -> Any:
 
 
 # Built once at import: every push by tag asks for its registry's event rules.
-_EVENT_RULES = (
+_EVENT_RULES = Prepared(
     _rules()
     .where(
         _RULE.c.registry_id == bindparam("registry_id"),
@@ -128,5 +129,5 @@ class SqlReplicationStore:
         return bool(result.rowcount == 1)
 
     def event_rules(self, registry_id: int) -> list[ReplicationRule]:
-        rows = self.conn.execute(_EVENT_RULES, {"registry_id": registry_id})
+        rows = _EVENT_RULES.rows(self.conn, {"registry_id": registry_id})
         return [_rule(r) for r in rows]

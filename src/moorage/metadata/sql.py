@@ -10,12 +10,22 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Executable, Table, exists, literal_column, or_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    Table,
+    bindparam,
+    exists,
+    literal_column,
+    or_,
+)
 from sqlalchemy.exc import IntegrityError
 
 from moorage.domain.kernel.errors import AlreadyExists
 from moorage.domain.kernel.model import BlobStatus
 from moorage.metadata import tables as t
+from moorage.metadata.prepared import Prepared
 
 # Images count and list only while they hold artifacts (their blob links outlive them).
 HAS_ARTIFACTS = exists().where(t.artifact.c.image_id == t.image.c.id)
@@ -55,21 +65,31 @@ def insert_new(
     """Insert the row unless one with the same unique key exists (ON CONFLICT DO NOTHING):
     one statement where `insert_unique` takes three (a savepoint, the INSERT, its release).
     None when the row was not inserted; else the `returning` column's value, or 1."""
-    statement = _insert_new_statement(conn.dialect.name, table, returning)
-    inserted = conn.execute(statement, row).first()
+    statement = _insert_new_statement(conn.dialect.name, table, tuple(row), returning)
+    inserted = statement.first(conn, row)
     return None if inserted is None else inserted[0]
 
 
 @cache
-def _insert_new_statement(dialect: str, table: Table, returning: str | None) -> Any:
-    # Built once per table; the dialect's module is imported only for the database in use.
+def _insert_new_statement(
+    dialect: str, table: Table, columns: tuple[str, ...], returning: str | None
+) -> Prepared:
+    # Built once per table and set of columns. RETURNING says whether the row went in
+    # (psycopg's rowcount does not, here).
+    column = table.c[returning] if returning else literal_column("1").label("inserted")
+    values: dict[str, Any] = {name: bindparam(name) for name in columns}
+    insert = dialect_insert(dialect)(table).values(values)
+    return Prepared(insert.on_conflict_do_nothing().returning(column))
+
+
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's own `insert` (with ON CONFLICT); its module is imported only for the
+    database in use."""
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql as chosen
     else:
         from sqlalchemy.dialects import sqlite as chosen  # type: ignore[no-redef]
-    # RETURNING says whether the row went in (psycopg's rowcount does not, here).
-    column = table.c[returning] if returning else literal_column("1")
-    return chosen.insert(table).on_conflict_do_nothing().returning(column)
+    return chosen.insert
 
 
 def first_column(conn: Connection, statement: Executable, params: dict[str, Any]) -> list[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import (
     ColumnElement,
@@ -12,35 +13,34 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    insert,
     or_,
     select,
     tuple_,
-    update,
 )
 
 from moorage.domain.content.ports import TagCursor
 from moorage.domain.content.tag_globs import glob_regex
 from moorage.domain.kernel.model import Page, PageRequest, Tag
 from moorage.metadata import tables as t
-from moorage.metadata.sql import first_column, is_postgres, like_pattern, nearer_end, page_order
+from moorage.metadata.prepared import Prepared
+from moorage.metadata.sql import (
+    dialect_insert,
+    first_column,
+    is_postgres,
+    like_pattern,
+    nearer_end,
+    page_order,
+)
 
 TAG_SORTS = {"name": t.tag.c.name, "pushed_at": t.tag.c.pushed_at, "pulled_at": t.tag.c.pulled_at}
 
 
 # Built once at import: every push by tag reads the tag it moves.
-_TAG = (
+_TAG = Prepared(
     select(t.tag, t.artifact.c.digest)
     .join(t.artifact, t.artifact.c.id == t.tag.c.artifact_id)
     .where(t.tag.c.image_id == bindparam("image_id"), t.tag.c.name == bindparam("name"))
 )
-# Bind names differ from the columns an UPDATE sets.
-_MOVE_TAG = (
-    update(t.tag)
-    .where(t.tag.c.image_id == bindparam("b_image_id"), t.tag.c.name == bindparam("b_name"))
-    .values(artifact_id=bindparam("b_artifact"), pushed_at=bindparam("b_now"))
-)
-_INSERT_TAG = insert(t.tag)
 # The protocol's tag list, in name order: whole, or a page after `last`.
 _TAGS = select(t.tag.c.name).where(t.tag.c.image_id == bindparam("image_id")).order_by(t.tag.c.name)
 _TAGS_AFTER = _TAGS.where(t.tag.c.name > bindparam("last"))
@@ -52,6 +52,23 @@ _TAG_LISTS = {
 }
 
 
+@cache
+def _put_tag(dialect: str) -> Prepared:
+    """Point the tag at the artifact: one upsert, whether the tag is new or moves (its id
+    and pull time stay)."""
+    columns = ("image_id", "name", "artifact_id", "pushed_at")
+    statement = dialect_insert(dialect)(t.tag).values({c: bindparam(c) for c in columns})
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=[t.tag.c.image_id, t.tag.c.name],
+            set_={
+                "artifact_id": statement.excluded.artifact_id,
+                "pushed_at": statement.excluded.pushed_at,
+            },
+        )
+    )
+
+
 class SqlTagStore:
     """`TagStore` in one transaction."""
 
@@ -59,21 +76,16 @@ class SqlTagStore:
         self.conn = conn
 
     def get_tag(self, image_id: int, name: str) -> Tag | None:
-        row = self.conn.execute(_TAG, {"image_id": image_id, "name": name}).first()
+        row = _TAG.first(self.conn, {"image_id": image_id, "name": name})
         if row is None:
             return None
         return Tag(row.name, row.artifact_id, row.digest, row.pushed_at, row.pulled_at)
 
     def put_tag(self, image_id: int, name: str, artifact_id: int, now: datetime) -> None:
-        moved = self.conn.execute(
-            _MOVE_TAG,
-            {"b_image_id": image_id, "b_name": name, "b_artifact": artifact_id, "b_now": now},
+        _put_tag(self.conn.dialect.name).run(
+            self.conn,
+            {"image_id": image_id, "name": name, "artifact_id": artifact_id, "pushed_at": now},
         )
-        if not moved.rowcount:
-            self.conn.execute(
-                _INSERT_TAG,
-                {"image_id": image_id, "name": name, "artifact_id": artifact_id, "pushed_at": now},
-            )
 
     def delete_tag(self, image_id: int, name: str) -> bool:
         result = self.conn.execute(

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert
 
 from moorage.domain.kernel.model import DeliveryAttempt, Event, Webhook, WebhookDelivery
 from moorage.metadata import tables as t
+from moorage.metadata.prepared import Prepared
 from moorage.metadata.sql import insert_unique, new_id
 
 _PENDING = "pending"
@@ -54,7 +55,7 @@ def _delivery(row: Any) -> WebhookDelivery:
 
 
 # Built once at import: every push and delete asks for its registry's webhooks.
-_REGISTRY_WEBHOOKS = (
+_REGISTRY_WEBHOOKS = Prepared(
     select(t.registry_webhook)
     .where(t.registry_webhook.c.registry_id == bindparam("registry_id"))
     .order_by(t.registry_webhook.c.id)
@@ -68,7 +69,7 @@ class SqlWebhookStore:
         self.conn = conn
 
     def list_webhooks(self, registry_id: int) -> list[Webhook]:
-        rows = self.conn.execute(_REGISTRY_WEBHOOKS, {"registry_id": registry_id})
+        rows = _REGISTRY_WEBHOOKS.rows(self.conn, {"registry_id": registry_id})
         return [_webhook(r) for r in rows]
 
     def get_webhook(self, webhook_id: int) -> Webhook | None:
