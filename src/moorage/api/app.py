@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -145,7 +146,9 @@ class ClientWatch:
             if body_done:
                 return await receive()
             try:
-                with anyio.fail_after(self.body_timeout):
+                # asyncio's own timeout: half the cost of anyio's cancel scope, on every
+                # receive of every body (moorage serves on asyncio's loop only).
+                async with asyncio.timeout(self.body_timeout):
                     message = await receive()
             except TimeoutError:
                 body_done = True
