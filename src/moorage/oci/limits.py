@@ -77,6 +77,10 @@ def _check_bounds(text: str, max_depth: int) -> None:
         raise JsonError(f"JSON nested more than {max_depth} levels deep")
 
 
+# One decoder for every document: json.loads with hooks builds a decoder per call.
+_DECODER = json.JSONDecoder(parse_float=_float, parse_constant=_constant)
+
+
 def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse a client's JSON within the bounds above; JsonError says what is wrong."""
     try:
@@ -85,7 +89,7 @@ def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
             if isinstance(data, bytes)
             else data
         )
-        doc = json.loads(text, parse_float=_float, parse_constant=_constant)
+        doc = _DECODER.decode(text)
     except JsonError:
         raise
     except RecursionError:  # the parser's own recursion ran out: deeper than any bound
