@@ -1,10 +1,11 @@
-"""GET/HEAD/DELETE /v2/<name>/blobs/<digest>: served zero-copy when the store allows it."""
+"""GET/HEAD/DELETE /v2/<name>/blobs/<digest>: from the local file when the store has one."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from moorage.api.oci.blob_file import BlobFileResponse
 from moorage.api.oci.context import OciContext
 from moorage.api.oci.errors import OciError
 from moorage.oci import errors as oci
@@ -48,8 +49,8 @@ async def get(ctx: OciContext, request: Request, name: str, digest: str) -> Resp
     headers = blob_headers(blob.digest, blob.size)
     path = source.local_path
     if path is not None:
-        del headers["Content-Length"]  # FileResponse sets it (and handles Range)
-        return FileResponse(path, headers=headers, media_type=OCTET)
+        del headers["Content-Length"]  # BlobFileResponse sets it (and handles Range)
+        return BlobFileResponse(path, headers=headers, media_type=OCTET)
     byte_range = _byte_range(request.headers.get("range"), blob.size)
     if byte_range is None:
         chunks = ctx.uploads.read_verified(blob.digest, blob.size)
