@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import Engine, event, text
 
 from moorage.domain.content.errors import BlobBeingCollected
 from moorage.domain.gc.model import GcCounts
-from moorage.domain.kernel.model import BlobStatus
-from moorage.domain.ports import UnitOfWorkFactory
+from moorage.domain.kernel.model import BlobStatus, Image
+from moorage.domain.ports import Transaction, UnitOfWorkFactory
 from tests.contract.backends import Database
 from tests.contract.test_metadata import (
     T0,
@@ -25,6 +28,7 @@ from tests.contract.test_metadata import (
     push,
     upload_session,
 )
+from tests.support.databases import MigratedDatabase
 
 
 @pytest.fixture
@@ -227,9 +231,10 @@ def test_runs_history(uow: UnitOfWorkFactory) -> None:
 def test_a_reference_committed_while_the_mark_waits_for_it_keeps_the_blob_live(
     db: Database,
 ) -> None:
-    """A manifest PUT holds a share lock on the live blobs it references until its
-    references commit; a mark waiting on that lock must then see them (on PostgreSQL's
-    read committed, the waiting UPDATE re-checks the row but not its NOT EXISTS subquery)."""
+    """A manifest PUT holds a lock on the blobs it references until its references commit;
+    a mark waiting on that lock must then see them (on PostgreSQL's read committed, a
+    statement that waited re-checks the row but not its NOT EXISTS subquery: the mark's
+    UPDATE comes after the wait, with a snapshot of its own)."""
     if db.backend != "postgresql":
         pytest.skip("only PostgreSQL runs the two transactions at once")
     uow = db.uow
@@ -251,4 +256,183 @@ def test_a_reference_committed_while_the_mark_waits_for_it_keeps_the_blob_live(
         assert marker.is_alive(), "the mark did not wait for the manifest's share lock"
     marker.join(10)
     assert marked == [0]
+    assert statuses(uow, blob) == [BlobStatus.LIVE]
+
+
+# --- lock order on PostgreSQL -------------------------------------------------------------
+# Pushes and runs lock blob rows in digest order, each all it will lock before changing any,
+# so PostgreSQL never has to break a cycle between them (a manifest PUT answered 503 busy
+# when it did). These interleave transactions on two or three connections.
+
+LOCKING = re.compile(r"\bFOR (UPDATE|NO KEY UPDATE|SHARE|KEY SHARE)\b")
+
+
+class InTransaction(threading.Thread):
+    """`work` in a write transaction of its own, in a thread: its result or error kept."""
+
+    def __init__(self, uow: UnitOfWorkFactory, work: Callable[[Transaction], object]) -> None:
+        super().__init__(daemon=True)
+        self.uow = uow
+        self.work = work
+        self.result: object = None
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            with self.uow(write=True) as store:
+                self.result = self.work(store)
+        except Exception as exc:
+            self.error = exc
+
+    def finish(self) -> object:
+        self.join(15)
+        assert not self.is_alive(), "a transaction never finished"
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class PauseAfterFirstLock:
+    """Holds one thread's transaction just after its first statement that locks rows, until
+    `resume`: what another transaction may do between two statements of a push."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.thread: threading.Thread | None = None
+        self.reached = threading.Event()
+        self.resumed = threading.Event()
+
+    def __enter__(self) -> PauseAfterFirstLock:
+        event.listen(self.engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.resumed.set()
+        event.remove(self.engine, "after_cursor_execute", self._after)
+
+    def _after(self, _conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        mine = threading.current_thread() is self.thread and not self.reached.is_set()
+        if mine and LOCKING.search(statement):
+            self.reached.set()
+            self.resumed.wait(15)
+
+
+def postgres(db: Database) -> MigratedDatabase:
+    if not isinstance(db, MigratedDatabase) or db.backend != "postgresql":
+        pytest.skip("only PostgreSQL runs the transactions at once")
+    return db
+
+
+def lock_waiters(db: MigratedDatabase) -> int:
+    with db.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"still not {what}"
+        time.sleep(0.01)
+
+
+def in_digest_order(*contents: str) -> list[str]:
+    return sorted(contents, key=digest)
+
+
+def referencing(image: Image, name: str, *blobs: str) -> Callable[[Transaction], object]:
+    """What a manifest PUT does with its blobs: take them back, then reference them."""
+
+    def work(store: Transaction) -> object:
+        live = store.blobs.take_back(blobs)
+        push(store, image, manifest(name, blobs=blobs), name)
+        return live
+
+    return work
+
+
+def test_a_mark_locks_only_in_digest_order_while_manifests_are_deleted(db: Database) -> None:
+    """The mark locks the unreferenced blobs in digest order and waits for a push holding
+    one; a manifest deleted meanwhile leaves a smaller blob unreferenced, which a second
+    push locks before it waits for the mark. The mark must not then lock that blob too (an
+    UPDATE over every unreferenced row did): the two would wait on each other."""
+    pg = postgres(db)
+    uow = pg.uow
+    with uow(write=True) as store:
+        image = new_image(store)
+        z, y, u = (add_linked_blob(store, image, c, 1) for c in in_digest_order("z", "y", "u"))
+        old = push(store, image, manifest("old", blobs=(z,)), "old")
+    with uow(write=True) as first_push:
+        assert first_push.blobs.take_back([u]) == {u}
+        mark = InTransaction(uow, lambda store: store.gc.mark_unreferenced(T1))
+        mark.start()  # locks y, waits for u
+        wait_until(lambda: lock_waiters(pg) == 1, "waiting for the first push")
+        with uow(write=True) as store:
+            store.artifacts.delete_artifact(old)  # z is unreferenced now
+        second = InTransaction(uow, referencing(image, "new", z, y))
+        second.start()  # locks z, waits for y
+        wait_until(lambda: lock_waiters(pg) == 2, "waiting for the mark")
+    assert mark.finish() == 2  # y and u: what it locked
+    assert second.finish() == {z, y}
+    assert statuses(uow, z, y, u) == [BlobStatus.LIVE, BlobStatus.LIVE, BlobStatus.MARKED]
+
+
+def test_a_push_locks_its_blobs_before_a_mark_between_its_statements(db: Database) -> None:
+    """A push locks every blob it names at once: none can be marked between its statements.
+    (Locking the marked ones first and the live ones in a later statement let a mark
+    commit in between; a second push then locked the newly marked smaller blob and waited
+    for the first push's larger one, while the first went back for the smaller.)"""
+    pg = postgres(db)
+    uow = pg.uow
+    with uow(write=True) as store:
+        image = new_image(store)
+        first, second = in_digest_order("x", "z")
+        z = add_linked_blob(store, image, second, 1)
+        store.gc.mark_unreferenced(T0)
+        x = add_linked_blob(store, image, first, 1)
+    with PauseAfterFirstLock(pg.engine) as pause:
+        one = InTransaction(uow, referencing(image, "one", x, z))
+        pause.thread = one
+        one.start()
+        assert pause.reached.wait(10)
+        mark = InTransaction(uow, lambda store: store.gc.mark_unreferenced(T1))
+        mark.start()
+        wait_until(lambda: not mark.is_alive() or lock_waiters(pg) == 1, "marked or waiting")
+        waiting = lock_waiters(pg)
+        two = InTransaction(uow, referencing(image, "two", x, z))
+        two.start()
+        wait_until(lambda: not two.is_alive() or lock_waiters(pg) > waiting, "pushed or waiting")
+        pause.resumed.set()
+        assert one.finish() == {x, z}
+        assert two.finish() == {x, z}
+        assert mark.finish() == 0  # both blobs referenced once it could lock them
+    assert statuses(uow, x, z) == [BlobStatus.LIVE, BlobStatus.LIVE]
+
+
+def test_a_push_takes_back_a_blob_the_sweeper_waits_for(db: Database) -> None:
+    """The sweeper waits for a push's share of a marked blob; the push then locks it to take
+    it back without waiting behind the sweeper, and the sweeper finds it live."""
+    pg = postgres(db)
+    uow = pg.uow
+    with uow(write=True) as store:
+        image = new_image(store)
+        blob = add_linked_blob(store, image, "marked", 1)
+        store.gc.mark_unreferenced(T0)
+    with PauseAfterFirstLock(pg.engine) as pause:
+        pushing = InTransaction(uow, referencing(image, "m", blob))
+        pause.thread = pushing
+        pushing.start()
+        assert pause.reached.wait(10)
+        sweep = InTransaction(uow, lambda store: store.gc.start_deleting(T1, 10))
+        sweep.start()
+        wait_until(lambda: lock_waiters(pg) == 1, "sweeping, waiting for the push")
+        pause.resumed.set()
+        assert pushing.finish() == {blob}
+        assert sweep.finish() == []
     assert statuses(uow, blob) == [BlobStatus.LIVE]

@@ -39,18 +39,25 @@ _MARKED = (
     t.blob.c.digest.in_(bindparam("digests", expanding=True)),
     t.blob.c.status == BlobStatus.MARKED.value,
 )
-_MARKED_AMONG = select(t.blob.c.digest).where(*_MARKED)
-_LOCK_MARKED_AMONG = _MARKED_AMONG.order_by(t.blob.c.digest).with_for_update(of=t.blob)
 _TAKE_BACK = update(t.blob).where(*_MARKED).values(status=BlobStatus.LIVE.value, marked_at=None)
-_LIVE_AMONG = (
-    select(t.blob.c.digest)
-    .where(
-        t.blob.c.digest.in_(bindparam("digests", expanding=True)),
-        t.blob.c.status == BlobStatus.LIVE.value,
-    )
+# On PostgreSQL a push locks every served blob it names in one statement, in digest order,
+# FOR KEY SHARE: pushes sharing layers do not wait on one another, while garbage collection,
+# which changes a blob's state only on rows it has locked FOR UPDATE (in digest order too),
+# waits for the push to commit its references. The marked ones are then locked FOR NO KEY
+# UPDATE (compatible with KEY SHARE, so no push waits to upgrade on another's share), again
+# in digest order, and turned live.
+_LOCK_SERVED_AMONG = (
+    select(t.blob.c.digest, t.blob.c.status)
+    .where(t.blob.c.digest.in_(bindparam("digests", expanding=True)), SERVED_BLOB)
     .order_by(t.blob.c.digest)
+    .with_for_update(read=True, key_share=True, of=t.blob)
 )
-_LIVE_AMONG_LOCKED = _LIVE_AMONG.with_for_update(read=True, of=t.blob)
+_LOCK_MARKED_AMONG = (
+    select(t.blob.c.digest)
+    .where(*_MARKED)
+    .order_by(t.blob.c.digest)
+    .with_for_update(key_share=True, of=t.blob)
+)
 _STATUS_AMONG = select(t.blob.c.digest, t.blob.c.status).where(
     t.blob.c.digest.in_(bindparam("digests", expanding=True))
 )
@@ -103,25 +110,22 @@ class SqlBlobIndex:
             return set()
         if not is_postgres(self.conn):
             return self._take_back_alone(wanted)
-        live: set[str] = set()
-        for _ in range(3):
-            # Row locks in digest order, as garbage collection takes them: two pushes
-            # sharing layers (or a push and a run) never wait on each other in a cycle.
-            self.conn.execute(_LOCK_MARKED_AMONG, {"digests": wanted})
-            self.conn.execute(_TAKE_BACK, {"digests": wanted})
-            # Held until commit: the mark phase cannot turn these rows to marked (nor the
-            # sweeper then to deleting) before this transaction's references are visible.
-            live = {
-                row.digest for row in self.conn.execute(_LIVE_AMONG_LOCKED, {"digests": wanted})
-            }
-            # A row marked by a transaction that committed while this one waited for its
-            # lock is missed by the UPDATE's snapshot: take it back on the next pass.
-            if live == set(wanted):
-                break
-            still_marked = {"digests": sorted(set(wanted) - live)}
-            if self.conn.execute(_MARKED_AMONG, still_marked).first() is None:
-                break
-        return live
+        # Every blob row this transaction locks, it locks here, in digest order, before
+        # any other: a later statement locking a smaller digest than one already held is
+        # what let two pushes (or a push and a run) wait on each other in a cycle. A row
+        # locked after a wait is read as last committed, so the states are current; and
+        # while the locks are held garbage collection can neither mark nor sweep the rows.
+        states = {
+            row.digest: row.status
+            for row in self.conn.execute(_LOCK_SERVED_AMONG, {"digests": wanted})
+        }
+        marked = sorted(d for d, status in states.items() if status == BlobStatus.MARKED.value)
+        if marked:
+            # A row another push is taking back reads as marked until it commits: its lock
+            # is waited for, and the UPDATE then finds the row live (compare-and-set).
+            self.conn.execute(_LOCK_MARKED_AMONG, {"digests": marked})
+            self.conn.execute(_TAKE_BACK, {"digests": marked})
+        return set(states)
 
     def _take_back_alone(self, wanted: list[str]) -> set[str]:
         """`take_back` where writers exclude one another (SQLite: this transaction holds the

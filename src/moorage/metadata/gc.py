@@ -36,6 +36,8 @@ MARKED = BlobStatus.MARKED.value
 DELETING = BlobStatus.DELETING.value
 
 UNREFERENCED = not_(exists().where(t.artifact_blob.c.digest == t.blob.c.digest))
+MARK_BATCH = 1000
+"""Blobs the mark locks and marks per statement on PostgreSQL (bind parameters stay few)."""
 
 
 def _collectable(row: Any) -> CollectableBlob:
@@ -49,24 +51,39 @@ class SqlGcStore:
         self.conn = conn
 
     def mark_unreferenced(self, now: datetime) -> int:
-        unreferenced = (t.blob.c.status == LIVE, UNREFERENCED)
-        if is_postgres(self.conn):
-            # Lock in digest order first, as pushes taking blobs back do: no lock cycles.
-            lock = select(t.blob.c.digest).where(*unreferenced).order_by(t.blob.c.digest)
-            self.conn.execute(lock.with_for_update(of=t.blob))
-        result = self.conn.execute(
-            update(t.blob).where(*unreferenced).values(status=MARKED, marked_at=now)
-        )
-        # On PostgreSQL (read committed) an UPDATE that waited for a row lock, the share lock
-        # a manifest PUT holds on the blobs it references until they commit, re-checks the
-        # row but not the NOT EXISTS subquery: that keeps the statement's older snapshot and
-        # misses the new references. This statement's snapshot is newer: give those back.
-        undone = self.conn.execute(
-            update(t.blob)
-            .where(t.blob.c.status == MARKED, t.blob.c.marked_at == now, not_(UNREFERENCED))
-            .values(status=LIVE, marked_at=None)
-        )
-        return int(result.rowcount or 0) - int(undone.rowcount or 0)
+        mark = update(t.blob).values(status=MARKED, marked_at=now)
+        if not is_postgres(self.conn):  # writers exclude one another: one statement
+            result = self.conn.execute(mark.where(t.blob.c.status == LIVE, UNREFERENCED))
+            return int(result.rowcount or 0)
+        marked = 0
+        after = ""
+        while True:
+            # Locked in digest order, as pushes lock the blobs they reference, batch after
+            # batch upwards; the UPDATE changes only rows this transaction has locked. An
+            # UPDATE over every unreferenced row would also lock the rows that became
+            # unreferenced since (a manifest deleted meanwhile) out of that order, waiting on
+            # a push that holds one of them and waits for a row locked here: a cycle.
+            batch = list(
+                self.conn.execute(
+                    select(t.blob.c.digest)
+                    .where(t.blob.c.status == LIVE, UNREFERENCED, t.blob.c.digest > after)
+                    .order_by(t.blob.c.digest)
+                    .limit(MARK_BATCH)
+                    .with_for_update(of=t.blob)
+                ).scalars()
+            )
+            if not batch:
+                return marked
+            # Its own snapshot, taken once the rows are locked (after any push holding one
+            # committed): references committed meanwhile are seen, and no push can add one
+            # until this transaction ends (take_back waits for these locks).
+            result = self.conn.execute(
+                mark.where(t.blob.c.digest.in_(batch), t.blob.c.status == LIVE, UNREFERENCED)
+            )
+            marked += int(result.rowcount or 0)
+            if len(batch) < MARK_BATCH:
+                return marked
+            after = batch[-1]
 
     def start_deleting(self, cutoff: datetime, limit: int) -> list[CollectableBlob]:
         candidates = [
