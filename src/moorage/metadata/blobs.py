@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, delete, select, update
 
 from moorage.domain.content.errors import BlobBeingCollected
 from moorage.domain.kernel.model import Blob, BlobStatus
 from moorage.metadata import tables as t
-from moorage.metadata.sql import SERVED_BLOB, insert_new, is_postgres
+from moorage.metadata.prepared import Prepared
+from moorage.metadata.sql import SERVED_BLOB, in_json_array, insert_new, is_postgres
 
 # Built once at import: the statements every blob push and manifest push runs (building a
 # statement costs several times executing it).
@@ -24,15 +26,19 @@ _LINKED_BLOB = (
     )
 )
 _BLOB_STATE = select(t.blob.c.size, t.blob.c.status).where(t.blob.c.digest == bindparam("digest"))
-_LINKED_AMONG = (
-    select(t.image_blob.c.digest, t.blob.c.size)
-    .join(t.blob, t.blob.c.digest == t.image_blob.c.digest)
-    .where(
-        t.image_blob.c.image_id == bindparam("image_id"),
-        t.image_blob.c.digest.in_(bindparam("digests", expanding=True)),
-        SERVED_BLOB,
+
+
+def _linked_among(digests: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(t.image_blob.c.digest, t.blob.c.size)
+        .join(t.blob, t.blob.c.digest == t.image_blob.c.digest)
+        .where(t.image_blob.c.image_id == bindparam("image_id"), digests, SERVED_BLOB)
     )
-)
+
+
+_LINKED_AMONG = _linked_among(t.image_blob.c.digest.in_(bindparam("digests", expanding=True)))
+# SQLite: the digests as one JSON array, so the statements are fixed (see prepared.py).
+_LINKED_AMONG_ALONE = Prepared(_linked_among(in_json_array(t.image_blob.c.digest, "digests")))
 
 
 _MARKED = (
@@ -58,8 +64,8 @@ _LOCK_MARKED_AMONG = (
     .order_by(t.blob.c.digest)
     .with_for_update(key_share=True, of=t.blob)
 )
-_STATUS_AMONG = select(t.blob.c.digest, t.blob.c.status).where(
-    t.blob.c.digest.in_(bindparam("digests", expanding=True))
+_STATUS_AMONG_ALONE = Prepared(
+    select(t.blob.c.digest, t.blob.c.status).where(in_json_array(t.blob.c.digest, "digests"))
 )
 _SERVED_STATES = frozenset({BlobStatus.LIVE.value, BlobStatus.MARKED.value})
 
@@ -132,7 +138,8 @@ class SqlBlobIndex:
         database's write lock), so the states one read finds hold until commit: the UPDATE
         runs only when some blob is marked, which is seldom (one statement, not two)."""
         states = {
-            row.digest: row.status for row in self.conn.execute(_STATUS_AMONG, {"digests": wanted})
+            row.digest: row.status
+            for row in _STATUS_AMONG_ALONE.rows(self.conn, {"digests": wanted})
         }
         marked = sorted(d for d, status in states.items() if status == BlobStatus.MARKED.value)
         if marked:
@@ -163,5 +170,10 @@ class SqlBlobIndex:
     def linked_sizes(self, image_id: int, digests: Sequence[str]) -> dict[str, int]:
         if not digests:
             return {}
-        rows = self.conn.execute(_LINKED_AMONG, {"image_id": image_id, "digests": list(digests)})
+        params = {"image_id": image_id, "digests": list(digests)}
+        rows: Iterable[Any] = (
+            self.conn.execute(_LINKED_AMONG, params)
+            if is_postgres(self.conn)
+            else _LINKED_AMONG_ALONE.rows(self.conn, params)
+        )
         return {row.digest: row.size for row in rows}

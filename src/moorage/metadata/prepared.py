@@ -146,36 +146,41 @@ def _compile_for_sqlite(
     statement: Executable, dialect: Dialect, make: Callable[..., Row]
 ) -> _SqliteForm:
     clause = cast(ClauseElement, statement)
-    plain = clause.compile(dialect=dialect)
-    assert isinstance(plain, SQLCompiler)
-    for bind in plain.binds.values():
-        if bind.expanding and bind.required:
-            raise ValueError(f"{bind.key}: an IN list given at execution cannot be prepared")
-    # Constant IN lists (a status among two) become plain positional parameters.
-    compiled = clause.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    compiled = clause.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
-    if compiled.positiontup is None:
+    if not compiled.positional:
         raise ValueError("a prepared statement needs the positional parameters SQLite takes")
     if compiled.insert_prefetch or compiled.update_prefetch:
         raise ValueError("a column default computed in Python cannot be prepared: bind it")
-    defaults = compiled.params
-    binds = []
-    for name in compiled.positiontup:
-        # A constant IN list's values are rendered as `<bind>_1`, `<bind>_2`, ...
-        expanded = name not in compiled.binds
-        bind = compiled.binds[name.rpartition("_")[0] if expanded else name]
+    required = set()
+    for bind in compiled.binds.values():
         if bind.callable is not None:
-            raise ValueError(f"{name}: a value computed at execution cannot be prepared")
-        default = _REQUIRED if bind.required and not expanded else defaults[name]
-        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        binds.append(_Bind(name, default, process))
+            raise ValueError(f"{bind.key}: a value computed at execution cannot be prepared")
+        if bind.required:
+            if bind.expanding:
+                raise ValueError(f"{bind.key}: an IN list given at execution cannot be prepared")
+            required.add(bind.key)
+    # The SQL as SQLAlchemy runs it: a constant IN list (a status among two) rendered as
+    # plain positional parameters, with their values and every parameter's processor.
+    state = compiled.construct_expanded_state(dict.fromkeys(required))
+    assert state.positiontup is not None
+    binds = tuple(
+        _Bind(
+            name,
+            _REQUIRED if name in required else state.parameters[name],
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if name in compiled.binds
+            else state.processors.get(name),  # an element of a constant IN list
+        )
+        for name in state.positiontup
+    )
     results = tuple(
         column.type.dialect_impl(dialect).result_processor(dialect, None)
         for column in statement.exported_columns  # type: ignore[attr-defined]
     )
     return _SqliteForm(
-        compiled.string,
-        tuple(binds),
+        state.statement,
+        binds,
         results if any(process is not None for process in results) else None,
         make,
     )

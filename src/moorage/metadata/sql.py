@@ -11,14 +11,18 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Executable,
+    Select,
     Table,
     bindparam,
     exists,
+    func,
     literal_column,
     or_,
+    select,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -90,6 +94,16 @@ def dialect_insert(dialect: str) -> Any:
     else:
         from sqlalchemy.dialects import sqlite as chosen  # type: ignore[no-redef]
     return chosen.insert
+
+
+def in_json_array(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """`column` IN the values of a JSON array bound as `name` (SQLite's `json_each`): one
+    fixed statement, and so a `Prepared` one, for any number of values, where an expanding
+    IN list is a new statement per length. Bind the list itself (the JSON type encodes it)."""
+    values: Select[Any] = select(literal_column("value")).select_from(
+        func.json_each(bindparam(name, type_=JSON))
+    )
+    return column.in_(values)
 
 
 def first_column(conn: Connection, statement: Executable, params: dict[str, Any]) -> list[Any]:

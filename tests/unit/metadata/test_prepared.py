@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from moorage.metadata.prepared import Prepared
+from moorage.metadata.sql import in_json_array
 from moorage.metadata.tables import UTCDateTime
 from moorage.metadata.uow import create_metadata_engine
 from tests.support.databases import fresh_postgres_url
@@ -50,6 +51,10 @@ VISIBLE = Prepared(
     select(thing.c.name, thing.c.seen_at)
     .where(thing.c.state.in_(["live", "marked"]), thing.c.name != "hidden")
     .order_by(thing.c.name)
+)
+# The same beside a parameter the caller gives.
+VISIBLE_NAMED = Prepared(
+    select(thing.c.id).where(thing.c.state.in_(["live", "marked"]), thing.c.name == bindparam("n"))
 )
 RENAME = Prepared(
     update(thing).where(thing.c.name == bindparam("old")).values(name=bindparam("new"))
@@ -97,6 +102,8 @@ def test_constant_values_are_bound_and_nulls_pass_through(engine: Engine) -> Non
             ADD.first(conn, {"name": name, "state": state, "seen_at": seen, "labels": None})
         assert [tuple(r) for r in VISIBLE.rows(conn, {})] == [("a", SEEN), ("b", None)]
         assert BY_NAME.first(conn, {"name": "nobody"}) is None
+        assert VISIBLE_NAMED.first(conn, {"n": "b"}) is not None
+        assert VISIBLE_NAMED.first(conn, {"n": "c"}) is None
 
 
 def test_changes_count_and_belong_to_the_transaction(engine: Engine) -> None:
@@ -140,7 +147,7 @@ def test_statements_that_cannot_be_prepared_are_refused_when_first_run(tmp_path:
     computed = Prepared(select(thing).where(thing.c.name == bindparam("n", callable_=lambda: "a")))
     try:
         with engine.connect() as conn:
-            with pytest.raises(ValueError, match="IN list"):
+            with pytest.raises(ValueError, match="IN list given at execution"):
                 expanding.rows(conn, {"names": ["a"]})
             with pytest.raises(ValueError, match="computed at execution"):
                 computed.rows(conn, {})
@@ -148,3 +155,27 @@ def test_statements_that_cannot_be_prepared_are_refused_when_first_run(tmp_path:
         engine.dispose()
     with pytest.raises(ValueError, match="distinct names"):
         Prepared(select(thing.c.id, thing.c.id.label("id")))
+
+
+def test_a_json_array_stands_for_an_in_list_of_any_length(tmp_path: Path) -> None:
+    """SQLite: `in_json_array` makes one fixed statement for any number of values."""
+    engine = create_metadata_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    schema.create_all(engine)
+    named = Prepared(
+        select(thing.c.name)
+        .where(in_json_array(thing.c.name, "names"), thing.c.state.in_(["live", "marked"]))
+        .order_by(thing.c.name)
+    )
+    try:
+        with engine.begin() as conn:
+            for name, state in (("a", "live"), ("b", "marked"), ("c", "deleting"), ('q"x', "live")):
+                ADD.first(conn, {"name": name, "state": state, "seen_at": None, "labels": None})
+            for names, found in (
+                ([], []),
+                (["a"], ["a"]),
+                (["c", "b", "a", "zz"], ["a", "b"]),
+                (['q"x', "a"], ["a", 'q"x']),
+            ):
+                assert [row.name for row in named.rows(conn, {"names": names})] == found
+    finally:
+        engine.dispose()
