@@ -9,9 +9,11 @@ from sqlalchemy import Connection, bindparam, delete, insert, or_, select, updat
 
 from moorage.domain.kernel.model import DriverState, UploadSession
 from moorage.metadata import tables as t
+from moorage.metadata.prepared import Prepared
 
-# Built once at import: on the push path of every chunk.
-_UPLOAD_IN_IMAGE = (
+# Built once at import, and run on SQLite's own cursor (`Prepared`): every PATCH of a
+# chunked push looks its upload up, claims it and releases it.
+_UPLOAD_IN_IMAGE = Prepared(
     select(t.upload)
     .join(t.image, t.image.c.id == t.upload.c.image_id)
     .join(t.registry, t.registry.c.id == t.image.c.registry_id)
@@ -21,12 +23,13 @@ _UPLOAD_IN_IMAGE = (
         t.image.c.name == bindparam("image"),
     )
 )
+_UPLOAD = Prepared(select(t.upload).where(t.upload.c.id == bindparam("id")))
 
 
 _INSERT_UPLOAD = insert(t.upload)
 # A claim is a compare-and-set on the size and the writer (see `claim_upload`); bind names
 # differ from the columns an UPDATE sets.
-_CLAIM_UPLOAD = (
+_CLAIM_UPLOAD = Prepared(
     update(t.upload)
     .where(
         t.upload.c.id == bindparam("b_id"),
@@ -35,8 +38,23 @@ _CLAIM_UPLOAD = (
     )
     .values(writer=bindparam("b_writer"), updated_at=bindparam("b_now"))
 )
-_DELETE_UPLOAD = delete(t.upload).where(t.upload.c.id == bindparam("b_id"))
-_DELETE_CLAIMED_UPLOAD = _DELETE_UPLOAD.where(t.upload.c.writer == bindparam("b_writer"))
+_HELD_BY = (t.upload.c.id == bindparam("b_id"), t.upload.c.writer == bindparam("b_writer"))
+_RENEW_UPLOAD = Prepared(update(t.upload).where(*_HELD_BY).values(updated_at=bindparam("b_now")))
+_RELEASE_UPLOAD = Prepared(
+    update(t.upload).where(*_HELD_BY).values(writer=None, updated_at=bindparam("b_now"))
+)
+_RELEASE_GROWN_UPLOAD = Prepared(
+    update(t.upload)
+    .where(*_HELD_BY)
+    .values(
+        writer=None,
+        updated_at=bindparam("b_now"),
+        size=bindparam("b_size"),
+        driver_state=bindparam("b_state", type_=t.upload.c.driver_state.type),
+    )
+)
+_DELETE_UPLOAD = Prepared(delete(t.upload).where(t.upload.c.id == bindparam("b_id")))
+_DELETE_CLAIMED_UPLOAD = Prepared(delete(t.upload).where(*_HELD_BY))
 
 
 def _upload(row: Any) -> UploadSession:
@@ -71,13 +89,13 @@ class SqlUploadStore:
         )
 
     def get_upload(self, upload_id: str) -> UploadSession | None:
-        row = self.conn.execute(select(t.upload).where(t.upload.c.id == upload_id)).first()
+        row = _UPLOAD.first(self.conn, {"id": upload_id})
         return _upload(row) if row else None
 
     def get_upload_in(self, registry: str, image: str, upload_id: str) -> UploadSession | None:
-        row = self.conn.execute(
-            _UPLOAD_IN_IMAGE, {"registry": registry, "image": image, "id": upload_id}
-        ).first()
+        row = _UPLOAD_IN_IMAGE.first(
+            self.conn, {"registry": registry, "image": image, "id": upload_id}
+        )
         return _upload(row) if row else None
 
     def claim_upload(
@@ -93,8 +111,7 @@ class SqlUploadStore:
         # concurrent claim's row lock, SQLite serialises writers, so exactly one wins.
         if dead_writer is None:
             params = {"b_id": upload_id, "b_size": size, "b_stale_before": stale_before}
-            found = self.conn.execute(_CLAIM_UPLOAD, params | {"b_writer": writer, "b_now": now})
-            return bool(found.rowcount)
+            return bool(_CLAIM_UPLOAD.run(self.conn, params | {"b_writer": writer, "b_now": now}))
         unclaimed = or_(t.upload.c.writer.is_(None), t.upload.c.updated_at < stale_before)
         unclaimed = or_(unclaimed, t.upload.c.writer == dead_writer)
         result = self.conn.execute(
@@ -105,12 +122,8 @@ class SqlUploadStore:
         return bool(result.rowcount)
 
     def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
-        result = self.conn.execute(
-            update(t.upload)
-            .where(t.upload.c.id == upload_id, t.upload.c.writer == writer)
-            .values(updated_at=now)
-        )
-        return bool(result.rowcount)
+        params = {"b_id": upload_id, "b_writer": writer, "b_now": now}
+        return bool(_RENEW_UPLOAD.run(self.conn, params))
 
     def release_upload(
         self,
@@ -120,21 +133,16 @@ class SqlUploadStore:
         driver_state: DriverState | None,
         now: datetime,
     ) -> bool:
-        values: dict[str, Any] = {"writer": None, "updated_at": now}
-        if size is not None:
-            values.update(size=size, driver_state=driver_state)
-        result = self.conn.execute(
-            update(t.upload)
-            .where(t.upload.c.id == upload_id, t.upload.c.writer == writer)
-            .values(**values)
-        )
-        return bool(result.rowcount)
+        params: dict[str, Any] = {"b_id": upload_id, "b_writer": writer, "b_now": now}
+        if size is None:
+            return bool(_RELEASE_UPLOAD.run(self.conn, params))
+        params.update(b_size=size, b_state=driver_state)
+        return bool(_RELEASE_GROWN_UPLOAD.run(self.conn, params))
 
     def delete_upload(self, upload_id: str, writer: str | None = None) -> bool:
         if writer is None:
-            return bool(self.conn.execute(_DELETE_UPLOAD, {"b_id": upload_id}).rowcount)
-        params = {"b_id": upload_id, "b_writer": writer}
-        return bool(self.conn.execute(_DELETE_CLAIMED_UPLOAD, params).rowcount)
+            return bool(_DELETE_UPLOAD.run(self.conn, {"b_id": upload_id}))
+        return bool(_DELETE_CLAIMED_UPLOAD.run(self.conn, {"b_id": upload_id, "b_writer": writer}))
 
     def expired_uploads(self, before: datetime, limit: int) -> list[UploadSession]:
         rows = self.conn.execute(
