@@ -28,6 +28,7 @@ from moorage.domain.kernel.errors import (
     ManifestNotFound,
     RangeInvalid,
     RegistryNotFound,
+    UploadBusy,
     UploadNotFound,
 )
 from moorage.domain.policies.runs import CleanupRunService
@@ -372,6 +373,58 @@ async def test_a_multi_append_upload_is_verified(env: Env) -> None:
     stored = b"".join([c async for c in env.blobs.read(blob_key(Digest.parse(blob.digest)))])
     assert stored == data
     assert (await env.uploads.stat_blob(REPO, sha256(data))).size == len(data)
+
+
+class CountingUow:
+    """The unit of work, counting the transactions opened through it (reads and writes)."""
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self.uow = uow
+        self.opened: list[str] = []
+
+    def __call__(self, *, write: bool = False, wait: bool = True) -> Any:
+        self.opened.append("write" if write else "read")
+        return self.uow(write=write, wait=wait)
+
+
+@pytest.mark.anyio
+async def test_a_chunk_finds_and_claims_its_upload_in_one_write(env: Env) -> None:
+    counting = CountingUow(env.uow)
+    uploads = UploadService(counting, env.blobs, env.clock)  # type: ignore[arg-type]
+    started = await uploads.start(REPO)
+    counting.opened.clear()
+    await uploads.append(REPO, started.id, stream(b"a chunk"), start=0)
+    assert counting.opened == ["write", "write"]  # found and claimed, then released
+    counting.opened.clear()
+    await uploads.finish(REPO, started.id, sha256(b"a chunk"), None)
+    assert counting.opened[0] == "write"  # the closing PUT: found and claimed at once
+
+
+@pytest.mark.anyio
+async def test_a_chunk_to_an_upload_another_request_holds_is_refused(env: Env) -> None:
+    started = await env.uploads.start(REPO)
+    await env.uploads.append(REPO, started.id, stream(b"held "), start=0)
+    now = env.clock()
+    with env.uow(write=True) as store:
+        assert store.uploads.claim_upload(started.id, 5, "another", now, now - timedelta(1))
+    with pytest.raises(UploadBusy):
+        await env.uploads.append(REPO, started.id, stream(b"more"), start=5)
+    with env.uow(write=True) as store:  # the other request's claim is untouched
+        assert store.uploads.release_upload(started.id, "another", None, None, now)
+    status = await env.uploads.append(REPO, started.id, stream(b"more"), start=5)
+    assert status.size == 9
+
+
+@pytest.mark.anyio
+async def test_a_chunk_out_of_order_leaves_the_upload_unclaimed(env: Env) -> None:
+    started = await env.uploads.start(REPO)
+    await env.uploads.append(REPO, started.id, stream(b"first "), start=0)
+    with pytest.raises(RangeInvalid):
+        await env.uploads.append(REPO, started.id, stream(b"late"), start=2)
+    with env.uow() as store:
+        session = store.uploads.get_upload(started.id)
+    assert session is not None
+    assert (session.size, session.writer) == (6, None)
 
 
 @pytest.mark.anyio

@@ -280,17 +280,38 @@ class UploadService:
         return await self._db(link, write=True)
 
     async def _session(self, repository: str, upload_id: str) -> UploadSession:
-        def lookup(store: UploadTx) -> UploadSession | None:
-            registry, image = split_name(repository)
-            session = store.uploads.get_upload_in(registry, image, upload_id)
-            if session is None:
-                existing_image(store, repository)  # NAME_UNKNOWN when the image is missing
-            return session
-
+        lookup = partial(_upload_in, repository=repository, upload_id=upload_id)
         session = await self._db(lookup) if _plausible_id(upload_id) else None
         if session is None:
             raise UploadNotFound(upload_id)
         return session
+
+    async def _session_claimed(
+        self, repository: str, upload_id: str, start: int | None
+    ) -> tuple[UploadSession, _Claim | None]:
+        """The session, and this request's claim on it when it was free and `start` (if
+        given) continues it: found and claimed in one write transaction, where a chunked
+        push's PATCH would otherwise spend two. None when it was not claimed (the caller
+        then checks the range and claims through `_claimed`, which says why)."""
+        if not _plausible_id(upload_id):
+            raise UploadNotFound(upload_id)
+        claim = _Claim(upload_id, self._writers.new())
+        now = self._clock()
+        stale_before = now - self._claim_lease
+
+        def find_and_take(store: UploadTx) -> tuple[UploadSession | None, bool]:
+            session = _upload_in(store, repository=repository, upload_id=upload_id)
+            if session is None or (start is not None and start != session.size):
+                return session, False
+            taken = store.uploads.claim_upload(
+                session.id, session.size, claim.writer, now, stale_before
+            )
+            return session, taken
+
+        session, taken = await self._db(find_and_take, write=True)
+        if session is None:
+            raise UploadNotFound(upload_id)
+        return session, claim if taken else None
 
     async def status(self, repository: str, upload_id: str) -> UploadStatus:
         session = await self._session(repository, upload_id)
@@ -305,12 +326,12 @@ class UploadService:
         length: int | None = None,
     ) -> UploadStatus:
         """Append a chunk. `start` (from Content-Range) must continue the upload exactly."""
-        session = await self._session(repository, upload_id)
+        session, taken = await self._session_claimed(repository, upload_id, start)
         if start is not None and start != session.size:
             raise RangeInvalid(
                 f"chunk starts at {start} but the upload holds {session.size} bytes", session.size
             )
-        async with self._claimed(session) as claim:
+        async with self._claimed(session, taken) as claim:
             grown = await self._append(session, chunks, length, claim)
             now = self._clock()
             released = await self._db(
@@ -350,11 +371,25 @@ class UploadService:
         return replace(session, size=size, driver_state=state, updated_at=self._clock())
 
     @asynccontextmanager
-    async def _claimed(self, session: UploadSession) -> AsyncIterator[_Claim]:
-        """Hold the session as its only writer; refused with UploadBusy while another
-        request holds it or once it has grown past `session`. The body must settle the
-        claim (release or delete the session); if it raises first, the claim is released
-        and the session keeps the size and state recorded before."""
+    async def _claimed(
+        self, session: UploadSession, taken: _Claim | None = None
+    ) -> AsyncIterator[_Claim]:
+        """Hold the session as its only writer (`taken`: already claimed with the lookup);
+        refused with UploadBusy while another request holds it or once it has grown past
+        `session`. The body must settle the claim (release or delete the session); if it
+        raises first, the claim is released and the session keeps the size and state
+        recorded before."""
+        claim = taken or await self._take(session)
+        try:
+            yield claim
+        except BaseException:
+            if not claim.settled:
+                self._hashers.forget(session.id)
+                await self._release_quietly(claim)
+            raise
+
+    async def _take(self, session: UploadSession) -> _Claim:
+        """Claim the session (taking it over from a writer that died), or UploadBusy."""
         claim = _Claim(session.id, self._writers.new())
         now = self._clock()
         stale_before = now - self._claim_lease
@@ -385,13 +420,7 @@ class UploadService:
         if taken is not True:
             assert isinstance(taken, UploadSession)
             raise UploadBusy(session.id, taken.size)
-        try:
-            yield claim
-        except BaseException:
-            if not claim.settled:
-                self._hashers.forget(session.id)
-                await self._release_quietly(claim)
-            raise
+        return claim
 
     def _held_by_the_dead(self, current: UploadSession, size: int) -> bool:
         """Whether the upload, as the request saw it, is held by a process that died."""
@@ -433,10 +462,14 @@ class UploadService:
     ) -> Blob:
         """Append the last bytes, verify the digest and make the blob readable in the image."""
         expected = parse_digest(digest)
-        session = await self._session(repository, upload_id)
-        if chunks is not None and session.size == 0 and session.writer is None:
-            return await self._finish_whole(session, expected, chunks)
-        async with self._claimed(session) as claim:
+        taken = None
+        if chunks is None:  # the PUT closing a chunked push: found and claimed at once
+            session, taken = await self._session_claimed(repository, upload_id, None)
+        else:
+            session = await self._session(repository, upload_id)
+            if session.size == 0 and session.writer is None:
+                return await self._finish_whole(session, expected, chunks)
+        async with self._claimed(session, taken) as claim:
             if chunks is not None:
                 session = await self._append(session, chunks, None, claim)
             actual = await self._verify(session, expected)
@@ -640,6 +673,15 @@ class UploadService:
             yield chunk
         if sent == size and hasher.hexdigest() != parsed.hex:
             await self.quarantine(digest, "its bytes do not hash to its digest")
+
+
+def _upload_in(store: UploadTx, *, repository: str, upload_id: str) -> UploadSession | None:
+    """The upload if it belongs to the image; NAME_UNKNOWN when the image is missing."""
+    registry, image = split_name(repository)
+    session = store.uploads.get_upload_in(registry, image, upload_id)
+    if session is None:
+        existing_image(store, repository)
+    return session
 
 
 def _renew(store: UploadTx, *, claim: _Claim, now: datetime) -> bool:
