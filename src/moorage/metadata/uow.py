@@ -103,6 +103,10 @@ def create_metadata_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engi
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=8,
             max_overflow=32,
+            # The connection used last is used next: SQLite drops a connection's page cache
+            # whenever another connection committed since its last transaction, so
+            # consecutive requests on one connection keep theirs.
+            pool_use_lifo=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous.upper()))
         engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign, assignment]
