@@ -44,7 +44,7 @@ MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 # Free memory at the top of a heap kept rather than handed back. Fixing the mmap threshold
 # also fixes this one at 128 KiB: each blob piece freed (1 MiB) was returned to the system and
 # the next one faulted its pages in again, about 7,000 page faults per 64 MiB pulled.
-TRIM_THRESHOLD_BYTES = 8 * 1024 * 1024
+TRIM_THRESHOLD_BYTES = 4 * 1024 * 1024
 
 
 def ensure_first_admin(container: Container) -> FirstAdmin | None:

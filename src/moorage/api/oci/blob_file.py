@@ -19,15 +19,30 @@ from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
 PIECE_BYTES = 1024 * 1024
+PIECED_AT_ONCE = 1
+"""Whole-body GETs sent in pieces at the same time, per process. Each holds a few pieces
+(the one read, the ones granian's queue holds), so twenty concurrent pulls of a large blob
+held over 100 MiB more; the others are sent as before this module (granian's pathsend:
+its 128 KiB reads, no Python memory). Pieces make one connection faster; with many
+clients pulling, the machine's cores are busy anyway and memory is what matters."""
 
 
 class BlobFileResponse(FileResponse):
     """`FileResponse` whose whole-body GET is sent piece by piece from a worker thread."""
 
+    pieced = 0  # whole-body GETs being sent in pieces now (the event loop's thread only)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not _whole_body_get(scope):
+        if not _whole_body_get(scope) or BlobFileResponse.pieced >= PIECED_AT_ONCE:
             await super().__call__(scope, receive, send)
             return
+        BlobFileResponse.pieced += 1
+        try:
+            await self._send_pieced(send)
+        finally:
+            BlobFileResponse.pieced -= 1
+
+    async def _send_pieced(self, send: Send) -> None:
         fd = await anyio.to_thread.run_sync(os.open, self.path, os.O_RDONLY)
         try:
             stat = os.fstat(fd)
