@@ -12,6 +12,7 @@ What a caller may do is also told to clients, as permission words: per registry
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -131,3 +132,12 @@ def parse_actions(words: Iterable[str]) -> frozenset[Action]:
         elif word in Action._value2member_map_:
             actions.add(Action(word))
     return frozenset(actions)
+
+
+def typed_secret(nbytes: int) -> str:
+    """A random URL-safe secret a person will paste into a command line: never starting
+    with '-', which `moorage --secret`, `docker login -p` and their kind read as an option."""
+    while True:
+        secret = secrets.token_urlsafe(nbytes)
+        if not secret.startswith("-"):
+            return secret

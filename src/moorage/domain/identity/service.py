@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from moorage.domain.identity.access import Action, Identity, allowed_actions
+from moorage.domain.identity.access import Action, Identity, allowed_actions, typed_secret
 from moorage.domain.identity.errors import AccessKeyNotFound, ProjectNotFound
 from moorage.domain.identity.ports import IdentityTx, PasswordHasher
 from moorage.domain.kernel.clock import Clock, utcnow
@@ -386,7 +386,7 @@ class IdentityService:
 
     def create_access_key(self, username: str) -> NewAccessKey:
         """A new key pair; at most five per user. The secret is returned only here."""
-        secret = secrets.token_urlsafe(30)
+        secret = typed_secret(30)
         with self._uow(write=True) as store:
             user = self._user(store, username)
             if len(store.access_keys.list_access_keys(user.id)) >= MAX_ACCESS_KEYS:

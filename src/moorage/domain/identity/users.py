@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
+from moorage.domain.identity.access import typed_secret
 from moorage.domain.identity.ports import PasswordHasher, UserTx
 from moorage.domain.kernel.clock import Clock, utcnow
 from moorage.domain.kernel.model import User
@@ -32,7 +32,7 @@ class UserService:
         with self._uow(write=True) as store:
             if store.users.count_users():
                 return None
-            generated = None if password else secrets.token_urlsafe(18)
+            generated = None if password else typed_secret(18)
             chosen = password or generated
             assert chosen is not None
             user = store.users.create_user(
