@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from moorage.domain.content.registries import RegistryService
-from moorage.domain.content.uploads import UploadService, _RecentSmallBlobs
+from moorage.domain.content.uploads import UploadService
 from moorage.oci.digest import Digest
 from moorage.storage.memory import MemoryBlobStore
 from tests.fakes.memory import migrated_memory_uow
@@ -46,38 +45,3 @@ async def test_the_verified_bytes_or_nothing() -> None:
     with uow() as tx:
         assert tx.blobs.get_blob(str(liar)) is None  # quarantined: no longer served
     assert await uploads.peek_small(str(Digest.of(b"never stored")), 64) is None
-
-
-async def _chunks(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
-@pytest.mark.anyio
-async def test_a_small_blob_just_pushed_is_read_from_memory() -> None:
-    """A config pushed whole is peeked without the store (a manifest push reads it at once);
-    a blob over the kept size is read from the store."""
-    blobs, uow = MemoryBlobStore(), migrated_memory_uow()
-    RegistryService(uow).create("reg")
-    uploads = UploadService(uow, blobs)
-    config, layer = b'{"os":"linux"}', b"y" * (16 * 1024 + 1)
-    for data in (config, layer):
-        await uploads.upload_whole("reg/app", str(Digest.of(data)), _chunks(data))
-        await blobs.delete(blobs.key_for(Digest.of(data)))  # gone from the store
-
-    assert await uploads.peek_small(str(Digest.of(config)), 64) == config
-    assert await uploads.peek_small(str(Digest.of(config)), 4) is None  # over the limit
-    assert await uploads.peek_small(str(Digest.of(layer)), 64 * 1024) is None
-
-
-def test_the_kept_blobs_are_bounded_in_bytes() -> None:
-    recent = _RecentSmallBlobs(max_blob=10, max_total=25)
-    for name in "abcd":
-        recent.keep(name, name.encode() * 10)
-    recent.keep("big", b"z" * 11)
-    assert [recent.get(name) is not None for name in ("a", "b", "c", "d", "big")] == [
-        False,
-        False,
-        True,
-        True,
-        False,
-    ]

@@ -110,34 +110,6 @@ class _LiveHashers:
                 self._items.popitem(last=False)
 
 
-class _RecentSmallBlobs:
-    """The verified bytes of the small blobs this process stored last, by digest, bounded
-    in bytes: a client pushes an image's config and then, at once, the manifest whose push
-    reads it (`peek_small`). Content-addressed, so never stale; only ever a shortcut for
-    the store, never a source of truth (the push's transaction checks the blob is there)."""
-
-    def __init__(self, max_blob: int = 16 * 1024, max_total: int = 2 * 1024 * 1024) -> None:
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-        self._max_blob = max_blob
-        self._max_total = max_total
-        self._total = 0
-        self._lock = threading.Lock()
-
-    def get(self, digest: str) -> bytes | None:
-        return self._items.get(digest)  # one dict read: atomic
-
-    def keep(self, digest: str, data: bytes) -> None:
-        if len(data) > self._max_blob:
-            return
-        with self._lock:
-            if digest in self._items:
-                return
-            self._items[digest] = data
-            self._total += len(data)
-            while self._total > self._max_total:
-                self._total -= len(self._items.popitem(last=False)[1])
-
-
 @dataclass(frozen=True, slots=True)
 class _Private:
     """A whole blob received for one request alone: its bytes themselves when small
@@ -196,7 +168,6 @@ class UploadService:
         self._writers = writers or WriterTokens()
         self._blocking = blocking or Blocking()
         self._hashers = _LiveHashers()
-        self._recent = _RecentSmallBlobs()
 
     async def _db(self, fn: Callable[[UploadTx], T], *, write: bool = False) -> T:
         """`fn` in a transaction of its own, where `Blocking` says reads and writes run."""
@@ -231,9 +202,6 @@ class UploadService:
         records from its config, a push whose own transaction then refuses a config the
         image cannot read (so nothing derived from another's blob is kept)."""
         parsed = parse_digest(digest)
-        recent = self._recent.get(str(parsed))
-        if recent is not None:
-            return recent if len(recent) <= limit else None
         data = bytearray()
         try:
             async for chunk in self._blobs.read(self._blobs.key_for(parsed), 0, limit + 1):
@@ -636,8 +604,6 @@ class UploadService:
         await self._db(record, write=True)
         if claim is not None:
             claim.settled = True
-        if data is not None:
-            self._recent.keep(str(digest), data)
         return Blob(str(digest), session.size, now)
 
     async def _settle_collection(self, digest: str) -> None:
