@@ -104,6 +104,11 @@ class ClientWatch:
     where the body is read, and the handlers answer 400 (sent with `Connection: close`, so the
     stalled connection ends). Once the body is complete, receives (Starlette waiting for a
     disconnect while it streams a response) are not bounded.
+
+    A body with a Content-Length ends with its last byte: the message that brings it is
+    handed on as the last one. The server would otherwise announce the end in one more,
+    empty message, and each receive is a hand-over between the server's threads and the
+    event loop (a fifth of a small request's server time).
     """
 
     def __init__(self, app: ASGIApp, metrics: Metrics, body_timeout: float) -> None:
@@ -117,6 +122,7 @@ class ClientWatch:
             return
         body_done = started = False
         received = 0
+        declared = _declared_length(scope)
         aborted: AbortReason | None = None
 
         def abort(reason: AbortReason) -> None:
@@ -160,6 +166,9 @@ class ClientWatch:
             else:
                 received += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
+                if not body_done and received == declared:
+                    body_done = True
+                    message = {**message, "more_body": False}
             return message
 
         async def watched_send(message: Message) -> None:
@@ -185,6 +194,20 @@ class ClientWatch:
             if not started:
                 with contextlib.suppress(OSError):
                     await _incomplete_body(scope, watched_receive, watched_send)
+
+
+def _declared_length(scope: Scope) -> int | None:
+    """The request's Content-Length, or None when absent, unreadable or beside a
+    Transfer-Encoding (then the body's framing, not the header, says where it ends)."""
+    declared = None
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            if declared is not None or not value.isdigit() or len(value) > 18:
+                return None  # repeated or not a plain number: left to the framing
+            declared = int(value)
+        elif key == b"transfer-encoding":
+            return None
+    return declared
 
 
 async def _incomplete_body(scope: Scope, receive: Receive, send: Send) -> None:
