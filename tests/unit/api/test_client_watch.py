@@ -6,11 +6,10 @@ import asyncio
 from typing import Any
 
 import pytest
+from starlette.types import Message
 
 from moorage.api.app import ClientWatch
 from moorage.api.metrics import Metrics
-
-Message = dict[str, Any]
 
 
 def body_seen(
