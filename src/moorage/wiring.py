@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -46,6 +47,7 @@ from moorage.domain.replication.service import ReplicationService
 from moorage.domain.replication.triggers import queue_pushed_tag
 from moorage.domain.webhooks.subscriptions import WebhookService
 from moorage.metadata import migrate
+from moorage.metadata.checkpoints import wal_checkpoints
 from moorage.metadata.secrets import AesGcmSecretBox
 from moorage.metadata.uow import SqlUnitOfWork, committed_version, create_metadata_engine
 from moorage.outbound.guard import AddressGuard
@@ -131,6 +133,11 @@ class Container:
     @property
     def region(self) -> str:
         return self.settings.region
+
+    def log_checkpoints(self) -> AbstractContextManager[object]:
+        """While a server runs: SQLite's write-ahead log checkpointed in a thread of its
+        own, off the request path (`moorage.metadata.checkpoints`)."""
+        return wal_checkpoints(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -313,6 +313,7 @@ def _migrate_and_serve(settings: Settings, listener: socket.socket) -> None:
 
         app = AnnounceOnStartup(create_app(container), started)
         server = build_server(app, settings, listener)
-        run_event_loop(_serve(server, container))
+        with container.log_checkpoints():
+            run_event_loop(_serve(server, container))
     finally:
         container.close()

@@ -20,6 +20,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from moorage.domain.kernel.errors import Busy, DatabaseFull, WriteWouldWait
 from moorage.domain.kernel.ports import CommittedVersion, no_committed_version
+from moorage.metadata.checkpoints import FALLBACK_AUTOCHECKPOINT_PAGES
 from moorage.metadata.transaction import SqlTransaction
 
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction may be retried.
@@ -53,6 +54,8 @@ def _sqlite_pragmas(synchronous: str) -> Callable[[Any, ConnectionPoolEntry], No
             f"synchronous={synchronous}",
             f"busy_timeout={BUSY_TIMEOUT_MS}",
             "foreign_keys=ON",
+            # Checkpoints run off the request path (`checkpoints`); this only bounds the log.
+            f"wal_autocheckpoint={FALLBACK_AUTOCHECKPOINT_PAGES}",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
