@@ -72,24 +72,39 @@ def _sqlite_begin(dbapi_conn: Any) -> None:
     notes whether it writes, and whether it may wait for another process's writer."""
     info = dbapi_conn.info
     if not info.get("write"):
+        _busy_timeout(dbapi_conn, BUSY_TIMEOUT_MS)
         dbapi_conn.execute("BEGIN")
     elif info.get("wait", True):
+        _busy_timeout(dbapi_conn, BUSY_TIMEOUT_MS)
         dbapi_conn.execute("BEGIN IMMEDIATE")
     else:
         _begin_without_waiting(dbapi_conn)
 
 
 def _begin_without_waiting(dbapi_conn: Any) -> None:
-    """BEGIN IMMEDIATE, or WriteWouldWait at once when another process holds the lock."""
-    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    """BEGIN IMMEDIATE, or WriteWouldWait at once when another process holds the lock.
+
+    The transaction then runs without a busy timeout too: holding the write lock in WAL
+    mode, its statements and its commit wait for no other connection."""
+    _busy_timeout(dbapi_conn, 0)
     try:
         dbapi_conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
             raise
         raise WriteWouldWait("another process holds the database's write lock") from None
-    finally:
-        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _busy_timeout(dbapi_conn: Any, milliseconds: int) -> None:
+    """The connection's busy timeout, set only when it differs: consecutive transactions of
+    one kind on a connection (the pool hands out the one used last) run no PRAGMA. The
+    pooled connection's `info` starts empty whenever it (re)connects, with the timeout the
+    connect hook set."""
+    info = dbapi_conn.info
+    if info.get("busy_timeout", BUSY_TIMEOUT_MS) != milliseconds:
+        info["busy_timeout"] = None  # unknown until the PRAGMA is through
+        dbapi_conn.execute(f"PRAGMA busy_timeout={milliseconds}")
+        info["busy_timeout"] = milliseconds
 
 
 def create_metadata_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:

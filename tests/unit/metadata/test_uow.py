@@ -53,8 +53,14 @@ def test_a_write_that_may_not_wait_gives_way_to_another_process_at_once(tmp_path
             pass
         assert time.monotonic() - started < 1
         other.execute("COMMIT")
-        with uow(write=True, wait=False) as tx:
-            assert tx.conn.execute(text("PRAGMA busy_timeout")).scalar() == BUSY_TIMEOUT_MS
+        for write, wait, timeout in [
+            (True, False, 0),  # holding the write lock, it waits for no one
+            (True, True, BUSY_TIMEOUT_MS),
+            (True, False, 0),
+            (False, True, BUSY_TIMEOUT_MS),  # a read after it waits as usual
+        ]:
+            with uow(write=write, wait=wait) as tx:
+                assert tx.conn.execute(text("PRAGMA busy_timeout")).scalar() == timeout
     finally:
         other.close()
         engine.dispose()
