@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from moorage.api.oci import blob_file as blob_file_module
 from moorage.api.oci.blob_file import PIECE_BYTES, BlobFileResponse
 
 DIGEST = "sha256:" + "ab" * 32
@@ -99,3 +101,48 @@ def test_head_sends_the_headers_and_no_body(tmp_path: Path) -> None:
     messages = call(path, method="HEAD")
     assert start_headers(messages)["content-length"] == "1000"
     assert b"".join(m.get("body", b"") for m in messages[1:]) == b""
+
+
+def test_pieces_the_page_cache_holds_are_read_without_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, content = blob_file(tmp_path, 2 * PIECE_BYTES + 7)
+    waited: list[int] = []
+    read_waiting = blob_file_module._read_waiting
+
+    async def counted(fd: int, length: int, offset: int) -> bytes:
+        waited.append(offset)
+        return await read_waiting(fd, length, offset)
+
+    monkeypatch.setattr(blob_file_module, "_read_waiting", counted)
+    assert body(call(path)) == content  # just written: every piece is in the page cache
+    assert waited == []
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [BlockingIOError(errno.EAGAIN, "would block"), OSError(errno.EOPNOTSUPP, "unsupported")],
+)
+def test_a_read_that_would_wait_goes_to_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: OSError
+) -> None:
+    path, content = blob_file(tmp_path, PIECE_BYTES + 3)
+
+    def refuse(*args: object) -> int:
+        raise refusal
+
+    monkeypatch.setattr(blob_file_module.os, "preadv", refuse)
+    monkeypatch.setattr(blob_file_module, "_NOWAIT_READS", True)
+    assert body(call(path)) == content
+    # A kernel or file system without RWF_NOWAIT is not asked again.
+    assert blob_file_module._NOWAIT_READS is (refusal.errno == errno.EAGAIN)
+
+
+def test_cached_reads_stop_short_at_the_end_of_the_file(tmp_path: Path) -> None:
+    path, content = blob_file(tmp_path, 100)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert blob_file_module._read_cached(fd, 60, 50) == content[50:]
+        assert blob_file_module._read_cached(fd, 10, 100) is None  # the thread's read tells
+    finally:
+        os.close(fd)

@@ -3,15 +3,18 @@
 granian (2.8) answers `http.response.pathsend` by reading the file in 128 KiB pieces on its
 blocking threads and writing each on its one I/O thread, which then does all of the
 transfer's per-piece work: one connection pulled about 1.8 GB/s over loopback here. Pieces of
-1 MiB read in a worker thread and sent as `http.response.body` spread the work over three
-threads and pulled 2.7–2.9 GB/s (docs/benchmarks.md, "Blob pulls"). Memory stays bounded:
-one piece is read at a time, and granian's `send` returns only once its queue takes the piece.
+1 MiB sent as `http.response.body` spread the work over more threads and pulled 2.7–2.9 GB/s
+(docs/benchmarks.md, "Blob pulls"). A piece the page cache holds is read on the event loop
+(`RWF_NOWAIT`: the read never waits for the disk), any other in a worker thread. Memory stays
+bounded: one piece is read at a time, and granian's `send` returns only once its queue takes
+the piece.
 
 Everything but a whole-body GET (HEAD, `Range`) is Starlette's `FileResponse`, unchanged.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 
 import anyio.to_thread
@@ -53,17 +56,51 @@ class BlobFileResponse(FileResponse):
             os.close(fd)
 
 
+def _read_cached(fd: int, length: int, offset: int) -> bytearray | None:
+    """Up to `length` bytes at `offset` as far as the page cache holds them, or None when
+    the first of them is not cached (or the kernel cannot tell): `RWF_NOWAIT` never waits
+    for the disk. A 1 MiB copy from the cache costs the loop less than the thread hop it
+    saves (one connection's pulls ~20% faster here, with less CPU)."""
+    global _NOWAIT_READS  # learnt once per process
+    if not _NOWAIT_READS:
+        return None
+    piece = bytearray(length)
+    try:
+        got = os.preadv(fd, [piece], offset, _RWF_NOWAIT)
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        _NOWAIT_READS = False  # a kernel or file system without it: threads only
+        return None
+    if got == 0:
+        return None  # the end of the file, or nothing cached: the thread's read tells
+    del piece[got:]
+    return piece
+
+
+async def _read_waiting(fd: int, length: int, offset: int) -> bytes:
+    return await anyio.to_thread.run_sync(os.pread, fd, length, offset)
+
+
+_RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
+_NOWAIT_READS = _RWF_NOWAIT != 0 and hasattr(os, "preadv")
+
+
 def _whole_body_get(scope: Scope) -> bool:
     return scope["method"] == "GET" and not any(name == b"range" for name, _ in scope["headers"])
 
 
 async def send_pieces(fd: int, size: int, send: Send) -> None:
-    """Send `size` bytes of `fd` as body messages of at most `PIECE_BYTES`, each read in a
-    worker thread (a read from disk, not the page cache, must not hold the event loop)."""
+    """Send `size` bytes of `fd` as body messages of at most `PIECE_BYTES`: read on the event
+    loop while the page cache holds them, in a worker thread when the read would wait for
+    the disk (which must not hold the event loop)."""
     offset = 0
     while True:
         length = min(PIECE_BYTES, size - offset)
-        piece = await anyio.to_thread.run_sync(os.pread, fd, length, offset)
+        cached = _read_cached(fd, length, offset)
+        piece = cached if cached is not None else await _read_waiting(fd, length, offset)
         offset += len(piece)
         if offset < size and not piece:
             raise OSError(f"blob file ended at {offset} of {size} bytes")
