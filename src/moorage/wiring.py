@@ -47,9 +47,13 @@ from moorage.domain.replication.service import ReplicationService
 from moorage.domain.replication.triggers import queue_pushed_tag
 from moorage.domain.webhooks.subscriptions import WebhookService
 from moorage.metadata import migrate
-from moorage.metadata.checkpoints import wal_checkpoints
 from moorage.metadata.secrets import AesGcmSecretBox
-from moorage.metadata.uow import SqlUnitOfWork, committed_version, create_metadata_engine
+from moorage.metadata.uow import (
+    SqlUnitOfWork,
+    committed_version,
+    create_metadata_engine,
+    wal_checkpoints,
+)
 from moorage.outbound.guard import AddressGuard
 from moorage.outbound.replication_endpoints import ReplicationEndpoints
 from moorage.outbound.upstreams import ProxyUpstreams

@@ -122,7 +122,7 @@ class ClientWatch:
             return
         body_done = started = False
         received = 0
-        declared = _declared_length(scope)
+        declared: int | None = _UNREAD  # the Content-Length, read once a body is received
         aborted: AbortReason | None = None
 
         def abort(reason: AbortReason) -> None:
@@ -148,7 +148,7 @@ class ClientWatch:
             )
 
         async def watched_receive() -> Message:
-            nonlocal body_done, received
+            nonlocal body_done, received, declared
             if body_done:
                 return await receive()
             try:
@@ -166,6 +166,8 @@ class ClientWatch:
             else:
                 received += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
+                if declared == _UNREAD:
+                    declared = _declared_length(scope)
                 if not body_done and received == declared:
                     body_done = True
                     message = {**message, "more_body": False}
@@ -194,6 +196,9 @@ class ClientWatch:
             if not started:
                 with contextlib.suppress(OSError):
                     await _incomplete_body(scope, watched_receive, watched_send)
+
+
+_UNREAD = -1  # ClientWatch has not read the request's Content-Length yet
 
 
 def _declared_length(scope: Scope) -> int | None:

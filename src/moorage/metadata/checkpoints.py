@@ -17,11 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import NamedTuple
-
-from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +40,6 @@ class WalCheckpoints:
     """A thread that checkpoints the database's log after commits, until `stop`."""
 
     def __init__(self, database: str, interval: float = CHECKPOINT_INTERVAL_SECONDS) -> None:
-        self._database = database
         self._interval = interval
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,18 +83,3 @@ class WalCheckpoints:
             else:
                 self._failing = False
                 self.last = done or self.last
-
-
-@contextmanager
-def wal_checkpoints(engine: Engine) -> Iterator[WalCheckpoints | None]:
-    """Checkpoints in a thread while the block runs, for a SQLite database file."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        yield None
-        return
-    checkpoints = WalCheckpoints(database)
-    checkpoints.start()
-    try:
-        yield checkpoints
-    finally:
-        checkpoints.stop()

@@ -20,7 +20,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from moorage.domain.kernel.errors import Busy, DatabaseFull, WriteWouldWait
 from moorage.domain.kernel.ports import CommittedVersion, no_committed_version
-from moorage.metadata.checkpoints import FALLBACK_AUTOCHECKPOINT_PAGES
+from moorage.metadata.checkpoints import FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpoints
 from moorage.metadata.transaction import SqlTransaction
 
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction may be retried.
@@ -275,7 +275,29 @@ def committed_version(engine: Engine) -> CommittedVersion:
     """The cheapest exact `CommittedVersion` the engine's database offers: SQLite's data
     version for a database file; none for PostgreSQL, whose other nodes commit where no
     cheap check sees it (every read there goes to the database)."""
+    database = _sqlite_file(engine)
+    return SqliteCommittedVersion(database) if database else no_committed_version
+
+
+@contextmanager
+def wal_checkpoints(engine: Engine) -> Iterator[WalCheckpoints | None]:
+    """Checkpoints in a thread while the block runs, for a SQLite database file
+    (`moorage.metadata.checkpoints`)."""
+    database = _sqlite_file(engine)
+    if database is None:
+        yield None
+        return
+    checkpoints = WalCheckpoints(database)
+    checkpoints.start()
+    try:
+        yield checkpoints
+    finally:
+        checkpoints.stop()
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    """The engine's SQLite database file; None for PostgreSQL or an in-memory database."""
     database = engine.url.database
     if engine.dialect.name == "sqlite" and database and database != ":memory:":
-        return SqliteCommittedVersion(database)
-    return no_committed_version
+        return database
+    return None

@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from moorage.metadata.checkpoints import (
-    FALLBACK_AUTOCHECKPOINT_PAGES,
-    Checkpoint,
-    WalCheckpoints,
-    wal_checkpoints,
-)
-from moorage.metadata.uow import create_metadata_engine
+from moorage.metadata.checkpoints import FALLBACK_AUTOCHECKPOINT_PAGES, Checkpoint, WalCheckpoints
+from moorage.metadata.uow import create_metadata_engine, wal_checkpoints
 
 
 @pytest.fixture

@@ -28,10 +28,12 @@ PIECED_AT_ONCE = 1
 held over 100 MiB more; the others are sent as before this module (granian's pathsend:
 its 128 KiB reads, no Python memory). Pieces make one connection faster; with many
 clients pulling, the machine's cores are busy anyway and memory is what matters."""
+_RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
+_NOWAIT_READS = _RWF_NOWAIT != 0 and hasattr(os, "preadv")  # False once the kernel refuses
 
 
 class BlobFileResponse(FileResponse):
-    """`FileResponse` whose whole-body GET is sent piece by piece from a worker thread."""
+    """`FileResponse` whose whole-body GET is sent piece by piece (`send_pieces`)."""
 
     pieced = 0  # whole-body GETs being sent in pieces now (the event loop's thread only)
 
@@ -82,10 +84,6 @@ def _read_cached(fd: int, length: int, offset: int) -> bytearray | None:
 
 async def _read_waiting(fd: int, length: int, offset: int) -> bytes:
     return await anyio.to_thread.run_sync(os.pread, fd, length, offset)
-
-
-_RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
-_NOWAIT_READS = _RWF_NOWAIT != 0 and hasattr(os, "preadv")
 
 
 def _whole_body_get(scope: Scope) -> bool:
