@@ -17,18 +17,31 @@ bytes, so a crash's leftover or bytes found wrong are replaced, never kept.
 Appends write through as they stream and do not fsync: a process crash loses nothing the
 kernel has, and `commit` fsyncs before the rename. After a power loss an upload may be
 shorter than its recorded size; the next append or commit then fails with a StorageError
-rather than producing a blob with a hole. A large body is written in pieces of about 1 MiB
-(`os.pwritev` of the chunks as received, no copy), each hashed and written in worker threads
-while the event loop receives the next, never more than two pieces ahead, whatever the
-blob's size; each written piece is handed to the disk at once (`sync_file_range`), so the
-fsync at commit has little left to wait for.
+rather than producing a blob with a hole. A large body is hashed and written in pieces of
+about 1 MiB in worker threads while the event loop receives the next, never more than two
+pieces ahead, whatever the blob's size.
+
+Those pieces go around the page cache (`O_DIRECT`): an upload is written once and read, if
+ever, after it is sealed, so the page cache's copy, its write-back and the memory it fills
+cost more than they give (on a virtual machine the write-back path ran at a fifth of the
+disk's direct rate: 420 against 1,900 MB/s, 8 x 64 MiB, each fsynced). Direct writes need
+aligned buffers, offsets and lengths, so the chunks are copied into an aligned buffer and
+written a buffer at a time; an append that ends mid-block writes its last block padded and
+cuts the file back to the true size, and the next append reads that block back first. Where
+the file system refuses `O_DIRECT` (tmpfs, some network and FUSE file systems) the same
+pieces go through the page cache, each handed to the disk as it is written
+(`sync_file_range`) so the fsync at commit has little left to wait for. A small body (under
+INLINE_WRITE) is written through the page cache on the event loop.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import mmap
 import os
 import stat
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -66,6 +79,16 @@ PIECE_SIZE = CHUNK_SIZE
 """Appended chunks are coalesced into writes of about this size (one thread call each)."""
 PIECE_BUFFERS = 256
 """At most this many chunks per write (well under IOV_MAX), however small the chunks."""
+DIRECT_ALIGN = 4096
+"""Direct writes start at, and are sized in, multiples of this from a buffer aligned to it:
+the largest logical block size in common use (a device asking for more refuses with EINVAL,
+and the upload falls back to the page cache)."""
+STAGING_SIZE = PIECE_SIZE
+"""The aligned buffer direct writes go through: one write each time it fills (1 MiB writes
+ran faster here than 4 MiB ones)."""
+STAGING_KEPT = 4
+"""Staging buffers kept for the next uploads rather than unmapped (fresh pages cost a fault
+each on first touch)."""
 DELETE_CHUNK = 500
 """Files one worker thread unlinks per call in `delete_many`."""
 DELETE_THREADS = 4
@@ -347,11 +370,16 @@ async def _write_pipelined(
 ) -> int:
     """`first` and every further piece, written (and hashed, in another worker thread at the
     same time) while the caller's task receives the next one."""
-    writer = _Writer(fd, offset)
-    workers: list[Callable[[_Piece], None]] = [writer]
-    if hasher is not None:
-        workers.append(partial(_hash_piece, hasher))
-    await _pipeline(first, pieces, workers)
+    writer: _Writer | _DirectWriter
+    writer = _DirectWriter(fd, offset) if _direct_writes(fd) else _Writer(fd, offset)
+    try:
+        workers: list[Callable[[_Piece], None]] = [writer]
+        if hasher is not None:
+            workers.append(partial(_hash_piece, hasher))
+        await _pipeline(first, pieces, workers)
+        await to_thread.run_sync(writer.finish)
+    finally:
+        writer.close()
     return writer.end
 
 
@@ -394,7 +422,7 @@ async def _work_through(
 
 
 class _Writer:
-    """Writes pieces one after another from `end` on."""
+    """Writes pieces one after another from `end` on, through the page cache."""
 
     __slots__ = ("end", "fd")
 
@@ -407,6 +435,146 @@ class _Writer:
         self.end = _write_piece(self.fd, piece, start)
         if start_writeback := _writeback():
             start_writeback(self.fd, start, self.end - start)
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _DirectWriter:
+    """Writes pieces from `end` on around the page cache: the chunks are copied into an
+    aligned staging buffer, written whole each time it fills. `finish` writes what is left
+    (its last block padded, the file then cut back to `end`); `close` gives the buffer back.
+
+    The buffer always holds the file's bytes from `base` (aligned) on: an append that starts
+    mid-block first reads that block's written part back into it (in the worker thread, with
+    the first piece: a read may wait for the disk)."""
+
+    __slots__ = ("base", "buffer", "fd", "fill", "head_read", "view")
+
+    def __init__(self, fd: int, offset: int) -> None:
+        self.fd = fd
+        self.base = offset - offset % DIRECT_ALIGN
+        self.fill = offset - self.base
+        self.head_read = not self.fill
+        self.buffer = _take_staging()
+        self.view = memoryview(self.buffer)
+
+    @property
+    def end(self) -> int:
+        return self.base + self.fill
+
+    def __call__(self, piece: _Piece) -> None:
+        if not self.head_read:
+            self._read_head()
+        for chunk in piece.buffers:
+            self._stage(memoryview(chunk))
+
+    def finish(self) -> None:
+        if not self.fill or not self.head_read:
+            return
+        padded = -(-self.fill // DIRECT_ALIGN) * DIRECT_ALIGN
+        self.view[self.fill : padded] = bytes(padded - self.fill)
+        _write_aligned(self.fd, self.view[:padded], self.base)
+        try:
+            os.ftruncate(self.fd, self.end)
+        except OSError as exc:
+            raise os_failure("cannot write upload", exc) from exc
+
+    def close(self) -> None:
+        self.view.release()
+        _give_back_staging(self.buffer)
+
+    def _stage(self, chunk: memoryview) -> None:
+        size = len(self.buffer)
+        while chunk:
+            taken = min(size - self.fill, len(chunk))
+            self.view[self.fill : self.fill + taken] = chunk[:taken]
+            self.fill += taken
+            chunk = chunk[taken:]
+            if self.fill == size:
+                _write_aligned(self.fd, self.view, self.base)
+                self.base += size
+                self.fill = 0
+
+    def _read_head(self) -> None:
+        """The block at `base`, as far as the file has it (`fill` bytes), into the buffer,
+        so the block is rewritten whole."""
+        block = [self.view[:DIRECT_ALIGN]]
+        try:
+            try:
+                got = os.preadv(self.fd, block, self.base)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                _leave_direct(self.fd)
+                got = os.preadv(self.fd, block, self.base)
+        except OSError as exc:
+            raise os_failure("cannot read upload", exc) from exc
+        if got < self.fill:
+            raise StorageError(f"upload holds {self.base + got} bytes, state says {self.end}")
+        self.head_read = True
+
+
+def _direct_writes(fd: int) -> bool:
+    """Turn on O_DIRECT for fd; False where the file system refuses it (or has refused a
+    direct write before)."""
+    if not _DIRECT_WRITES:
+        return False
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT)
+    except OSError:
+        return False
+    return True
+
+
+_DIRECT_WRITES = hasattr(os, "O_DIRECT")
+"""Cleared once a direct write is refused for its alignment (a device with larger blocks
+than DIRECT_ALIGN): every later upload then goes through the page cache."""
+
+
+def _write_aligned(fd: int, view: memoryview, offset: int) -> None:
+    """A direct write of an aligned buffer; where the file system refuses it (EINVAL), the
+    descriptor leaves direct mode and the same bytes go through the page cache."""
+    try:
+        written = os.pwrite(fd, view, offset)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise os_failure("cannot write upload", exc) from exc
+        _leave_direct(fd)
+        written = 0
+    if written < len(view):  # short (a signal, a file size limit) or refused: the rest
+        _pwrite_all(fd, view[written:], offset + written)
+
+
+def _leave_direct(fd: int) -> None:
+    """After a refused direct read or write: this descriptor and every later upload go
+    through the page cache."""
+    global _DIRECT_WRITES
+    _DIRECT_WRITES = False
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+
+
+_staging_kept: list[mmap.mmap] = []
+_staging_lock = threading.Lock()
+
+
+def _take_staging() -> mmap.mmap:
+    with _staging_lock:
+        if _staging_kept:
+            return _staging_kept.pop()
+    return mmap.mmap(-1, STAGING_SIZE)  # anonymous: page-aligned, as direct writes need
+
+
+def _give_back_staging(buffer: mmap.mmap) -> None:
+    with _staging_lock:
+        if len(_staging_kept) < STAGING_KEPT:
+            _staging_kept.append(buffer)
+            return
+    buffer.close()
 
 
 @cache
@@ -488,7 +656,7 @@ def _read_small(path: Path, key: str, offset: int, length: int) -> bytes:
         os.close(fd)
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> int:
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> int:
     try:
         view = memoryview(data)
         while view:
@@ -543,8 +711,9 @@ def _seal(path: Path, upload: UploadState) -> None:
 
 
 def _write_flags(size: int) -> int:
-    """Open flags for an upload recorded at `size`: only an empty one may lack its file."""
-    return os.O_WRONLY | os.O_CREAT if size == 0 else os.O_WRONLY
+    """Open flags for an upload recorded at `size`: only an empty one may lack its file.
+    Read too: a direct append that starts mid-block reads the block's start back."""
+    return os.O_RDWR | os.O_CREAT if size == 0 else os.O_RDWR
 
 
 def _lock(fd: int, upload_id: str) -> None:

@@ -1,11 +1,14 @@
 """Appends on the filesystem driver: a body is hashed and written piece by piece in worker
 threads while the next piece arrives; what lands on disk and what the hasher sees are the
-body's bytes in order, however the body is cut, and the body is never read far ahead of the
-writes (memory stays flat whatever the blob's size)."""
+body's bytes in order, however the body is cut and wherever an append starts, whether the
+pieces go around the page cache (O_DIRECT) or through it, and the body is never read far
+ahead of the writes (memory stays flat whatever the blob's size)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import random
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +28,35 @@ MiB = 1024 * KiB
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(params=["direct", "page cache"])
+def write_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test taking this runs with direct writes and again as on a file system that
+    refuses them."""
+    if request.param == "page cache":
+        monkeypatch.setattr(filesystem, "_DIRECT_WRITES", False)
+    return str(request.param)
+
+
+def direct_writes_here(path: Path) -> bool:
+    fd = os.open(path / "probe", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        return filesystem._direct_writes(fd)
+    finally:
+        os.close(fd)
+
+
+def cached(path: Path, offset: int, length: int) -> bool:
+    """Whether the page cache holds the file's bytes at offset (a read that may not wait)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.preadv(fd, [bytearray(length)], offset, os.RWF_NOWAIT)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def uneven(data: bytes, seed: int, largest: int) -> list[bytes]:
@@ -49,19 +81,22 @@ def upload_bytes(root: Path, state: dict[str, object]) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("size", "largest"),
+    ("size", "largest", "first_size"),
     [
-        (5 * MiB + 123, 700 * KiB),  # pieces of several chunks
-        (3 * MiB, 3 * MiB),  # chunks larger than a piece
-        (2 * MiB + 17, 300),  # pieces cut by their number of chunks, not their size
+        (5 * MiB + 123, 700 * KiB, None),  # pieces of several chunks
+        (3 * MiB, 3 * MiB, None),  # chunks larger than a piece
+        (2 * MiB + 17, 300, None),  # pieces cut by their number of chunks, not their size
+        (3 * MiB + 1, 64 * KiB, 1_000),  # a small append, then a large one mid-block
+        (4 * MiB, 64 * KiB, 2 * MiB),  # both appends whole blocks
     ],
 )
 async def test_appends_write_and_hash_the_body_in_order(
-    tmp_path: Path, size: int, largest: int
+    tmp_path: Path, write_mode: str, size: int, largest: int, first_size: int | None
 ) -> None:
     store = FilesystemBlobStore(tmp_path)
     data = random.Random(size).randbytes(size)
-    first, second = data[: size // 3], data[size // 3 :]
+    cut = size // 3 if first_size is None else first_size
+    first, second = data[:cut], data[cut:]
     hasher = hashlib.sha256()
     state = await store.begin_upload()
 
@@ -83,20 +118,20 @@ async def test_an_append_without_a_hasher_writes_the_same(tmp_path: Path) -> Non
 
 
 async def test_the_body_is_not_read_far_ahead_of_the_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_mode: str
 ) -> None:
     """With writes slower than the body, at most a piece being written, one handed over
     and one being gathered are held: the rest of the body waits in the client's socket."""
     written = 0
     ahead: list[int] = []
-    real_write = filesystem._write_piece
+    writer = filesystem._DirectWriter if write_mode == "direct" else filesystem._Writer
+    real_write = writer.__call__
 
-    def slow_write(fd: int, piece: filesystem._Piece, offset: int) -> int:
+    def slow_write(self: filesystem._Writer, piece: filesystem._Piece) -> None:
         nonlocal written
         time.sleep(0.01)
-        end = real_write(fd, piece, offset)
+        real_write(self, piece)
         written += piece.size
-        return end
 
     async def counted(parts: list[bytes]) -> AsyncIterator[bytes]:
         received = 0
@@ -105,7 +140,7 @@ async def test_the_body_is_not_read_far_ahead_of_the_writes(
             ahead.append(received - written)
             yield part
 
-    monkeypatch.setattr(filesystem, "_write_piece", slow_write)
+    monkeypatch.setattr(writer, "__call__", slow_write)
     store = FilesystemBlobStore(tmp_path)
     data = random.Random(9).randbytes(24 * MiB)
     state = await store.begin_upload()
@@ -116,7 +151,7 @@ async def test_the_body_is_not_read_far_ahead_of_the_writes(
 
 
 async def test_a_body_that_breaks_off_mid_append_leaves_the_upload_as_it_was(
-    tmp_path: Path,
+    tmp_path: Path, write_mode: str
 ) -> None:
     store = FilesystemBlobStore(tmp_path)
     state = await store.begin_upload()
@@ -136,6 +171,7 @@ async def test_appends_work_without_early_writeback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where the C library has no sync_file_range, the fsync at commit does all the work."""
+    monkeypatch.setattr(filesystem, "_DIRECT_WRITES", False)
     monkeypatch.setattr(filesystem, "_writeback", lambda: None)
     store = FilesystemBlobStore(tmp_path)
     data = random.Random(11).randbytes(2 * MiB + 3)
@@ -144,7 +180,9 @@ async def test_appends_work_without_early_writeback(
     assert upload_bytes(tmp_path, state) == data
 
 
-async def test_an_append_cancelled_mid_body_leaves_the_upload_as_it_was(tmp_path: Path) -> None:
+async def test_an_append_cancelled_mid_body_leaves_the_upload_as_it_was(
+    tmp_path: Path, write_mode: str
+) -> None:
     """A request cancelled while its body stalls (a timeout, the server stopping): the
     pipeline's threads are done before the file is cut back to its recorded size."""
     store = FilesystemBlobStore(tmp_path)
@@ -163,3 +201,76 @@ async def test_an_append_cancelled_mid_body_leaves_the_upload_as_it_was(tmp_path
     assert upload_bytes(tmp_path, state) == b"kept"
     _size, state = await store.append(state, body([b" and more"]))
     assert upload_bytes(tmp_path, state) == b"kept and more"
+
+
+async def test_large_appends_go_around_the_page_cache(tmp_path: Path) -> None:
+    """A large body's pieces are not left in the page cache; a small body's are (it is
+    written on the event loop, through the cache)."""
+    if not direct_writes_here(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    store = FilesystemBlobStore(tmp_path)
+    data = random.Random(12).randbytes(4 * MiB)
+    state = await store.begin_upload()
+    _size, state = await store.append(state, body(uneven(data, 6, 256 * KiB)))
+    small = await store.begin_upload()
+    _size, small = await store.append(small, body([b"s" * 4 * KiB]))
+
+    upload = tmp_path / "uploads" / str(state["upload_id"])
+    assert not cached(upload, 0, 1 * MiB)
+    assert cached(tmp_path / "uploads" / str(small["upload_id"]), 0, 4 * KiB)
+    await store.commit(state, "blobs/sha256/ab/" + "ab" * 32)
+    assert (tmp_path / "blobs/sha256/ab" / ("ab" * 32)).read_bytes() == data
+
+
+async def test_a_refused_direct_write_falls_back_to_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device whose blocks are larger than DIRECT_ALIGN refuses the writes (EINVAL): the
+    same bytes are written through the page cache, and so is every later upload."""
+    if not direct_writes_here(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    monkeypatch.setattr(filesystem, "_DIRECT_WRITES", True)
+    real_pwrite = os.pwrite
+    refused: list[int] = []
+
+    def refusing(fd: int, data: memoryview, offset: int) -> int:
+        if filesystem.fcntl.fcntl(fd, filesystem.fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(offset)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(filesystem.os, "pwrite", refusing)
+    store = FilesystemBlobStore(tmp_path)
+    data = random.Random(13).randbytes(3 * MiB + 77)
+    state = await store.begin_upload()
+    _size, state = await store.append(state, body(uneven(data, 7, 512 * KiB)))
+
+    assert refused == [0]
+    assert not filesystem._DIRECT_WRITES
+    assert upload_bytes(tmp_path, state) == data
+
+
+async def test_a_refused_direct_read_of_a_blocks_start_falls_back_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append that starts mid-block reads the block's start back; refused in direct mode,
+    it is read through the page cache and the upload goes on there."""
+    if not direct_writes_here(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    monkeypatch.setattr(filesystem, "_DIRECT_WRITES", True)
+    store = FilesystemBlobStore(tmp_path)
+    data = random.Random(14).randbytes(3 * MiB + 5_000)
+    state = await store.begin_upload()
+    _size, state = await store.append(state, body(uneven(data[: 1 * MiB + 100], 8, 512 * KiB)))
+    real_preadv = os.preadv
+
+    def refusing(fd: int, buffers: list[memoryview], offset: int, *flags: int) -> int:
+        if filesystem.fcntl.fcntl(fd, filesystem.fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_preadv(fd, buffers, offset, *flags)
+
+    monkeypatch.setattr(filesystem.os, "preadv", refusing)
+    _size, state = await store.append(state, body(uneven(data[1 * MiB + 100 :], 9, 512 * KiB)))
+
+    assert not filesystem._DIRECT_WRITES
+    assert upload_bytes(tmp_path, state) == data
