@@ -574,7 +574,8 @@ def _give_back_staging(buffer: mmap.mmap) -> None:
         if len(_staging_kept) < STAGING_KEPT:
             _staging_kept.append(buffer)
             return
-    buffer.close()
+    with suppress(BufferError):  # a view still held (by a traceback): unmapped with it
+        buffer.close()
 
 
 @cache

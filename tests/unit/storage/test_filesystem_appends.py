@@ -274,3 +274,24 @@ async def test_a_refused_direct_read_of_a_blocks_start_falls_back_too(
 
     assert not filesystem._DIRECT_WRITES
     assert upload_bytes(tmp_path, state) == data
+
+
+async def test_concurrent_direct_appends_each_have_their_own_buffer(tmp_path: Path) -> None:
+    """More uploads at once than buffers kept: each writes through its own aligned buffer,
+    and at most STAGING_KEPT stay mapped afterwards."""
+    if not direct_writes_here(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    store = FilesystemBlobStore(tmp_path)
+    blobs = [random.Random(20 + i).randbytes(2 * MiB + i * 4_099) for i in range(6)]
+    states = [await store.begin_upload() for _ in blobs]
+
+    async def append(i: int) -> None:
+        _size, states[i] = await store.append(states[i], body(uneven(blobs[i], i, 200 * KiB)))
+
+    async with anyio.create_task_group() as tasks:
+        for i in range(len(blobs)):
+            tasks.start_soon(append, i)
+
+    for data, state in zip(blobs, states, strict=True):
+        assert upload_bytes(tmp_path, state) == data
+    assert len(filesystem._staging_kept) <= filesystem.STAGING_KEPT
