@@ -532,8 +532,9 @@ def _direct_writes(fd: int) -> bool:
 
 
 _DIRECT_WRITES = hasattr(os, "O_DIRECT")
-"""Cleared once a direct write is refused for its alignment (a device with larger blocks
-than DIRECT_ALIGN): every later upload then goes through the page cache."""
+"""Cleared once a direct read or write is refused (EINVAL: a device with larger blocks than
+DIRECT_ALIGN, a file system without direct I/O): every later upload then goes through the
+page cache."""
 
 
 def _write_aligned(fd: int, view: memoryview, offset: int) -> None:
@@ -546,7 +547,8 @@ def _write_aligned(fd: int, view: memoryview, offset: int) -> None:
             raise os_failure("cannot write upload", exc) from exc
         _leave_direct(fd)
         written = 0
-    if written < len(view):  # short (a signal, a file size limit) or refused: the rest
+    if written < len(view):  # short (a signal, a file size limit) or refused: the rest,
+        _buffered(fd)  # unaligned now, through the page cache
         _pwrite_all(fd, view[written:], offset + written)
 
 
@@ -555,6 +557,11 @@ def _leave_direct(fd: int) -> None:
     through the page cache."""
     global _DIRECT_WRITES
     _DIRECT_WRITES = False
+    _buffered(fd)
+
+
+def _buffered(fd: int) -> None:
+    """This descriptor's reads and writes through the page cache from now on."""
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
 
 
