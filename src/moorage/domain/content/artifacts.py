@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from moorage.domain.content.digest_cache import DigestCache
 from moorage.domain.content.errors import (
     InvalidDigest,
     InvalidManifest,
@@ -48,6 +48,7 @@ from moorage.oci.limits import JsonError, load_json
 
 log = logging.getLogger("moorage.artifacts")
 DELETED = EventType.DELETE_ARTIFACT
+MANIFEST_CACHE_BYTES = 64 * 1024 * 1024  # manifest bodies kept for GETs, by digest
 
 
 def parse_digest(value: str) -> Digest:
@@ -88,33 +89,6 @@ class FetchedManifest:
     image_id: int
     head: ArtifactHead
     body: bytes | None  # None for HEAD requests
-
-
-class _ManifestCache:
-    """Manifest bodies by digest. A digest names immutable content, so entries never go stale."""
-
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self._entries: OrderedDict[str, bytes] = OrderedDict()
-        self._bytes = 0
-        self._max = max_bytes
-        self._lock = threading.Lock()
-
-    def get(self, digest: str) -> bytes | None:
-        with self._lock:
-            body = self._entries.get(digest)
-            if body is not None:
-                self._entries.move_to_end(digest)
-            return body
-
-    def put(self, digest: str, body: bytes) -> None:
-        with self._lock:
-            if digest in self._entries or len(body) > self._max // 16:
-                return
-            self._entries[digest] = body
-            self._bytes += len(body)
-            while self._bytes > self._max:
-                _, old = self._entries.popitem(last=False)
-                self._bytes -= len(old)
 
 
 class _ResolvedReferences:
@@ -231,7 +205,7 @@ class ArtifactService:
     ) -> None:
         self._uow = uow
         self._clock = clock
-        self._cache = _ManifestCache()
+        self._cache = DigestCache(MANIFEST_CACHE_BYTES)
         self._committed_version = committed_version
         self._resolved = _ResolvedReferences()
         self._listeners = tuple(listeners)
