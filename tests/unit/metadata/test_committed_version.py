@@ -18,6 +18,7 @@ from sqlalchemy import create_engine
 
 from moorage import wiring
 from moorage.config import Settings
+from moorage.domain.content import artifacts as artifacts_module
 from moorage.domain.kernel.errors import ManifestNotFound
 from moorage.domain.kernel.ports import no_committed_version
 from moorage.metadata.uow import SqliteCommittedVersion, committed_version
@@ -87,6 +88,19 @@ def resolved(container: wiring.Container, tag: str, *, with_body: bool = True) -
     return container.artifacts.get_manifest(REPO, tag, with_body=with_body).head.digest
 
 
+def transactions_opened(container: wiring.Container, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """From now on, each transaction the container opens (True for a write one)."""
+    opened: list[bool] = []
+    transaction = container.uow._transaction
+
+    def counting(write: bool, wait: bool = True):  # type: ignore[no-untyped-def]
+        opened.append(write)
+        return transaction(write, wait)
+
+    monkeypatch.setattr(container.uow, "_transaction", counting)
+    return opened
+
+
 def test_the_version_holds_across_reads_and_changes_with_each_commit(
     node: wiring.Container,
 ) -> None:
@@ -154,14 +168,58 @@ def test_a_repeated_read_opens_no_transaction(
 ) -> None:
     digest = push_image(node, "v1", "a")
     resolved(node, "v1")
-    opened: list[bool] = []
-    transaction = node.uow._transaction
-
-    def counting(write: bool):  # type: ignore[no-untyped-def]
-        opened.append(write)
-        return transaction(write)
-
-    monkeypatch.setattr(node.uow, "_transaction", counting)
+    opened = transactions_opened(node, monkeypatch)
     assert resolved(node, "v1") == digest
     assert resolved(node, "v1", with_body=False) == digest
     assert opened == []
+
+
+def tags_of(
+    container: wiring.Container, last: str | None = None, n: int | None = None
+) -> list[str]:
+    return container.artifacts.list_tags(REPO, last, n)
+
+
+def test_a_repeated_tag_list_opens_no_transaction(
+    node: wiring.Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for tag in ("v1", "v2", "v3"):
+        push_image(node, tag, tag)
+    assert tags_of(node) == ["v1", "v2", "v3"]
+    assert tags_of(node, "v1", 1) == ["v2"]
+    opened = transactions_opened(node, monkeypatch)
+    first = tags_of(node)
+    first.append("changed by the caller")  # a copy: what is kept stays as read
+    assert tags_of(node) == ["v1", "v2", "v3"]
+    assert tags_of(node, "v1", 1) == ["v2"]
+    assert opened == []
+
+
+def test_tags_pushed_or_deleted_by_another_process_are_listed_at_once(
+    node: wiring.Container, other: wiring.Container
+) -> None:
+    push_image(node, "v1", "a")
+    assert tags_of(node) == ["v1"]
+    assert tags_of(node) == ["v1"]  # now answered from memory
+    push_image(other, "v2", "b")
+    assert tags_of(node) == ["v1", "v2"]
+    other.artifacts.delete_manifest(REPO, "v1")
+    assert tags_of(node) == ["v2"]
+
+
+def test_a_tag_list_larger_than_the_bound_is_read_each_time(
+    node: wiring.Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(artifacts_module, "KEPT_TAG_NAMES", 2)
+    small = wiring.build(Settings(data_dir=node.settings.data_dir, auth="none"))
+    try:
+        for tag in ("v1", "v2", "v3"):
+            push_image(small, tag, tag)
+        assert tags_of(small) == ["v1", "v2", "v3"]
+        opened = transactions_opened(small, monkeypatch)
+        assert tags_of(small) == ["v1", "v2", "v3"]  # three names: over the bound of two
+        assert tags_of(small, None, 2) == ["v1", "v2"]
+        assert tags_of(small, None, 2) == ["v1", "v2"]  # two: kept
+        assert opened == [False, False]
+    finally:
+        small.close()

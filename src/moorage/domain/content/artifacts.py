@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from moorage.domain.content.digest_cache import DigestCache
 from moorage.domain.content.errors import (
@@ -48,6 +49,8 @@ from moorage.oci.limits import JsonError, load_json
 
 log = logging.getLogger("moorage.artifacts")
 DELETED = EventType.DELETE_ARTIFACT
+K = TypeVar("K")
+V = TypeVar("V")
 MANIFEST_CACHE_BYTES = 64 * 1024 * 1024  # manifest bodies kept for GETs, by digest
 
 
@@ -91,41 +94,50 @@ class FetchedManifest:
     body: bytes | None  # None for HEAD requests
 
 
-class _ResolvedReferences:
-    """What repository + reference resolved to, kept while the store's committed version
-    stays the one it was read under (see `CommittedVersion`): any commit anywhere empties it.
+class _KeptUnderVersion(Generic[K, V]):
+    """What the store answered, kept while its committed version stays the one it was read
+    under (see `CommittedVersion`): any commit anywhere empties it.
 
-    An entry is at most about 800 bytes (a repository name of up to 255 characters, a
-    reference, the artifact's head), so 4,096 of them stay under 4 MiB; when full it starts
-    over rather than evicting one by one (live references refill in one read each)."""
+    Bounded by the values' total weight (`weigh`, 1 each by default); when full it starts over
+    rather than evicting one by one (live entries refill in one read each), and a value
+    heavier than the whole bound is not kept."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
-        self._entries: dict[tuple[str, str], tuple[int, ArtifactHead]] = {}
+    def __init__(self, max_weight: int, weigh: Callable[[V], int] = lambda _value: 1) -> None:
+        self._entries: dict[K, V] = {}
         self._version: Hashable | None = None
-        self._max = max_entries
+        self._weight = 0
+        self._max = max_weight
+        self._weigh = weigh
         self._lock = threading.Lock()
 
-    def get(
-        self, version: Hashable, repository: str, reference: str
-    ) -> tuple[int, ArtifactHead] | None:
+    def get(self, version: Hashable, key: K) -> V | None:
         with self._lock:
             if version != self._version:
                 self._entries.clear()
+                self._weight = 0
                 self._version = version
                 return None
-            return self._entries.get((repository, reference))
+            return self._entries.get(key)
 
-    def put(
-        self, version: Hashable, repository: str, reference: str, found: tuple[int, ArtifactHead]
-    ) -> None:
-        """Keep `found`, read in a transaction begun after `version` was seen: it is at least
+    def put(self, version: Hashable, key: K, value: V) -> None:
+        """Keep `value`, read in a transaction begun after `version` was seen: it is at least
         as new as that version, so a commit after it changes the version and drops it."""
+        weight = self._weigh(value)
         with self._lock:
-            if version != self._version:
+            if version != self._version or weight > self._max or key in self._entries:
                 return
-            if len(self._entries) >= self._max:
+            if self._weight + weight > self._max:
                 self._entries.clear()
-            self._entries[(repository, reference)] = found
+                self._weight = 0
+            self._entries[key] = value
+            self._weight += weight
+
+
+# What repository + reference resolved to: an entry is at most about 800 bytes (a repository
+# name of up to 255 characters, a reference, the artifact's head), so 4,096 stay under 4 MiB.
+RESOLVED_REFERENCES = 4096
+# Tag lists (`list_tags`), by the tags they hold: at most about 60 bytes each, so 3 MiB.
+KEPT_TAG_NAMES = 50_000
 
 
 def _platform(desc: manifests.Descriptor) -> str | None:
@@ -207,7 +219,10 @@ class ArtifactService:
         self._clock = clock
         self._cache = DigestCache(MANIFEST_CACHE_BYTES)
         self._committed_version = committed_version
-        self._resolved = _ResolvedReferences()
+        self._resolved: _KeptUnderVersion[tuple[str, str], tuple[int, ArtifactHead]]
+        self._resolved = _KeptUnderVersion(RESOLVED_REFERENCES)
+        self._tag_lists: _KeptUnderVersion[tuple[str, str | None, int | None], tuple[str, ...]]
+        self._tag_lists = _KeptUnderVersion(KEPT_TAG_NAMES, len)
         self._listeners = tuple(listeners)
 
     def put_manifest(
@@ -322,7 +337,7 @@ class ArtifactService:
             raise ManifestNotFound(repository, reference)  # no such tag can exist
         version = self._committed_version()
         if version is not None:
-            found = self._resolved.get(version, repository, reference)
+            found = self._resolved.get(version, (repository, reference))
             if found is not None:
                 image_id, head = found
                 body = self._cache.get(head.digest) if with_body else None
@@ -342,7 +357,7 @@ class ArtifactService:
                     body = store.artifacts.manifest_body(head.id)
                     self._cache.put(head.digest, body)
         if version is not None:
-            self._resolved.put(version, repository, reference, found)
+            self._resolved.put(version, (repository, reference), found)
         return FetchedManifest(image_id, head, body)
 
     def image_id(self, repository: str) -> int:
@@ -537,9 +552,19 @@ class ArtifactService:
             self._event(store, image, DELETED, digest, tags, operator)
 
     def list_tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
+        """The image's tag names after `last`, at most `limit`. Kept while nothing is
+        committed (as resolved references are): clients list the same tags again and again,
+        and a list of 10,000 tags costs milliseconds to read."""
+        version = self._committed_version()
+        key = (repository, last, limit)
+        if version is not None and (kept := self._tag_lists.get(version, key)) is not None:
+            return list(kept)
         with self._uow() as store:
             image = existing_image(store, repository)
-            return store.tags.list_tags(image.id, last, limit)
+            tags = store.tags.list_tags(image.id, last, limit)
+        if version is not None:
+            self._tag_lists.put(version, key, tuple(tags))
+        return tags
 
     def referrers(self, repository: str, digest: str, artifact_type: str | None) -> list[Referrer]:
         parse_digest(digest)
