@@ -210,16 +210,36 @@ def test_tags_pushed_or_deleted_by_another_process_are_listed_at_once(
 def test_a_tag_list_larger_than_the_bound_is_read_each_time(
     node: wiring.Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(artifacts_module, "KEPT_TAG_NAMES", 2)
+    monkeypatch.setattr(artifacts_module, "KEPT_TAG_NAMES", 3)  # weights: 1 + each name
     small = wiring.build(Settings(data_dir=node.settings.data_dir, auth="none"))
     try:
         for tag in ("v1", "v2", "v3"):
             push_image(small, tag, tag)
         assert tags_of(small) == ["v1", "v2", "v3"]
         opened = transactions_opened(small, monkeypatch)
-        assert tags_of(small) == ["v1", "v2", "v3"]  # three names: over the bound of two
+        assert tags_of(small) == ["v1", "v2", "v3"]  # three names: over the bound
         assert tags_of(small, None, 2) == ["v1", "v2"]
         assert tags_of(small, None, 2) == ["v1", "v2"]  # two: kept
+        assert opened == [False, False]
+    finally:
+        small.close()
+
+
+def test_empty_tag_lists_count_against_the_bound(
+    node: wiring.Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client can ask for any number of different pages that hold nothing (`last` past
+    every tag): each is an entry, so they cannot grow the memory without bound."""
+    monkeypatch.setattr(artifacts_module, "KEPT_TAG_NAMES", 3)
+    small = wiring.build(Settings(data_dir=node.settings.data_dir, auth="none"))
+    try:
+        push_image(small, "v1", "a")
+        for last in ("x1", "x2", "x3"):
+            assert tags_of(small, last) == []
+        opened = transactions_opened(small, monkeypatch)
+        assert tags_of(small, "x1") == []  # kept
+        assert tags_of(small, "x4") == []  # a fourth: the bound is reached, it starts over
+        assert tags_of(small, "x1") == []  # read again
         assert opened == [False, False]
     finally:
         small.close()

@@ -98,11 +98,12 @@ class _KeptUnderVersion(Generic[K, V]):
     """What the store answered, kept while its committed version stays the one it was read
     under (see `CommittedVersion`): any commit anywhere empties it.
 
-    Bounded by the values' total weight (`weigh`, 1 each by default); when full it starts over
-    rather than evicting one by one (live entries refill in one read each), and a value
-    heavier than the whole bound is not kept."""
+    Bounded by the entries' total weight (`weigh(key, value)`, at least 1 each: an entry costs
+    memory however little it holds); when full it starts over rather than evicting one by one
+    (live entries refill in one read each), and an entry heavier than the whole bound is not
+    kept."""
 
-    def __init__(self, max_weight: int, weigh: Callable[[V], int] = lambda _value: 1) -> None:
+    def __init__(self, max_weight: int, weigh: Callable[[K, V], int] = lambda _k, _v: 1) -> None:
         self._entries: dict[K, V] = {}
         self._version: Hashable | None = None
         self._weight = 0
@@ -122,7 +123,7 @@ class _KeptUnderVersion(Generic[K, V]):
     def put(self, version: Hashable, key: K, value: V) -> None:
         """Keep `value`, read in a transaction begun after `version` was seen: it is at least
         as new as that version, so a commit after it changes the version and drops it."""
-        weight = self._weigh(value)
+        weight = max(1, self._weigh(key, value))
         with self._lock:
             if version != self._version or weight > self._max or key in self._entries:
                 return
@@ -136,8 +137,15 @@ class _KeptUnderVersion(Generic[K, V]):
 # What repository + reference resolved to: an entry is at most about 800 bytes (a repository
 # name of up to 255 characters, a reference, the artifact's head), so 4,096 stay under 4 MiB.
 RESOLVED_REFERENCES = 4096
-# Tag lists (`list_tags`), by the tags they hold: at most about 60 bytes each, so 3 MiB.
+# Tag lists (`list_tags`), by the tags they hold: at most about 60 bytes each, so 3 MiB. A
+# list's key counts too, in the same units: `last` is whatever the client sent.
 KEPT_TAG_NAMES = 50_000
+NAME_BYTES = 60
+
+
+def _tag_list_weight(key: tuple[str, str | None, int | None], tags: tuple[str, ...]) -> int:
+    repository, last, _limit = key
+    return 1 + len(tags) + (len(repository) + len(last or "")) // NAME_BYTES
 
 
 def _platform(desc: manifests.Descriptor) -> str | None:
@@ -222,7 +230,7 @@ class ArtifactService:
         self._resolved: _KeptUnderVersion[tuple[str, str], tuple[int, ArtifactHead]]
         self._resolved = _KeptUnderVersion(RESOLVED_REFERENCES)
         self._tag_lists: _KeptUnderVersion[tuple[str, str | None, int | None], tuple[str, ...]]
-        self._tag_lists = _KeptUnderVersion(KEPT_TAG_NAMES, len)
+        self._tag_lists = _KeptUnderVersion(KEPT_TAG_NAMES, _tag_list_weight)
         self._listeners = tuple(listeners)
 
     def put_manifest(
