@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 import anyio
 
 from moorage.domain.content.artifacts import parse_digest
-from moorage.domain.content.digest_cache import DigestCache
 from moorage.domain.content.errors import BlobBeingCollected
 from moorage.domain.content.names import existing_image, image_for_push, split_name
 from moorage.domain.content.ports import BlobStore, UploadTx
@@ -56,7 +55,6 @@ from moorage.domain.kernel.errors import (
 from moorage.domain.kernel.model import Blob, BlobStatus, Image, UploadSession
 from moorage.domain.kernel.ports import UnitOfWork
 from moorage.oci.digest import LOWER_HEX, Digest
-from moorage.oci.manifests import MAX_CONFIG_BYTES
 
 T = TypeVar("T")
 log = logging.getLogger("moorage.uploads")
@@ -69,9 +67,6 @@ CLAIM_RENEW_SECONDS = 15.0
 SMALL_BODY = 64 * 1024
 """A whole blob up to this size is received into memory, hashed on the event loop and
 stored in one step (an image config, a small layer): no upload file to open and seal."""
-# Configs pushed lately, kept for the manifest push that follows and reads them
-# (`peek_small`): a few KiB each, so 2 MiB holds the configs of a thousand pushes in flight.
-RECENT_CONFIG_BYTES = 2 * 1024 * 1024
 COLLECTION_WAIT_SECONDS = 0.2
 COLLECTION_WAIT_TRIES = 50
 """How long an upload finishing onto a blob being garbage-collected waits for it to go."""
@@ -173,7 +168,6 @@ class UploadService:
         self._writers = writers or WriterTokens()
         self._blocking = blocking or Blocking()
         self._hashers = _LiveHashers()
-        self._recent_configs = DigestCache(RECENT_CONFIG_BYTES)
 
     async def _db(self, fn: Callable[[UploadTx], T], *, write: bool = False) -> T:
         """`fn` in a transaction of its own, where `Blocking` says reads and writes run."""
@@ -201,18 +195,13 @@ class UploadService:
         return blob
 
     async def peek_small(self, digest: str, limit: int) -> bytes | None:
-        """A small blob's verified bytes by digest, or None (absent, larger than `limit`, or
-        not matching its digest): a config this process received lately from memory (what a
-        manifest push reads is mostly the config pushed a moment before), else straight from
-        the store.
+        """A small blob's verified bytes straight from the store by digest, or None (absent,
+        larger than `limit`, or not matching its digest).
 
         Nothing checks which image may read it: only for deriving what a manifest push
         records from its config, a push whose own transaction then refuses a config the
         image cannot read (so nothing derived from another's blob is kept)."""
         parsed = parse_digest(digest)
-        recent = self._recent_configs.get(str(parsed))
-        if recent is not None:  # verified when it was pushed
-            return recent if len(recent) <= limit else None
         data = bytearray()
         try:
             async for chunk in self._blobs.read(self._blobs.key_for(parsed), 0, limit + 1):
@@ -615,8 +604,6 @@ class UploadService:
         await self._db(record, write=True)
         if claim is not None:
             claim.settled = True
-        if data is not None and _may_be_config(data):
-            self._recent_configs.put(str(digest), data)
         return Blob(str(digest), session.size, now)
 
     async def _settle_collection(self, digest: str) -> None:
@@ -710,9 +697,3 @@ def _maybe_image(store: UploadTx, repository: str) -> Image | None:
         return existing_image(store, repository)
     except DomainError:
         return None
-
-
-def _may_be_config(data: bytes) -> bool:
-    """Whether a blob could be a config a manifest push reads: a small JSON object (layers,
-    compressed or not, never start with "{")."""
-    return len(data) <= MAX_CONFIG_BYTES and data[:1] == b"{"
