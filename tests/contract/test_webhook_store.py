@@ -481,6 +481,47 @@ def test_pull_events_wait_in_a_bounded_list(env: Env, caplog: pytest.LogCaptureF
     assert "pull events dropped count=2" in caplog.text
 
 
+def test_dropped_pulls_nobody_listens_to_are_not_logged(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under heavy pulls the list fills every second; a warning then would only say that
+    events nobody subscribed to were not kept."""
+    env.webhooks.create("reg", spec(event_types=("PUSH_ARTIFACT",)))
+    link_config(env)
+    pushed = env.artifacts.put_manifest("reg/app", "v1", mt.OCI_MANIFEST, manifest(), "alice")
+    recorder = PullRecorder(env.db.uow, env.clock, max_events=3)
+    for _ in range(5):
+        recorder.record(get_image(env).id, 1, "v1", repository="reg/app", digest=pushed.digest)
+    recorder.flush()
+    assert env.count(t.event) == 1
+    assert "pull events dropped" not in caplog.text
+
+
+def test_a_failed_flush_keeps_its_pulls_and_the_dropped_count(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    env.webhooks.create("reg", spec())
+    link_config(env)
+    pushed = env.artifacts.put_manifest("reg/app", "v1", mt.OCI_MANIFEST, manifest(), "alice")
+    database_down = True
+
+    def uow(*, write: bool = False, wait: bool = True) -> Any:
+        if database_down:
+            raise OSError("database unreachable")
+        return env.db.uow(write=write, wait=wait)
+
+    recorder = PullRecorder(uow, env.clock, max_events=3)  # type: ignore[arg-type]
+    for _ in range(5):
+        recorder.record(get_image(env).id, 1, "v1", repository="reg/app", digest=pushed.digest)
+    with pytest.raises(OSError, match="unreachable"):
+        recorder.flush()
+    assert "pull events dropped" not in caplog.text
+    database_down = False
+    recorder.flush()
+    assert env.count(t.event) == 1 + 3
+    assert "pull events dropped count=2" in caplog.text
+
+
 def test_pulls_without_listeners_store_no_event(env: Env) -> None:
     env.webhooks.create("reg", spec(event_types=("PUSH_ARTIFACT",)))
     link_config(env)

@@ -591,8 +591,9 @@ class PullRecorder:
 
     Pull times are merged per artifact and tag; pull events (for webhooks) are not — each
     pull is one event — so they wait in a bounded list, and beyond `max_events` new ones
-    are dropped (and counted in the log) rather than let memory grow while the database
-    is unreachable.
+    are dropped rather than let memory grow while the database is unreachable. The log
+    counts the dropped events some webhook wanted; those of images nobody listens to (the
+    usual case under heavy pulls) would have been discarded by the flush anyway.
     """
 
     def __init__(
@@ -603,7 +604,7 @@ class PullRecorder:
         self._pending: dict[tuple[int, str | None], PullRecord] = {}
         self._events: list[PullEvent] = []
         self._max_events = max_events
-        self._dropped = 0
+        self._dropped: dict[str, int] = {}  # per repository (REGISTRY/IMAGE)
         self._lock = threading.Lock()
 
     def record(
@@ -629,36 +630,43 @@ class PullRecorder:
         if len(self._events) < self._max_events:
             self._events.append(event)
         else:
-            self._dropped += 1
+            self._dropped[event.repository] = self._dropped.get(event.repository, 0) + 1
 
     def flush(self) -> int:
         with self._lock:
             batch: Sequence[PullRecord] = list(self._pending.values())
             events, self._events = self._events, []
-            dropped, self._dropped = self._dropped, 0
+            dropped, self._dropped = self._dropped, {}
             self._pending.clear()
-        if dropped:
-            log.warning(
-                "pull events dropped count=%d reason=more than %d waiting",
-                dropped,
-                self._max_events,
-            )
-        if not batch and not events:
+        if not batch and not events and not dropped:
             return 0
         try:
             with self._uow(write=True) as store:
                 store.artifacts.record_pulls(batch)
-                record_pull_events(store, events)
+                listeners = PullListeners(store)
+                record_pull_events(store, events, listeners)
+                wanted = sum(n for repo, n in dropped.items() if listeners.of(repo) is not None)
         except BaseException:
-            self._restore(batch, events)
+            self._restore(batch, events, dropped)
             raise
+        if wanted:
+            log.warning(
+                "pull events dropped count=%d reason=more than %d waiting",
+                wanted,
+                self._max_events,
+            )
         return len(batch)
 
-    def _restore(self, batch: Sequence[PullRecord], events: list[PullEvent]) -> None:
-        """Keep a failed batch for the next flush; newer pulls of a key win."""
+    def _restore(
+        self, batch: Sequence[PullRecord], events: list[PullEvent], dropped: dict[str, int]
+    ) -> None:
+        """Keep a failed batch for the next flush (newer pulls of a key win), and the count
+        of dropped events for the next flush's log."""
         with self._lock:
             for pull in batch:
                 self._pending.setdefault((pull.artifact_id, pull.tag), pull)
+            for repository, count in dropped.items():
+                self._dropped[repository] = self._dropped.get(repository, 0) + count
             newer, self._events = self._events, []
             for event in [*events, *newer]:
                 self._keep_event(event)
@@ -673,25 +681,43 @@ class PullEvent:
     at: datetime
 
 
-def record_pull_events(store: ContentTx, pulls: Sequence[PullEvent]) -> int:
+class PullListeners:
+    """The webhooks that want an image's pull events, looked up once per repository for
+    one flush's transaction."""
+
+    def __init__(self, store: ContentTx) -> None:
+        self._store = store
+        self._images: dict[str, Image | None] = {}
+        self._webhooks: dict[int, list[Webhook]] = {}
+
+    def of(self, repository: str) -> tuple[Image, list[Webhook]] | None:
+        """The image named `repository` (REGISTRY/IMAGE) and its registry's webhooks that
+        subscribe to pulls; None when it no longer exists or nothing subscribes."""
+        if repository not in self._images:
+            registry, _, name = repository.partition("/")
+            self._images[repository] = self._store.images.get_image(registry, name)
+        image = self._images[repository]
+        if image is None:
+            return None
+        if image.registry_id not in self._webhooks:
+            found = self._store.webhooks.list_webhooks(image.registry_id)
+            self._webhooks[image.registry_id] = subscribers(found, EventType.PULL_ARTIFACT)
+        webhooks = self._webhooks[image.registry_id]
+        return (image, webhooks) if webhooks else None
+
+
+def record_pull_events(
+    store: ContentTx, pulls: Sequence[PullEvent], listeners: PullListeners
+) -> int:
     """One event per pull (unlike pull times, pulls are not merged), for the registries
     whose webhooks want them; returns how many were stored. Pulls of images deleted since
     are dropped."""
-    images: dict[str, Image | None] = {}
-    webhooks: dict[int, list[Webhook]] = {}
     stored = 0
     for pull in pulls:
-        if pull.repository not in images:
-            registry, _, name = pull.repository.partition("/")
-            images[pull.repository] = store.images.get_image(registry, name)
-        image = images[pull.repository]
-        if image is None:
+        wanted = listeners.of(pull.repository)
+        if wanted is None:
             continue
-        if image.registry_id not in webhooks:
-            found = store.webhooks.list_webhooks(image.registry_id)
-            webhooks[image.registry_id] = subscribers(found, EventType.PULL_ARTIFACT)
-        if not webhooks[image.registry_id]:
-            continue
+        image, webhooks = wanted
         tags = [pull.tag] if pull.tag else []
         record_artifact_event(
             store,
@@ -702,7 +728,7 @@ def record_pull_events(store: ContentTx, pulls: Sequence[PullEvent]) -> int:
             tags=tags,
             operator=pull.operator,
             now=pull.at,
-            webhooks=webhooks[image.registry_id],
+            webhooks=webhooks,
         )
         stored += 1
     return stored
