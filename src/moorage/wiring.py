@@ -328,6 +328,15 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
     )
 
 
+def schema_is_current(settings: Settings) -> bool:
+    """Whether the database is at the head revision: one query, no Alembic."""
+    engine = build_engine(settings)
+    try:
+        return migrate.is_current(engine)
+    finally:
+        engine.dispose()
+
+
 def migrate_database(settings: Settings) -> str | None:
     """Apply migrations; returns the revision the database is at afterwards."""
     engine = build_engine(settings)

@@ -12,15 +12,22 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from unittest.mock import patch
 
 import httpx
 import pytest
 
+from moorage import wiring
+from moorage.cli.serve import migrate_apart
+from moorage.config import Settings
 from tests.support.certificates import make_server_certificate
 from tests.support.databases import postgres_base_url
 from tests.support.server import ServerProcess, free_port, moorage_command
@@ -177,6 +184,53 @@ def test_a_missing_postgresql_database(tmp_path: Path) -> None:
     url = postgres_base_url().rpartition("/")[0] + f"/{missing}"
     proc = serve(tmp_path / "data", env=base_env(MOORAGE_DATABASE_URL=url))
     assert_one_line_failure(proc, f'database "{missing}" does not exist', "createdb")
+
+
+# --- the schema -------------------------------------------------------------------------------
+
+
+def test_a_first_start_migrates_outside_the_serving_process(tmp_path: Path) -> None:
+    """The migration tools (about 11 MiB) would stay loaded in the server until a restart."""
+    check = (
+        "import sys\n"
+        "from moorage import wiring\n"
+        "from moorage.cli import serve\n"
+        "from moorage.config import Settings\n"
+        f"settings = Settings(data_dir={str(tmp_path / 'data')!r})\n"
+        "serve.migrate_apart(settings)\n"
+        "assert wiring.schema_is_current(settings)\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako'))\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], env=base_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_with_threads_running_the_migration_stays_in_the_process(tmp_path: Path) -> None:
+    """A fork copies only the calling thread: with others running, no child is made."""
+    settings = Settings(data_dir=tmp_path / "data")
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        with patch("multiprocessing.context.ForkContext.Process") as forked:
+            migrate_apart(settings)
+    finally:
+        release.set()
+        other.join()
+    forked.assert_not_called()
+    assert wiring.schema_is_current(settings)
+
+
+def test_a_schema_newer_than_this_moorage_is_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = ServerProcess(data_dir).start()
+    server.stop()
+    with sqlite3.connect(data_dir / "moorage.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999_from_a_newer_moorage'")
+    assert_one_line_failure(serve(data_dir), "schema cannot be brought up to date", "9999_from")
 
 
 # --- the object store -------------------------------------------------------------------------

@@ -12,11 +12,14 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import multiprocessing
 import os
 import resource
 import signal
 import socket
+import threading
 from collections.abc import Callable, Coroutine
+from multiprocessing.connection import Connection
 from typing import Any
 
 from granian._granian import SocketHolder
@@ -294,8 +297,46 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def migrate_apart(settings: Settings) -> None:
+    """Bring the schema to head, when it is behind, in a forked child: Alembic, Mako and
+    Pygments (about 11 MiB, imported only to migrate) then never load into the serving
+    process, which would hold them until restarted (a first start idled at 76 MiB against
+    64). In this process where threads already run (a fork copies only the calling one)
+    or where there is no fork."""
+    if wiring.schema_is_current(settings):
+        return
+    if threading.active_count() > 1 or not hasattr(os, "fork"):
+        wiring.migrate_database(settings)
+        return
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    child = context.Process(target=_migrate_child, args=(settings, writer), name="migrate")
+    child.start()
+    writer.close()
+    child.join()
+    failure = reader.recv() if reader.poll() else f"migration ended with status {child.exitcode}"
+    reader.close()
+    if failure:
+        raise startup.StartupFailure(failure)
+
+
+def _migrate_child(settings: Settings, writer: Connection) -> None:
+    """The child's side: None when the schema is at head, else the one line that says why
+    it is not."""
+    try:
+        wiring.migrate_database(settings)
+    except Exception as exc:  # every failure becomes the parent's one-line start-up error
+        writer.send(f"the database's schema cannot be brought up to date: {startup.explain(exc)}")
+    else:
+        writer.send(None)
+    finally:
+        writer.close()
+
+
 def _migrate_and_serve(settings: Settings, listener: socket.socket) -> None:
-    container = wiring.build(settings, migrate_schema=settings.migrate_on_start)
+    if settings.migrate_on_start:
+        migrate_apart(settings)
+    container = wiring.build(settings, migrate_schema=False)
     try:
         startup.probe_database(container.engine, settings)
         startup.probe_blob_store(container.blobs, settings)
