@@ -13,7 +13,6 @@ taken at the start, so nothing of a failed transaction remains.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -91,7 +90,7 @@ class MemoryUnitOfWork:
             if self._joins(write):  # the scope's snapshot restores everything
                 yield MemoryTransaction(self.state)
                 return
-            snapshot = copy.deepcopy(self.state)
+            snapshot = self.state.snapshot()
             try:
                 yield MemoryTransaction(self.state)
             except BaseException:
