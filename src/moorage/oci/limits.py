@@ -24,8 +24,13 @@ MAX_JSON_DEPTH = 64
 configs about as much: 64 leaves room for any real document."""
 
 MAX_JSON_INTEGER = 2**63 - 1
-"""The largest number a JSON document may hold (a size, a count): a signed 64-bit integer;
-floats must be finite."""
+"""The largest integer a JSON document may hold (a size, a count): a signed 64-bit integer;
+other numbers (with a fraction or an exponent) must be finite floats."""
+
+MAX_JSON_NUMBER_DIGITS = 40
+"""Digits in a row within a JSON number (its integer part, fraction or exponent). Producers
+write no more than about 23 (a double's 17 significant digits after up to six zeros):
+anything longer is no number any real document holds."""
 
 
 class NumberError(ValueError):
@@ -64,11 +69,25 @@ def _constant(name: str) -> Any:
     raise JsonError(f"{name} is not JSON")  # Python's parser would accept NaN and Infinity
 
 
+def _an_integer(text: str, start: int, end: int) -> bool:
+    """Whether the digits at text[start:end] are a whole number literal: not a fraction's or
+    an exponent's digits, nor the integer part of a number with either."""
+    before = text[start - 1 : start]
+    if before == "-":  # a sign: an exponent's when an `e` precedes it
+        before = text[start - 2 : start - 1]
+    return before not in (".", "e", "E", "+") and text[end : end + 1] not in (".", "e", "E")
+
+
 def _check_bounds(text: str, max_depth: int) -> None:
     """Depth and number size of valid JSON, from its text: linear, and in C but for one
     step per bracket (walking the parsed document would cost a step per value)."""
     outside_strings = _STRING.sub("", text)
-    for digits in _LONG_DIGITS.findall(outside_strings):
+    for run in _LONG_DIGITS.finditer(outside_strings):
+        digits = run.group()
+        if len(digits) > MAX_JSON_NUMBER_DIGITS:
+            raise JsonError(f"a number has more than {MAX_JSON_NUMBER_DIGITS} digits in a row")
+        if not _an_integer(outside_strings, run.start(), run.end()):
+            continue  # a float's fraction or exponent: the float is checked as it is read
         if len(digits) > len(str(MAX_JSON_INTEGER)) or int(digits) > MAX_JSON_INTEGER:
             raise JsonError("a number does not fit in 64 bits")
     # Outside its strings valid JSON is ASCII: bytes.translate keeps the brackets in C.

@@ -66,6 +66,8 @@ def test_deep_json_refused(raw: bytes) -> None:
         b'{"size": NaN}',
         b'{"size": Infinity}',
         b'{"size": 0.' + b"1" * 100 + b"}",
+        b'{"size": -' + str(2**63).encode() + b"}",
+        b'{"size": 1e' + b"0" * 41 + b"1}",
     ],
 )
 def test_numbers_beyond_the_bounds_refused(raw: bytes) -> None:
@@ -76,6 +78,22 @@ def test_numbers_beyond_the_bounds_refused(raw: bytes) -> None:
 def test_numbers_within_the_bounds_read() -> None:
     doc = load_json(json.dumps({"size": 2**63 - 1, "low": -(2**63 - 1), "f": 1.5e300}))
     assert doc == {"size": 2**63 - 1, "low": -(2**63 - 1), "f": 1.5e300}
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "0.00021810973414424387",  # Python's repr of a double: 20 digits after the point
+        "-0.00021810973414424387",
+        "1.0000001e-0000000000000000000007",
+        "12345678901234567890.5",  # a float, however long its integer part
+        "123456789012345678901234567890e-10",
+        "0.1e+000000000000000000000000000002",
+    ],
+)
+def test_floats_with_long_digit_runs_read(literal: str) -> None:
+    raw = '{"f": [' + literal + "]}"
+    assert load_json(raw) == json.loads(raw)
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"\xff", b'{"a": [1,]}', "²".encode()])
