@@ -19,9 +19,24 @@ ADMIN_PASSWORD = "admin-Passw0rd-for-tests"
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free now, for a server about to start.
+
+    Under pytest-xdist each worker takes only ports of its own: between one worker's
+    choosing a port and its server's binding it, another worker could otherwise choose the
+    same one, and the first server's readiness poll would be answered by the other worker's
+    server. A port is a worker's when half of it (Linux hands out odd ports first for
+    `bind` to port 0, so not the port itself) leaves the worker's index as remainder by the
+    number of workers. A port that is not the worker's is let go at once: holding it would
+    take it from the worker whose it is."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker.removeprefix("gw")) if worker.startswith("gw") else 0
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if (port // 2) % count == index % count:
+            return port
 
 
 def moorage_command() -> list[str]:
