@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import anyio
 
 from moorage.domain.content.artifacts import parse_digest
+from moorage.domain.content.digest_cache import DigestCache
 from moorage.domain.content.errors import BlobBeingCollected
 from moorage.domain.content.names import existing_image, image_for_push, split_name
 from moorage.domain.content.ports import BlobStore, UploadTx
@@ -67,6 +68,10 @@ CLAIM_RENEW_SECONDS = 15.0
 SMALL_BODY = 64 * 1024
 """A whole blob up to this size is received into memory, hashed on the event loop and
 stored in one step (an image config, a small layer): no upload file to open and seal."""
+RECENT_DOCUMENT_BYTES = 512 * 1024
+"""Small JSON blobs (image and Helm configs) kept by digest after their push, up to this
+many bytes (none over a sixteenth of it): the manifest push that follows moments later
+reads its config from here instead of the store (`peek_small`)."""
 COLLECTION_WAIT_SECONDS = 0.2
 COLLECTION_WAIT_TRIES = 50
 """How long an upload finishing onto a blob being garbage-collected waits for it to go."""
@@ -134,6 +139,11 @@ async def _small_or_streamed(
     return b"".join(head), chunks
 
 
+def _looks_like_json(data: bytes) -> bool:
+    """An object's opening brace first: a config, not a small layer (gzip, tar, zstd)."""
+    return data[:1] == b"{"
+
+
 async def _chained(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     for chunk in head:
         yield chunk
@@ -168,6 +178,7 @@ class UploadService:
         self._writers = writers or WriterTokens()
         self._blocking = blocking or Blocking()
         self._hashers = _LiveHashers()
+        self._recent_documents = DigestCache(RECENT_DOCUMENT_BYTES)
 
     async def _db(self, fn: Callable[[UploadTx], T], *, write: bool = False) -> T:
         """`fn` in a transaction of its own, where `Blocking` says reads and writes run."""
@@ -202,6 +213,9 @@ class UploadService:
         records from its config, a push whose own transaction then refuses a config the
         image cannot read (so nothing derived from another's blob is kept)."""
         parsed = parse_digest(digest)
+        recent = self._recent_documents.get(digest)
+        if recent is not None:  # verified when it was pushed; a digest's bytes never change
+            return recent if len(recent) <= limit else None
         data = bytearray()
         try:
             async for chunk in self._blobs.read(self._blobs.key_for(parsed), 0, limit + 1):
@@ -604,6 +618,8 @@ class UploadService:
         await self._db(record, write=True)
         if claim is not None:
             claim.settled = True
+        if data is not None and _looks_like_json(data):
+            self._recent_documents.put(str(digest), data)
         return Blob(str(digest), session.size, now)
 
     async def _settle_collection(self, digest: str) -> None:
