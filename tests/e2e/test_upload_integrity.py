@@ -238,7 +238,8 @@ def test_bytes_found_wrong_are_quarantined_until_a_verified_push_replaces_them(
     """Bytes on disk that do not hash to their digest (written by an older version, or
     damaged) are found when the server reads them, quarantined and logged; pulls get
     BLOB_UNKNOWN, a manifest naming them MANIFEST_BLOB_UNKNOWN, until a push of the genuine
-    bytes replaces them."""
+    bytes replaces them. The config is first pushed in a PATCH: one stored in a single
+    request is kept in memory for the manifest push that follows, which then reads no disk."""
     server = files_server
     config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
     digest = sha256(config)
@@ -256,7 +257,10 @@ def test_bytes_found_wrong_are_quarantined_until_a_verified_push_replaces_them(
             )
             assert pushed.status_code == 201, pushed.text
 
-        push_config()
+        started = client.post(f"/v2/{RACE}/img/blobs/uploads/")
+        patched = client.patch(started.headers["location"], content=config)
+        pushed = client.put(patched.headers["location"], params={"digest": digest})
+        assert pushed.status_code == 201, pushed.text
         path = _blob_path(server.data_dir, digest)
         path.write_bytes(config.replace(b"amd64", b"arm64"))  # same size, wrong bytes
 
