@@ -21,11 +21,12 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def _stored(blobs: MemoryBlobStore, key: str, data: bytes) -> None:
-    async def one() -> AsyncIterator[bytes]:
-        yield data
+async def _body(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
-    _size, state = await blobs.append(await blobs.begin_upload(), one())
+
+async def _stored(blobs: MemoryBlobStore, key: str, data: bytes) -> None:
+    _size, state = await blobs.append(await blobs.begin_upload(), _body(data))
     await blobs.commit(state, key)
 
 
@@ -47,10 +48,6 @@ async def test_the_verified_bytes_or_nothing() -> None:
     with uow() as tx:
         assert tx.blobs.get_blob(str(liar)) is None  # quarantined: no longer served
     assert await uploads.peek_small(str(Digest.of(b"never stored")), 64) is None
-
-
-async def _body(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 @pytest.mark.anyio
