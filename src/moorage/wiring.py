@@ -269,7 +269,10 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
     )
     audit = AuditService(uow)
     artifacts = ArtifactService(
-        uow, listeners=[ReplicationOnPush()], committed_version=committed_version(engine)
+        uow,
+        listeners=[ReplicationOnPush()],
+        committed_version=committed_version(engine),
+        manifest_cache_bytes=settings.manifest_cache_mib * 1024 * 1024,
     )
     blocking = Blocking(inline_reads=local, inline_writes=local)
     uploads = UploadService(uow, blobs, blocking=blocking)

@@ -236,6 +236,13 @@ class Settings:
         le=36500,
         description="audit log entries older than this many days are purged (daily, at 03:15)",
     )
+    manifest_cache_mib: int = setting(
+        8,
+        ge=0,
+        le=65_536,
+        description="memory each process keeps manifests in for GETs (their bodies, digests "
+        "and bookkeeping), least recently used out first; 0 keeps none",
+    )
 
     # The HTTP server (granian): how long clients may dawdle, how many may be connected.
     http_header_timeout_seconds: float = setting(

@@ -174,6 +174,26 @@ def test_a_repeated_read_opens_no_transaction(
     assert opened == []
 
 
+def test_without_a_manifest_cache_a_repeated_get_reads_the_body_again(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`manifest_cache_mib = 0`: the reference is still resolved from memory (a HEAD opens
+    nothing), but a GET's body comes from the database every time."""
+    container = wiring.build(Settings(data_dir=data_dir, auth="none", manifest_cache_mib=0))
+    try:
+        container.registries.create("reg")
+        digest = push_image(container, "v1", "a")
+        resolved(container, "v1")
+        opened = transactions_opened(container, monkeypatch)
+        assert resolved(container, "v1", with_body=False) == digest
+        assert opened == []
+        assert resolved(container, "v1") == digest
+        assert resolved(container, "v1") == digest
+        assert opened == [False, False]
+    finally:
+        container.close()
+
+
 def tags_of(
     container: wiring.Container, last: str | None = None, n: int | None = None
 ) -> list[str]:

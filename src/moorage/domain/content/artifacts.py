@@ -51,7 +51,7 @@ log = logging.getLogger("moorage.artifacts")
 DELETED = EventType.DELETE_ARTIFACT
 K = TypeVar("K")
 V = TypeVar("V")
-MANIFEST_CACHE_BYTES = 64 * 1024 * 1024  # manifest bodies kept for GETs, by digest
+MANIFEST_CACHE_BYTES = 8 * 1024 * 1024  # manifests kept for GETs, by digest (the default)
 
 
 def parse_digest(value: str) -> Digest:
@@ -222,10 +222,11 @@ class ArtifactService:
         clock: Clock = utcnow,
         listeners: Sequence[PushListener] = (),
         committed_version: CommittedVersion = no_committed_version,
+        manifest_cache_bytes: int = MANIFEST_CACHE_BYTES,
     ) -> None:
         self._uow = uow
         self._clock = clock
-        self._cache = DigestCache(MANIFEST_CACHE_BYTES)
+        self._cache = DigestCache(manifest_cache_bytes)
         self._committed_version = committed_version
         self._resolved: _KeptUnderVersion[tuple[str, str], tuple[int, ArtifactHead]]
         self._resolved = _KeptUnderVersion(RESOLVED_REFERENCES)

@@ -68,10 +68,11 @@ CLAIM_RENEW_SECONDS = 15.0
 SMALL_BODY = 64 * 1024
 """A whole blob up to this size is received into memory, hashed on the event loop and
 stored in one step (an image config, a small layer): no upload file to open and seal."""
-RECENT_DOCUMENT_BYTES = 512 * 1024
-"""Small JSON blobs (image and Helm configs) kept by digest after their push, up to this
-many bytes (none over a sixteenth of it): the manifest push that follows moments later
-reads its config from here instead of the store (`peek_small`)."""
+RECENT_DOCUMENT_BYTES = 1024 * 1024
+"""Small JSON blobs (image and Helm configs) kept by digest after their push, in up to this
+much memory (`DigestCache`: a config of 200 bytes takes about 460; none over a sixteenth of
+it): the manifest push that follows moments later reads its config from here instead of the
+store (`peek_small`), for the last two thousand or so such configs pushed."""
 COLLECTION_WAIT_SECONDS = 0.2
 COLLECTION_WAIT_TRIES = 50
 """How long an upload finishing onto a blob being garbage-collected waits for it to go."""
