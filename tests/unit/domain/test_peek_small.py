@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from moorage.domain.content.digest_cache import ENTRY_OVERHEAD_BYTES
+from moorage.domain.content.digest_cache import entry_bytes
 from moorage.domain.content.registries import RegistryService
 from moorage.domain.content.uploads import RECENT_DOCUMENT_BYTES, UploadService
 from moorage.oci.digest import Digest
@@ -78,7 +78,7 @@ async def test_the_documents_kept_are_bounded_by_bytes() -> None:
     RegistryService(uow).create("reg")
     uploads = UploadService(uow, blobs)
     # Sixteen fit: each takes a sixteenth of the bound with its digest and bookkeeping.
-    size = RECENT_DOCUMENT_BYTES // 16 - len("sha256:") - 64 - ENTRY_OVERHEAD_BYTES
+    size = RECENT_DOCUMENT_BYTES // 16 - entry_bytes(str(Digest.of(b"")), b"")
     documents = [b'{"n":"' + bytes([65 + i]) * (size - 8) + b'"}' for i in range(20)]
     for data in documents:
         started = await uploads.start("reg/app")
