@@ -68,11 +68,50 @@ def test_bench_control_runs_second_moorage_without_tokens_and_says_so() -> None:
     assert "-10.0% vs tokens off" in tokens
 
 
+def test_bench_tokens_rows_are_the_median_of_paired_changes() -> None:
+    bench = load_script("scripts/bench")
+    servers = [NamedServer("moorage"), NamedServer(bench.TOKENS), NamedServer("docker-registry")]
+    # Runs beyond --runs measure the two moorages alone, still in alternating order.
+    assert [s.name for s in bench.run_order(servers, 4, 3)] == [bench.TOKENS, "moorage"]
+    assert [s.name for s in bench.run_order(servers, 5, 3)] == ["moorage", bench.TOKENS]
+    assert len(bench.run_order(servers, 3, 3)) == 4
+
+    def run(value: float, wrk: float, core: float) -> object:
+        return bench.Outcome(value, "req/s", cross_checks={"wrk": wrk}, per_core={"": core})
+
+    # The machine's speed moves between pairs; within each pair tokens cost 2-4%. The ratio
+    # of the two medians (1000 against 1200) would say -16.7%.
+    mine = [run(1000, 10000, 50), run(1600, 16000, 80), run(1200, 12000, 60)]
+    tokens = [run(970, 9800, 49), run(1550, 15400, 78), run(800, 11700, 58.2)]
+    costs = bench.paired_costs(mine, tokens)
+    assert costs["value", ""] == pytest.approx(-0.03125)
+    assert costs["cross", "wrk"] == pytest.approx(-0.025)
+    assert costs["core", ""] == pytest.approx(-0.025)
+    # A failed run on either side leaves its pair out.
+    failed = bench.Outcome(error="exit status 1")
+    assert bench.paired_costs([*mine, run(1, 1, 1)], [*tokens, failed]) == costs
+
+    row = bench.Row(
+        "manifest-get",
+        bench.median_outcome(mine),
+        bench.Outcome(500.0, "req/s", cross_checks={"wrk": 2000.0}, per_core={"": 20.0}),
+        bench.median_outcome(tokens),
+        bench.TOKENS,
+        costs,
+    )
+    text = bench.table([row])
+    assert "-3.1% vs tokens off" in text
+    assert "-2.5% vs tokens off" in text
+    assert "-16.7%" not in text
+
+
 def test_bench_refuses_control_without_the_runs_it_replaces() -> None:
     bench = load_script("scripts/bench")
     with pytest.raises(SystemExit) as refused:
         bench.parse_args(["--bench", "x.py", "--control", "--no-tokens"])
     assert refused.value.code == 2
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--bench", "x.py", "--pairs", "0"])
 
 
 def test_measure_token_cost_prints_both_sides() -> None:
