@@ -53,6 +53,7 @@ from moorage.metadata.uow import (
     committed_version,
     create_metadata_engine,
     wal_checkpoints,
+    wal_sync_for,
 )
 from moorage.outbound.guard import AddressGuard
 from moorage.outbound.replication_endpoints import ReplicationEndpoints
@@ -259,7 +260,8 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
     engine = build_engine(settings)
     if migrate_schema:
         migrate.upgrade(engine)
-    uow = SqlUnitOfWork(engine)
+    wal_sync = wal_sync_for(engine, settings.sqlite_synchronous)
+    uow = SqlUnitOfWork(engine, wal_sync)
     blobs = build_blobs(settings)
     hasher = Argon2PasswordHasher()
     local = engine.dialect.name == "sqlite"
@@ -274,7 +276,11 @@ def build(settings: Settings, *, migrate_schema: bool = True) -> Container:
         committed_version=committed_version(engine),
         manifest_cache_bytes=settings.manifest_cache_mib * 1024 * 1024,
     )
-    blocking = Blocking(inline_reads=local, inline_writes=local)
+    blocking = Blocking(
+        inline_reads=local,
+        inline_writes=local,
+        settle=wal_sync.settle if wal_sync is not None else None,
+    )
     uploads = UploadService(uow, blobs, blocking=blocking)
     box = AesGcmSecretBox(secret_key(settings))
     guard = AddressGuard(allow_private=settings.allow_private_targets)

@@ -92,9 +92,10 @@ class Settings:
     database_url: str | None = setting(
         None, description="SQLAlchemy URL; default: SQLite in the data directory"
     )
-    sqlite_synchronous: Literal["normal", "full"] = setting(
+    sqlite_synchronous: Literal["normal", "group", "full"] = setting(
         "normal",
-        description="normal: commits survive process crashes; full: power loss too, slower",
+        description="normal: commits survive process crashes; group: power loss too, "
+        "concurrent commits sharing each fsync; full: power loss too, an fsync per commit",
     )
     listen: str = setting("127.0.0.1:5000", description="HOST:PORT to serve on")
     public_host: str | None = setting(

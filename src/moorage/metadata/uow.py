@@ -22,6 +22,7 @@ from moorage.domain.kernel.errors import Busy, DatabaseFull, WriteWouldWait
 from moorage.domain.kernel.ports import CommittedVersion, no_committed_version
 from moorage.metadata.checkpoints import FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpoints
 from moorage.metadata.transaction import SqlTransaction
+from moorage.metadata.wal_sync import WalSync
 
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction may be retried.
 _RETRYABLE = frozenset({"40P01", "40001"})
@@ -112,9 +113,12 @@ def create_metadata_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engi
 
     `sqlite_synchronous`: NORMAL (in WAL mode: every commit survives a process crash; the
     last commits may roll back on power loss) or FULL (an fsync per commit: survives power
-    loss too, at several times the cost of a commit)."""
-    if sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
-        raise ValueError("sqlite_synchronous must be NORMAL or FULL")
+    loss too, at several times the cost of a commit). GROUP runs as NORMAL: the unit of
+    work then waits for the log's sync after each commit (`wal_sync_for`)."""
+    if sqlite_synchronous.upper() not in ("NORMAL", "FULL", "GROUP"):
+        raise ValueError("sqlite_synchronous must be NORMAL, FULL or GROUP")
+    if sqlite_synchronous.upper() == "GROUP":
+        sqlite_synchronous = "NORMAL"
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -148,9 +152,10 @@ class SqlUnitOfWork:
     processes (admin commands) still meet the busy timeout.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, wal_sync: WalSync | None = None) -> None:
         self.engine = engine
         self._writer = threading.RLock() if engine.dialect.name == "sqlite" else None
+        self.wal_sync = wal_sync  # group commit (`sqlite_synchronous = "group"`)
 
     @contextmanager
     def __call__(self, *, write: bool = False, wait: bool = True) -> Iterator[SqlTransaction]:
@@ -203,6 +208,10 @@ class SqlUnitOfWork:
                 if exc.connection_invalidated or state.startswith(_UNAVAILABLE):
                     raise Busy(f"the database connection was lost: {exc.orig}") from exc
                 raise
+        # Committed, the write lock and the connection released: now on disk, or (on the
+        # event loop) noted for `Blocking.write` to await.
+        if write and self.wal_sync is not None:
+            self.wal_sync.after_commit()
 
 
 class _Scope:
@@ -293,6 +302,15 @@ def wal_checkpoints(engine: Engine) -> Iterator[WalCheckpoints | None]:
         yield checkpoints
     finally:
         checkpoints.stop()
+
+
+def wal_sync_for(engine: Engine, sqlite_synchronous: str) -> WalSync | None:
+    """Group commit for a SQLite database file when `sqlite_synchronous` is GROUP
+    (`moorage.metadata.wal_sync`); None otherwise."""
+    database = _sqlite_file(engine)
+    if database is None or sqlite_synchronous.upper() != "GROUP":
+        return None
+    return WalSync(database)
 
 
 def _sqlite_file(engine: Engine) -> str | None:

@@ -33,7 +33,7 @@ def test_sqlite_runs_in_wal_mode_with_the_chosen_durability(tmp_path: Path, leve
 
 
 def test_an_unknown_durability_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="NORMAL or FULL"):
+    with pytest.raises(ValueError, match="NORMAL, FULL or GROUP"):
         create_metadata_engine(f"sqlite:///{tmp_path / 'm.db'}", "off")
 
 

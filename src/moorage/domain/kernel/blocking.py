@@ -29,7 +29,7 @@ network or the blob store) or plain, and the runner runs a plain one through `ru
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import ParamSpec, TypeVar
 
@@ -44,9 +44,18 @@ NETWORK_READ_THREADS = 4
 
 
 class Blocking:
-    def __init__(self, *, inline_reads: bool = False, inline_writes: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        inline_reads: bool = False,
+        inline_writes: bool = False,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.inline_reads = inline_reads
         self.inline_writes = inline_writes
+        # Awaited after a write run inline: the store's own wait for the commit to be on
+        # disk, when it commits first and syncs later (SQLite's group commit).
+        self._settle = settle
         self._read_threads: tuple[object, anyio.CapacityLimiter] | None = None
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -71,9 +80,13 @@ class Blocking:
         database (`WriteWouldWait` is raised before anything ran, so nothing runs twice)."""
         if self.inline_writes:
             try:
-                return transact(False)
+                done = transact(False)
             except WriteWouldWait:
                 pass
+            else:
+                if self._settle is not None:
+                    await self._settle()
+                return done
         return await anyio.to_thread.run_sync(transact, True)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
