@@ -51,7 +51,7 @@ class WalSync:
         self._synced = 0  # commits known to be on disk
         # The event loop's next sync, shared by the commits of one pass of the loop.
         self._next: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
-        self.syncs = 0  # fsyncs of the log so far (tests and measurements read it)
+        self.syncs = 0  # syncs done so far, a missing log counted (tests read it)
 
     def after_commit(self) -> None:
         """Called right after a write transaction committed, its locks released: in a
